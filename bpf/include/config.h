@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Load-time settings, written by user space into .rodata before load (so the
+ * verifier prunes what is off). __weak: one copy across the linked parts.
+ */
+#ifndef IOMMUTRACE_CONFIG_H
+#define IOMMUTRACE_CONFIG_H
+
+/* Send every event to the ring buffer (record mode); otherwise only the ones
+ * that need single events (references, attaches, errors) go there. */
+const volatile __u8 it_cfg_record_all __weak = 0;
+/* When non-zero, only this process is traced (tests and benchmarks). */
+const volatile __u32 it_cfg_target_tgid __weak = 0;
+/* Records the selftest producer emits per triggering syscall (benchmarks). */
+const volatile __u32 it_cfg_selftest_burst __weak = 1;
+
+#endif

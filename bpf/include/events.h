@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Event layouts shared by every BPF program and, through the object's BTF, by the
+ * TypeScript decoder. This is the only place they are defined: user space reads the
+ * struct layouts and enum values back from BTF, so add fields freely but keep the
+ * names stable (they become JSON and protobuf field names).
+ */
+#ifndef IOMMUTRACE_EVENTS_H
+#define IOMMUTRACE_EVENTS_H
+
+#define IT_COMM_LEN 16
+#define IT_DEV_NAME_LEN 32
+#define IT_STACK_DEPTH 16
+
+/* Logical probes. The name maps to the CLI's: IT_PROBE_IOMMU_MAP is "iommu.map"
+ * (lower case, the first underscore becomes a dot). Values are stable. */
+enum it_probe {
+	IT_PROBE_NONE = 0,
+	IT_PROBE_IOMMU_ATTACH_DEVICE = 1,	/* iommu_attach_device */
+	IT_PROBE_IOMMU_DETACH_DEVICE = 2,	/* iommu_detach_device */
+	IT_PROBE_IOMMU_ATTACH_GROUP = 3,	/* iommu_attach_group */
+	IT_PROBE_IOMMU_DETACH_GROUP = 4,	/* iommu_detach_group */
+	IT_PROBE_IOMMU_REPLACE_GROUP = 5,	/* iommu_group_replace_domain */
+	IT_PROBE_IOMMU_ATTACH_DEV = 6,		/* __iommu_attach_device: per-device truth */
+	IT_PROBE_IOMMU_GROUP_GET = 7,		/* iommu_group_get */
+	IT_PROBE_IOMMU_GROUP_REF_GET = 8,	/* iommu_group_ref_get */
+	IT_PROBE_IOMMU_GROUP_PUT = 9,		/* iommu_group_put */
+	IT_PROBE_IOMMU_MAP = 10,		/* iommu_map */
+	IT_PROBE_IOMMU_UNMAP = 11,		/* iommu_unmap */
+	IT_PROBE_IOMMU_MAP_SG = 12,		/* iommu_map_sg */
+	IT_PROBE_GUP_FAST = 13,			/* gup_fast_fallback / internal_get_user_pages_fast */
+	IT_PROBE_GUP_FAST_ONLY = 14,		/* gup_fast / lockless_pages_from_mm: the lockless part */
+	IT_PROBE_GUP_PIN_FAST = 15,		/* pin_user_pages_fast */
+	IT_PROBE_GUP_GET_FAST = 16,		/* get_user_pages_fast */
+	IT_PROBE_GUP_PIN_REMOTE = 17,		/* pin_user_pages_remote */
+	IT_PROBE_GUP_UNPIN = 18,		/* unpin_user_pages */
+	IT_PROBE_GUP_UNPIN_PAGE = 19,		/* unpin_user_page */
+	IT_PROBE_VFIO_PIN = 20,			/* vfio_pin_pages_remote */
+	IT_PROBE_VFIO_UNPIN = 21,		/* vfio_unpin_pages_remote */
+	IT_PROBE_IOMMUFD_PIN = 22,		/* iommufd_access_pin_pages */
+	IT_PROBE_IOMMUFD_UNPIN = 23,		/* iommufd_access_unpin_pages */
+	IT_PROBE_IOMMUFD_IOPT_PIN = 24,		/* iopt pin path (pfn_reader_user_pin) */
+	IT_PROBE_DIRTY_WALK = 25,		/* iova_bitmap_for_each */
+	IT_PROBE_DIRTY_ALLOC = 26,		/* iova_bitmap_alloc */
+	IT_PROBE_DIRTY_FREE = 27,		/* iova_bitmap_free */
+	IT_PROBE_IOMMU_TP_ATTACH = 28,		/* tracepoint iommu:attach_device_to_domain */
+	IT_PROBE_IOMMU_TP_ADD = 29,		/* tracepoint iommu:add_device_to_group */
+	IT_PROBE_IOMMU_TP_REMOVE = 30,		/* tracepoint iommu:remove_device_from_group */
+	IT_PROBE_IOMMU_IO_PAGE_FAULT = 31,	/* tracepoint iommu:io_page_fault */
+	IT_PROBE_SELFTEST_GETPPID = 32,		/* test and benchmark producer */
+	IT_PROBE_MAX,
+};
+
+/* What a ring-buffer record holds; selects the struct below. */
+enum it_event_type {
+	IT_EV_NONE = 0,
+	IT_EV_ATTACH = 1,	/* struct it_ev_attach */
+	IT_EV_GROUP_REF = 2,	/* struct it_ev_group_ref */
+	IT_EV_DMA = 3,		/* struct it_ev_dma */
+	IT_EV_GUP = 4,		/* struct it_ev_gup */
+	IT_EV_PIN = 5,		/* struct it_ev_pin */
+	IT_EV_DIRTY = 6,	/* struct it_ev_dirty */
+	IT_EV_IOMMU_TP = 7,	/* struct it_ev_iommu_tp */
+	IT_EV_SELFTEST = 8,	/* struct it_ev_selftest */
+	IT_EV_MAX,
+};
+
+/* Every record starts with this header. */
+struct it_event_hdr {
+	__u64 ts_ns;		/* bpf_ktime_get_ns() at the event (exit for paired probes) */
+	__u32 pid;		/* tgid */
+	__u32 tid;
+	__u16 type;		/* enum it_event_type */
+	__u16 probe;		/* enum it_probe */
+	__s32 ret;		/* return code, or -errno; 0 where the function returns void */
+	char comm[IT_COMM_LEN];
+};
+
+/* Attach, detach and replace, for groups and for single devices. */
+struct it_ev_attach {
+	struct it_event_hdr hdr;
+	__u64 lat_ns;
+	__u64 domain;		/* struct iommu_domain * */
+	__u64 group;		/* struct iommu_group * (0 when not known) */
+	__u32 domain_type;	/* IOMMU_DOMAIN_* */
+	__s32 group_id;		/* -1 when not known */
+	char dev_name[IT_DEV_NAME_LEN];	/* dev_name(), e.g. "0000:00:03.0" */
+};
+
+/* A group reference taken (get, ref_get) or dropped (put). */
+struct it_ev_group_ref {
+	struct it_event_hdr hdr;
+	__u64 group;		/* struct iommu_group *: the ledger's key */
+	__s32 group_id;
+	__u32 nr_frames;	/* valid entries in stack[] */
+	char dev_name[IT_DEV_NAME_LEN];	/* iommu_group_get(dev) only */
+	__u64 stack[IT_STACK_DEPTH];	/* kernel return addresses, innermost first */
+};
+
+/* iommu_map / iommu_unmap / iommu_map_sg. */
+struct it_ev_dma {
+	struct it_event_hdr hdr;
+	__u64 lat_ns;		/* 0 for the tracepoint variants */
+	__u64 domain;		/* struct iommu_domain *, 0 for the tracepoint variants */
+	__u64 iova;
+	__u64 size;		/* bytes asked for */
+	__u64 done;		/* bytes mapped or unmapped */
+};
+
+/* GUP entry points (fast and remote): one record per call. */
+struct it_ev_gup {
+	struct it_event_hdr hdr;
+	__u64 lat_ns;
+	__u64 start;		/* user address */
+	__u32 nr_pages;		/* pages asked for */
+	__u32 gup_flags;	/* FOLL_* */
+	__u32 fast_pages;	/* pages the lockless part pinned, when it could be seen */
+	__u32 fast_seen;	/* 1 when fast_pages was measured for this call */
+};
+
+/* VFIO, iommufd and unpin paths: pages per call. */
+struct it_ev_pin {
+	struct it_event_hdr hdr;
+	__u64 lat_ns;
+	__u64 addr;		/* user address or IOVA */
+	__u64 nr_pages;		/* pages asked for */
+	__s64 pinned;		/* pages pinned or unpinned, or -errno */
+};
+
+/* Dirty-bitmap walks (iova_bitmap_for_each) and bitmap lifetime (alloc/free). */
+struct it_ev_dirty {
+	struct it_event_hdr hdr;
+	__u64 lat_ns;
+	__u64 bitmap;		/* struct iova_bitmap * */
+	__u64 iova;
+	__u64 length;
+	__u64 page_size;
+	__u64 fn;		/* the walk's callback: tells VFIO device tracking from iommufd */
+};
+
+/* The iommu:* tracepoints. */
+struct it_ev_iommu_tp {
+	struct it_event_hdr hdr;
+	__u64 iova;		/* io_page_fault */
+	__s32 group_id;		/* add/remove_device_from_group */
+	__u32 flags;		/* io_page_fault */
+	char dev_name[IT_DEV_NAME_LEN];
+};
+
+/* Test and benchmark producer. */
+struct it_ev_selftest {
+	struct it_event_hdr hdr;
+	__u64 seq;
+};
+
+/* Key of the in-kernel latency histograms (see hist.h). */
+struct it_hist_key {
+	__u16 probe;		/* enum it_probe */
+	__u16 bucket;		/* log-linear bucket, see it_hist_bucket() */
+	__s32 group_id;		/* attribution; -1 when unknown */
+};
+
+/* Per-CPU counters, indexed by enum it_counter. */
+enum it_counter {
+	IT_CNT_RINGBUF_LOST = 0,	/* bpf_ringbuf_reserve failed: events lost */
+	IT_CNT_HIST_OVERFLOW = 1,	/* the histogram map was full */
+	IT_CNT_INFLIGHT_OVERFLOW = 2,	/* the entry-timestamp map was full */
+	IT_CNT_DOMAIN_OVERFLOW = 3,	/* the domain-to-group map was full */
+	IT_CNT_MAX,
+};
+
+/* Per-probe call counts (per-CPU array indexed by enum it_probe). */
+struct it_probe_stats {
+	__u64 calls;
+	__u64 errors;
+};
+
+#endif

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Maps shared by every program of the object. Declared __weak so each
+ * each bpf/NAME.bpf.c can include this header and the static linker keeps one copy.
+ * All maps are bounded; a full map is counted in it_counters, never silent.
+ */
+#ifndef IOMMUTRACE_MAPS_H
+#define IOMMUTRACE_MAPS_H
+
+#include "events.h"
+
+/* Single events: references, attaches, errors, and everything in record mode. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} it_events SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, IT_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} it_counters SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, IT_PROBE_MAX);
+	__type(key, __u32);
+	__type(value, struct it_probe_stats);
+} it_probe_stats SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct it_hist_key);
+	__type(value, __u64);
+} it_hist SEC(".maps") __weak;
+
+/*
+ * Never read or written: its value type pulls every event layout and enum into the
+ * object's BTF, where src/events/layout.ts reads them back.
+ */
+struct it_layouts {
+	struct it_event_hdr hdr;
+	struct it_ev_attach attach;
+	struct it_ev_group_ref group_ref;
+	struct it_ev_dma dma;
+	struct it_ev_gup gup;
+	struct it_ev_pin pin;
+	struct it_ev_dirty dirty;
+	struct it_ev_iommu_tp iommu_tp;
+	struct it_ev_selftest selftest;
+	struct it_hist_key hist_key;
+	struct it_probe_stats probe_stats;
+	enum it_probe probe;
+	enum it_event_type type;
+	enum it_counter counter;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct it_layouts);
+} it_layouts SEC(".maps") __weak;
+
+#endif

@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A producer the tests and benchmarks drive from user space: every getppid() of
+ * the target process emits it_cfg_selftest_burst records. Off unless a test or
+ * benchmark enables it.
+ */
+#include "common.h"
+
+__u64 it_selftest_seq __weak = 0;
+
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int selftest_getppid(void *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (it_cfg_target_tgid && tgid != it_cfg_target_tgid)
+		return 0;
+	for (__u32 i = 0; i < it_cfg_selftest_burst && i < 4096; i++) {
+		struct it_ev_selftest *e = it_reserve(sizeof(*e), IT_EV_SELFTEST, IT_PROBE_SELFTEST_GETPPID, 0);
+
+		if (!e)
+			continue;
+		e->seq = __sync_fetch_and_add(&it_selftest_seq, 1);
+		bpf_ringbuf_submit(e, 0);
+	}
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,84 @@
+import * as fs from 'node:fs';
+
+export interface KernelSymbol {
+  name: string;
+  address: bigint;
+  /** Module name for module symbols, undefined for the kernel image. */
+  module?: string;
+}
+
+/**
+ * /proc/kallsyms, for symbol existence checks and stack symbolization (module
+ * functions included). Addresses are zero without CAP_SYSLOG; `hasAddresses` says so.
+ */
+export class Kallsyms {
+  private readonly addrs: BigUint64Array;
+  private readonly syms: KernelSymbol[];
+  private readonly byName = new Map<string, KernelSymbol>();
+  readonly hasAddresses: boolean;
+
+  constructor(text: string) {
+    const all: KernelSymbol[] = [];
+    for (const line of text.split('\n')) {
+      // "ffffffffc0a01000 t vfio_pin_pages_remote\t[vfio_iommu_type1]"
+      const sp1 = line.indexOf(' ');
+      const sp2 = line.indexOf(' ', sp1 + 1);
+      if (sp1 < 0 || sp2 < 0) continue;
+      const type = line[sp1 + 1];
+      // Only text symbols matter for stacks and probes.
+      if (type !== 't' && type !== 'T' && type !== 'W' && type !== 'w') continue;
+      const tab = line.indexOf('\t', sp2 + 1);
+      const name = tab < 0 ? line.slice(sp2 + 1) : line.slice(sp2 + 1, tab);
+      const module = tab < 0 ? undefined : line.slice(tab + 2, line.length - 1);
+      const sym = { name, address: BigInt('0x' + line.slice(0, sp1)), module };
+      all.push(sym);
+      if (!this.byName.has(name)) this.byName.set(name, sym);
+    }
+    all.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+    this.syms = all;
+    this.addrs = BigUint64Array.from(all.map((s) => s.address));
+    this.hasAddresses = all.length > 0 && all[all.length - 1].address !== 0n;
+  }
+
+  static load(file = '/proc/kallsyms'): Kallsyms {
+    return new Kallsyms(fs.readFileSync(file, 'utf8'));
+  }
+
+  get size(): number {
+    return this.syms.length;
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  lookup(name: string): KernelSymbol | undefined {
+    return this.byName.get(name);
+  }
+
+  /**
+   * Names that are `name` or a compiler clone of it (`name.isra.0`, `name.constprop.0`),
+   * which is how static helpers show up when not inlined away.
+   */
+  variants(name: string): string[] {
+    const out: string[] = [];
+    for (const n of this.byName.keys()) if (n === name || n.startsWith(name + '.')) out.push(n);
+    return out;
+  }
+
+  /** The symbol holding `address` as "func+0x1c" or "func+0x1c [module]"; hex when unknown. */
+  symbolize(address: bigint): string {
+    const a = this.addrs;
+    let lo = 0;
+    let hi = a.length - 1;
+    if (!this.hasAddresses || hi < 0 || address < a[0]) return '0x' + address.toString(16);
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (a[mid] <= address) lo = mid;
+      else hi = mid - 1;
+    }
+    const s = this.syms[lo];
+    const off = `${s.name}+0x${(address - s.address).toString(16)}`;
+    return s.module ? `${off} [${s.module}]` : off;
+  }
+}

@@ -1,0 +1,107 @@
+// Module entry point and the libbpf log plumbing.
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "common.h"
+#include "registry.h"
+
+namespace bpfl {
+
+static thread_local LogCapture* current_capture = nullptr;
+static bool debug_print = false;
+
+LogCapture::LogCapture() : prev_(current_capture) { current_capture = this; }
+LogCapture::~LogCapture() { current_capture = prev_; }
+
+static int PrintFn(enum libbpf_print_level level, const char* fmt, va_list args) {
+  char buf[4096];
+  va_list copy;
+  va_copy(copy, args);
+  vsnprintf(buf, sizeof(buf), fmt, copy);
+  va_end(copy);
+  if (debug_print) fputs(buf, stderr);
+  // Debug-level chatter is noise in an error message; keep warnings and info.
+  if (current_capture && level != LIBBPF_DEBUG) current_capture->append(buf);
+  return 0;
+}
+
+void InstallLibbpfPrint() {
+  const char* env = getenv("IOMMUTRACE_LIBBPF_DEBUG");
+  debug_print = env && *env && strcmp(env, "0") != 0;
+  libbpf_set_print(PrintFn);
+}
+
+static const char* ErrnoName(int err) {
+  switch (err) {
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case ESRCH: return "ESRCH";
+    case EINVAL: return "EINVAL";
+    case E2BIG: return "E2BIG";
+    case EACCES: return "EACCES";
+    case EBUSY: return "EBUSY";
+    case EEXIST: return "EEXIST";
+    case ENODEV: return "ENODEV";
+    case ENOMEM: return "ENOMEM";
+    case ENOSPC: return "ENOSPC";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
+    case EBADF: return "EBADF";
+    case EFAULT: return "EFAULT";
+    case 524: return "ENOTSUPP";
+    default: return nullptr;
+  }
+}
+
+std::string ErrnoMessage(const std::string& what, int err, const std::string& log) {
+  if (err < 0) err = -err;
+  std::string msg = what;
+  if (err) {
+    const char* name = ErrnoName(err);
+    msg += ": ";
+    msg += err == 524 ? "operation not supported by the kernel" : strerror(err);
+    msg += " (";
+    msg += name ? name : "errno";
+    msg += " " + std::to_string(err) + ")";
+  }
+  if (!log.empty()) msg += "\n" + log;
+  return msg;
+}
+
+Napi::Error MakeError(Napi::Env env, const std::string& what, int err, const std::string& log) {
+  if (err < 0) err = -err;
+  Napi::Error e = Napi::Error::New(env, ErrnoMessage(what, err, ""));
+  e.Set("errno", Napi::Number::New(env, err));
+  const char* name = ErrnoName(err);
+  if (name) e.Set("code", Napi::String::New(env, name));
+  e.Set("libbpfLog", Napi::String::New(env, log));
+  return e;
+}
+
+// The registry is the environment's instance data: Node deletes it when the
+// environment goes away, and its destructor tears everything down in order.
+void RegisterCleanup(Napi::Env env) { env.SetInstanceData(new Registry()); }
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InstallLibbpfPrint();
+  RegisterCleanup(env);
+  InitObject(env, exports);
+  InitRingbuf(env, exports);
+  InitFeatures(env, exports);
+  InitBtf(env, exports);
+  InitMaps(env, exports);
+  exports.Set("numPossibleCpus", Napi::Number::New(env, libbpf_num_possible_cpus()));
+  exports.Set("libbpfVersion", Napi::String::New(env, std::to_string(libbpf_major_version()) + "." +
+                                                          std::to_string(libbpf_minor_version())));
+  return exports;
+}
+
+}  // namespace bpfl
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return bpfl::Init(env, exports); }
+
+NODE_API_MODULE(bpf_loader, InitAddon)

@@ -1,0 +1,45 @@
+/** How a BPF program attaches; the CLI reports these names. */
+export type AttachMode = 'fentry' | 'fexit' | 'kprobe' | 'kretprobe' | 'tracepoint' | 'tp_btf' | 'raw_tp';
+
+/** One BPF program of the object, and how to attach it for a candidate. */
+export interface ProgramSpec {
+  /** The program's name in bpf/*.bpf.c (the C function name). */
+  program: string;
+  /** How it attaches. fentry/fexit/kprobe/kretprobe take the candidate's symbol. */
+  attach: AttachMode;
+}
+
+/**
+ * One way to implement a logical probe on some kernel: a kernel symbol (or
+ * tracepoint) and the programs that watch it. Candidates are tried in order.
+ */
+export interface Candidate {
+  /** Reported mode: the mode of the program that carries the facts (e.g. 'fexit' for an fentry+fexit pair). */
+  mode: AttachMode;
+  /**
+   * The target: a kernel function name for fentry/fexit/kprobe/kretprobe, a
+   * tracepoint 'category:event' for tracepoint, the raw tracepoint name for tp_btf/raw_tp.
+   */
+  target: string;
+  /** Kernel module that holds the function, when it is not built in (module BTF, kallsyms [mod]). */
+  module?: string;
+  /** Programs enabled together for this candidate (entry + exit pairs, etc.). */
+  programs: ProgramSpec[];
+  /**
+   * Argument positions the programs read (1-based, highest); BTF must show at
+   * least this many arguments, and trampolines must support the count.
+   */
+  minArgs?: number;
+  /** Facts this variant cannot give (shown in doctor, e.g. 'no latency'). */
+  lacks?: string[];
+}
+
+/** A logical probe as named in the CLI (`iommu.map`) with its candidates in order of preference. */
+export interface ProbeSpec {
+  name: string;
+  /** What it watches, one line, for doctor and --help. */
+  description: string;
+  candidates: Candidate[];
+  /** Off unless asked for explicitly (e.g. the selftest producer). */
+  optIn?: boolean;
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs whatever is missing on a fresh Debian machine (as root) and builds
+# everything: Debian packages, npm ci, the BPF object, the addon and the TypeScript.
+# IOMMUTRACE_LAB=0 skips the QEMU lab's packages.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool make g++ python3 tmux)
+if [ "${IOMMUTRACE_LAB:-1}" = 1 ]; then
+  pkgs+=(qemu-system-x86 busybox-static kmod xz-utils cpio)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing Debian packages (${missing[*]}); run this script as root" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+[ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
+npm run --silent build
