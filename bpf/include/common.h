@@ -22,7 +22,8 @@ static __always_inline void it_count(__u32 counter)
 		*v += 1;
 }
 
-static __always_inline void it_probe_hit(__u16 probe, int failed)
+/* One call of `probe`; `amount` is what it moved (see struct it_probe_stats). */
+static __always_inline void it_probe_hit(__u16 probe, int failed, __u64 amount)
 {
 	__u32 key = probe;
 	struct it_probe_stats *s = bpf_map_lookup_elem(&it_probe_stats, &key);
@@ -32,6 +33,7 @@ static __always_inline void it_probe_hit(__u16 probe, int failed)
 	s->calls += 1;
 	if (failed)
 		s->errors += 1;
+	s->amount += amount;
 }
 
 static __always_inline void it_hist_add(__u16 probe, __s32 group_id, __u64 lat_ns)
@@ -69,6 +71,99 @@ static __always_inline void *it_reserve(__u64 size, __u16 type, __u16 probe, __s
 	h->ret = ret;
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 	return h;
+}
+
+/* Whether an event goes to the ring: always when it needs a single record. */
+static __always_inline int it_want_record(int needs_single)
+{
+	return it_cfg_record_all || needs_single;
+}
+
+static __always_inline __u64 it_inflight_key(__u16 probe)
+{
+	return ((__u64)probe << 32) | (__u32)bpf_get_current_pid_tgid();
+}
+
+/* Entry half of a paired probe: the time and the arguments the exit needs. */
+static __always_inline void it_enter(__u16 probe, __u64 a0, __u64 a1, __u64 a2, __u64 a3)
+{
+	__u64 key = it_inflight_key(probe);
+	struct it_inflight v = { .ts_ns = bpf_ktime_get_ns(), .args = { a0, a1, a2, a3 } };
+
+	if (bpf_map_update_elem(&it_inflight, &key, &v, BPF_ANY))
+		it_count(IT_CNT_INFLIGHT_OVERFLOW);
+}
+
+/*
+ * Exit half: takes the entry's state into *in and returns the latency, or 0 when
+ * the entry was not seen (the call began before attach, or the map was full,
+ * which it_enter() counted); the caller then drops the event.
+ */
+static __always_inline __u64 it_exit(__u16 probe, struct it_inflight *in)
+{
+	__u64 key = it_inflight_key(probe);
+	struct it_inflight *v = bpf_map_lookup_elem(&it_inflight, &key);
+	__u64 now = bpf_ktime_get_ns();
+
+	if (!v)
+		return 0;
+	*in = *v;
+	bpf_map_delete_elem(&it_inflight, &key);
+	return now > in->ts_ns ? now - in->ts_ns : 1;
+}
+
+/* The traced function's return value in an fexit program (any argument count). */
+static __always_inline __u64 it_fexit_ret(void *ctx)
+{
+	__u64 ret = 0;
+
+	bpf_get_func_ret(ctx, &ret);
+	return ret;
+}
+
+/* The kernel's ERR_PTR() range. */
+static __always_inline int it_is_err_ptr(__u64 p)
+{
+	return p >= (__u64)-4095;
+}
+
+static __always_inline __s32 it_domain_group_id(__u64 domain)
+{
+	__s32 *gid = bpf_map_lookup_elem(&it_domain_group, &domain);
+
+	return gid ? *gid : -1;
+}
+
+static __always_inline __s32 it_group_id(const struct iommu_group *group)
+{
+	return group ? BPF_CORE_READ(group, id) : -1;
+}
+
+/* dev_name(dev) into dst (IT_DEV_NAME_LEN bytes); empty when dev is NULL. */
+static __always_inline void it_dev_name(char *dst, const struct device *dev)
+{
+	const char *name = NULL;
+
+	dst[0] = 0;
+	if (!dev)
+		return;
+	name = BPF_CORE_READ(dev, kobj.name);
+	if (!name)
+		name = BPF_CORE_READ(dev, init_name);
+	if (name)
+		bpf_probe_read_kernel_str(dst, IT_DEV_NAME_LEN, name);
+}
+
+/* dev->driver->name into dst (IT_DEV_NAME_LEN bytes); empty when unbound. */
+static __always_inline void it_driver_name(char *dst, const struct device *dev)
+{
+	const char *name = NULL;
+
+	dst[0] = 0;
+	if (dev)
+		name = BPF_CORE_READ(dev, driver, name);
+	if (name)
+		bpf_probe_read_kernel_str(dst, IT_DEV_NAME_LEN, name);
 }
 
 #endif

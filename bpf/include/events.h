@@ -12,6 +12,11 @@
 #define IT_DEV_NAME_LEN 32
 #define IT_STACK_DEPTH 16
 
+/* A kernel or user address (pointer, IOVA, return address). User space decodes
+ * fields of this type as exact 64-bit values; other __u64 fields are counts,
+ * sizes and times. */
+typedef __u64 it_addr_t;
+
 /* Logical probes. The name maps to the CLI's: IT_PROBE_IOMMU_MAP is "iommu.map"
  * (lower case, the first underscore becomes a dot). Values are stable. */
 enum it_probe {
@@ -48,6 +53,7 @@ enum it_probe {
 	IT_PROBE_IOMMU_TP_REMOVE = 30,		/* tracepoint iommu:remove_device_from_group */
 	IT_PROBE_IOMMU_IO_PAGE_FAULT = 31,	/* tracepoint iommu:io_page_fault */
 	IT_PROBE_SELFTEST_GETPPID = 32,		/* test and benchmark producer */
+	IT_PROBE_GUP_SLOW = 33,			/* __gup_longterm_locked under gup.fast: the slow part */
 	IT_PROBE_MAX,
 };
 
@@ -80,29 +86,34 @@ struct it_event_hdr {
 struct it_ev_attach {
 	struct it_event_hdr hdr;
 	__u64 lat_ns;
-	__u64 domain;		/* struct iommu_domain * */
-	__u64 group;		/* struct iommu_group * (0 when not known) */
+	it_addr_t domain;		/* struct iommu_domain * */
+	it_addr_t group;		/* struct iommu_group * (0 when not known) */
 	__u32 domain_type;	/* IOMMU_DOMAIN_* */
 	__s32 group_id;		/* -1 when not known */
-	char dev_name[IT_DEV_NAME_LEN];	/* dev_name(), e.g. "0000:00:03.0" */
+	char dev_name[IT_DEV_NAME_LEN];	/* dev_name(), e.g. "0000:00:03.0"; empty for group-wide calls */
+	char driver[IT_DEV_NAME_LEN];	/* the device's driver at the time, e.g. "vfio-pci" */
 };
 
 /* A group reference taken (get, ref_get) or dropped (put). */
 struct it_ev_group_ref {
 	struct it_event_hdr hdr;
-	__u64 group;		/* struct iommu_group *: the ledger's key */
+	it_addr_t group;		/* struct iommu_group *: the ledger's key */
 	__s32 group_id;
 	__u32 nr_frames;	/* valid entries in stack[] */
 	char dev_name[IT_DEV_NAME_LEN];	/* iommu_group_get(dev) only */
-	__u64 stack[IT_STACK_DEPTH];	/* kernel return addresses, innermost first */
+	it_addr_t stack[IT_STACK_DEPTH];	/* kernel return addresses, innermost first */
 };
 
-/* iommu_map / iommu_unmap / iommu_map_sg. */
+/*
+ * iommu_map / iommu_unmap / iommu_map_sg. For iommu_map_sg, size is what was
+ * mapped (the scatterlist is not walked). The iommu:map tracepoint fires per
+ * successful mapping, including the ones iommu_map_sg makes.
+ */
 struct it_ev_dma {
 	struct it_event_hdr hdr;
 	__u64 lat_ns;		/* 0 for the tracepoint variants */
-	__u64 domain;		/* struct iommu_domain *, 0 for the tracepoint variants */
-	__u64 iova;
+	it_addr_t domain;		/* struct iommu_domain *, 0 for the tracepoint variants */
+	it_addr_t iova;
 	__u64 size;		/* bytes asked for */
 	__u64 done;		/* bytes mapped or unmapped */
 };
@@ -111,18 +122,24 @@ struct it_ev_dma {
 struct it_ev_gup {
 	struct it_event_hdr hdr;
 	__u64 lat_ns;
-	__u64 start;		/* user address */
+	it_addr_t start;		/* user address */
 	__u32 nr_pages;		/* pages asked for */
 	__u32 gup_flags;	/* FOLL_* */
-	__u32 fast_pages;	/* pages the lockless part pinned, when it could be seen */
-	__u32 fast_seen;	/* 1 when fast_pages was measured for this call */
+	/*
+	 * gup.fast only. fast_seen is 1 when gup.fast_only or gup.slow saw this call's
+	 * split; otherwise nothing went to the slow path as far as the kernel showed
+	 * and fast_pages is the pages returned (exact when gup.fast_only or gup.slow
+	 * is attached, an upper bound when neither is).
+	 */
+	__u32 fast_pages;	/* pages the lockless part pinned */
+	__u32 fast_seen;
 };
 
 /* VFIO, iommufd and unpin paths: pages per call. */
 struct it_ev_pin {
 	struct it_event_hdr hdr;
 	__u64 lat_ns;
-	__u64 addr;		/* user address or IOVA */
+	it_addr_t addr;		/* user address or IOVA */
 	__u64 nr_pages;		/* pages asked for */
 	__s64 pinned;		/* pages pinned or unpinned, or -errno */
 };
@@ -131,20 +148,21 @@ struct it_ev_pin {
 struct it_ev_dirty {
 	struct it_event_hdr hdr;
 	__u64 lat_ns;
-	__u64 bitmap;		/* struct iova_bitmap * */
-	__u64 iova;
+	it_addr_t bitmap;		/* struct iova_bitmap * */
+	it_addr_t iova;
 	__u64 length;
 	__u64 page_size;
-	__u64 fn;		/* the walk's callback: tells VFIO device tracking from iommufd */
+	it_addr_t fn;		/* the walk's callback: tells VFIO device tracking from iommufd */
 };
 
 /* The iommu:* tracepoints. */
 struct it_ev_iommu_tp {
 	struct it_event_hdr hdr;
-	__u64 iova;		/* io_page_fault */
+	it_addr_t iova;		/* io_page_fault */
 	__s32 group_id;		/* add/remove_device_from_group */
 	__u32 flags;		/* io_page_fault */
 	char dev_name[IT_DEV_NAME_LEN];
+	char driver[IT_DEV_NAME_LEN];	/* io_page_fault */
 };
 
 /* Test and benchmark producer. */
@@ -173,6 +191,9 @@ enum it_counter {
 struct it_probe_stats {
 	__u64 calls;
 	__u64 errors;
+	/* What the calls moved: bytes for DMA map/unmap, pages for GUP, pins and
+	 * unpins, references for the group probes; 0 for the others. */
+	__u64 amount;
 };
 
 #endif

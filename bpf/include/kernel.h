@@ -4,9 +4,19 @@
  * preserve_access_index: libbpf relocates every field access against the running
  * kernel's BTF, so only the fields we use are listed and their order here does
  * not matter. Never generated from the build machine's kernel.
+ *
+ * The fields below have the same names and meaning on 6.1, 6.12 and 6.18.
+ * struct iova_bitmap lives in vfio.ko's BTF on 6.1-6.6 (libbpf searches module
+ * BTF too); struct iopt_pages and struct pfn_reader_user only exist with
+ * CONFIG_IOMMUFD. Programs that touch them are only loaded where their target
+ * exists, so their relocations never fail on kernels without them.
  */
 #ifndef IOMMUTRACE_KERNEL_H
 #define IOMMUTRACE_KERNEL_H
+
+/* This header stands in for vmlinux.h: bpf_tracing.h then names the kernel's
+ * pt_regs fields (di, si, ax), the ones below, not the user-space ones. */
+#define __VMLINUX_H__
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
@@ -14,6 +24,87 @@
 struct pt_regs {
 	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
 	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
+};
+
+struct kobject {
+	const char *name;
+};
+
+struct device_driver {
+	const char *name;
+};
+
+struct iommu_group {
+	int id;
+};
+
+struct device {
+	struct kobject kobj;
+	const char *init_name;		/* only until device_add() */
+	struct device_driver *driver;
+	struct iommu_group *iommu_group;
+};
+
+struct iommu_domain {
+	unsigned int type;		/* IOMMU_DOMAIN_* */
+};
+
+struct iova_bitmap_map {
+	unsigned long pgshift;
+};
+
+struct iova_bitmap {
+	struct iova_bitmap_map mapped;
+	unsigned long iova;
+	unsigned long length;
+};
+
+struct iopt_pages {
+	void *uptr;
+};
+
+/* iommufd's pin cursor: after a successful pin, [upages_start, upages_end) are pinned. */
+struct pfn_reader_user {
+	unsigned long upages_start;
+	unsigned long upages_end;
+};
+
+/* Context layouts of the classic (perf) iommu:* tracepoints. */
+struct trace_entry {
+	unsigned short type;
+};
+
+struct trace_event_raw_map {
+	struct trace_entry ent;
+	__u64 iova;
+	__u64 paddr;
+	__u64 size;
+};
+
+struct trace_event_raw_unmap {
+	struct trace_entry ent;
+	__u64 iova;
+	__u64 size;
+	__u64 unmapped_size;
+};
+
+struct trace_event_raw_iommu_group_event {
+	struct trace_entry ent;
+	int gid;
+	__u32 __data_loc_device;	/* offset (low 16 bits) of the name in the record */
+};
+
+struct trace_event_raw_iommu_device_event {
+	struct trace_entry ent;
+	__u32 __data_loc_device;
+};
+
+struct trace_event_raw_iommu_error {
+	struct trace_entry ent;
+	__u32 __data_loc_device;
+	__u32 __data_loc_driver;
+	__u64 iova;
+	int flags;
 };
 
 #pragma clang attribute pop

@@ -37,6 +37,36 @@ struct {
 } it_hist SEC(".maps") __weak;
 
 /*
+ * Entry state of paired probes (entry program -> exit program), one per thread
+ * and probe: key it_inflight_key(). Full: IT_CNT_INFLIGHT_OVERFLOW.
+ */
+struct it_inflight {
+	__u64 ts_ns;
+	__u64 args[4];		/* what the exit needs; kretprobes cannot read arguments */
+	__u32 fast_pages;	/* gup.fast: filled in by gup.fast_only / gup.slow */
+	__u32 fast_seen;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, struct it_inflight);
+} it_inflight SEC(".maps") __weak;
+
+/*
+ * struct iommu_domain * -> iommu group id, learned from successful attaches and
+ * forgotten on detach, to attribute DMA map/unmap to groups. Full:
+ * IT_CNT_DOMAIN_OVERFLOW (the domain's DMA then counts under group -1).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __s32);
+} it_domain_group SEC(".maps") __weak;
+
+/*
  * Never read or written: its value type pulls every event layout and enum into the
  * object's BTF, where src/events/layout.ts reads them back.
  */

@@ -13,8 +13,10 @@ export interface FieldLayout {
    */
   kind: 'uint' | 'int' | 'char' | 'array' | 'ptr' | 'enum' | 'struct' | 'other';
   /** For arrays: element layout and count. */
-  element?: { kind: FieldLayout['kind']; size: number };
+  element?: { kind: FieldLayout['kind']; size: number; typedef?: string };
   count?: number;
+  /** The typedef the field was declared with (e.g. it_addr_t), when it was. */
+  typedef?: string;
 }
 
 export interface StructLayout {
@@ -79,6 +81,16 @@ export class Btf {
     return id > 0 ? this.type(id) : undefined;
   }
 
+  /** The first typedef name on the way from `id` to its underlying type. */
+  typedefName(id: number): string | undefined {
+    let t = this.type(id);
+    while (['const', 'volatile', 'restrict', 'type_tag', 'typedef'].includes(t.kind)) {
+      if (t.kind === 'typedef') return t.name;
+      t = this.type(t.typeId!);
+    }
+    return undefined;
+  }
+
   /** Skips typedefs, const, volatile, restrict and type tags. */
   resolve(id: number): NativeBtfType {
     let t = this.type(id);
@@ -131,6 +143,8 @@ export class Btf {
       const name = prefix + m.name;
       const rt = this.resolve(m.typeId);
       const field = this.field(name, offset, rt);
+      const typedef = this.typedefName(m.typeId);
+      if (typedef) field.typedef = typedef;
       out.push(field);
       if (rt.kind === 'struct' || rt.kind === 'union') this.collect(rt, offset, `${name}.`, out);
     }
@@ -153,8 +167,8 @@ export class Btf {
         const esize = this.sizeOf(t.typeId!);
         if (et.kind === 'int' && esize === 1 && et.name === 'char')
           return { name, offset, size: t.nelems!, kind: 'char', count: t.nelems };
-        const ek = this.field('', 0, et).kind;
-        return { name, offset, size: esize * t.nelems!, kind: 'array', element: { kind: ek, size: esize }, count: t.nelems };
+        const element = { kind: this.field('', 0, et).kind, size: esize, typedef: this.typedefName(t.typeId!) };
+        return { name, offset, size: esize * t.nelems!, kind: 'array', element, count: t.nelems };
       }
       default:
         return { name, offset, size: t.size ?? 0, kind: 'other' };

@@ -15,6 +15,8 @@ export class Kallsyms {
   private readonly addrs: BigUint64Array;
   private readonly syms: KernelSymbol[];
   private readonly byName = new Map<string, KernelSymbol>();
+  /** Base name -> names with compiler suffixes (`foo` -> `foo.isra.0`). */
+  private readonly clones = new Map<string, string[]>();
   readonly hasAddresses: boolean;
 
   constructor(text: string) {
@@ -32,7 +34,11 @@ export class Kallsyms {
       const module = tab < 0 ? undefined : line.slice(tab + 2, line.length - 1);
       const sym = { name, address: BigInt('0x' + line.slice(0, sp1)), module };
       all.push(sym);
-      if (!this.byName.has(name)) this.byName.set(name, sym);
+      if (!this.byName.has(name)) {
+        this.byName.set(name, sym);
+        const dot = name.indexOf('.');
+        if (dot > 0) this.clones.set(name.slice(0, dot), [...(this.clones.get(name.slice(0, dot)) ?? []), name]);
+      }
     }
     all.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
     this.syms = all;
@@ -61,9 +67,7 @@ export class Kallsyms {
    * which is how static helpers show up when not inlined away.
    */
   variants(name: string): string[] {
-    const out: string[] = [];
-    for (const n of this.byName.keys()) if (n === name || n.startsWith(name + '.')) out.push(n);
-    return out;
+    return [...(this.byName.has(name) ? [name] : []), ...(this.clones.get(name) ?? [])];
   }
 
   /** The symbol holding `address` as "func+0x1c" or "func+0x1c [module]"; hex when unknown. */

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * DMA mappings into IOMMU domains: iommu_map, iommu_unmap, iommu_map_sg, with
+ * latency and return code, attributed to a group through the domain -> group
+ * map that attach.bpf.c keeps. The iommu:map and iommu:unmap tracepoints are
+ * the fallback where the functions cannot be traced: no latency, no domain,
+ * successful mappings only.
+ *
+ * Only the first arguments are read: iommu_map() gained a gfp argument in 6.3
+ * and iommu_map_sg() in 6.3 too, after the ones used here.
+ */
+#include "common.h"
+
+static __always_inline void dma_enter(__u16 probe, void *domain, __u64 iova, __u64 size)
+{
+	it_enter(probe, (__u64)domain, iova, size, 0);
+}
+
+/*
+ * ret: what the function returned: iommu_map 0 or -errno; iommu_unmap the bytes
+ * unmapped; iommu_map_sg the bytes mapped or -errno (its size asked for would
+ * need a walk of the scatterlist, so size is what was mapped).
+ */
+static __always_inline void dma_exit(__u16 probe, __s64 ret)
+{
+	struct it_inflight in;
+	__u64 lat = it_exit(probe, &in);
+	__u64 size, done;
+	struct it_ev_dma *e;
+	__s32 err, gid;
+
+	if (!lat)
+		return;
+	size = in.args[2];
+	if (probe == IT_PROBE_IOMMU_MAP) {
+		err = (int)ret;
+		done = err ? 0 : size;
+	} else if (probe == IT_PROBE_IOMMU_UNMAP) {
+		err = 0;
+		done = ret;
+	} else {
+		err = ret < 0 ? ret : 0;
+		done = ret > 0 ? ret : 0;
+		size = done;
+	}
+	gid = it_domain_group_id(in.args[0]);
+	it_hist_add(probe, gid, lat);
+	it_probe_hit(probe, err < 0, done);
+	if (!it_want_record(err < 0))
+		return;
+	e = it_reserve(sizeof(*e), IT_EV_DMA, probe, err);
+	if (!e)
+		return;
+	e->lat_ns = lat;
+	e->domain = in.args[0];
+	e->iova = in.args[1];
+	e->size = size;
+	e->done = done;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* The tracepoint variants: no latency, no domain. */
+static __always_inline void dma_tp(__u16 probe, __u64 iova, __u64 size, __u64 done)
+{
+	struct it_ev_dma *e;
+
+	it_probe_hit(probe, 0, done);
+	if (!it_want_record(0))
+		return;
+	e = it_reserve(sizeof(*e), IT_EV_DMA, probe, 0);
+	if (!e)
+		return;
+	e->lat_ns = 0;
+	e->domain = 0;
+	e->iova = iova;
+	e->size = size;
+	e->done = done;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* int iommu_map(domain, iova, paddr, size, prot[, gfp]) */
+SEC("fentry")
+int BPF_PROG(iommu_map_fentry, struct iommu_domain *domain, unsigned long iova,
+	     __u64 paddr, __u64 size)
+{
+	dma_enter(IT_PROBE_IOMMU_MAP, domain, iova, size);
+	return 0;
+}
+
+SEC("fexit")
+int iommu_map_fexit(void *ctx)
+{
+	dma_exit(IT_PROBE_IOMMU_MAP, (int)it_fexit_ret(ctx));
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(iommu_map_kprobe, struct iommu_domain *domain, unsigned long iova,
+	       __u64 paddr, __u64 size)
+{
+	dma_enter(IT_PROBE_IOMMU_MAP, domain, iova, size);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(iommu_map_kretprobe, int ret)
+{
+	dma_exit(IT_PROBE_IOMMU_MAP, ret);
+	return 0;
+}
+
+/* tracepoint iommu:map(iova, paddr, size): fires after each successful mapping */
+SEC("tp_btf/map")
+int BPF_PROG(iommu_map_tp_btf, unsigned long iova, __u64 paddr, __u64 size)
+{
+	dma_tp(IT_PROBE_IOMMU_MAP, iova, size, size);
+	return 0;
+}
+
+SEC("raw_tp/map")
+int BPF_PROG(iommu_map_raw_tp, unsigned long iova, __u64 paddr, __u64 size)
+{
+	dma_tp(IT_PROBE_IOMMU_MAP, iova, size, size);
+	return 0;
+}
+
+SEC("tracepoint/iommu/map")
+int iommu_map_tp(struct trace_event_raw_map *ctx)
+{
+	dma_tp(IT_PROBE_IOMMU_MAP, ctx->iova, ctx->size, ctx->size);
+	return 0;
+}
+
+/* size_t iommu_unmap(domain, iova, size): bytes unmapped */
+SEC("fentry")
+int BPF_PROG(iommu_unmap_fentry, struct iommu_domain *domain, unsigned long iova, __u64 size)
+{
+	dma_enter(IT_PROBE_IOMMU_UNMAP, domain, iova, size);
+	return 0;
+}
+
+SEC("fexit")
+int iommu_unmap_fexit(void *ctx)
+{
+	dma_exit(IT_PROBE_IOMMU_UNMAP, it_fexit_ret(ctx));
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(iommu_unmap_kprobe, struct iommu_domain *domain, unsigned long iova, __u64 size)
+{
+	dma_enter(IT_PROBE_IOMMU_UNMAP, domain, iova, size);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(iommu_unmap_kretprobe, __u64 unmapped)
+{
+	dma_exit(IT_PROBE_IOMMU_UNMAP, unmapped);
+	return 0;
+}
+
+/* tracepoint iommu:unmap(iova, size, unmapped_size) */
+SEC("tp_btf/unmap")
+int BPF_PROG(iommu_unmap_tp_btf, unsigned long iova, __u64 size, __u64 unmapped)
+{
+	dma_tp(IT_PROBE_IOMMU_UNMAP, iova, size, unmapped);
+	return 0;
+}
+
+SEC("raw_tp/unmap")
+int BPF_PROG(iommu_unmap_raw_tp, unsigned long iova, __u64 size, __u64 unmapped)
+{
+	dma_tp(IT_PROBE_IOMMU_UNMAP, iova, size, unmapped);
+	return 0;
+}
+
+SEC("tracepoint/iommu/unmap")
+int iommu_unmap_tp(struct trace_event_raw_unmap *ctx)
+{
+	dma_tp(IT_PROBE_IOMMU_UNMAP, ctx->iova, ctx->size, ctx->unmapped_size);
+	return 0;
+}
+
+/* ssize_t iommu_map_sg(domain, iova, sg, nents, prot[, gfp]): bytes mapped or -errno */
+SEC("fentry")
+int BPF_PROG(iommu_map_sg_fentry, struct iommu_domain *domain, unsigned long iova)
+{
+	dma_enter(IT_PROBE_IOMMU_MAP_SG, domain, iova, 0);
+	return 0;
+}
+
+SEC("fexit")
+int iommu_map_sg_fexit(void *ctx)
+{
+	dma_exit(IT_PROBE_IOMMU_MAP_SG, it_fexit_ret(ctx));
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(iommu_map_sg_kprobe, struct iommu_domain *domain, unsigned long iova)
+{
+	dma_enter(IT_PROBE_IOMMU_MAP_SG, domain, iova, 0);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(iommu_map_sg_kretprobe, long ret)
+{
+	dma_exit(IT_PROBE_IOMMU_MAP_SG, ret);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

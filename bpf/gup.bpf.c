@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * get_user_pages: the fast entry points (pin_user_pages_fast,
+ * get_user_pages_fast and the function both end in, gup_fast_fallback on 6.10+
+ * or internal_get_user_pages_fast before), pin_user_pages_remote, and the unpin
+ * side for the pinned-page ledger.
+ *
+ * Fast/slow split of gup.fast: the lockless part (gup_fast, before 6.10
+ * lockless_pages_from_mm) is static and usually inlined. Where it is a
+ * function, gup.fast_only reads what it pinned; otherwise gup.slow sees the
+ * slow path (__gup_longterm_locked) take over the pages the lockless part left,
+ * on the same thread, while gup.fast is in flight.
+ */
+#include "common.h"
+
+/* start, nr_pages, gup_flags: the same positions in every fast entry point */
+static __always_inline void gup_enter(__u16 probe, __u64 start, __u64 nr_pages, __u64 gup_flags)
+{
+	it_enter(probe, start, nr_pages, gup_flags, 0);
+}
+
+/* ret: pages pinned or -errno; the record's hdr.ret carries it as is */
+static __always_inline void gup_exit(__u16 probe, __s64 ret)
+{
+	struct it_inflight in;
+	__u64 lat = it_exit(probe, &in);
+	struct it_ev_gup *e;
+	__u64 pinned;
+
+	if (!lat)
+		return;
+	pinned = ret > 0 ? ret : 0;
+	it_hist_add(probe, -1, lat);
+	it_probe_hit(probe, ret < 0, pinned);
+	if (!it_want_record(ret < 0))
+		return;
+	e = it_reserve(sizeof(*e), IT_EV_GUP, probe, ret);
+	if (!e)
+		return;
+	e->lat_ns = lat;
+	e->start = in.args[0];
+	e->nr_pages = in.args[1];
+	e->gup_flags = in.args[2];
+	e->fast_seen = in.fast_seen;
+	e->fast_pages = in.fast_seen ? in.fast_pages : pinned;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* The gup.fast call in flight on this thread, if any. */
+static __always_inline struct it_inflight *gup_fast_in_flight(void)
+{
+	__u64 key = it_inflight_key(IT_PROBE_GUP_FAST);
+
+	return bpf_map_lookup_elem(&it_inflight, &key);
+}
+
+/* gup_fast_fallback / internal_get_user_pages_fast(start, nr_pages, gup_flags, pages): int */
+SEC("fentry")
+int BPF_PROG(gup_fast_fentry, unsigned long start, unsigned long nr_pages, unsigned int gup_flags)
+{
+	gup_enter(IT_PROBE_GUP_FAST, start, nr_pages, gup_flags);
+	return 0;
+}
+
+SEC("fexit")
+int gup_fast_fexit(void *ctx)
+{
+	gup_exit(IT_PROBE_GUP_FAST, (int)it_fexit_ret(ctx));
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(gup_fast_kprobe, unsigned long start, unsigned long nr_pages, unsigned int gup_flags)
+{
+	gup_enter(IT_PROBE_GUP_FAST, start, nr_pages, gup_flags);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(gup_fast_kretprobe, int ret)
+{
+	gup_exit(IT_PROBE_GUP_FAST, ret);
+	return 0;
+}
+
+/* gup_fast / lockless_pages_from_mm(start, end, gup_flags, pages): pages pinned without locks */
+static __always_inline void gup_fast_only(__u64 pinned)
+{
+	struct it_inflight *in = gup_fast_in_flight();
+
+	it_probe_hit(IT_PROBE_GUP_FAST_ONLY, 0, pinned);
+	if (!in)
+		return;
+	in->fast_pages = pinned;
+	in->fast_seen = 1;
+}
+
+SEC("fexit")
+int gup_fast_only_fexit(void *ctx)
+{
+	gup_fast_only(it_fexit_ret(ctx));
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(gup_fast_only_kretprobe, unsigned long pinned)
+{
+	gup_fast_only(pinned);
+	return 0;
+}
+
+/*
+ * __gup_longterm_locked(mm, start, nr_pages, ...): under gup.fast it gets the
+ * pages the lockless part did not pin.
+ */
+static __always_inline void gup_slow(__u64 nr_pages)
+{
+	struct it_inflight *in = gup_fast_in_flight();
+
+	it_probe_hit(IT_PROBE_GUP_SLOW, 0, nr_pages);
+	if (!in || in->fast_seen)
+		return;
+	in->fast_pages = in->args[1] > nr_pages ? in->args[1] - nr_pages : 0;
+	in->fast_seen = 1;
+}
+
+SEC("fentry")
+int BPF_PROG(gup_slow_fentry, void *mm, unsigned long start, unsigned long nr_pages)
+{
+	gup_slow(nr_pages);
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(gup_slow_kprobe, void *mm, unsigned long start, unsigned long nr_pages)
+{
+	gup_slow(nr_pages);
+	return 0;
+}
+
+/* pin_user_pages_fast(start, int nr_pages, gup_flags, pages): int */
+SEC("fentry")
+int BPF_PROG(gup_pin_fast_fentry, unsigned long start, int nr_pages, unsigned int gup_flags)
+{
+	gup_enter(IT_PROBE_GUP_PIN_FAST, start, nr_pages, gup_flags);
+	return 0;
+}
+
+SEC("fexit")
+int gup_pin_fast_fexit(void *ctx)
+{
+	gup_exit(IT_PROBE_GUP_PIN_FAST, (int)it_fexit_ret(ctx));
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(gup_pin_fast_kprobe, unsigned long start, int nr_pages, unsigned int gup_flags)
+{
+	gup_enter(IT_PROBE_GUP_PIN_FAST, start, nr_pages, gup_flags);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(gup_pin_fast_kretprobe, int ret)
+{
+	gup_exit(IT_PROBE_GUP_PIN_FAST, ret);
+	return 0;
+}
+
+/* get_user_pages_fast(start, int nr_pages, gup_flags, pages): int */
+SEC("fentry")
+int BPF_PROG(gup_get_fast_fentry, unsigned long start, int nr_pages, unsigned int gup_flags)
+{
+	gup_enter(IT_PROBE_GUP_GET_FAST, start, nr_pages, gup_flags);
+	return 0;
+}
+
+SEC("fexit")
+int gup_get_fast_fexit(void *ctx)
+{
+	gup_exit(IT_PROBE_GUP_GET_FAST, (int)it_fexit_ret(ctx));
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(gup_get_fast_kprobe, unsigned long start, int nr_pages, unsigned int gup_flags)
+{
+	gup_enter(IT_PROBE_GUP_GET_FAST, start, nr_pages, gup_flags);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(gup_get_fast_kretprobe, int ret)
+{
+	gup_exit(IT_PROBE_GUP_GET_FAST, ret);
+	return 0;
+}
+
+/*
+ * pin_user_pages_remote(mm, start, nr_pages, gup_flags, pages, [vmas,] locked): long.
+ * 7 arguments up to 6.4: more than the 6.1 x86 trampoline takes.
+ */
+SEC("fentry")
+int BPF_PROG(gup_pin_remote_fentry, void *mm, unsigned long start, unsigned long nr_pages,
+	     unsigned int gup_flags)
+{
+	gup_enter(IT_PROBE_GUP_PIN_REMOTE, start, nr_pages, gup_flags);
+	return 0;
+}
+
+SEC("fexit")
+int gup_pin_remote_fexit(void *ctx)
+{
+	gup_exit(IT_PROBE_GUP_PIN_REMOTE, it_fexit_ret(ctx));
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(gup_pin_remote_kprobe, void *mm, unsigned long start, unsigned long nr_pages,
+	       unsigned int gup_flags)
+{
+	gup_enter(IT_PROBE_GUP_PIN_REMOTE, start, nr_pages, gup_flags);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(gup_pin_remote_kretprobe, long ret)
+{
+	gup_exit(IT_PROBE_GUP_PIN_REMOTE, ret);
+	return 0;
+}
+
+/* Unpins: no return value, the pages released are the pages asked for. */
+static __always_inline void gup_unpin(__u16 probe, __u64 npages)
+{
+	struct it_ev_pin *e;
+
+	it_probe_hit(probe, 0, npages);
+	if (!it_want_record(0))
+		return;
+	e = it_reserve(sizeof(*e), IT_EV_PIN, probe, 0);
+	if (!e)
+		return;
+	e->lat_ns = 0;
+	e->addr = 0;
+	e->nr_pages = npages;
+	e->pinned = npages;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* unpin_user_pages(pages, npages) */
+SEC("fentry")
+int BPF_PROG(gup_unpin_fentry, void *pages, unsigned long npages)
+{
+	gup_unpin(IT_PROBE_GUP_UNPIN, npages);
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(gup_unpin_kprobe, void *pages, unsigned long npages)
+{
+	gup_unpin(IT_PROBE_GUP_UNPIN, npages);
+	return 0;
+}
+
+/* unpin_user_page(page) */
+SEC("fentry")
+int gup_unpin_page_fentry(void *ctx)
+{
+	gup_unpin(IT_PROBE_GUP_UNPIN_PAGE, 1);
+	return 0;
+}
+
+SEC("kprobe")
+int gup_unpin_page_kprobe(void *ctx)
+{
+	gup_unpin(IT_PROBE_GUP_UNPIN_PAGE, 1);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

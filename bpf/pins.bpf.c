@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Pages pinned for DMA by VFIO type1 (vfio_pin_pages_remote /
+ * vfio_unpin_pages_remote in vfio_iommu_type1.ko) and by iommufd (in-kernel
+ * accesses: iommufd_access_pin_pages / _unpin_pages; IOAS mappings: the iopt pin
+ * path, pfn_reader_user_pin).
+ */
+#include "common.h"
+
+#define IT_PAGE_SHIFT 12
+
+/* Pages spanned by [iova, iova + length). */
+static __always_inline __u64 span_pages(__u64 iova, __u64 length)
+{
+	if (!length)
+		return 0;
+	return ((iova + length - 1) >> IT_PAGE_SHIFT) - (iova >> IT_PAGE_SHIFT) + 1;
+}
+
+static __always_inline void pin_emit(__u16 probe, __u64 lat, __u64 addr, __u64 nr_pages, __s64 pinned)
+{
+	struct it_ev_pin *e;
+
+	if (lat)
+		it_hist_add(probe, -1, lat);
+	it_probe_hit(probe, pinned < 0, pinned > 0 ? pinned : 0);
+	if (!it_want_record(pinned < 0))
+		return;
+	e = it_reserve(sizeof(*e), IT_EV_PIN, probe, pinned < 0 ? pinned : 0);
+	if (!e)
+		return;
+	e->lat_ns = lat;
+	e->addr = addr;
+	e->nr_pages = nr_pages;
+	e->pinned = pinned;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* Entry stores (addr, nr_pages); ret: pages pinned/unpinned or -errno. */
+static __always_inline void pin_exit(__u16 probe, __s64 ret)
+{
+	struct it_inflight in;
+	__u64 lat = it_exit(probe, &in);
+
+	if (lat)
+		pin_emit(probe, lat, in.args[0], in.args[1], ret);
+}
+
+/* long vfio_pin_pages_remote(dma, vaddr, npage, pfn_base, limit, batch): pages pinned */
+SEC("fentry")
+int BPF_PROG(vfio_pin_fentry, void *dma, unsigned long vaddr, long npage)
+{
+	it_enter(IT_PROBE_VFIO_PIN, vaddr, npage, 0, 0);
+	return 0;
+}
+
+SEC("fexit")
+int vfio_pin_fexit(void *ctx)
+{
+	pin_exit(IT_PROBE_VFIO_PIN, it_fexit_ret(ctx));
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(vfio_pin_kprobe, void *dma, unsigned long vaddr, long npage)
+{
+	it_enter(IT_PROBE_VFIO_PIN, vaddr, npage, 0, 0);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(vfio_pin_kretprobe, long ret)
+{
+	pin_exit(IT_PROBE_VFIO_PIN, ret);
+	return 0;
+}
+
+/*
+ * long vfio_unpin_pages_remote(dma, iova, pfn, npage, do_accounting): pages
+ * unpinned (reserved pfns are not counted)
+ */
+SEC("fentry")
+int BPF_PROG(vfio_unpin_fentry, void *dma, __u64 iova, unsigned long pfn, long npage)
+{
+	it_enter(IT_PROBE_VFIO_UNPIN, iova, npage, 0, 0);
+	return 0;
+}
+
+SEC("fexit")
+int vfio_unpin_fexit(void *ctx)
+{
+	pin_exit(IT_PROBE_VFIO_UNPIN, it_fexit_ret(ctx));
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(vfio_unpin_kprobe, void *dma, __u64 iova, unsigned long pfn, long npage)
+{
+	it_enter(IT_PROBE_VFIO_UNPIN, iova, npage, 0, 0);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(vfio_unpin_kretprobe, long ret)
+{
+	pin_exit(IT_PROBE_VFIO_UNPIN, ret);
+	return 0;
+}
+
+/* int iommufd_access_pin_pages(access, iova, length, out_pages, flags): 0 or -errno */
+static __always_inline void iommufd_pin_exit(int ret)
+{
+	struct it_inflight in;
+	__u64 lat = it_exit(IT_PROBE_IOMMUFD_PIN, &in);
+
+	if (lat)
+		pin_emit(IT_PROBE_IOMMUFD_PIN, lat, in.args[0], in.args[1], ret ? ret : (__s64)in.args[1]);
+}
+
+SEC("fentry")
+int BPF_PROG(iommufd_pin_fentry, void *access, unsigned long iova, unsigned long length)
+{
+	it_enter(IT_PROBE_IOMMUFD_PIN, iova, span_pages(iova, length), 0, 0);
+	return 0;
+}
+
+SEC("fexit")
+int iommufd_pin_fexit(void *ctx)
+{
+	iommufd_pin_exit((int)it_fexit_ret(ctx));
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(iommufd_pin_kprobe, void *access, unsigned long iova, unsigned long length)
+{
+	it_enter(IT_PROBE_IOMMUFD_PIN, iova, span_pages(iova, length), 0, 0);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(iommufd_pin_kretprobe, int ret)
+{
+	iommufd_pin_exit(ret);
+	return 0;
+}
+
+/* void iommufd_access_unpin_pages(access, iova, length) */
+SEC("fentry")
+int BPF_PROG(iommufd_unpin_fentry, void *access, unsigned long iova, unsigned long length)
+{
+	__u64 n = span_pages(iova, length);
+
+	pin_emit(IT_PROBE_IOMMUFD_UNPIN, 0, iova, n, n);
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(iommufd_unpin_kprobe, void *access, unsigned long iova, unsigned long length)
+{
+	__u64 n = span_pages(iova, length);
+
+	pin_emit(IT_PROBE_IOMMUFD_UNPIN, 0, iova, n, n);
+	return 0;
+}
+
+/*
+ * static int pfn_reader_user_pin(user, pages, start_index, last_index): 0 or
+ * -errno; on success user->upages_start..upages_end were pinned from
+ * pages->uptr + start_index pages.
+ */
+static __always_inline void iopt_pin_enter(struct pfn_reader_user *user, struct iopt_pages *pages,
+					   unsigned long start_index, unsigned long last_index)
+{
+	__u64 addr = (__u64)BPF_CORE_READ(pages, uptr) + (start_index << IT_PAGE_SHIFT);
+
+	it_enter(IT_PROBE_IOMMUFD_IOPT_PIN, addr, last_index - start_index + 1, (__u64)user, 0);
+}
+
+static __always_inline void iopt_pin_exit(int ret)
+{
+	struct it_inflight in;
+	__u64 lat = it_exit(IT_PROBE_IOMMUFD_IOPT_PIN, &in);
+	struct pfn_reader_user *user;
+	__s64 pinned = ret;
+
+	if (!lat)
+		return;
+	if (!ret) {
+		user = (void *)in.args[2];
+		pinned = BPF_CORE_READ(user, upages_end) - BPF_CORE_READ(user, upages_start);
+	}
+	pin_emit(IT_PROBE_IOMMUFD_IOPT_PIN, lat, in.args[0], in.args[1], pinned);
+}
+
+SEC("fentry")
+int BPF_PROG(iommufd_iopt_pin_fentry, struct pfn_reader_user *user, struct iopt_pages *pages,
+	     unsigned long start_index, unsigned long last_index)
+{
+	iopt_pin_enter(user, pages, start_index, last_index);
+	return 0;
+}
+
+SEC("fexit")
+int iommufd_iopt_pin_fexit(void *ctx)
+{
+	iopt_pin_exit((int)it_fexit_ret(ctx));
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(iommufd_iopt_pin_kprobe, struct pfn_reader_user *user, struct iopt_pages *pages,
+	       unsigned long start_index, unsigned long last_index)
+{
+	iopt_pin_enter(user, pages, start_index, last_index);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(iommufd_iopt_pin_kretprobe, int ret)
+{
+	iopt_pin_exit(ret);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

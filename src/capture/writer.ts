@@ -1,0 +1,203 @@
+import * as fs from 'node:fs';
+import { crc32 } from './crc32';
+import { Frame, FORMAT_VERSION, MAGIC } from './proto';
+import { CaptureHeader, EventKindSpec, Snapshot, Trailer } from './types';
+
+/** An event as the pipeline carries it: its kind name, time and fields by column name. */
+export type CaptureEvent = { kind: string; ts_ns: number } & Record<string, unknown>;
+
+const INT = 0;
+const STRING = 1;
+const ADDR = 2;
+/** Fields the batch itself carries, not columns. */
+export const BATCH_FIELDS = new Set(['kind', 'ts_ns', 'type']);
+
+class ColumnBuf {
+  values: number[] = [];
+  lo: number[] = [];
+  prev = 0;
+  prevLo = 0;
+}
+
+export interface WriterOptions {
+  /** Replace an existing file; without it an existing file is refused and left untouched. */
+  force?: boolean;
+  /** Events per batch frame before it is written out. */
+  batchEvents?: number;
+}
+
+/**
+ * Writes a capture frame by frame: each frame goes to the file as soon as it is
+ * complete, so a process killed mid-way leaves a file readable up to its last
+ * whole frame. Files are created 0600: they hold kernel addresses and command names.
+ */
+export class CaptureWriter {
+  private readonly fd: number;
+  private readonly kinds = new Map<string, EventKindSpec>();
+  private readonly strings = new Map<string, number>();
+  private newStrings: string[] = [];
+  private firstNewString = 0;
+  private count = 0;
+  private tsFirst = 0;
+  private tsPrev = 0;
+  private tsDelta: number[] = [];
+  private kindIds: number[] = [];
+  private columns = new Map<string, ColumnBuf>();
+  private readonly batchEvents: number;
+  /** Whole events written so far, and bytes. */
+  events = 0;
+  bytes = 0;
+  private closed = false;
+
+  constructor(
+    readonly path: string,
+    header: CaptureHeader,
+    options: WriterOptions = {},
+  ) {
+    this.batchEvents = options.batchEvents ?? 8192;
+    for (const k of header.kinds) this.kinds.set(k.name, k);
+    // 'wx' refuses an existing file without touching it.
+    this.fd = fs.openSync(path, options.force ? 'w' : 'wx', 0o600);
+    if (options.force) fs.fchmodSync(this.fd, 0o600);
+    const pre = Buffer.alloc(MAGIC.length + 4);
+    MAGIC.copy(pre);
+    pre.writeUInt32LE(FORMAT_VERSION, MAGIC.length);
+    this.write(pre);
+    this.frame({ header });
+  }
+
+  private write(buf: Uint8Array): void {
+    let off = 0;
+    while (off < buf.length) off += fs.writeSync(this.fd, buf, off, buf.length - off);
+    this.bytes += buf.length;
+  }
+
+  private frame(body: Record<string, unknown>): void {
+    const F = Frame();
+    const payload = F.encode(F.fromObject(body)).finish();
+    const len: number[] = [];
+    for (let n = payload.length; ; n = Math.floor(n / 128)) {
+      if (n < 128) {
+        len.push(n);
+        break;
+      }
+      len.push((n & 0x7f) | 0x80);
+    }
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32LE(crc32(payload));
+    // One write per frame: a crash cuts at most the frame being written.
+    this.write(Buffer.concat([Buffer.from(len), payload, crc]));
+  }
+
+  private intern(s: string): number {
+    let i = this.strings.get(s);
+    if (i === undefined) {
+      i = this.strings.size;
+      this.strings.set(s, i);
+      this.newStrings.push(s);
+    }
+    return i;
+  }
+
+  private column(kind: number, index: number): ColumnBuf {
+    const key = `${kind}:${index}`;
+    let c = this.columns.get(key);
+    if (!c) {
+      c = new ColumnBuf();
+      this.columns.set(key, c);
+    }
+    return c;
+  }
+
+  add(e: CaptureEvent): void {
+    const kind = this.kinds.get(e.kind);
+    if (!kind) throw new Error(`event kind ${e.kind} is not in the capture header`);
+    if (this.count === 0) {
+      this.tsFirst = e.ts_ns;
+      this.tsPrev = e.ts_ns;
+    }
+    this.tsDelta.push(e.ts_ns - this.tsPrev);
+    this.tsPrev = e.ts_ns;
+    this.kindIds.push(kind.id);
+    kind.columns.forEach((spec, index) => {
+      const c = this.column(kind.id, index);
+      const v = e[spec.name];
+      const width = spec.width || 1;
+      for (let j = 0; j < width; j++) {
+        const x = width > 1 ? (v as unknown[] | undefined)?.[j] : v;
+        if (spec.type === STRING) {
+          c.values.push(this.intern(String(x ?? '')));
+        } else if (spec.type === ADDR) {
+          const a = typeof x === 'bigint' ? x : BigInt((x as number | undefined) ?? 0);
+          const hi = Number(a >> 32n);
+          const lo = Number(a & 0xffffffffn);
+          c.values.push(hi - c.prev);
+          c.lo.push(lo - c.prevLo);
+          c.prev = hi;
+          c.prevLo = lo;
+        } else {
+          const n = Number(x ?? 0);
+          c.values.push(n - c.prev);
+          c.prev = n;
+        }
+      }
+    });
+    this.count++;
+    if (this.count >= this.batchEvents) this.flush();
+  }
+
+  /** Writes the pending events (and new strings) as frames. */
+  flush(): void {
+    if (this.closed) return;
+    if (this.newStrings.length) {
+      this.frame({ strings: { firstIndex: this.firstNewString, values: this.newStrings } });
+      this.firstNewString += this.newStrings.length;
+      this.newStrings = [];
+    }
+    if (this.count === 0) return;
+    const columns = [];
+    for (const [key, c] of this.columns) {
+      const [kind, index] = key.split(':').map(Number);
+      columns.push({ kind, index, values: c.values, valuesLo: c.lo });
+    }
+    this.frame({
+      events: { count: this.count, tsFirstNs: this.tsFirst, tsDelta: this.tsDelta, kind: this.kindIds, columns },
+    });
+    this.events += this.count;
+    this.count = 0;
+    this.tsDelta = [];
+    this.kindIds = [];
+    // Deltas restart in every batch, so each batch decodes on its own.
+    this.columns = new Map();
+  }
+
+  snapshot(s: Snapshot): void {
+    this.flush();
+    this.frame({ snapshot: s });
+  }
+
+  symbols(map: Map<bigint, string>): void {
+    if (map.size === 0) return;
+    this.frame({ symbols: { symbols: [...map].map(([a, name]) => ({ address: a.toString(16), name })) } });
+  }
+
+  /** Flushes, writes the trailer and closes. The file is complete after this. */
+  close(trailer: Trailer): void {
+    if (this.closed) return;
+    this.flush();
+    this.frame({ trailer });
+    this.closed = true;
+    fs.closeSync(this.fd);
+  }
+
+  /** Closes without a trailer (after a write error): the file stays readable up to its last whole frame. */
+  abandon(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // Already failing; the file is what it is.
+    }
+  }
+}

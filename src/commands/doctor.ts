@@ -1,0 +1,96 @@
+import { Flags } from '@oclif/core';
+import { BaseCommand, UserError } from '../command';
+import { CATALOGUE } from '../probes/catalogue';
+import { KernelFacts, LiveKernel } from '../probes/kernel-live';
+import { plan, PlannedProbe } from '../probes/planner';
+import { privilegeProblem } from '../probes/privileges';
+import { table } from '../report/table';
+
+export interface DoctorReport {
+  format: 'iommutrace-doctor/1';
+  kernel: KernelFacts;
+  probes: {
+    name: string;
+    target: string | null;
+    mode: string | null;
+    module: string | null;
+    status: PlannedProbe['status'];
+    reason: string | null;
+    lacks: string[];
+    tried: PlannedProbe['tried'];
+  }[];
+  summary: { available: number; unavailable: number };
+}
+
+export default class Doctor extends BaseCommand {
+  static override summary = 'Check this kernel and show which probe each path would use, or why none can.';
+  static override description = `Prints the kernel's facts (release, BTF, lockdown, tracefs, kprobes, capabilities)
+and, for every logical probe, the kernel symbol and attach mode the planner would use,
+or the reason for every candidate it had to pass over. Nothing is attached.
+Exits 0 when at least one probe can attach.`;
+
+  static override flags = {
+    json: Flags.boolean({ description: 'print the report as JSON (format iommutrace-doctor/1)', default: false }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Doctor);
+    const problem = privilegeProblem();
+    if (problem) throw new UserError(problem);
+    const kernel = new LiveKernel();
+    let report: DoctorReport;
+    try {
+      const planned = plan(kernel, CATALOGUE);
+      const available = planned.filter((p) => p.status === 'available').length;
+      report = {
+        format: 'iommutrace-doctor/1',
+        kernel: kernel.facts(),
+        probes: planned.map((p) => ({
+          name: p.name,
+          target: p.target,
+          mode: p.mode,
+          module: p.module ?? null,
+          status: p.status,
+          reason: p.reason,
+          lacks: p.lacks,
+          tried: p.tried,
+        })),
+        summary: { available, unavailable: planned.length - available },
+      };
+    } finally {
+      kernel.close();
+    }
+    this.log(flags.json ? JSON.stringify(report, null, 2) : render(report));
+    if (report.summary.available === 0) process.exitCode = 1;
+  }
+}
+
+function yes(b: boolean): string {
+  return b ? 'yes' : 'no';
+}
+
+function render(r: DoctorReport): string {
+  const k = r.kernel;
+  const tracefs = k.tracefs.path ? `${k.tracefs.path}${k.tracefs.mountedByUs ? ' (mounted now)' : ''}` : k.tracefs.error;
+  const lines = [
+    `kernel      ${k.release}`,
+    `BTF         ${yes(k.btf)}    lockdown ${k.lockdown ?? 'unknown'}    kprobes ${yes(k.kprobes)}    ring buffer ${yes(k.ringbuf)}`,
+    `tracefs     ${tracefs}`,
+    `privileges  ${k.capabilities.join(' ') || 'none'}`,
+    `modules     ${k.modules.join(' ') || '(no vfio/iommu modules loaded)'}`,
+    '',
+    table(
+      ['PROBE', 'STATUS', 'MODE', 'TARGET', 'NOTES'],
+      r.probes.map((p) => [
+        p.name,
+        p.status,
+        p.mode ?? '-',
+        p.target ? (p.module ? `${p.target} [${p.module}]` : p.target) : '-',
+        p.reason ?? (p.lacks.length ? `lacks ${p.lacks.join(', ')}` : ''),
+      ]),
+    ),
+    '',
+    `${r.summary.available} of ${r.probes.length} probes can attach on this kernel.`,
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,285 @@
+import { AttachMode, Candidate, ProbeSpec } from './types';
+
+/*
+ * Every logical probe, with its candidates in order of preference. Programs are
+ * named `<probe>_<mode>` after the probe with its dot made an underscore
+ * (iommu.map -> iommu_map_fentry); one program serves every kernel symbol a
+ * candidate names, the planner sets the target before load.
+ *
+ * Kernels this was checked against: Debian 6.1, Debian 6.12, the lab's iommufd
+ * 6.12 build, and 6.18 (tracepoints only). Where a function moved between
+ * kernels, each name gets its own candidate; only one exists on a given kernel.
+ */
+
+interface Opts {
+  module?: string;
+  minArgs?: number;
+  lacks?: string[];
+}
+
+function prog(probe: string, attach: AttachMode) {
+  const suffix = attach === 'tracepoint' ? 'tp' : attach;
+  return { program: `${probe.replace('.', '_')}_${suffix}`, attach };
+}
+
+function cand(probe: string, mode: AttachMode, target: string, modes: AttachMode[], o: Opts): Candidate {
+  const c: Candidate = { mode, target, programs: modes.map((m) => prog(probe, m)) };
+  if (o.module) c.module = o.module;
+  if (o.minArgs) c.minArgs = o.minArgs;
+  if (o.lacks && o.lacks.length) c.lacks = o.lacks;
+  return c;
+}
+
+/** Entry + exit programs (latency, return): fentry/fexit, else kprobe/kretprobe. */
+function paired(probe: string, targets: string[], o: Opts = {}): Candidate[] {
+  return [
+    ...targets.map((t) => cand(probe, 'fexit', t, ['fentry', 'fexit'], o)),
+    ...targets.map((t) => cand(probe, 'kretprobe', t, ['kprobe', 'kretprobe'], o)),
+  ];
+}
+
+/** One program at the function's entry: fentry, else kprobe. */
+function entry(probe: string, targets: string[], o: Opts = {}): Candidate[] {
+  return [
+    ...targets.map((t) => cand(probe, 'fentry', t, ['fentry'], o)),
+    ...targets.map((t) => cand(probe, 'kprobe', t, ['kprobe'], o)),
+  ];
+}
+
+/** One program at the function's return: fexit, else kprobe + kretprobe (the entry keeps the arguments). */
+function exit(probe: string, targets: string[], o: Opts = {}, kretprobeOnly = false): Candidate[] {
+  const kmodes: AttachMode[] = kretprobeOnly ? ['kretprobe'] : ['kprobe', 'kretprobe'];
+  return [
+    ...targets.map((t) => cand(probe, 'fexit', t, ['fexit'], o)),
+    ...targets.map((t) => cand(probe, 'kretprobe', t, kmodes, o)),
+  ];
+}
+
+/** A tracepoint in its three flavours: tp_btf, raw_tp, classic (perf) tracepoint. */
+function tracepoint(probe: string, category: string, event: string, lacks: string[] = []): Candidate[] {
+  const o = { lacks };
+  return [
+    cand(probe, 'tp_btf', event, ['tp_btf'], o),
+    cand(probe, 'raw_tp', event, ['raw_tp'], o),
+    cand(probe, 'tracepoint', `${category}:${event}`, ['tracepoint'], o),
+  ];
+}
+
+const DMA_TP_LACKS = ['latency', 'domain', 'group attribution', 'errors'];
+
+export const CATALOGUE: ProbeSpec[] = [
+  // Attach, detach, replace: (domain, dev | group); latency and return code.
+  {
+    name: 'iommu.attach_device',
+    description: 'iommu_attach_device(): a domain attached to a single-device group',
+    candidates: paired('iommu.attach_device', ['iommu_attach_device'], { minArgs: 2 }),
+  },
+  {
+    name: 'iommu.detach_device',
+    description: 'iommu_detach_device(): a single-device group detached from its domain',
+    candidates: paired('iommu.detach_device', ['iommu_detach_device'], { minArgs: 2 }),
+  },
+  {
+    name: 'iommu.attach_group',
+    description: 'iommu_attach_group(): a domain attached to a whole group (VFIO type1, iommufd)',
+    candidates: paired('iommu.attach_group', ['iommu_attach_group'], { minArgs: 2 }),
+  },
+  {
+    name: 'iommu.detach_group',
+    description: 'iommu_detach_group(): a group detached from a domain',
+    candidates: paired('iommu.detach_group', ['iommu_detach_group'], { minArgs: 2 }),
+  },
+  {
+    name: 'iommu.replace_group',
+    description: "iommu_group_replace_domain(): a group moved to another domain (iommufd, 6.6+)",
+    candidates: paired('iommu.replace_group', ['iommu_group_replace_domain'], { minArgs: 2 }),
+  },
+  {
+    name: 'iommu.attach_dev',
+    description: '__iommu_attach_device(): every device-level attach, with the device',
+    candidates: paired('iommu.attach_dev', ['__iommu_attach_device'], { minArgs: 2 }),
+  },
+
+  // Group references: one record per reference, with the taker's stack.
+  {
+    name: 'iommu.group_get',
+    description: 'iommu_group_get(): a group reference taken (when a group is returned)',
+    candidates: exit('iommu.group_get', ['iommu_group_get'], { minArgs: 1 }),
+  },
+  {
+    name: 'iommu.group_ref_get',
+    description: 'iommu_group_ref_get(): a group reference taken',
+    candidates: entry('iommu.group_ref_get', ['iommu_group_ref_get'], { minArgs: 1 }),
+  },
+  {
+    name: 'iommu.group_put',
+    description: 'iommu_group_put(): a group reference dropped',
+    candidates: entry('iommu.group_put', ['iommu_group_put'], { minArgs: 1 }),
+  },
+
+  // DMA mappings.
+  {
+    name: 'iommu.map',
+    description: 'iommu_map(): IOVA ranges mapped into a domain (bytes, latency, errors)',
+    candidates: [
+      ...paired('iommu.map', ['iommu_map'], { minArgs: 4 }),
+      // Fires per successful mapping inside the core, iommu_map_sg's included.
+      ...tracepoint('iommu.map', 'iommu', 'map', DMA_TP_LACKS),
+    ],
+  },
+  {
+    name: 'iommu.unmap',
+    description: 'iommu_unmap(): IOVA ranges unmapped from a domain (bytes, latency)',
+    candidates: [
+      ...paired('iommu.unmap', ['iommu_unmap'], { minArgs: 3 }),
+      ...tracepoint('iommu.unmap', 'iommu', 'unmap', ['latency', 'domain', 'group attribution']),
+    ],
+  },
+  {
+    name: 'iommu.map_sg',
+    description: 'iommu_map_sg(): scatterlists mapped into a domain (bytes mapped, latency, errors)',
+    candidates: paired('iommu.map_sg', ['iommu_map_sg'], { minArgs: 2 }),
+  },
+
+  // get_user_pages.
+  {
+    name: 'gup.fast',
+    description: 'gup_fast_fallback() (internal_get_user_pages_fast() before 6.10): every GUP-fast call',
+    candidates: paired('gup.fast', ['gup_fast_fallback', 'internal_get_user_pages_fast'], { minArgs: 3 }),
+  },
+  {
+    name: 'gup.fast_only',
+    description: 'gup_fast() (lockless_pages_from_mm() before 6.10): pages pinned without locks, where not inlined',
+    candidates: exit('gup.fast_only', ['gup_fast', 'lockless_pages_from_mm'], {}, true),
+  },
+  {
+    name: 'gup.slow',
+    description: '__gup_longterm_locked(): the slow path, which GUP-fast falls back to for the pages left',
+    candidates: entry('gup.slow', ['__gup_longterm_locked'], { minArgs: 3 }),
+  },
+  {
+    name: 'gup.pin_fast',
+    description: 'pin_user_pages_fast(): pages pinned for DMA (io_uring, iommufd, RDMA)',
+    candidates: paired('gup.pin_fast', ['pin_user_pages_fast'], { minArgs: 3 }),
+  },
+  {
+    name: 'gup.get_fast',
+    description: 'get_user_pages_fast(): pages referenced without FOLL_PIN',
+    candidates: paired('gup.get_fast', ['get_user_pages_fast'], { minArgs: 3 }),
+  },
+  {
+    name: 'gup.pin_remote',
+    description: 'pin_user_pages_remote(): pages of another mm pinned (VFIO type1)',
+    // 7 arguments before 6.5: the 6.1 trampoline refuses it, the kprobe pair takes over.
+    candidates: paired('gup.pin_remote', ['pin_user_pages_remote'], { minArgs: 4 }),
+  },
+  {
+    name: 'gup.unpin',
+    description: 'unpin_user_pages(): pinned pages released',
+    candidates: entry('gup.unpin', ['unpin_user_pages'], { minArgs: 2 }),
+  },
+  {
+    name: 'gup.unpin_page',
+    description: 'unpin_user_page(): one pinned page released',
+    candidates: entry('gup.unpin_page', ['unpin_user_page']),
+  },
+
+  // Pins for DMA by VFIO type1 and iommufd.
+  {
+    name: 'vfio.pin',
+    description: 'vfio_pin_pages_remote(): pages VFIO type1 pinned for a DMA mapping',
+    candidates: [
+      ...paired('vfio.pin', ['vfio_pin_pages_remote'], { module: 'vfio_iommu_type1', minArgs: 3 }),
+      ...paired('vfio.pin', ['vfio_pin_pages_remote'], { minArgs: 3 }),
+    ],
+  },
+  {
+    name: 'vfio.unpin',
+    description: 'vfio_unpin_pages_remote(): pages VFIO type1 unpinned on unmap',
+    candidates: [
+      ...paired('vfio.unpin', ['vfio_unpin_pages_remote'], { module: 'vfio_iommu_type1', minArgs: 4 }),
+      ...paired('vfio.unpin', ['vfio_unpin_pages_remote'], { minArgs: 4 }),
+    ],
+  },
+  {
+    name: 'iommufd.pin',
+    description: 'iommufd_access_pin_pages(): pages an in-kernel iommufd access pinned',
+    candidates: [
+      ...paired('iommufd.pin', ['iommufd_access_pin_pages'], { minArgs: 3 }),
+      ...paired('iommufd.pin', ['iommufd_access_pin_pages'], { module: 'iommufd', minArgs: 3 }),
+    ],
+  },
+  {
+    name: 'iommufd.unpin',
+    description: 'iommufd_access_unpin_pages(): pages an in-kernel iommufd access unpinned',
+    candidates: [
+      ...entry('iommufd.unpin', ['iommufd_access_unpin_pages'], { minArgs: 3 }),
+      ...entry('iommufd.unpin', ['iommufd_access_unpin_pages'], { module: 'iommufd', minArgs: 3 }),
+    ],
+  },
+  {
+    name: 'iommufd.iopt_pin',
+    description: 'pfn_reader_user_pin(): user pages iommufd pinned for an IOAS mapping, where not inlined',
+    candidates: [
+      ...paired('iommufd.iopt_pin', ['pfn_reader_user_pin'], { minArgs: 4 }),
+      ...paired('iommufd.iopt_pin', ['pfn_reader_user_pin'], { module: 'iommufd', minArgs: 4 }),
+    ],
+  },
+
+  // Dirty tracking: built in from 6.7 (CONFIG_IOMMUFD_DRIVER), in vfio.ko on 6.1-6.6.
+  {
+    name: 'dirty.walk',
+    description: 'iova_bitmap_for_each(): one dirty-bitmap walk, with the callback that consumes it',
+    candidates: [
+      ...paired('dirty.walk', ['iova_bitmap_for_each'], { minArgs: 3 }),
+      ...paired('dirty.walk', ['iova_bitmap_for_each'], { module: 'vfio', minArgs: 3 }),
+    ],
+  },
+  {
+    name: 'dirty.alloc',
+    description: 'iova_bitmap_alloc(): a dirty bitmap set up over an IOVA range',
+    candidates: [
+      ...paired('dirty.alloc', ['iova_bitmap_alloc'], { minArgs: 3 }),
+      ...paired('dirty.alloc', ['iova_bitmap_alloc'], { module: 'vfio', minArgs: 3 }),
+    ],
+  },
+  {
+    name: 'dirty.free',
+    description: 'iova_bitmap_free(): a dirty bitmap released',
+    candidates: [
+      ...entry('dirty.free', ['iova_bitmap_free'], { minArgs: 1 }),
+      ...entry('dirty.free', ['iova_bitmap_free'], { module: 'vfio', minArgs: 1 }),
+    ],
+  },
+
+  // The iommu:* tracepoints as events of their own.
+  {
+    name: 'iommu.tp_attach',
+    description: 'tracepoint iommu:attach_device_to_domain: a device attached to a domain',
+    candidates: tracepoint('iommu.tp_attach', 'iommu', 'attach_device_to_domain'),
+  },
+  {
+    name: 'iommu.tp_add',
+    description: 'tracepoint iommu:add_device_to_group: a device joined an IOMMU group',
+    candidates: tracepoint('iommu.tp_add', 'iommu', 'add_device_to_group'),
+  },
+  {
+    name: 'iommu.tp_remove',
+    description: 'tracepoint iommu:remove_device_from_group: a device left an IOMMU group',
+    candidates: tracepoint('iommu.tp_remove', 'iommu', 'remove_device_from_group'),
+  },
+  {
+    name: 'iommu.io_page_fault',
+    description: 'tracepoint iommu:io_page_fault: a DMA fault reported by the IOMMU',
+    candidates: tracepoint('iommu.io_page_fault', 'iommu', 'io_page_fault'),
+  },
+
+  {
+    name: 'selftest.getppid',
+    description: 'test and benchmark producer: records per getppid() of the target process',
+    optIn: true,
+    candidates: [
+      { mode: 'tracepoint', target: 'syscalls:sys_enter_getppid', programs: [{ program: 'selftest_getppid', attach: 'tracepoint' }] },
+    ],
+  },
+];

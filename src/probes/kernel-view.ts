@@ -1,0 +1,53 @@
+/**
+ * What the planner needs to know about a kernel. The live implementation
+ * (kernel-live.ts) asks the running kernel; tests describe kernels as data
+ * (kernel-data.ts), so the planner itself is pure.
+ */
+export interface Refusal {
+  ok: boolean;
+  errno: number;
+  message: string;
+}
+
+export interface FunctionInfo {
+  /** Number of arguments in the BTF prototype. */
+  args: number;
+  /** Module whose BTF holds it; undefined for vmlinux. */
+  module?: string;
+}
+
+export interface KernelView {
+  release: string;
+  /** /sys/kernel/btf/vmlinux exists. */
+  btf: boolean;
+  /** The perf kprobe PMU exists (CONFIG_KPROBES). */
+  kprobes: boolean;
+  /** Where tracefs is mounted; undefined when it is not (and could not be) mounted. */
+  tracefs?: string;
+  /** The function in kernel or module BTF, or undefined. */
+  func(name: string): FunctionInfo | undefined;
+  /** Text symbols in kallsyms named `name` or a compiler clone of it (`name.isra.0`). */
+  symbols(name: string): string[];
+  moduleLoaded(name: string): boolean;
+  /** Can a trampoline program of this kind load and attach at the function? */
+  trampoline(name: string, kind: 'fentry' | 'fexit', module?: string): Refusal;
+  /** Can a kprobe be placed at the symbol? */
+  kprobe(symbol: string): Refusal;
+  /** Tracepoint 'category:event' exists in tracefs. */
+  tracepoint(target: string): boolean;
+  /** The raw tracepoint has a BTF type (btf_trace_NAME), as tp_btf needs. */
+  btfTracepoint(name: string): boolean;
+}
+
+/** Linux's ENOTSUPP (524): what a trampoline returns for too many arguments. */
+export const ENOTSUPP = 524;
+export const EPERM = 1;
+
+/**
+ * How many arguments x86-64 BPF trampolines take: 6 until Linux 6.5 raised it
+ * to 12 (functions with more arguments are refused with ENOTSUPP).
+ */
+export function trampolineMaxArgs(release: string): number {
+  const [major, minor] = release.split(/[.-]/).map((x) => parseInt(x, 10));
+  return major > 6 || (major === 6 && minor >= 5) ? 12 : 6;
+}

@@ -1,0 +1,128 @@
+import { ENOTSUPP, EPERM, KernelView, trampolineMaxArgs } from './kernel-view';
+import { AttachMode, Candidate, ProbeSpec, ProgramSpec } from './types';
+
+/** The planner's decision for one logical probe. */
+export interface PlannedProbe {
+  name: string;
+  description: string;
+  /** 'available' from the planner; the session turns it into 'attached' or 'unavailable'. */
+  status: 'available' | 'attached' | 'unavailable';
+  mode: AttachMode | null;
+  target: string | null;
+  module?: string;
+  programs: ProgramSpec[];
+  /** Why no candidate could be used (a summary of `tried`), or why attaching failed. */
+  reason: string | null;
+  /** Every candidate considered before the chosen one, with the reason it was passed over. */
+  tried: { mode: AttachMode; target: string; reason: string }[];
+  /** Facts the chosen variant cannot give (e.g. latency for a tracepoint fallback). */
+  lacks: string[];
+}
+
+const TRAMPOLINE: AttachMode[] = ['fentry', 'fexit'];
+const KPROBE: AttachMode[] = ['kprobe', 'kretprobe'];
+
+/** Why `c` cannot be used on this kernel, or its resolved target when it can. */
+function check(k: KernelView, c: Candidate): { reason: string } | { target: string } {
+  const kinds = new Set(c.programs.map((p) => p.attach));
+  const needsTrampoline = TRAMPOLINE.some((m) => kinds.has(m));
+  const needsKprobe = KPROBE.some((m) => kinds.has(m));
+  let target = c.target;
+
+  if (c.module && !k.moduleLoaded(c.module) && (needsTrampoline || needsKprobe)) {
+    return { reason: `module ${c.module} is not loaded` };
+  }
+  if (needsTrampoline) {
+    if (!k.btf) return { reason: 'the kernel has no BTF (/sys/kernel/btf/vmlinux)' };
+    const fn = k.func(c.target);
+    if (!fn) return { reason: `${c.target} is not in kernel BTF (absent, renamed or inlined)` };
+    if (c.minArgs && fn.args < c.minArgs) {
+      return { reason: `${c.target} takes ${fn.args} arguments here, the program reads argument ${c.minArgs}` };
+    }
+    for (const kind of TRAMPOLINE.filter((m) => kinds.has(m)) as ('fentry' | 'fexit')[]) {
+      const r = k.trampoline(c.target, kind, fn.module);
+      if (r.ok) continue;
+      const max = trampolineMaxArgs(k.release);
+      if (r.errno === ENOTSUPP && fn.args > max) {
+        return {
+          reason: `${kind} refused (ENOTSUPP): ${c.target} has ${fn.args} arguments, more than this kernel's trampolines take (${max})`,
+        };
+      }
+      if (r.errno === EPERM) return { reason: `${kind} programs are refused by this kernel (EPERM)` };
+      return { reason: `${kind} refused: ${r.message}` };
+    }
+  }
+  if (needsKprobe) {
+    if (!k.kprobes) return { reason: 'kprobes are not built into this kernel (CONFIG_KPROBES off)' };
+    const names = k.symbols(c.target);
+    if (names.length === 0) return { reason: `${c.target} is not in kallsyms (absent, renamed or inlined)` };
+    target = names.includes(c.target) ? c.target : names[0];
+    const r = k.kprobe(target);
+    if (!r.ok) return { reason: `kprobe refused at ${target}: ${r.message}` };
+  }
+  if (kinds.has('tracepoint')) {
+    if (!k.tracefs) return { reason: 'tracefs is not mounted (and could not be mounted)' };
+    if (!k.tracepoint(c.target)) return { reason: `tracepoint ${c.target} does not exist` };
+  }
+  if (kinds.has('tp_btf') || kinds.has('raw_tp')) {
+    if (kinds.has('tp_btf') && !k.btf) return { reason: 'the kernel has no BTF (/sys/kernel/btf/vmlinux)' };
+    if (!k.btfTracepoint(c.target)) return { reason: `raw tracepoint ${c.target} does not exist` };
+  }
+  return { target };
+}
+
+/** Picks, per logical probe, the first candidate this kernel supports, or says why there is none. */
+export function plan(k: KernelView, catalogue: ProbeSpec[], select?: (name: string) => boolean): PlannedProbe[] {
+  const out: PlannedProbe[] = [];
+  for (const spec of catalogue) {
+    if (select ? !select(spec.name) : spec.optIn) continue;
+    const tried: PlannedProbe['tried'] = [];
+    let chosen: PlannedProbe | undefined;
+    for (const c of spec.candidates) {
+      const r = check(k, c);
+      if ('reason' in r) {
+        tried.push({ mode: c.mode, target: c.target, reason: r.reason });
+        continue;
+      }
+      chosen = {
+        name: spec.name,
+        description: spec.description,
+        status: 'available',
+        mode: c.mode,
+        target: r.target,
+        module: c.module,
+        programs: c.programs,
+        reason: null,
+        tried,
+        lacks: c.lacks ?? [],
+      };
+      break;
+    }
+    out.push(
+      chosen ?? {
+        name: spec.name,
+        description: spec.description,
+        status: 'unavailable',
+        mode: null,
+        target: null,
+        programs: [],
+        reason: summarize(tried),
+        tried,
+        lacks: [],
+      },
+    );
+  }
+  return out;
+}
+
+/** One line for all the reasons, merging candidates that failed for the same reason. */
+export function summarize(tried: PlannedProbe['tried']): string {
+  if (tried.length === 0) return 'no candidate for this kernel';
+  const byReason = new Map<string, string[]>();
+  for (const t of tried) {
+    const key = t.reason;
+    const what = `${t.mode} ${t.target}`;
+    byReason.set(key, [...(byReason.get(key) ?? []), what]);
+  }
+  return [...byReason.entries()].map(([reason, whats]) => `${whats.join(', ')}: ${reason}`).join('; ');
+}

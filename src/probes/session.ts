@@ -1,0 +1,128 @@
+import * as path from 'node:path';
+import { BpfObject, Link, LoadError, PACKAGE_ROOT } from '../loader';
+import { KernelView } from './kernel-view';
+import { plan, PlannedProbe } from './planner';
+import { ProbeSpec } from './types';
+
+export const DEFAULT_OBJECT = path.join(PACKAGE_ROOT, 'build', 'bpf', 'iommutrace.bpf.o');
+
+export interface SessionOptions {
+  objectPath?: string;
+  /** Which logical probes to run (default: all but the opt-in ones). */
+  select?: (name: string) => boolean;
+  /** Send every event to the ring buffer (record mode), not only the single-event ones. */
+  recordAll?: boolean;
+  /** Ring buffer size in bytes (a power of two, at least a page). */
+  ringBytes?: number;
+  /** Trace only this process (tests and benchmarks). */
+  targetTgid?: number;
+  /** Records the selftest producer emits per getppid() (benchmarks). */
+  selftestBurst?: number;
+}
+
+/** How many times a load is retried after dropping the probes the verifier refused. */
+const MAX_LOADS = 6;
+
+function firstVerifierLine(log: string, program: string): string {
+  const lines = log.split('\n').map((l) => l.trim());
+  const mine = lines.filter((l) => l.includes(`'${program}'`));
+  // libbpf prints "prog 'x': BPF program load failed: <reason>" and then the log.
+  const failed = mine.find((l) => /load failed|failed to/.test(l));
+  return (failed ?? mine[0] ?? lines.find(Boolean) ?? 'load failed').replace(/^libbpf:\s*/, '');
+}
+
+/**
+ * The probes of one run, planned for this kernel, loaded and attached. A probe
+ * that cannot be loaded or attached is marked unavailable with its reason and
+ * the others keep running.
+ */
+export class ProbeSession {
+  private constructor(
+    readonly object: BpfObject,
+    readonly probes: PlannedProbe[],
+  ) {}
+
+  static async start(kernel: KernelView, catalogue: ProbeSpec[], options: SessionOptions = {}): Promise<ProbeSession> {
+    const probes = plan(kernel, catalogue, options.select);
+    const objectPath = options.objectPath ?? DEFAULT_OBJECT;
+    for (let attempt = 1; ; attempt++) {
+      const obj = BpfObject.open(objectPath, { tracefs: kernel.tracefs });
+      try {
+        configure(obj, probes, options);
+        await obj.load();
+      } catch (err) {
+        obj.close();
+        if (!(err instanceof LoadError) || attempt >= MAX_LOADS || !dropRefused(probes, err)) throw err;
+        continue;
+      }
+      attachAll(obj, probes);
+      return new ProbeSession(obj, probes);
+    }
+  }
+
+  attached(): PlannedProbe[] {
+    return this.probes.filter((p) => p.status === 'attached');
+  }
+
+  close(): void {
+    this.object.close();
+  }
+}
+
+function unavailable(p: PlannedProbe, reason: string): void {
+  p.status = 'unavailable';
+  p.reason = reason;
+}
+
+function configure(obj: BpfObject, probes: PlannedProbe[], options: SessionOptions): void {
+  obj.disableAll();
+  for (const p of probes) {
+    if (p.status !== 'available') continue;
+    try {
+      for (const prog of p.programs) {
+        obj.setAutoload(prog.program, true);
+        if (prog.attach === 'fentry' || prog.attach === 'fexit') obj.setAttachTarget(prog.program, p.target!);
+      }
+    } catch (err) {
+      for (const prog of p.programs) obj.setAutoload(prog.program, false);
+      unavailable(p, (err as Error).message.split('\n')[0]);
+    }
+  }
+  obj.setConstants({
+    it_cfg_record_all: options.recordAll ?? false,
+    it_cfg_target_tgid: options.targetTgid ?? 0,
+    it_cfg_selftest_burst: options.selftestBurst ?? 1,
+  });
+  if (options.ringBytes) obj.setMaxEntries('it_events', options.ringBytes);
+}
+
+/** Marks the probes whose programs the verifier refused; false when none could be blamed. */
+function dropRefused(probes: PlannedProbe[], err: LoadError): boolean {
+  let dropped = false;
+  for (const p of probes) {
+    if (p.status !== 'available') continue;
+    const bad = p.programs.find((prog) => err.programs.includes(prog.program));
+    if (bad) {
+      unavailable(p, `the kernel refused ${bad.program}: ${firstVerifierLine(err.log, bad.program)}`);
+      dropped = true;
+    }
+  }
+  return dropped;
+}
+
+function attachAll(obj: BpfObject, probes: PlannedProbe[]): void {
+  for (const p of probes) {
+    if (p.status !== 'available') continue;
+    const links: Link[] = [];
+    try {
+      for (const prog of p.programs) {
+        const needsTarget = !['fentry', 'fexit', 'tp_btf'].includes(prog.attach);
+        links.push(obj.attach(prog.program, prog.attach, needsTarget ? p.target! : undefined));
+      }
+      p.status = 'attached';
+    } catch (err) {
+      for (const l of links) l.close();
+      unavailable(p, (err as Error).message.split('\n')[0]);
+    }
+  }
+}
