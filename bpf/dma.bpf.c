@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * DMA mappings into IOMMU domains: iommu_map, iommu_unmap, iommu_map_sg, with
+ * DMA mappings into IOMMU domains: iommu_map, (__)iommu_unmap, iommu_map_sg, with
  * latency and return code, attributed to a group through the domain -> group
  * map that attach.bpf.c keeps. The iommu:map and iommu:unmap tracepoints are
  * the fallback where the functions cannot be traced: no latency, no domain,
@@ -131,7 +131,10 @@ int iommu_map_tp(struct trace_event_raw_map *ctx)
 	return 0;
 }
 
-/* size_t iommu_unmap(domain, iova, size): bytes unmapped */
+/*
+ * size_t __iommu_unmap(domain, iova, size, gather), behind iommu_unmap and
+ * iommu_unmap_fast (same first arguments as iommu_unmap): bytes unmapped
+ */
 SEC("fentry")
 int BPF_PROG(iommu_unmap_fentry, struct iommu_domain *domain, unsigned long iova, __u64 size)
 {

@@ -2,8 +2,8 @@
 /*
  * get_user_pages: the fast entry points (pin_user_pages_fast,
  * get_user_pages_fast and the function both end in, gup_fast_fallback on 6.10+
- * or internal_get_user_pages_fast before), pin_user_pages_remote, and the unpin
- * side for the pinned-page ledger.
+ * or internal_get_user_pages_fast before), pin_user_pages,
+ * pin_user_pages_remote, and the unpin side for the pinned-page ledger.
  *
  * Fast/slow split of gup.fast: the lockless part (gup_fast, before 6.10
  * lockless_pages_from_mm) is static and usually inlined. Where it is a
@@ -193,6 +193,38 @@ SEC("kretprobe")
 int BPF_KRETPROBE(gup_get_fast_kretprobe, int ret)
 {
 	gup_exit(IT_PROBE_GUP_GET_FAST, ret);
+	return 0;
+}
+
+/*
+ * pin_user_pages(start, nr_pages, gup_flags, pages[, vmas]): long. The slow
+ * path without GUP-fast; io_uring registers its buffers with it up to 6.4.
+ */
+SEC("fentry")
+int BPF_PROG(gup_pin_fentry, unsigned long start, unsigned long nr_pages, unsigned int gup_flags)
+{
+	gup_enter(IT_PROBE_GUP_PIN, start, nr_pages, gup_flags);
+	return 0;
+}
+
+SEC("fexit")
+int gup_pin_fexit(void *ctx)
+{
+	gup_exit(IT_PROBE_GUP_PIN, it_fexit_ret(ctx));
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(gup_pin_kprobe, unsigned long start, unsigned long nr_pages, unsigned int gup_flags)
+{
+	gup_enter(IT_PROBE_GUP_PIN, start, nr_pages, gup_flags);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(gup_pin_kretprobe, long ret)
+{
+	gup_exit(IT_PROBE_GUP_PIN, ret);
 	return 0;
 }
 

@@ -96,8 +96,8 @@ static __always_inline void it_enter(__u16 probe, __u64 a0, __u64 a1, __u64 a2, 
 
 /*
  * Exit half: takes the entry's state into *in and returns the latency, or 0 when
- * the entry was not seen (the call began before attach, or the map was full,
- * which it_enter() counted); the caller then drops the event.
+ * the entry was not seen (the call began before attach, or the map was full);
+ * the caller then drops the event, counted in IT_CNT_EXIT_UNMATCHED.
  */
 static __always_inline __u64 it_exit(__u16 probe, struct it_inflight *in)
 {
@@ -105,8 +105,10 @@ static __always_inline __u64 it_exit(__u16 probe, struct it_inflight *in)
 	struct it_inflight *v = bpf_map_lookup_elem(&it_inflight, &key);
 	__u64 now = bpf_ktime_get_ns();
 
-	if (!v)
+	if (!v) {
+		it_count(IT_CNT_EXIT_UNMATCHED);
 		return 0;
+	}
 	*in = *v;
 	bpf_map_delete_elem(&it_inflight, &key);
 	return now > in->ts_ns ? now - in->ts_ns : 1;

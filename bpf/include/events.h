@@ -31,7 +31,7 @@ enum it_probe {
 	IT_PROBE_IOMMU_GROUP_REF_GET = 8,	/* iommu_group_ref_get */
 	IT_PROBE_IOMMU_GROUP_PUT = 9,		/* iommu_group_put */
 	IT_PROBE_IOMMU_MAP = 10,		/* iommu_map */
-	IT_PROBE_IOMMU_UNMAP = 11,		/* iommu_unmap */
+	IT_PROBE_IOMMU_UNMAP = 11,		/* __iommu_unmap: iommu_unmap and iommu_unmap_fast */
 	IT_PROBE_IOMMU_MAP_SG = 12,		/* iommu_map_sg */
 	IT_PROBE_GUP_FAST = 13,			/* gup_fast_fallback / internal_get_user_pages_fast */
 	IT_PROBE_GUP_FAST_ONLY = 14,		/* gup_fast / lockless_pages_from_mm: the lockless part */
@@ -54,6 +54,7 @@ enum it_probe {
 	IT_PROBE_IOMMU_IO_PAGE_FAULT = 31,	/* tracepoint iommu:io_page_fault */
 	IT_PROBE_SELFTEST_GETPPID = 32,		/* test and benchmark producer */
 	IT_PROBE_GUP_SLOW = 33,			/* __gup_longterm_locked under gup.fast: the slow part */
+	IT_PROBE_GUP_PIN = 34,			/* pin_user_pages: io_uring buffers up to 6.4 */
 	IT_PROBE_MAX,
 };
 
@@ -118,7 +119,7 @@ struct it_ev_dma {
 	__u64 done;		/* bytes mapped or unmapped */
 };
 
-/* GUP entry points (fast and remote): one record per call. */
+/* GUP entry points (fast and remote): one record per call; hdr.ret is the pages pinned or -errno. */
 struct it_ev_gup {
 	struct it_event_hdr hdr;
 	__u64 lat_ns;
@@ -135,7 +136,11 @@ struct it_ev_gup {
 	__u32 fast_seen;
 };
 
-/* VFIO, iommufd and unpin paths: pages per call. */
+/*
+ * VFIO, iommufd and unpin paths: pages per call. addr: the user address
+ * (vfio.pin, iommufd.iopt_pin), the IOVA (vfio.unpin, iommufd.pin/unpin), 0 for
+ * gup.unpin*.
+ */
 struct it_ev_pin {
 	struct it_event_hdr hdr;
 	__u64 lat_ns;
@@ -184,6 +189,7 @@ enum it_counter {
 	IT_CNT_HIST_OVERFLOW = 1,	/* the histogram map was full */
 	IT_CNT_INFLIGHT_OVERFLOW = 2,	/* the entry-timestamp map was full */
 	IT_CNT_DOMAIN_OVERFLOW = 3,	/* the domain-to-group map was full */
+	IT_CNT_EXIT_UNMATCHED = 4,	/* an exit program found no entry state: the call is not counted */
 	IT_CNT_MAX,
 };
 

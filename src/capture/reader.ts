@@ -52,7 +52,14 @@ const ADDR = 2;
  * Reads a capture, calling onEvent for every event in order. Damage never throws
  * past the header: reading stops at the first bad frame and `damage` says where.
  */
-export function readCapture(buf: Buffer, onEvent: (e: CaptureEvent) => void = () => {}): CaptureContents {
+export interface ReadCallbacks {
+  /** The header, before any event. */
+  onHeader?: (h: CaptureHeader) => void;
+  onEvent?: (e: CaptureEvent) => void;
+}
+
+export function readCapture(buf: Buffer, cb: ReadCallbacks = {}): CaptureContents {
+  const onEvent = cb.onEvent ?? (() => {});
   if (buf.length < PREAMBLE_SIZE || !buf.subarray(0, MAGIC.length).equals(MAGIC)) {
     throw new CaptureError('not an iommutrace capture (bad magic)');
   }
@@ -100,6 +107,7 @@ export function readCapture(buf: Buffer, onEvent: (e: CaptureEvent) => void = ()
       if (!frame.header) throw new CaptureError('capture has no header frame');
       out.header = frame.header as CaptureHeader;
       for (const k of out.header.kinds) kinds.set(k.id, k);
+      cb.onHeader?.(out.header);
       continue;
     }
     try {
@@ -126,8 +134,16 @@ export function readCapture(buf: Buffer, onEvent: (e: CaptureEvent) => void = ()
   return out as CaptureContents;
 }
 
-export function readCaptureFile(path: string, onEvent?: (e: CaptureEvent) => void): CaptureContents {
-  return readCapture(fs.readFileSync(path), onEvent);
+/** Reads a capture file; an unreadable file is a CaptureError with one clear line. */
+export function readCaptureFile(path: string, cb: ReadCallbacks = {}): CaptureContents {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(path);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new CaptureError(`cannot read ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'is a directory' : (e.code ?? e.message)}`);
+  }
+  return readCapture(buf, cb);
 }
 
 interface Batch {

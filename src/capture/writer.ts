@@ -182,10 +182,10 @@ export class CaptureWriter {
   }
 
   /** Flushes, writes the trailer and closes. The file is complete after this. */
-  close(trailer: Trailer): void {
+  close(trailer: Omit<Trailer, 'events'>): void {
     if (this.closed) return;
     this.flush();
-    this.frame({ trailer });
+    this.frame({ trailer: { ...trailer, events: this.events } });
     this.closed = true;
     fs.closeSync(this.fd);
   }

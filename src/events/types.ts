@@ -1,5 +1,6 @@
 /**
- * Decoded events as the aggregator sees them. Field names and widths come from
+ * Decoded events as the aggregator sees them (live, or read back from a capture).
+ * ts_ns counts from the session's start. Field names and widths come from
  * bpf/include/events.h through BTF (see decode.ts); these interfaces only name
  * what the TypeScript code reads. Addresses (it_addr_t) are bigint, the rest number.
  */
@@ -22,6 +23,7 @@ export interface AttachEvent extends EventHeader {
   domain_type: number;
   group_id: number;
   dev_name: string;
+  driver: string;
 }
 
 export interface GroupRefEvent extends EventHeader {
@@ -76,6 +78,7 @@ export interface IommuTpEvent extends EventHeader {
   group_id: number;
   flags: number;
   dev_name: string;
+  driver: string;
 }
 
 export interface SelftestEvent extends EventHeader {

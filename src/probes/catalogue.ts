@@ -129,9 +129,11 @@ export const CATALOGUE: ProbeSpec[] = [
   },
   {
     name: 'iommu.unmap',
-    description: 'iommu_unmap(): IOVA ranges unmapped from a domain (bytes, latency)',
+    description: 'iommu_unmap() and iommu_unmap_fast(): IOVA ranges unmapped from a domain (bytes, latency)',
     candidates: [
-      ...paired('iommu.unmap', ['iommu_unmap'], { minArgs: 3 }),
+      // Both exported functions end in the static __iommu_unmap; VFIO type1 unmaps
+      // with iommu_unmap_fast, so iommu_unmap alone misses nearly all of it.
+      ...paired('iommu.unmap', ['__iommu_unmap', 'iommu_unmap'], { minArgs: 3 }),
       ...tracepoint('iommu.unmap', 'iommu', 'unmap', ['latency', 'domain', 'group attribution']),
     ],
   },
@@ -166,6 +168,11 @@ export const CATALOGUE: ProbeSpec[] = [
     name: 'gup.get_fast',
     description: 'get_user_pages_fast(): pages referenced without FOLL_PIN',
     candidates: paired('gup.get_fast', ['get_user_pages_fast'], { minArgs: 3 }),
+  },
+  {
+    name: 'gup.pin',
+    description: 'pin_user_pages(): pages pinned through the slow path (io_uring buffers up to 6.4)',
+    candidates: paired('gup.pin', ['pin_user_pages'], { minArgs: 3 }),
   },
   {
     name: 'gup.pin_remote',

@@ -1,0 +1,111 @@
+import { AttachEvent, DmaEvent } from '../events/types';
+
+export interface DeviceRow {
+  device: string;
+  group: number;
+  driver: string;
+  /** Domain (hex) for rows of DMA into a domain no attach was seen for. */
+  domain?: string;
+  attaches: number;
+  detaches: number;
+  attach_errors: number;
+  map_calls: number;
+  map_bytes: number;
+  unmap_calls: number;
+  unmap_bytes: number;
+}
+
+/** IOMMU_DOMAIN_* bits: a domain with the DMA API or identity bit is a default domain. */
+const DOMAIN_DMA_API = 1 << 1;
+const DOMAIN_PT = 1 << 2;
+const DOMAIN_BLOCKED = 0;
+
+export function isDefaultDomainType(type: number): boolean {
+  return (type & (DOMAIN_DMA_API | DOMAIN_PT)) !== 0 || type === DOMAIN_BLOCKED;
+}
+
+/**
+ * Devices, their groups and domains, and the DMA that went to each. Domains are
+ * learned from attach events; DMA into a domain never seen attached is kept
+ * under device "unknown" with the domain, never dropped.
+ */
+export class DeviceTable {
+  readonly rows = new Map<string, DeviceRow>();
+  /** domain -> the device whose traffic it carries (the first attached). */
+  private readonly domains = new Map<bigint, string>();
+  /** group id -> devices seen in it. */
+  readonly groupDevices = new Map<number, Set<string>>();
+
+  constructor(
+    /** Per-device attach events are authoritative: group-wide ones are not counted again. */
+    private readonly perDeviceTruth: boolean,
+  ) {}
+
+  row(device: string, group = -1, driver = ''): DeviceRow {
+    let r = this.rows.get(device);
+    if (!r) {
+      r = { device, group, driver, attaches: 0, detaches: 0, attach_errors: 0, map_calls: 0, map_bytes: 0, unmap_calls: 0, unmap_bytes: 0 };
+      this.rows.set(device, r);
+    }
+    if (r.group < 0 && group >= 0) r.group = group;
+    if (driver) r.driver = driver;
+    if (group >= 0 && device !== 'unknown') {
+      let s = this.groupDevices.get(group);
+      if (!s) this.groupDevices.set(group, (s = new Set()));
+      s.add(device);
+    }
+    return r;
+  }
+
+  /** Devices an event names, or the ones known in its group for group-wide calls. */
+  private targets(e: AttachEvent): DeviceRow[] {
+    if (e.dev_name) return [this.row(e.dev_name, e.group_id, e.driver)];
+    return [...(this.groupDevices.get(e.group_id) ?? [])].map((d) => this.row(d, e.group_id));
+  }
+
+  attach(e: AttachEvent): void {
+    const perDevice = e.probe === 'iommu.attach_dev';
+    const detach = e.probe === 'iommu.detach_device' || e.probe === 'iommu.detach_group';
+    const rows = this.targets(e);
+    if (perDevice && e.ret === 0 && e.domain !== 0n && !isDefaultDomainType(e.domain_type)) {
+      for (const r of rows) if (!this.domains.has(e.domain)) this.domains.set(e.domain, r.device);
+    }
+    if (!perDevice && e.ret === 0 && e.domain !== 0n && !detach && rows.length) {
+      if (!this.domains.has(e.domain)) this.domains.set(e.domain, rows[0].device);
+    }
+    // Count each logical attach once: from the per-device truth when it is watched.
+    if (perDevice !== this.perDeviceTruth) return;
+    for (const r of rows) {
+      if (e.ret !== 0) r.attach_errors++;
+      else if (detach || (perDevice && isDefaultDomainType(e.domain_type))) r.detaches++;
+      else r.attaches++;
+    }
+  }
+
+  /** Attach seen only through the attach_device_to_domain tracepoint (no domain). */
+  attachSeen(device: string, group: number): void {
+    if (!this.perDeviceTruth) this.row(device, group).attaches++;
+  }
+
+  dma(e: DmaEvent): void {
+    let r: DeviceRow;
+    const dev = this.domains.get(e.domain);
+    if (dev) r = this.row(dev);
+    else {
+      const key = `unknown:${e.domain.toString(16)}`;
+      r = this.rows.get(key) ?? this.row(key);
+      r.domain = '0x' + e.domain.toString(16);
+    }
+    if (e.probe === 'iommu.unmap') {
+      r.unmap_calls++;
+      r.unmap_bytes += e.done;
+    } else {
+      r.map_calls++;
+      r.map_bytes += e.done;
+    }
+  }
+
+  list(): DeviceRow[] {
+    return [...this.rows.values()].map((r) => (r.device.startsWith('unknown:') ? { ...r, device: 'unknown' } : r));
+  }
+}

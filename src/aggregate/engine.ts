@@ -1,0 +1,200 @@
+import { AttachEvent, DirtyEvent, DmaEvent, GroupRefEvent, GupEvent, IommuTpEvent, PinEvent, RawEvent } from '../events/types';
+import { DeviceTable } from './devices';
+import { errnoName } from './errno';
+import { GroupLedger } from './groups';
+import { Histogram } from './loglinear';
+import { Report } from './report';
+
+export interface AggregatorOptions {
+  /** Logical probes that were attached: decides which events are authoritative. */
+  attached: Set<string>;
+  /** Kernel address -> "func+0x1c [module]". */
+  symbolize: (address: bigint) => string;
+  leakAgeNs: number;
+  maxOutstandingRefs?: number;
+}
+
+/** Probes whose events are the GUP truth: the core when it is watched, else its wrappers. */
+function gupSources(attached: Set<string>): Set<string> {
+  return attached.has('gup.fast') ? new Set(['gup.fast', 'gup.pin_remote']) : new Set(['gup.pin_fast', 'gup.get_fast', 'gup.pin_remote']);
+}
+
+const PIN_PATHS: Record<string, { path: string; pin: boolean }> = {
+  'vfio.pin': { path: 'vfio', pin: true },
+  'vfio.unpin': { path: 'vfio', pin: false },
+  'iommufd.pin': { path: 'iommufd', pin: true },
+  'iommufd.unpin': { path: 'iommufd', pin: false },
+};
+
+const MAX_FAULTS = 1000;
+
+/**
+ * Turns events into answers: pure, no I/O, the same for live and replayed
+ * sources. Every count is exact for the events it was given.
+ */
+export class Aggregator {
+  total = 0;
+  lastTs = 0;
+  readonly latency = new Map<string, Histogram>();
+  readonly devices: DeviceTable;
+  readonly ledger: GroupLedger;
+  readonly dma = { map_calls: 0, map_bytes: 0, unmap_calls: 0, unmap_bytes: 0 };
+  readonly pins = { vfio_pages: 0, iommufd_pages: 0, unpinned_pages: 0 };
+  private readonly pinLedger = new Map<string, { pid: number; comm: string; path: string; pinned: number; unpinned: number }>();
+  readonly gup = { calls: 0, pages_requested: 0, pages_pinned: 0, fast_pages: 0, slow_pages: 0, partial: 0, errors: 0 };
+  readonly gupErrors = new Map<string, number>();
+  readonly dirty = { walks: 0, errors: 0, bytes_walked: 0 };
+  /** Walk callback address -> walks: it tells VFIO device-side tracking from iommufd's. */
+  readonly dirtyCallbacks = new Map<bigint, number>();
+  readonly faults: Report['page_faults'] = [];
+  /** Events per probe, for rates. */
+  readonly perProbe = new Map<string, number>();
+  private readonly gupFrom: Set<string>;
+
+  constructor(private readonly opts: AggregatorOptions) {
+    this.devices = new DeviceTable(opts.attached.has('iommu.attach_dev'));
+    this.ledger = new GroupLedger(opts.maxOutstandingRefs);
+    this.gupFrom = gupSources(opts.attached);
+  }
+
+  add(e: RawEvent): void {
+    this.total++;
+    if (e.ts_ns > this.lastTs) this.lastTs = e.ts_ns;
+    this.perProbe.set(e.probe, (this.perProbe.get(e.probe) ?? 0) + 1);
+    if ('lat_ns' in e && e.lat_ns > 0) {
+      let h = this.latency.get(e.probe);
+      if (!h) this.latency.set(e.probe, (h = new Histogram()));
+      h.add(e.lat_ns);
+    }
+    switch (e.kind) {
+      case 'attach':
+        return this.devices.attach(e as AttachEvent);
+      case 'dma':
+        return this.onDma(e as DmaEvent);
+      case 'group_ref':
+        return this.onGroupRef(e as GroupRefEvent);
+      case 'gup':
+        return this.onGup(e as GupEvent);
+      case 'pin':
+        return this.onPin(e as PinEvent);
+      case 'dirty':
+        return this.onDirty(e as DirtyEvent);
+      case 'iommu_tp':
+        return this.onTracepoint(e as IommuTpEvent);
+      default:
+        return;
+    }
+  }
+
+  private onDma(e: DmaEvent): void {
+    if (e.probe === 'iommu.unmap') {
+      this.dma.unmap_calls++;
+      this.dma.unmap_bytes += e.done;
+    } else {
+      this.dma.map_calls++;
+      this.dma.map_bytes += e.done;
+    }
+    this.devices.dma(e);
+  }
+
+  private onGroupRef(e: GroupRefEvent): void {
+    if (e.group === 0n) return; // iommu_group_get() found no group: nothing taken
+    if (e.probe === 'iommu.group_put') {
+      this.ledger.put(e.group, e.group_id, e.tid);
+      return;
+    }
+    const frames = e.stack.slice(0, e.nr_frames).filter((a) => a !== 0n);
+    this.ledger.get(
+      e.group,
+      e.group_id,
+      { tsNs: e.ts_ns, pid: e.pid, tid: e.tid, comm: e.comm, stack: frames },
+      e.dev_name || undefined,
+    );
+    if (e.dev_name) this.devices.row(e.dev_name, e.group_id);
+  }
+
+  private onGup(e: GupEvent): void {
+    if (!this.gupFrom.has(e.probe)) return;
+    const g = this.gup;
+    g.calls++;
+    g.pages_requested += e.nr_pages;
+    if (e.ret < 0) {
+      g.errors++;
+      const name = errnoName(e.ret);
+      this.gupErrors.set(name, (this.gupErrors.get(name) ?? 0) + 1);
+      return;
+    }
+    g.pages_pinned += e.ret;
+    if (e.ret < e.nr_pages) g.partial++;
+    const fast = e.probe === 'gup.fast' ? Math.min(e.fast_pages, e.ret) : 0;
+    g.fast_pages += fast;
+    g.slow_pages += e.ret - fast;
+  }
+
+  private onPin(e: PinEvent): void {
+    const p = PIN_PATHS[e.probe];
+    if (!p || e.pinned <= 0) return;
+    if (p.pin && p.path === 'vfio') this.pins.vfio_pages += e.pinned;
+    else if (p.pin) this.pins.iommufd_pages += e.pinned;
+    else this.pins.unpinned_pages += e.pinned;
+    const key = `${e.pid}:${p.path}`;
+    let l = this.pinLedger.get(key);
+    if (!l) this.pinLedger.set(key, (l = { pid: e.pid, comm: e.comm, path: p.path, pinned: 0, unpinned: 0 }));
+    if (p.pin) l.pinned += e.pinned;
+    else l.unpinned += e.pinned;
+  }
+
+  private onDirty(e: DirtyEvent): void {
+    if (e.probe !== 'dirty.walk') return;
+    this.dirty.walks++;
+    if (e.ret < 0) this.dirty.errors++;
+    else this.dirty.bytes_walked += e.length;
+    this.dirtyCallbacks.set(e.fn, (this.dirtyCallbacks.get(e.fn) ?? 0) + 1);
+  }
+
+  private onTracepoint(e: IommuTpEvent): void {
+    if (e.probe === 'iommu.tp_attach' && e.dev_name) this.devices.attachSeen(e.dev_name, e.group_id);
+    else if (e.probe === 'iommu.tp_add' && e.dev_name) this.devices.row(e.dev_name, e.group_id, e.driver);
+    else if (e.probe === 'iommu.io_page_fault' && this.faults.length < MAX_FAULTS) {
+      this.faults.push({ device: e.dev_name, iova: '0x' + e.iova.toString(16), flags: e.flags, ts_ns: e.ts_ns });
+    }
+  }
+
+  private callbacks(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [fn, n] of this.dirtyCallbacks) {
+      const name = fn ? this.opts.symbolize(fn).replace(/\+0x[0-9a-f]+/, '') : 'unknown';
+      out[name] = (out[name] ?? 0) + n;
+    }
+    return out;
+  }
+
+  /** The answers so far; `nowNs` dates outstanding references (their age). */
+  summary(nowNs: number): Pick<Report, 'latency' | 'dma' | 'devices' | 'pins' | 'pin_ledger' | 'gup' | 'dirty' | 'groups' | 'overflow' | 'page_faults'> {
+    const groups = [...this.ledger.groups.values()].map((g) => {
+      const { held, leaked } = this.ledger.classify(g, nowNs, this.opts.leakAgeNs, this.opts.symbolize);
+      const known = this.devices.groupDevices.get(g.groupId) ?? new Set<string>();
+      return {
+        group: g.groupId,
+        devices: [...new Set([...g.devices, ...known])].sort(),
+        gets: g.gets,
+        puts: g.puts,
+        outstanding: g.gets - g.puts,
+        held,
+        leaked,
+      };
+    });
+    return {
+      latency: Object.fromEntries([...this.latency].map(([k, h]) => [k, h.percentiles()])),
+      dma: { ...this.dma },
+      devices: this.devices.list(),
+      pins: { ...this.pins },
+      pin_ledger: [...this.pinLedger.values()].map((l) => ({ ...l, outstanding: l.pinned - l.unpinned })),
+      gup: { ...this.gup, errors_by_errno: Object.fromEntries(this.gupErrors) },
+      dirty: { ...this.dirty, by_callback: this.callbacks() },
+      groups: groups.sort((a, b) => a.group - b.group),
+      overflow: { group_refs: this.ledger.overflow },
+      page_faults: [...this.faults],
+    };
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * Which stack frames belong to the IOMMU core's own group functions (skipped when
+ * naming who took a reference), and which takers are known long-lived holders
+ * (a reference they keep is "held", not "leaked").
+ */
+const CORE_FRAMES = [
+  /^iommu_group_get\b/,
+  /^iommu_group_ref_get\b/,
+  /^iommu_group_put\b/,
+  /^__iommu_group_/,
+  /^bpf_trampoline_/,
+  /^bpf_prog_/,
+  /^0x/, // unsymbolized trampoline or BPF frames
+];
+
+export interface Holder {
+  /** Frame name prefix of the taker. */
+  taker: RegExp;
+  /** What holds the reference, for the report. */
+  holder: string;
+}
+
+export const HOLDERS: Holder[] = [
+  { taker: /^vfio_group_find_or_alloc\b/, holder: 'vfio group' },
+  { taker: /^vfio_create_group\b/, holder: 'vfio group' },
+  { taker: /^vfio_device_set_group\b/, holder: 'vfio group' },
+  { taker: /^vfio_iommu_type1_attach_group\b/, holder: 'vfio type1 container' },
+  { taker: /^iommufd_device_bind\b/, holder: 'iommufd device' },
+  { taker: /^iommufd_get_group\b/, holder: 'iommufd device' },
+  { taker: /^iommufd_group_get\b/, holder: 'iommufd device' },
+  { taker: /^iommu_group_add_device\b/, holder: 'iommu group membership' },
+  { taker: /^iommu_probe_device\b/, holder: 'iommu group membership' },
+];
+
+/** The first symbolized frame outside the IOMMU core's group functions. */
+export function takerOf(frames: string[]): string {
+  return frames.find((f) => !CORE_FRAMES.some((re) => re.test(f))) ?? frames[0] ?? 'unknown';
+}
+
+export function holderOf(taker: string): string | undefined {
+  return HOLDERS.find((h) => h.taker.test(taker))?.holder;
+}

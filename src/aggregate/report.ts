@@ -1,0 +1,48 @@
+import { DeviceRow } from './devices';
+import { ListedRef } from './groups';
+import { Percentiles } from './loglinear';
+
+/** `iommutrace report --json`, format iommutrace-report/1 (see CLI.md). */
+export interface Report {
+  format: 'iommutrace-report/1';
+  capture: {
+    started_at: string;
+    duration_ns: number;
+    host: string;
+    kernel: { release: string; btf: boolean };
+    /** The file ended early (killed, disk full) or is damaged; counts cover what was read. */
+    cut: boolean;
+    damage: string | null;
+    stop_reason: string | null;
+  };
+  probes: { name: string; target: string | null; mode: string | null; status: string; reason: string | null }[];
+  events: { total: number; lost: number };
+  latency: Record<string, Percentiles>;
+  dma: { map_calls: number; map_bytes: number; unmap_calls: number; unmap_bytes: number };
+  devices: DeviceRow[];
+  pins: { vfio_pages: number; iommufd_pages: number; unpinned_pages: number };
+  pin_ledger: { pid: number; comm: string; path: string; pinned: number; unpinned: number; outstanding: number }[];
+  gup: {
+    calls: number;
+    pages_requested: number;
+    pages_pinned: number;
+    fast_pages: number;
+    slow_pages: number;
+    partial: number;
+    errors: number;
+    errors_by_errno: Record<string, number>;
+  };
+  dirty: { walks: number; errors: number; bytes_walked: number; by_callback: Record<string, number> };
+  groups: {
+    group: number;
+    devices: string[];
+    gets: number;
+    puts: number;
+    outstanding: number;
+    held: ListedRef[];
+    leaked: ListedRef[];
+  }[];
+  /** Bounded tables that overflowed: what they had to forget. */
+  overflow: { group_refs: number };
+  page_faults: { device: string; iova: string; flags: number; ts_ns: number }[];
+}

@@ -1,0 +1,35 @@
+import { Args, Flags } from '@oclif/core';
+import { CaptureError } from '../capture/reader';
+import { BaseCommand, UserError } from '../command';
+import { buildReport } from '../report/build';
+import { renderReport } from '../report/text';
+import { parseDuration } from '../util/duration';
+
+export default class ReportCommand extends BaseCommand {
+  static override summary = 'Summarize a capture: probes, latencies, DMA, attaches, GUP, dirty walks, group references.';
+  static override description = `Reads a capture written by \`iommutrace record\` (from any machine; no privileges
+needed) and prints aligned tables, or the iommutrace-report/1 JSON object with --json.
+A cut or damaged file is reported up to what could be read, and says so.`;
+
+  static override args = {
+    file: Args.string({ description: 'capture file', required: true }),
+  };
+
+  static override flags = {
+    json: Flags.boolean({ description: 'print the iommutrace-report/1 JSON object', default: false }),
+    'leak-age': Flags.string({ description: 'override the leak age the capture was recorded with' }),
+  };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(ReportCommand);
+    let report;
+    try {
+      report = buildReport(args.file, { leakAgeNs: flags['leak-age'] ? parseDuration(flags['leak-age']) : undefined });
+    } catch (err) {
+      if (err instanceof CaptureError) throw new UserError(`${args.file}: ${err.message}`);
+      throw err;
+    }
+    this.log(flags.json ? JSON.stringify(report, null, 2) : renderReport(report));
+    if (report.capture.damage) process.exitCode = 2;
+  }
+}

@@ -1,0 +1,52 @@
+import { Aggregator } from '../aggregate/engine';
+import { Report } from '../aggregate/report';
+import { CaptureContents, readCaptureFile } from '../capture/reader';
+import { CaptureHeader } from '../capture/types';
+import { RawEvent } from '../events/types';
+
+export interface BuildOptions {
+  /** Overrides the leak age the capture was recorded with. */
+  leakAgeNs?: number;
+}
+
+function orNull(s: string): string | null {
+  return s ? s : null;
+}
+
+/** Reads a capture and aggregates it into the report-format object. */
+export function buildReport(path: string, options: BuildOptions = {}): Report {
+  let agg: Aggregator | undefined;
+  const symbols = new Map<string, string>();
+  const makeAggregator = (h: CaptureHeader): Aggregator =>
+    new Aggregator({
+      attached: new Set(h.probes.filter((p) => p.status === 'attached').map((p) => p.name)),
+      // Symbols come at the end of the file; stacks are symbolized at summary time.
+      symbolize: (a) => symbols.get(a.toString(16)) ?? '0x' + a.toString(16),
+      leakAgeNs: options.leakAgeNs ?? h.leakAgeNs,
+    });
+  const contents: CaptureContents = readCaptureFile(path, {
+    onHeader: (h) => (agg = makeAggregator(h)),
+    onEvent: (e) => agg!.add(e as unknown as RawEvent),
+  });
+  for (const [a, n] of contents.symbols) symbols.set(a, n);
+  const a = agg!;
+  const h = contents.header;
+  const endNs = contents.trailer?.endNs ?? a.lastTs;
+  const lastSnapshot = contents.snapshots[contents.snapshots.length - 1];
+  const lost = contents.trailer?.lost ?? lastSnapshot?.counters.find((c) => c.name === 'ringbuf_lost')?.value ?? 0;
+  return {
+    format: 'iommutrace-report/1',
+    capture: {
+      started_at: new Date(h.wallBaseUnixNs / 1e6).toISOString().replace(/\.\d+Z$/, 'Z'),
+      duration_ns: endNs,
+      host: h.host,
+      kernel: { release: h.kernelRelease, btf: h.btf },
+      cut: contents.cut,
+      damage: contents.damage ?? null,
+      stop_reason: contents.trailer?.stopReason ?? null,
+    },
+    probes: h.probes.map((p) => ({ name: p.name, target: orNull(p.target), mode: orNull(p.mode), status: p.status, reason: orNull(p.reason) })),
+    events: { total: contents.events, lost },
+    ...a.summary(endNs),
+  };
+}

@@ -1,0 +1,98 @@
+import { Report } from '../aggregate/report';
+import { formatBytes, formatDuration } from '../util/duration';
+import { table } from './table';
+
+const n = (x: number): string => x.toLocaleString('en-US');
+
+function section(title: string, body: string): string {
+  return `${title}\n${body.replace(/^/gm, '  ')}`;
+}
+
+/** Report as aligned text, for a terminal. */
+export function renderReport(r: Report): string {
+  const c = r.capture;
+  const out: string[] = [];
+  const attached = r.probes.filter((p) => p.status === 'attached');
+  out.push(
+    `capture   ${c.host}  kernel ${c.kernel.release}${c.kernel.btf ? '' : ' (no BTF)'}  started ${c.started_at}  ${formatDuration(c.duration_ns)}`,
+    `events    ${n(r.events.total)} (${n(r.events.lost)} lost${r.events.lost ? ': counts below are lower bounds' : ''})  stopped by ${c.stop_reason ?? 'nothing: the file was cut'}`,
+  );
+  if (c.damage) out.push(`damage    ${c.damage}; counts cover what was read before it`);
+  else if (c.cut) out.push('cut       the file ends before its trailer; counts cover what was read');
+  out.push(`probes    ${attached.length} attached, ${r.probes.length - attached.length} unavailable`);
+  out.push('');
+  out.push(section('PROBES', table(['PROBE', 'MODE', 'TARGET'], attached.map((p) => [p.name, p.mode ?? '-', p.target ?? '-']))));
+  const missing = r.probes.filter((p) => p.status !== 'attached');
+  if (missing.length) out.push(`  unavailable: ${missing.map((p) => p.name).join(', ')} (why: report --json, or doctor)`);
+  out.push('');
+  const d = r.dma;
+  out.push(section('DMA', `map ${n(d.map_calls)} calls, ${formatBytes(d.map_bytes)}    unmap ${n(d.unmap_calls)} calls, ${formatBytes(d.unmap_bytes)}`));
+  if (r.devices.length) {
+    out.push(
+      section(
+        'DEVICES',
+        table(
+          ['DEVICE', 'GROUP', 'DRIVER', 'ATTACH', 'DETACH', 'ERRORS', 'MAPS', 'MAPPED', 'UNMAPS', 'UNMAPPED'],
+          r.devices.map((x) => [
+            x.device === 'unknown' ? `unknown (domain ${x.domain})` : x.device,
+            x.group < 0 ? '-' : String(x.group),
+            x.driver || '-',
+            n(x.attaches),
+            n(x.detaches),
+            n(x.attach_errors),
+            n(x.map_calls),
+            formatBytes(x.map_bytes),
+            n(x.unmap_calls),
+            formatBytes(x.unmap_bytes),
+          ]),
+        ),
+      ),
+    );
+  }
+  out.push('');
+  const lat = Object.entries(r.latency);
+  if (lat.length) {
+    out.push(
+      section(
+        'LATENCY',
+        table(
+          ['PROBE', 'COUNT', 'P50', 'P90', 'P99', 'MAX'],
+          lat.map(([k, p]) => [k, n(p.count), formatDuration(p.p50_ns), formatDuration(p.p90_ns), formatDuration(p.p99_ns), formatDuration(p.max_ns)]),
+        ),
+      ),
+    );
+    out.push('');
+  }
+  const g = r.gup;
+  out.push(
+    section(
+      'GUP',
+      `${n(g.calls)} calls, ${n(g.pages_requested)} pages asked, ${n(g.pages_pinned)} pinned (fast ${n(g.fast_pages)}, slow ${n(g.slow_pages)}), ${n(g.partial)} partial, ${n(g.errors)} errors` +
+        (Object.keys(g.errors_by_errno).length ? ` (${Object.entries(g.errors_by_errno).map(([e, c]) => `${e} ${c}`).join(', ')})` : ''),
+    ),
+  );
+  out.push(section('PINS', `vfio ${n(r.pins.vfio_pages)} pages, iommufd ${n(r.pins.iommufd_pages)} pages, unpinned ${n(r.pins.unpinned_pages)} pages`));
+  out.push(
+    section(
+      'DIRTY',
+      `${n(r.dirty.walks)} walks, ${n(r.dirty.errors)} errors, ${formatBytes(r.dirty.bytes_walked)} of IOVA walked` +
+        (Object.keys(r.dirty.by_callback).length ? ` (${Object.entries(r.dirty.by_callback).map(([f, c]) => `${f} ${c}`).join(', ')})` : ''),
+    ),
+  );
+  out.push('');
+  if (r.groups.length) {
+    const rows: string[] = [];
+    for (const grp of r.groups) {
+      rows.push(`group ${grp.group} [${grp.devices.join(' ') || 'no device seen'}]: ${grp.gets} gets, ${grp.puts} puts, ${grp.outstanding} outstanding`);
+      for (const h of grp.held) rows.push(`  held    by ${h.holder}: ${h.taker} (pid ${h.pid} ${h.comm}, ${formatDuration(h.age_ns)})`);
+      for (const l of grp.leaked) rows.push(`  LEAKED  ${l.taker} (pid ${l.pid} ${l.comm}, ${formatDuration(l.age_ns)})`);
+    }
+    if (r.overflow.group_refs) rows.push(`(${n(r.overflow.group_refs)} outstanding references forgotten: the ledger was full)`);
+    out.push(section('GROUP REFERENCES', rows.join('\n')));
+  }
+  if (r.page_faults.length) {
+    out.push('');
+    out.push(section('IO PAGE FAULTS', table(['DEVICE', 'IOVA', 'FLAGS'], r.page_faults.map((f) => [f.device, f.iova, String(f.flags)]))));
+  }
+  return out.join('\n');
+}
