@@ -1,0 +1,35 @@
+import * as assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Kallsyms } from '../../src/loader/kallsyms';
+
+const TEXT = [
+  'ffffffff81000000 T _stext',
+  'ffffffff81234500 T iommu_group_get',
+  'ffffffff81234600 t lockless_pages_from_mm.isra.0',
+  'ffffffff81234700 D some_data',
+  'ffffffffc0a01000 t vfio_pin_pages_remote\t[vfio_iommu_type1]',
+  'ffffffffc0a02000 t vfio_unpin_pages_remote\t[vfio_iommu_type1]',
+].join('\n');
+
+test('kallsyms: text symbols by name, compiler clones, module names', () => {
+  const k = new Kallsyms(TEXT);
+  assert.ok(k.has('iommu_group_get'));
+  assert.ok(!k.has('some_data'), 'data symbols are not kept');
+  assert.deepEqual(k.variants('lockless_pages_from_mm'), ['lockless_pages_from_mm.isra.0']);
+  assert.equal(k.lookup('vfio_pin_pages_remote')?.module, 'vfio_iommu_type1');
+  assert.ok(k.hasAddresses);
+});
+
+test('kallsyms: addresses symbolize to function+offset, with the module', () => {
+  const k = new Kallsyms(TEXT);
+  assert.equal(k.symbolize(0xffffffff8123451cn), 'iommu_group_get+0x1c');
+  assert.equal(k.symbolize(0xffffffffc0a0102en), 'vfio_pin_pages_remote+0x2e [vfio_iommu_type1]');
+  assert.equal(k.symbolize(0x10n), '0x10', 'below every symbol stays an address');
+});
+
+test('kallsyms without privileges (all addresses zero) does not pretend to symbolize', () => {
+  const k = new Kallsyms(TEXT.replace(/^[0-9a-f]+/gm, '0000000000000000'));
+  assert.ok(!k.hasAddresses);
+  assert.ok(k.has('iommu_group_get'));
+  assert.equal(k.symbolize(0xffffffff8123451cn), '0xffffffff8123451c');
+});
