@@ -49,7 +49,7 @@ export function liveHeader(src: LiveSource, leakAgeNs: number, argv: string[]): 
     bootId: readOr('/proc/sys/kernel/random/boot_id', ''),
     btfFingerprint: btfFingerprint(),
     btf: facts.btf,
-    probes: src.probes.map(probeRecord),
+    probes: src.planned.map(probeRecord),
     clockBaseNs: src.clockBaseNs.toString(),
     wallBaseUnixNs: src.wallBaseUnixNs,
     kinds: captureKinds(src.decoder),

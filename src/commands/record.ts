@@ -70,8 +70,7 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
       onEvent(e);
     };
 
-    const src = await LiveSource.start({
-      onEvent: collect,
+    const src = await LiveSource.open({
       recordAll: true,
       ringBytes: ringMiB << 20,
       select: wanted ? (n) => wanted.has(n) : undefined,
@@ -90,7 +89,8 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
       src.stop();
       throw new UserError(`cannot create ${output}: ${describe(err)}`);
     }
-    const attached = src.probes.filter((p) => p.status === 'attached').length;
+    src.start(collect);
+    const attached = src.attached.size;
     process.stderr.write(`recording to ${output}: ${attached} of ${src.probes.length} probes attached${durationNs ? `, for ${flags.duration}` : ''}; Ctrl-C stops\n`);
 
     const w0 = writer;

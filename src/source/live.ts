@@ -6,28 +6,30 @@ import { CATALOGUE } from '../probes/catalogue';
 import { LiveKernel } from '../probes/kernel-live';
 import { PlannedProbe } from '../probes/planner';
 import { DEFAULT_OBJECT, ProbeSession, SessionOptions } from '../probes/session';
+import * as os from 'node:os';
+import { EventSource, ProbeStatus } from './source';
 
-export interface LiveOptions extends SessionOptions {
-  /** Called for every decoded event, in ring order. */
-  onEvent: (e: RawEvent) => void;
-}
+export type LiveOptions = SessionOptions;
 
 /**
  * The kernel as an event source: plans and attaches the probes, consumes the ring
  * buffer on the event loop, decodes with layouts from the object's BTF. Event
  * times count from `clockBaseNs` (CLOCK_MONOTONIC at start, as bpf_ktime_get_ns).
  */
-export class LiveSource {
+export class LiveSource implements EventSource {
+  readonly kind = 'live';
+  readonly host = os.hostname();
   readonly clockBaseNs: bigint;
   readonly wallBaseUnixNs: number;
   events = 0;
   private kallsyms?: Kallsyms;
+  private onEvent: (e: RawEvent) => void = () => {};
+  private ring!: RingBuffer;
 
   private constructor(
     readonly kernel: LiveKernel,
     readonly session: ProbeSession,
     readonly decoder: Decoder,
-    private readonly ring: RingBuffer,
     clockBaseNs: bigint,
     wallBaseUnixNs: number,
   ) {
@@ -35,7 +37,8 @@ export class LiveSource {
     this.wallBaseUnixNs = wallBaseUnixNs;
   }
 
-  static async start(options: LiveOptions): Promise<LiveSource> {
+  /** Plans and attaches the probes; events wait in the kernel's ring until start(). */
+  static async open(options: LiveOptions = {}): Promise<LiveSource> {
     const kernel = new LiveKernel();
     const objectPath = options.objectPath ?? DEFAULT_OBJECT;
     const decoder = new Decoder(EventSchema.fromFile(objectPath));
@@ -50,21 +53,38 @@ export class LiveSource {
       kernel.close();
       throw err;
     }
-    let src: LiveSource | undefined;
-    const ring = new RingBuffer(session.object.map('it_events'), (batch) => {
+    const src = new LiveSource(kernel, session, decoder, clockBaseNs, wallBaseUnixNs);
+    src.ring = new RingBuffer(session.object.map('it_events'), (batch) => {
       forEachRecord(batch, (off, len) => {
         const e = decoder.decode(batch.buffer, off, len);
         if (!e) return;
-        src!.events++;
-        options.onEvent(e);
+        src.events++;
+        src.onEvent(e);
       });
     });
-    src = new LiveSource(kernel, session, decoder, ring, clockBaseNs, wallBaseUnixNs);
+    src.ring.pause();
     return src;
   }
 
-  get probes(): PlannedProbe[] {
+  start(onEvent: (e: RawEvent) => void): void {
+    this.onEvent = onEvent;
+    this.ring.resume();
+  }
+
+  get kernelRelease(): string {
+    return this.kernel.release;
+  }
+
+  get planned(): PlannedProbe[] {
     return this.session.probes;
+  }
+
+  get probes(): ProbeStatus[] {
+    return this.session.probes.map((p) => ({ name: p.name, target: p.target, mode: p.mode, status: p.status, reason: p.reason }));
+  }
+
+  get attached(): Set<string> {
+    return new Set(this.session.attached().map((p) => p.name));
   }
 
   /** Nanoseconds since the clock base, now. */

@@ -1,0 +1,150 @@
+import { CaptureContents, readCaptureFile } from '../capture/reader';
+import { CaptureEvent } from '../capture/writer';
+import { RawEvent } from '../events/types';
+import { EventSource, ProbeStatus } from './source';
+
+export interface ReplayOptions {
+  /** 1 plays at the recorded pace, 10 ten times faster, 0 as fast as possible. */
+  speed?: number;
+  /** How often the player wakes up to hand over the events that are due. */
+  tickMs?: number;
+}
+
+/** Events handed over per turn of the event loop when playing as fast as possible. */
+const CHUNK = 20_000;
+
+/** A capture played back as if it were the kernel, at a chosen speed. */
+export class ReplaySource implements EventSource {
+  readonly kind = 'replay';
+  readonly contents: CaptureContents;
+  private readonly list: CaptureEvent[] = [];
+  private readonly symbols: Map<string, string>;
+  private next = 0;
+  private position = 0;
+  private timer?: NodeJS.Timeout | NodeJS.Immediate;
+  private paused = false;
+  private lastWall = 0;
+  private onEvent: (e: RawEvent) => void = () => {};
+  private onEnd: () => void = () => {};
+  readonly speed: number;
+  private readonly tickMs: number;
+
+  constructor(path: string, options: ReplayOptions = {}) {
+    this.contents = readCaptureFile(path, { onEvent: (e) => this.list.push(e) });
+    this.symbols = this.contents.symbols;
+    this.speed = options.speed ?? 1;
+    this.tickMs = options.tickMs ?? 50;
+  }
+
+  get host(): string {
+    return this.contents.header.host;
+  }
+
+  get kernelRelease(): string {
+    return this.contents.header.kernelRelease;
+  }
+
+  get probes(): ProbeStatus[] {
+    return this.contents.header.probes.map((p) => ({
+      name: p.name,
+      target: p.target || null,
+      mode: p.mode || null,
+      status: p.status,
+      reason: p.reason || null,
+    }));
+  }
+
+  get attached(): Set<string> {
+    return new Set(this.contents.header.probes.filter((p) => p.status === 'attached').map((p) => p.name));
+  }
+
+  get events(): number {
+    return this.next;
+  }
+
+  /** Total events in the capture. */
+  get length(): number {
+    return this.list.length;
+  }
+
+  get ended(): boolean {
+    return this.next >= this.list.length;
+  }
+
+  now(): number {
+    return this.position;
+  }
+
+  lost(): number {
+    return this.contents.trailer?.lost ?? 0;
+  }
+
+  symbolize(address: bigint): string {
+    return this.symbols.get(address.toString(16)) ?? '0x' + address.toString(16);
+  }
+
+  start(onEvent: (e: RawEvent) => void, onEnd: () => void = () => {}): void {
+    this.onEvent = onEvent;
+    this.onEnd = onEnd;
+    this.lastWall = Date.now();
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.paused) return;
+    if (this.speed === 0) this.timer = setImmediate(() => this.tick());
+    else this.timer = setTimeout(() => this.tick(), this.tickMs);
+  }
+
+  private tick(): void {
+    const wall = Date.now();
+    let until: number;
+    let budget = Infinity;
+    if (this.speed === 0) {
+      budget = CHUNK;
+      until = Infinity;
+    } else {
+      this.position += (wall - this.lastWall) * 1e6 * this.speed;
+      until = this.position;
+    }
+    this.lastWall = wall;
+    while (this.next < this.list.length && budget-- > 0 && this.list[this.next].ts_ns <= until) {
+      const e = this.list[this.next++];
+      if (e.ts_ns > this.position) this.position = e.ts_ns;
+      this.onEvent(e as unknown as RawEvent);
+    }
+    if (this.ended) {
+      const end = this.contents.trailer?.endNs ?? this.position;
+      if (end > this.position) this.position = end;
+      this.timer = undefined;
+      this.onEnd();
+      return;
+    }
+    this.schedule();
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.clear();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.lastWall = Date.now();
+    if (!this.ended) this.schedule();
+  }
+
+  private clear(): void {
+    if (!this.timer) return;
+    clearTimeout(this.timer as NodeJS.Timeout);
+    clearImmediate(this.timer as NodeJS.Immediate);
+    this.timer = undefined;
+  }
+
+  stop(): number {
+    this.paused = true;
+    this.clear();
+    return this.lost();
+  }
+}

@@ -1,0 +1,37 @@
+import { RawEvent } from '../events/types';
+
+/** A probe as every sink shows it: what was chosen, and whether it runs. */
+export interface ProbeStatus {
+  name: string;
+  target: string | null;
+  mode: string | null;
+  status: string;
+  reason: string | null;
+}
+
+/**
+ * Where events come from: the running kernel (LiveSource) or a capture
+ * (ReplaySource). Everything after the decoder (aggregation, TUI, exporters) is
+ * written against this, and so runs the same on both.
+ */
+export interface EventSource {
+  readonly kind: 'live' | 'replay';
+  readonly host: string;
+  readonly kernelRelease: string;
+  readonly probes: ProbeStatus[];
+  /** Logical probes that are attached (decides which events are authoritative). */
+  readonly attached: Set<string>;
+  /** Event time (ns from the source's start) the source has reached. */
+  now(): number;
+  /** Events the kernel could not hand over (ring full), so far. */
+  lost(): number;
+  /** Events delivered so far. */
+  readonly events: number;
+  symbolize(address: bigint): string;
+  /** Starts delivering events; `onEnd` fires when a replay runs out (never for live). */
+  start(onEvent: (e: RawEvent) => void, onEnd?: () => void): void;
+  pause(): void;
+  resume(): void;
+  /** Stops for good; returns the final lost count. */
+  stop(): number;
+}
