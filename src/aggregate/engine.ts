@@ -1,7 +1,7 @@
 import { AttachEvent, DirtyEvent, DmaEvent, GroupRefEvent, GupEvent, IommuTpEvent, PinEvent, RawEvent } from '../events/types';
 import { DeviceTable } from './devices';
 import { errnoName } from './errno';
-import { GroupLedger } from './groups';
+import { GroupLedger, LedgerLimits } from './groups';
 import { Histogram } from './loglinear';
 import { Report } from './report';
 
@@ -11,7 +11,8 @@ export interface AggregatorOptions {
   /** Kernel address -> "func+0x1c [module]". */
   symbolize: (address: bigint) => string;
   leakAgeNs: number;
-  maxOutstandingRefs?: number;
+  /** Bounds of the reference ledger (see GroupLedger). */
+  limits?: LedgerLimits;
 }
 
 /** Probes whose events are the GUP truth: the core when it is watched, else its wrappers. */
@@ -53,7 +54,7 @@ export class Aggregator {
 
   constructor(private readonly opts: AggregatorOptions) {
     this.devices = new DeviceTable(opts.attached.has('iommu.attach_dev'));
-    this.ledger = new GroupLedger(opts.maxOutstandingRefs);
+    this.ledger = new GroupLedger(opts.limits);
     this.gupFrom = gupSources(opts.attached);
   }
 
@@ -193,7 +194,7 @@ export class Aggregator {
       gup: { ...this.gup, errors_by_errno: Object.fromEntries(this.gupErrors) },
       dirty: { ...this.dirty, by_callback: this.callbacks() },
       groups: groups.sort((a, b) => a.group - b.group),
-      overflow: { group_refs: this.ledger.overflow },
+      overflow: { group_refs: this.ledger.overflow, stacks: this.ledger.stackOverflow },
       page_faults: [...this.faults],
     };
   }

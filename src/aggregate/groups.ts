@@ -9,6 +9,16 @@ export interface RefTaken {
   stack: bigint[];
 }
 
+/** A reference as the ledger keeps it: the stack interned, so equal stacks are stored once. */
+interface Ref {
+  tsNs: number;
+  pid: number;
+  tid: number;
+  comm: string;
+  /** Index into the stack table; -1 when the table was full. */
+  stack: number;
+}
+
 export interface GroupRefs {
   group: bigint;
   groupId: number;
@@ -16,7 +26,9 @@ export interface GroupRefs {
   gets: number;
   puts: number;
   /** References taken in the window and not (yet) dropped, oldest first. */
-  outstanding: RefTaken[];
+  outstanding: Ref[];
+  /** Outstanding references the ledger could not keep (it was full). */
+  untracked: number;
 }
 
 export interface ListedRef {
@@ -28,24 +40,56 @@ export interface ListedRef {
   age_ns: number;
 }
 
+export interface LedgerLimits {
+  /** Outstanding references kept with their details (default 262,144). */
+  maxOutstanding?: number;
+  /** Distinct stacks kept (default 65,536). */
+  maxStacks?: number;
+}
+
 /**
  * Gets and puts balanced by group pointer. A put releases the newest outstanding
  * reference its own thread took, else the newest of any thread: nested get/put
  * pairs then match, and what stays outstanding is what was never dropped.
- * Bounded: past `maxOutstanding` references the oldest are dropped and counted.
+ * Bounded: past its limits a new reference is counted but not kept (and a later
+ * put releases such an untracked one first), a new stack is not stored; both are
+ * counted in `overflow` and `stackOverflow`. Gets, puts and outstanding stay exact.
  */
 export class GroupLedger {
   readonly groups = new Map<bigint, GroupRefs>();
   private outstandingTotal = 0;
-  /** Outstanding references forgotten because the ledger was full. */
+  private readonly stackIds = new Map<string, number>();
+  private readonly stacks: bigint[][] = [];
+  private readonly maxOutstanding: number;
+  private readonly maxStacks: number;
+  /** References not kept because the ledger was full. */
   overflow = 0;
+  /** Stacks not kept because the stack table was full. */
+  stackOverflow = 0;
 
-  constructor(private readonly maxOutstanding = 1_000_000) {}
+  constructor(limits: LedgerLimits = {}) {
+    this.maxOutstanding = limits.maxOutstanding ?? 262_144;
+    this.maxStacks = limits.maxStacks ?? 65_536;
+  }
+
+  private intern(stack: bigint[]): number {
+    const key = stack.join(',');
+    let id = this.stackIds.get(key);
+    if (id !== undefined) return id;
+    if (this.stacks.length >= this.maxStacks) {
+      this.stackOverflow++;
+      return -1;
+    }
+    id = this.stacks.length;
+    this.stacks.push(stack);
+    this.stackIds.set(key, id);
+    return id;
+  }
 
   private group(ptr: bigint, id: number): GroupRefs {
     let g = this.groups.get(ptr);
     if (!g) {
-      g = { group: ptr, groupId: id, devices: new Set(), gets: 0, puts: 0, outstanding: [] };
+      g = { group: ptr, groupId: id, devices: new Set(), gets: 0, puts: 0, outstanding: [], untracked: 0 };
       this.groups.set(ptr, g);
     }
     if (g.groupId < 0 && id >= 0) g.groupId = id;
@@ -56,30 +100,32 @@ export class GroupLedger {
     const g = this.group(ptr, id);
     if (device) g.devices.add(device);
     g.gets++;
-    g.outstanding.push(ref);
-    if (++this.outstandingTotal > this.maxOutstanding) this.evictOldest();
+    if (this.outstandingTotal >= this.maxOutstanding) {
+      g.untracked++;
+      this.overflow++;
+      return;
+    }
+    g.outstanding.push({ tsNs: ref.tsNs, pid: ref.pid, tid: ref.tid, comm: ref.comm, stack: this.intern(ref.stack) });
+    this.outstandingTotal++;
   }
 
   put(ptr: bigint, id: number, tid: number): void {
     const g = this.group(ptr, id);
     g.puts++;
     const list = g.outstanding;
-    if (list.length === 0) return; // taken before the window
+    // Look back a bounded way for this thread's own reference.
     let i = list.length - 1;
-    while (i >= 0 && list[i].tid !== tid) i--;
-    list.splice(i >= 0 ? i : list.length - 1, 1);
-    this.outstandingTotal--;
-  }
-
-  private evictOldest(): void {
-    let oldest: GroupRefs | undefined;
-    for (const g of this.groups.values()) {
-      if (g.outstanding.length && (!oldest || g.outstanding[0].tsNs < oldest.outstanding[0].tsNs)) oldest = g;
+    while (i >= 0 && i >= list.length - 64 && list[i].tid !== tid) i--;
+    if (i < 0 || list[i]?.tid !== tid) {
+      if (g.untracked > 0) {
+        g.untracked--;
+        return;
+      }
+      if (list.length === 0) return; // taken before the window
+      i = list.length - 1;
     }
-    if (!oldest) return;
-    oldest.outstanding.shift();
+    list.splice(i, 1);
     this.outstandingTotal--;
-    this.overflow++;
   }
 
   /** References older than leakAgeNs at nowNs, split into held (known holders) and leaked. */
@@ -89,7 +135,7 @@ export class GroupLedger {
     for (const r of g.outstanding) {
       const age = nowNs - r.tsNs;
       if (age < leakAgeNs) continue;
-      const stack = r.stack.map(symbolize);
+      const stack = r.stack < 0 ? ['(stack not kept: stack table full)'] : this.stacks[r.stack].map(symbolize);
       const taker = takerOf(stack);
       const holder = holderOf(taker);
       const item = { taker, stack, pid: r.pid, comm: r.comm, age_ns: age };

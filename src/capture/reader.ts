@@ -25,6 +25,19 @@ export interface CaptureContents {
 /** Frames larger than this are taken as damage rather than allocated. */
 const MAX_FRAME = 256 << 20;
 
+/** Bounds a header must respect, so a damaged or hostile one cannot make reading hang. */
+function checkHeader(h: CaptureHeader): string | undefined {
+  if (!Array.isArray(h.kinds) || h.kinds.length > 64) return 'too many event kinds';
+  for (const k of h.kinds) {
+    if (k.columns.length > 256) return `event kind ${k.name} has too many columns`;
+    for (const c of k.columns) {
+      if (c.type < 0 || c.type > 2) return `column ${c.name} has an unknown type ${c.type}`;
+      if (c.width > 4096) return `column ${c.name} is ${c.width} values wide`;
+    }
+  }
+  return undefined;
+}
+
 function readVarint(buf: Buffer, off: number): { value: number; next: number } | undefined {
   let value = 0;
   for (let i = 0; i < 5; i++) {
@@ -106,6 +119,8 @@ export function readCapture(buf: Buffer, cb: ReadCallbacks = {}): CaptureContent
     if (!out.header) {
       if (!frame.header) throw new CaptureError('capture has no header frame');
       out.header = frame.header as CaptureHeader;
+      const bad = checkHeader(out.header);
+      if (bad) throw new CaptureError(`capture header is damaged: ${bad}`);
       for (const k of out.header.kinds) kinds.set(k.id, k);
       cb.onHeader?.(out.header);
       continue;

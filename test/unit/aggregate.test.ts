@@ -11,8 +11,8 @@ const SYMS = new Map<bigint, string>([
 ]);
 const symbolize = (a: bigint) => SYMS.get(a) ?? '0x' + a.toString(16);
 
-function agg(attached: string[], leakAgeNs = 0, maxOutstandingRefs?: number): Aggregator {
-  return new Aggregator({ attached: new Set(attached), symbolize, leakAgeNs, maxOutstandingRefs });
+function agg(attached: string[], leakAgeNs = 0, maxOutstanding?: number): Aggregator {
+  return new Aggregator({ attached: new Set(attached), symbolize, leakAgeNs, limits: { maxOutstanding } });
 }
 
 const hdr = (ts: number, probe: string, extra: object = {}) => ({ ts_ns: ts, pid: 7, tid: 7, type: 0, ret: 0, comm: 'insmod', probe, ...extra });
@@ -59,13 +59,27 @@ test('only references older than the leak age are listed', () => {
   assert.equal(g.leaked[0].age_ns, 90);
 });
 
-test('the reference ledger is bounded: past its size the oldest are forgotten and counted', () => {
-  const a = agg(['iommu.group_get'], 0, 10);
+test('the reference ledger is bounded: past its size new references are counted, not kept, and counts stay exact', () => {
+  const a = agg(['iommu.group_get', 'iommu.group_put'], 0, 10);
   for (let i = 0; i < 15; i++) a.add(ref(i, 'iommu.group_get', 0x2000n));
-  const s = a.summary(100);
+  let s = a.summary(100);
   assert.equal(s.overflow.group_refs, 5);
   assert.equal(s.groups[0].leaked.length, 10);
   assert.equal(s.groups[0].gets, 15);
+  assert.equal(s.groups[0].outstanding, 15);
+  // Puts release the untracked references first: the kept (oldest) ones remain listed.
+  for (let i = 0; i < 5; i++) a.add(ref(50 + i, 'iommu.group_put', 0x2000n, 99));
+  s = a.summary(100);
+  assert.equal(s.groups[0].outstanding, 10);
+  assert.equal(s.groups[0].leaked.length, 10);
+});
+
+test('a storm of distinct stacks is bounded by the stack table, and says so', () => {
+  const a = new Aggregator({ attached: new Set(['iommu.group_get']), symbolize, leakAgeNs: 0, limits: { maxStacks: 4 } });
+  for (let i = 0; i < 10; i++) a.add(ref(i, 'iommu.group_get', 0x5000n + BigInt(i)));
+  const s = a.summary(100);
+  assert.equal(s.overflow.stacks, 6);
+  assert.equal(s.groups[0].leaked.filter((l) => l.stack[0].startsWith('(stack not kept')).length, 6);
 });
 
 const attach = (ts: number, probe: string, domain: bigint, domainType: number, dev = '0000:00:03.0', ret = 0): RawEvent =>
