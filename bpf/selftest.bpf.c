@@ -26,4 +26,17 @@ int selftest_getppid(void *ctx)
 	return 0;
 }
 
+/*
+ * The per-event cost benchmark: one histogram update per getppid() of the target,
+ * the work `bpftrace -e 'tracepoint:syscalls:sys_enter_getppid /pid == N/ { @ = hist(nsecs & 0xffff) }'` does.
+ */
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int selftest_hist(void *ctx)
+{
+	if ((bpf_get_current_pid_tgid() >> 32) != it_cfg_target_tgid)
+		return 0;
+	it_hist_add(IT_PROBE_SELFTEST_HIST, -1, bpf_ktime_get_ns() & 0xffff);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";

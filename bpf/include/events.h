@@ -25,7 +25,7 @@ enum it_probe {
 	IT_PROBE_IOMMU_DETACH_DEVICE = 2,	/* iommu_detach_device */
 	IT_PROBE_IOMMU_ATTACH_GROUP = 3,	/* iommu_attach_group */
 	IT_PROBE_IOMMU_DETACH_GROUP = 4,	/* iommu_detach_group */
-	IT_PROBE_IOMMU_REPLACE_GROUP = 5,	/* iommu_group_replace_domain */
+	IT_PROBE_IOMMU_REPLACE_GROUP = 5,	/* iommu_replace_group_handle / iommu_group_replace_domain */
 	IT_PROBE_IOMMU_ATTACH_DEV = 6,		/* __iommu_attach_device: per-device truth */
 	IT_PROBE_IOMMU_GROUP_GET = 7,		/* iommu_group_get */
 	IT_PROBE_IOMMU_GROUP_REF_GET = 8,	/* iommu_group_ref_get */
@@ -53,8 +53,11 @@ enum it_probe {
 	IT_PROBE_IOMMU_TP_REMOVE = 30,		/* tracepoint iommu:remove_device_from_group */
 	IT_PROBE_IOMMU_IO_PAGE_FAULT = 31,	/* tracepoint iommu:io_page_fault */
 	IT_PROBE_SELFTEST_GETPPID = 32,		/* test and benchmark producer */
+	IT_PROBE_SELFTEST_HIST = 33,		/* benchmark: a histogram per getppid(), nothing in the ring */
 	IT_PROBE_GUP_SLOW = 33,			/* __gup_longterm_locked under gup.fast: the slow part */
 	IT_PROBE_GUP_PIN = 34,			/* pin_user_pages: io_uring buffers up to 6.4 */
+	IT_PROBE_IOMMU_ATTACH_HANDLE = 35,	/* iommu_attach_group_handle: iommufd, 6.11+ */
+	IT_PROBE_IOMMU_DETACH_HANDLE = 36,	/* iommu_detach_group_handle: iommufd, 6.11+ */
 	IT_PROBE_MAX,
 };
 
@@ -117,6 +120,8 @@ struct it_ev_dma {
 	it_addr_t iova;
 	__u64 size;		/* bytes asked for */
 	__u64 done;		/* bytes mapped or unmapped */
+	__s32 group_id;		/* the domain's group, from attaches seen in the kernel; -1 when unknown */
+	__u32 pad;
 };
 
 /* GUP entry points (fast and remote): one record per call; hdr.ret is the pages pinned or -errno. */

@@ -90,9 +90,21 @@ export const CATALOGUE: ProbeSpec[] = [
     candidates: paired('iommu.detach_group', ['iommu_detach_group'], { minArgs: 2 }),
   },
   {
+    name: 'iommu.attach_handle',
+    description: 'iommu_attach_group_handle(): a domain attached to a whole group by iommufd (6.11+)',
+    candidates: paired('iommu.attach_handle', ['iommu_attach_group_handle'], { minArgs: 2 }),
+  },
+  {
+    name: 'iommu.detach_handle',
+    description: 'iommu_detach_group_handle(): a group detached from an iommufd domain (6.11+)',
+    candidates: paired('iommu.detach_handle', ['iommu_detach_group_handle'], { minArgs: 2 }),
+  },
+  {
     name: 'iommu.replace_group',
-    description: "iommu_group_replace_domain(): a group moved to another domain (iommufd, 6.6+)",
-    candidates: paired('iommu.replace_group', ['iommu_group_replace_domain'], { minArgs: 2 }),
+    description: 'iommu_replace_group_handle() / iommu_group_replace_domain(): a group moved to another domain (iommufd)',
+    // iommufd switched to the handle variant in 6.11 (Debian's 6.12 included); the
+    // old function stays exported there but has no caller left.
+    candidates: paired('iommu.replace_group', ['iommu_replace_group_handle', 'iommu_group_replace_domain'], { minArgs: 2 }),
   },
   {
     name: 'iommu.attach_dev',
@@ -287,6 +299,14 @@ export const CATALOGUE: ProbeSpec[] = [
     optIn: true,
     candidates: [
       { mode: 'tracepoint', target: 'syscalls:sys_enter_getppid', programs: [{ program: 'selftest_getppid', attach: 'tracepoint' }] },
+    ],
+  },
+  {
+    name: 'selftest.hist',
+    description: 'benchmark: one in-kernel histogram update per getppid() of the target process',
+    optIn: true,
+    candidates: [
+      { mode: 'tracepoint', target: 'syscalls:sys_enter_getppid', programs: [{ program: 'selftest_hist', attach: 'tracepoint' }] },
     ],
   },
 ];
