@@ -5,8 +5,10 @@
  * domain -> group map that attributes DMA to groups (dma.bpf.c).
  *
  * The entry programs store the arguments in one order, (domain, dev, group),
- * whatever the kernel function's order: iommu_group_replace_domain() takes the
- * group first.
+ * whatever the kernel function's order: the replace functions take the group
+ * first. From 6.11 iommufd attaches through the handle variants
+ * (iommu_attach_group_handle and friends) while VFIO type1 keeps
+ * iommu_attach_group: both are watched, as separate probes.
  */
 #include "common.h"
 
@@ -175,7 +177,10 @@ int iommu_detach_group_kretprobe(void *ctx)
 	return 0;
 }
 
-/* iommu_group_replace_domain(group, new_domain) (6.6+) */
+/*
+ * iommu_replace_group_handle(group, new_domain, handle) (6.11+) or
+ * iommu_group_replace_domain(group, new_domain) (6.6+)
+ */
 SEC("fentry")
 int BPF_PROG(iommu_replace_group_fentry, struct iommu_group *group, struct iommu_domain *domain)
 {
@@ -201,6 +206,64 @@ SEC("kretprobe")
 int BPF_KRETPROBE(iommu_replace_group_kretprobe, int ret)
 {
 	attach_exit(IT_PROBE_IOMMU_REPLACE_GROUP, ret, 1);
+	return 0;
+}
+
+/* iommu_attach_group_handle(domain, group, handle) (6.11+) */
+SEC("fentry")
+int BPF_PROG(iommu_attach_handle_fentry, struct iommu_domain *domain, struct iommu_group *group)
+{
+	attach_enter(IT_PROBE_IOMMU_ATTACH_HANDLE, domain, NULL, group);
+	return 0;
+}
+
+SEC("fexit")
+int iommu_attach_handle_fexit(void *ctx)
+{
+	attach_exit(IT_PROBE_IOMMU_ATTACH_HANDLE, (int)it_fexit_ret(ctx), 1);
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(iommu_attach_handle_kprobe, struct iommu_domain *domain, struct iommu_group *group)
+{
+	attach_enter(IT_PROBE_IOMMU_ATTACH_HANDLE, domain, NULL, group);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(iommu_attach_handle_kretprobe, int ret)
+{
+	attach_exit(IT_PROBE_IOMMU_ATTACH_HANDLE, ret, 1);
+	return 0;
+}
+
+/* iommu_detach_group_handle(domain, group): void (6.11+) */
+SEC("fentry")
+int BPF_PROG(iommu_detach_handle_fentry, struct iommu_domain *domain, struct iommu_group *group)
+{
+	attach_enter(IT_PROBE_IOMMU_DETACH_HANDLE, domain, NULL, group);
+	return 0;
+}
+
+SEC("fexit")
+int iommu_detach_handle_fexit(void *ctx)
+{
+	attach_exit(IT_PROBE_IOMMU_DETACH_HANDLE, 0, 0);
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(iommu_detach_handle_kprobe, struct iommu_domain *domain, struct iommu_group *group)
+{
+	attach_enter(IT_PROBE_IOMMU_DETACH_HANDLE, domain, NULL, group);
+	return 0;
+}
+
+SEC("kretprobe")
+int iommu_detach_handle_kretprobe(void *ctx)
+{
+	attach_exit(IT_PROBE_IOMMU_DETACH_HANDLE, 0, 0);
 	return 0;
 }
 

@@ -56,6 +56,8 @@ static __always_inline void dma_exit(__u16 probe, __s64 ret)
 	e->iova = in.args[1];
 	e->size = size;
 	e->done = done;
+	e->group_id = gid;
+	e->pad = 0;
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -75,6 +77,8 @@ static __always_inline void dma_tp(__u16 probe, __u64 iova, __u64 size, __u64 do
 	e->iova = iova;
 	e->size = size;
 	e->done = done;
+	e->group_id = -1;
+	e->pad = 0;
 	bpf_ringbuf_submit(e, 0);
 }
 

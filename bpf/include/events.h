@@ -54,10 +54,10 @@ enum it_probe {
 	IT_PROBE_IOMMU_IO_PAGE_FAULT = 31,	/* tracepoint iommu:io_page_fault */
 	IT_PROBE_SELFTEST_GETPPID = 32,		/* test and benchmark producer */
 	IT_PROBE_SELFTEST_HIST = 33,		/* benchmark: a histogram per getppid(), nothing in the ring */
-	IT_PROBE_GUP_SLOW = 33,			/* __gup_longterm_locked under gup.fast: the slow part */
-	IT_PROBE_GUP_PIN = 34,			/* pin_user_pages: io_uring buffers up to 6.4 */
-	IT_PROBE_IOMMU_ATTACH_HANDLE = 35,	/* iommu_attach_group_handle: iommufd, 6.11+ */
-	IT_PROBE_IOMMU_DETACH_HANDLE = 36,	/* iommu_detach_group_handle: iommufd, 6.11+ */
+	IT_PROBE_GUP_SLOW = 34,			/* __gup_longterm_locked under gup.fast: the slow part */
+	IT_PROBE_GUP_PIN = 35,			/* pin_user_pages: io_uring buffers up to 6.4 */
+	IT_PROBE_IOMMU_ATTACH_HANDLE = 36,	/* iommu_attach_group_handle: iommufd, 6.11+ */
+	IT_PROBE_IOMMU_DETACH_HANDLE = 37,	/* iommu_detach_group_handle: iommufd, 6.11+ */
 	IT_PROBE_MAX,
 };
 

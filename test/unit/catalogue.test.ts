@@ -109,6 +109,14 @@ test('the object has programs and the enum it_probe', () => {
   assert.ok(probeEnum.get('IT_PROBE_IOMMU_MAP') === 10);
 });
 
+test('enum it_probe values are unique (user space maps them back to names)', () => {
+  const byValue = new Map<number, string>();
+  for (const [name, value] of probeEnum) {
+    assert.ok(!byValue.has(value), `${name} and ${byValue.get(value)} share the value ${value}`);
+    byValue.set(value, name);
+  }
+});
+
 test('every probe name is a value of enum it_probe, and names are unique', () => {
   const seen = new Set<string>();
   for (const p of CATALOGUE) {
