@@ -20,6 +20,8 @@ const DOMAIN_DMA_API = 1 << 1;
 const DOMAIN_PT = 1 << 2;
 const DOMAIN_BLOCKED = 0;
 
+const DETACH_PROBES = new Set(['iommu.detach_device', 'iommu.detach_group', 'iommu.detach_handle']);
+
 export function isDefaultDomainType(type: number): boolean {
   return (type & (DOMAIN_DMA_API | DOMAIN_PT)) !== 0 || type === DOMAIN_BLOCKED;
 }
@@ -65,7 +67,7 @@ export class DeviceTable {
 
   attach(e: AttachEvent): void {
     const perDevice = e.probe === 'iommu.attach_dev';
-    const detach = e.probe === 'iommu.detach_device' || e.probe === 'iommu.detach_group';
+    const detach = DETACH_PROBES.has(e.probe);
     const rows = this.targets(e);
     if (perDevice && e.ret === 0 && e.domain !== 0n && !isDefaultDomainType(e.domain_type)) {
       for (const r of rows) if (!this.domains.has(e.domain)) this.domains.set(e.domain, r.device);
@@ -103,6 +105,11 @@ export class DeviceTable {
       r.map_calls++;
       r.map_bytes += e.done;
     }
+  }
+
+  /** The row key DMA into `domain` is counted under (see dma()). */
+  keyFor(domain: bigint): string {
+    return this.domains.get(domain) ?? `unknown:${domain.toString(16)}`;
   }
 
   list(): DeviceRow[] {

@@ -15,10 +15,24 @@ export interface AggregatorOptions {
   limits?: LedgerLimits;
 }
 
-/** Probes whose events are the GUP truth: the core when it is watched, else its wrappers. */
+/**
+ * Probes whose events are the GUP truth: the fast-path core when it is watched,
+ * else its wrappers; plus the slow-only entry points (pin_user_pages, used by
+ * io_uring on 6.1, and pin_user_pages_remote), which never go through it.
+ */
 function gupSources(attached: Set<string>): Set<string> {
-  return attached.has('gup.fast') ? new Set(['gup.fast', 'gup.pin_remote']) : new Set(['gup.pin_fast', 'gup.get_fast', 'gup.pin_remote']);
+  const fast = attached.has('gup.fast') ? ['gup.fast'] : ['gup.pin_fast', 'gup.get_fast'];
+  return new Set([...fast, 'gup.pin', 'gup.pin_remote']);
 }
+
+type GupCounts = { calls: number; pages_requested: number; pages_pinned: number; fast_pages: number; slow_pages: number; partial: number; errors: number };
+
+function gupCounts(): GupCounts {
+  return { calls: 0, pages_requested: 0, pages_pinned: 0, fast_pages: 0, slow_pages: 0, partial: 0, errors: 0 };
+}
+
+/** Processes kept apart in the per-process GUP table; the rest are summed under pid -1. */
+const MAX_PROCESSES = 4096;
 
 const PIN_PATHS: Record<string, { path: string; pin: boolean }> = {
   'vfio.pin': { path: 'vfio', pin: true },
@@ -42,7 +56,9 @@ export class Aggregator {
   readonly dma = { map_calls: 0, map_bytes: 0, unmap_calls: 0, unmap_bytes: 0 };
   readonly pins = { vfio_pages: 0, iommufd_pages: 0, unpinned_pages: 0 };
   private readonly pinLedger = new Map<string, { pid: number; comm: string; path: string; pinned: number; unpinned: number }>();
-  readonly gup = { calls: 0, pages_requested: 0, pages_pinned: 0, fast_pages: 0, slow_pages: 0, partial: 0, errors: 0 };
+  readonly gup = gupCounts();
+  /** The same per process (pid -1: the ones past MAX_PROCESSES). */
+  private readonly gupByPid = new Map<number, GupCounts & { pid: number; comm: string }>();
   readonly gupErrors = new Map<string, number>();
   readonly dirty = { walks: 0, errors: 0, bytes_walked: 0 };
   /** Walk callback address -> walks: it tells VFIO device-side tracking from iommufd's. */
@@ -116,20 +132,29 @@ export class Aggregator {
 
   private onGup(e: GupEvent): void {
     if (!this.gupFrom.has(e.probe)) return;
-    const g = this.gup;
-    g.calls++;
-    g.pages_requested += e.nr_pages;
     if (e.ret < 0) {
-      g.errors++;
       const name = errnoName(e.ret);
       this.gupErrors.set(name, (this.gupErrors.get(name) ?? 0) + 1);
-      return;
     }
-    g.pages_pinned += e.ret;
-    if (e.ret < e.nr_pages) g.partial++;
-    const fast = e.probe === 'gup.fast' ? Math.min(e.fast_pages, e.ret) : 0;
-    g.fast_pages += fast;
-    g.slow_pages += e.ret - fast;
+    let p = this.gupByPid.get(e.pid);
+    if (!p) {
+      const pid = this.gupByPid.size < MAX_PROCESSES ? e.pid : -1;
+      p = this.gupByPid.get(pid) ?? { pid, comm: pid < 0 ? '(others)' : e.comm, ...gupCounts() };
+      this.gupByPid.set(pid, p);
+    }
+    for (const g of [this.gup, p]) {
+      g.calls++;
+      g.pages_requested += e.nr_pages;
+      if (e.ret < 0) {
+        g.errors++;
+        continue;
+      }
+      g.pages_pinned += e.ret;
+      if (e.ret < e.nr_pages) g.partial++;
+      const fast = e.probe === 'gup.fast' ? Math.min(e.fast_pages, e.ret) : 0;
+      g.fast_pages += fast;
+      g.slow_pages += e.ret - fast;
+    }
   }
 
   private onPin(e: PinEvent): void {
@@ -171,7 +196,7 @@ export class Aggregator {
   }
 
   /** The answers so far; `nowNs` dates outstanding references (their age). */
-  summary(nowNs: number): Pick<Report, 'latency' | 'dma' | 'devices' | 'pins' | 'pin_ledger' | 'gup' | 'dirty' | 'groups' | 'overflow' | 'page_faults'> {
+  summary(nowNs: number): Pick<Report, 'latency' | 'dma' | 'devices' | 'pins' | 'pin_ledger' | 'gup' | 'gup_by_process' | 'dirty' | 'groups' | 'overflow' | 'page_faults'> {
     const groups = [...this.ledger.groups.values()].map((g) => {
       const { held, leaked } = this.ledger.classify(g, nowNs, this.opts.leakAgeNs, this.opts.symbolize);
       const known = this.devices.groupDevices.get(g.groupId) ?? new Set<string>();
@@ -192,6 +217,7 @@ export class Aggregator {
       pins: { ...this.pins },
       pin_ledger: [...this.pinLedger.values()].map((l) => ({ ...l, outstanding: l.pinned - l.unpinned })),
       gup: { ...this.gup, errors_by_errno: Object.fromEntries(this.gupErrors) },
+      gup_by_process: [...this.gupByPid.values()].map((p) => ({ ...p })),
       dirty: { ...this.dirty, by_callback: this.callbacks() },
       groups: groups.sort((a, b) => a.group - b.group),
       overflow: { group_refs: this.ledger.overflow, stacks: this.ledger.stackOverflow },

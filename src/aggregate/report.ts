@@ -32,6 +32,18 @@ export interface Report {
     errors: number;
     errors_by_errno: Record<string, number>;
   };
+  /** GUP per process (pid -1 sums the processes past the table's bound). */
+  gup_by_process: {
+    pid: number;
+    comm: string;
+    calls: number;
+    pages_requested: number;
+    pages_pinned: number;
+    fast_pages: number;
+    slow_pages: number;
+    partial: number;
+    errors: number;
+  }[];
   dirty: { walks: number; errors: number; bytes_walked: number; by_callback: Record<string, number> };
   groups: {
     group: number;

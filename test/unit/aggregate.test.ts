@@ -133,6 +133,17 @@ test('GUP: the fast/slow split, partial pins and errors by errno; wrappers are n
   assert.deepEqual(g, { calls: 4, pages_requested: 64, pages_pinned: 42, fast_pages: 30, slow_pages: 12, partial: 1, errors: 1, errors_by_errno: { EFAULT: 1 } });
 });
 
+test('GUP per process keeps a workload apart from the rest of the host', () => {
+  const a = agg(['gup.fast', 'gup.pin']);
+  a.add(gup('gup.fast', 8, 8, 8));
+  a.add({ ...gup('gup.pin', 16, 16, 0), pid: 99, comm: 'io_uring-work' } as RawEvent);
+  const s = a.summary(1);
+  const mine = s.gup_by_process.find((p) => p.pid === 99)!;
+  assert.equal(mine.comm, 'io_uring-work');
+  assert.deepEqual([mine.pages_pinned, mine.fast_pages, mine.slow_pages], [16, 0, 16]);
+  assert.equal(s.gup.pages_pinned, 24);
+});
+
 test('pins per path and the pinned-page ledger per process', () => {
   const a = agg(['vfio.pin', 'vfio.unpin']);
   const pin = (probe: string, pages: number): RawEvent => ({ kind: 'pin', ...hdr(1, probe), lat_ns: 1, addr: 0n, nr_pages: pages, pinned: pages }) as RawEvent;
