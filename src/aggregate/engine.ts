@@ -37,9 +37,19 @@ const MAX_PROCESSES = 4096;
 const PIN_PATHS: Record<string, { path: string; pin: boolean }> = {
   'vfio.pin': { path: 'vfio', pin: true },
   'vfio.unpin': { path: 'vfio', pin: false },
+  'iommufd.iopt_pin': { path: 'iommufd', pin: true },
   'iommufd.pin': { path: 'iommufd', pin: true },
   'iommufd.unpin': { path: 'iommufd', pin: false },
 };
+
+/**
+ * iommufd pins user pages in one place (the iopt pin path) whoever asks, access
+ * pins included: count there when it is watched, else at the access API.
+ */
+function pinSources(attached: Set<string>): Set<string> {
+  const iommufd = attached.has('iommufd.iopt_pin') ? 'iommufd.iopt_pin' : 'iommufd.pin';
+  return new Set(['vfio.pin', 'vfio.unpin', iommufd, 'iommufd.unpin']);
+}
 
 const MAX_FAULTS = 1000;
 
@@ -67,11 +77,13 @@ export class Aggregator {
   /** Events per probe, for rates. */
   readonly perProbe = new Map<string, number>();
   private readonly gupFrom: Set<string>;
+  private readonly pinFrom: Set<string>;
 
   constructor(private readonly opts: AggregatorOptions) {
     this.devices = new DeviceTable(opts.attached.has('iommu.attach_dev'));
     this.ledger = new GroupLedger(opts.limits);
     this.gupFrom = gupSources(opts.attached);
+    this.pinFrom = pinSources(opts.attached);
   }
 
   add(e: RawEvent): void {
@@ -159,7 +171,7 @@ export class Aggregator {
 
   private onPin(e: PinEvent): void {
     const p = PIN_PATHS[e.probe];
-    if (!p || e.pinned <= 0) return;
+    if (!p || !this.pinFrom.has(e.probe) || e.pinned <= 0) return;
     if (p.pin && p.path === 'vfio') this.pins.vfio_pages += e.pinned;
     else if (p.pin) this.pins.iommufd_pages += e.pinned;
     else this.pins.unpinned_pages += e.pinned;
