@@ -1,0 +1,53 @@
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { PreparedKernel } from './kernels';
+import { labAssets, labCache, mkdirp, withCacheLock } from './paths';
+import { run } from './proc';
+
+/** sha256 over the files of a directory (names and contents), for cache keys. */
+function hashDir(dir: string): string {
+  const h = createHash('sha256');
+  for (const f of fs.readdirSync(dir).sort()) {
+    const p = path.join(dir, f);
+    if (!fs.statSync(p).isFile()) continue;
+    h.update(f).update('\0').update(fs.readFileSync(p)).update('\0');
+  }
+  return h.digest('hex').slice(0, 12);
+}
+
+/** Builds the C workloads (once per source version); returns the directory holding them. */
+export async function prepareWorkloadBinaries(): Promise<string> {
+  const src = path.join(labAssets(), 'workloads');
+  const dir = path.join(labCache(), 'workloads', hashDir(src));
+  const built = path.join(dir, '.built');
+  if (fs.existsSync(built)) return dir;
+  return withCacheLock('workloads', async () => {
+    if (fs.existsSync(built)) return dir;
+    fs.rmSync(dir, { recursive: true, force: true });
+    await run('bash', [path.join(src, 'build.sh'), dir]);
+    fs.writeFileSync(built, '');
+    return dir;
+  });
+}
+
+/** Builds the leak module against a kernel's headers or build tree; returns the .ko path. */
+export async function prepareLeakModule(kernel: PreparedKernel): Promise<string> {
+  const src = path.join(labAssets(), 'leakmod');
+  const dir = path.join(kernel.dir, `leakmod-${hashDir(src)}`);
+  const ko = path.join(dir, 'iommutrace_leak.ko');
+  if (fs.existsSync(ko)) return ko;
+  return withCacheLock(`leakmod-${kernel.name}`, async () => {
+    if (fs.existsSync(ko)) return ko;
+    const work = mkdirp(`${dir}.tmp-${process.pid}`);
+    try {
+      for (const f of fs.readdirSync(src)) fs.copyFileSync(path.join(src, f), path.join(work, f));
+      await run('make', ['-C', kernel.kbuildDir, `M=${work}`, 'modules']);
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.renameSync(work, dir);
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+    return ko;
+  });
+}

@@ -1,0 +1,108 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+
+export interface BootSpec {
+  bzImage: string;
+  initramfs: string;
+  /** Shared writable as 9p tag `out`; the guest mounts it at the same path. */
+  outDir: string;
+  iommu: boolean;
+  interactive: boolean;
+  memoryMiB: number;
+  cpus: number;
+}
+
+function qemuArgs(b: BootSpec): string[] {
+  const append = [
+    'console=ttyS0',
+    // A panic reboots, and -no-reboot turns that into QEMU exiting: no hung run.
+    'panic=1',
+    // For kernels where these are built in; modules get them from the initramfs.
+    'vfio_iommu_type1.allow_unsafe_interrupts=1',
+    'brd.rd_nr=1',
+    'brd.rd_size=16384',
+    ...(b.iommu ? ['intel_iommu=on', 'iommu.passthrough=0'] : []),
+    // Kernel messages would scribble over a TUI on the same serial line.
+    ...(b.interactive ? ['quiet', 'loglevel=1'] : []),
+  ];
+  return [
+    '-machine', 'q35,accel=tcg',
+    '-cpu', 'max',
+    '-m', String(b.memoryMiB),
+    '-smp', String(b.cpus),
+    '-nographic',
+    '-no-reboot',
+    // QEMU 7.2 wants the IOMMU before the PCI devices it translates for.
+    ...(b.iommu ? ['-device', 'intel-iommu,intremap=off'] : []),
+    // The VFIO target: no option ROM (saves iPXE's boot time), a host-isolated backend (no "no peer" warning).
+    '-nic', 'none',
+    '-netdev', 'user,id=lab0,restrict=on',
+    '-device', 'e1000e,addr=03.0,romfile=,netdev=lab0',
+    '-virtfs', 'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
+    // QEMU option values escape a comma by doubling it.
+    '-virtfs', `local,path=${b.outDir.replace(/,/g, ',,')},mount_tag=out,security_model=none,multidevs=remap`,
+    '-kernel', b.bzImage,
+    '-initrd', b.initramfs,
+    '-append', append.join(' '),
+  ];
+}
+
+export interface BootResult {
+  /** Everything the serial console printed (batch mode; empty when interactive). */
+  log: string;
+  timedOut: boolean;
+  /** QEMU's own exit status (not the guest command's). */
+  qemuStatus: number | null;
+}
+
+/**
+ * Boots QEMU and waits for it to exit. Batch: the serial console goes to `logFile`
+ * and `onLine`; interactive: it is the caller's terminal (QEMU puts it in raw mode;
+ * Ctrl-A x quits).
+ */
+export function boot(
+  b: BootSpec,
+  opts: { logFile: string; timeoutMs?: number; onLine?: (line: string) => void },
+): Promise<BootResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('qemu-system-x86_64', qemuArgs(b), {
+      stdio: b.interactive ? 'inherit' : ['pipe', 'pipe', 'pipe'],
+    });
+    const log = b.interactive ? null : fs.createWriteStream(opts.logFile);
+    const chunks: Buffer[] = [];
+    let partial = '';
+    const collect = (c: Buffer): void => {
+      chunks.push(c);
+      log?.write(c);
+      if (!opts.onLine) return;
+      const lines = (partial + c.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) opts.onLine(l.replace(/\r$/, ''));
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    let timedOut = false;
+    const timer =
+      opts.timeoutMs !== undefined
+        ? setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+          }, opts.timeoutMs)
+        : null;
+    // The guest owns the terminal while it runs: Ctrl-C is meant for it, not for us.
+    const ignore = (): void => undefined;
+    if (b.interactive) process.on('SIGINT', ignore);
+    child.on('error', (err) => {
+      if (timer) clearTimeout(timer);
+      process.off('SIGINT', ignore);
+      reject(new Error(`cannot run qemu-system-x86_64: ${err.message} (install qemu-system-x86: src/scripts/setup.sh)`));
+    });
+    child.on('close', (code) => {
+      if (timer) clearTimeout(timer);
+      process.off('SIGINT', ignore);
+      const done = (): void => resolve({ log: Buffer.concat(chunks).toString(), timedOut, qemuStatus: code });
+      if (log) log.end(done);
+      else done();
+    });
+  });
+}

@@ -1,0 +1,209 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { prepareLeakModule, prepareWorkloadBinaries } from './artifacts';
+import { GROUND_TRUTH, guestScript, type Schedule } from './guest-script';
+import { prepareInitramfs } from './initramfs';
+import { prepareKernel, type KernelName, type PreparedKernel, type Progress } from './kernels';
+import { labCache, mkdirp } from './paths';
+import { boot } from './qemu';
+import { LAB_DEVICE, planWorkloads, workloadArgv, type GroundTruth, type WorkloadName, type WorkloadParams, type WorkloadSelection } from './workloads';
+
+export interface RunLabOptions {
+  kernel: KernelName;
+  /** Default `all` (every workload that applies to the kernel). */
+  workloads?: WorkloadSelection | WorkloadName[];
+  /** Argv run inside the guest; `iommutrace` and `iommutop` are on its PATH. None: only the workloads. */
+  command?: string[];
+  /** Results folder, shared writable at the same path; default ./lab-out. */
+  outDir?: string;
+  /** The caller's terminal becomes the guest's serial console (for a TUI). */
+  interactive?: boolean;
+  /** Default: `background` when interactive, else `before`. See Schedule. */
+  schedule?: Schedule;
+  /** `around`/`background`: wait until the command prints a line matching this extended regexp (batch only). */
+  readyPattern?: string;
+  readyTimeoutMs?: number;
+  /** `around`/`background`: then wait this long before the workloads (default 0; 3 s when interactive). */
+  readyDelayMs?: number;
+  /** `around`: how the command is stopped after the workloads (default INT). */
+  stopSignal?: 'INT' | 'TERM';
+  /** `background`: run the workloads again and again until the command exits (default: when interactive). */
+  repeat?: boolean;
+  /** Emulate the Intel IOMMU; by default decided by the workloads. */
+  iommu?: boolean;
+  params?: WorkloadParams;
+  /** Kills the guest after this long; default 10 minutes in batch mode, none interactive. */
+  timeoutMs?: number;
+  memoryMiB?: number;
+  cpus?: number;
+  /** Extra environment for the command and workloads in the guest. */
+  env?: Record<string, string>;
+  onProgress?: Progress;
+  /** Every serial console line as it arrives (batch mode). */
+  onConsole?: (line: string) => void;
+}
+
+export interface LabResult {
+  /** Exit status of the command inside the guest (0 when there was none). */
+  exitCode: number;
+  groundTruth: GroundTruth;
+  /** The command's output (batch mode; empty when interactive). */
+  stdout: string;
+  stderr: string;
+  /** The serial console (batch mode). */
+  log: string;
+  logFile: string;
+  outDir: string;
+  kernel: PreparedKernel;
+  iommu: boolean;
+  workloads: WorkloadName[];
+  /** From QEMU's start to its exit. */
+  guestMs: number;
+}
+
+/** A boot that never reached the end of its run script; the message ends with the console's last lines. */
+export class LabBootError extends Error {
+  constructor(
+    readonly summary: string,
+    readonly consoleTail: string[],
+    readonly logFile: string,
+  ) {
+    super(consoleTail.length ? `${summary}; last console lines:\n${consoleTail.join('\n')}` : summary);
+  }
+}
+
+/** A workload that failed inside the guest. */
+export class LabWorkloadError extends Error {}
+
+const BATCH_TIMEOUT_MS = 10 * 60 * 1000;
+
+/** Prepares what is missing (kernel, initramfs, workloads), boots the guest, runs, and collects. */
+export async function runLab(opts: RunLabOptions): Promise<LabResult> {
+  const progress = opts.onProgress ?? (() => undefined);
+  const interactive = opts.interactive ?? false;
+  const plan = planWorkloads(opts.kernel, opts.workloads ?? 'all', opts.iommu);
+  const outDir = path.resolve(opts.outDir ?? 'lab-out');
+  if (outDir === '/') throw new Error('the results folder cannot be /');
+  // The guest sees the host root, except where it mounts tmpfs of its own.
+  for (const [what, p] of [['the lab cache (IOMMUTRACE_LAB_CACHE)', labCache()], ['iommutrace itself', __dirname]]) {
+    if (/^\/(tmp|run|dev|proc|sys)(\/|$)/.test(p)) throw new Error(`${what} is under ${p.split('/')[1]}, which the guest cannot see: move it`);
+  }
+
+  const kernel = await prepareKernel(opts.kernel, { onProgress: progress });
+  progress(`${kernel.name}: ${kernel.release}, preparing initramfs and workloads`);
+  const initramfs = await prepareInitramfs(kernel);
+  const bin = await prepareWorkloadBinaries();
+  const leakModule = plan.workloads.includes('leak') ? await prepareLeakModule(kernel) : null;
+
+  const lab = path.join(outDir, '.lab');
+  fs.rmSync(lab, { recursive: true, force: true });
+  fs.rmSync(path.join(outDir, 'ground-truth'), { recursive: true, force: true });
+  mkdirp(path.join(lab, 'bin'));
+  writeCliWrappers(path.join(lab, 'bin'));
+
+  const schedule = opts.schedule ?? (interactive ? 'background' : 'before');
+  const tty = interactive && process.stdout.isTTY ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined;
+  fs.writeFileSync(
+    path.join(lab, 'run.sh'),
+    guestScript({
+      outDir,
+      cwd: process.cwd(),
+      workloads: plan.workloads.map((w) => ({ name: w, argv: workloadArgv(w, bin, leakModule, opts.params ?? {}, GROUND_TRUTH) })),
+      command: opts.command && opts.command.length ? opts.command : null,
+      schedule,
+      readyPattern: opts.readyPattern,
+      readyTimeoutMs: opts.readyTimeoutMs ?? 60_000,
+      readyDelayMs: opts.readyDelayMs ?? (interactive ? 3000 : 0),
+      stopSignal: opts.stopSignal ?? 'INT',
+      repeat: opts.repeat ?? interactive,
+      interactive,
+      tty,
+      env: {
+        HOME: process.env.HOME ?? '/root',
+        LANG: 'C.UTF-8',
+        TERM: process.env.TERM ?? 'xterm-256color',
+        IOMMUTRACE_LAB_KERNEL: kernel.name,
+        ...opts.env,
+      },
+      path: [path.join(lab, 'bin'), path.dirname(process.execPath)],
+    }),
+  );
+  // Read by the initramfs before it can see anything else of the host.
+  fs.writeFileSync(
+    path.join(lab, 'env'),
+    [`LAB_OUT='${outDir.replace(/'/g, `'\\''`)}'`, `LAB_VFIO=${plan.bindVfio ? 1 : 0}`, `LAB_BDF=${LAB_DEVICE}`, ''].join('\n'),
+  );
+
+  progress(`${kernel.name}: booting (${plan.iommu ? 'intel-iommu' : 'no IOMMU'}; workloads: ${plan.workloads.join(', ') || 'none'})`);
+  const logFile = path.join(lab, 'console.log');
+  const started = Date.now();
+  const booted = await boot(
+    { bzImage: kernel.bzImage, initramfs, outDir, iommu: plan.iommu, interactive, memoryMiB: opts.memoryMiB ?? 2048, cpus: opts.cpus ?? 2 },
+    { logFile, timeoutMs: opts.timeoutMs ?? (interactive ? undefined : BATCH_TIMEOUT_MS), onLine: opts.onConsole },
+  );
+  const guestMs = Date.now() - started;
+
+  // Terminal control sequences (SeaBIOS clears the screen) stripped, blank lines dropped.
+  const tail = (): string[] =>
+    booted.log
+      .replace(/\x1b(\[[0-9;?]*[A-Za-z]|[A-Za-z])/g, '')
+      .split('\n')
+      .map((l) => l.replace(/\r$/, ''))
+      .filter((l) => l.trim() !== '')
+      .slice(-25);
+  if (booted.timedOut) {
+    throw new LabBootError(`${kernel.name}: the guest did not finish within ${Math.round((opts.timeoutMs ?? BATCH_TIMEOUT_MS) / 1000)} s`, tail(), logFile);
+  }
+  const exitFile = path.join(lab, 'exit-code');
+  if (!fs.existsSync(exitFile)) {
+    throw new LabBootError(`${kernel.name}: the guest stopped before its run finished (qemu exit ${booted.qemuStatus})`, tail(), logFile);
+  }
+  const exitCode = Number(fs.readFileSync(exitFile, 'utf8').trim());
+
+  const groundTruth = collectGroundTruth(outDir, lab, plan.workloads, !(opts.repeat ?? interactive));
+  const read = (f: string): string => (fs.existsSync(path.join(lab, f)) ? fs.readFileSync(path.join(lab, f), 'utf8') : '');
+  return {
+    exitCode,
+    groundTruth,
+    stdout: read('stdout'),
+    stderr: read('stderr'),
+    log: booted.log,
+    logFile,
+    outDir,
+    kernel,
+    iommu: plan.iommu,
+    workloads: plan.workloads,
+    guestMs,
+  };
+}
+
+/** `iommutrace`/`iommutop` inside the guest are this very build, run by this node. */
+function writeCliWrappers(dir: string): void {
+  const binDir = path.resolve(__dirname, '..', 'bin');
+  for (const name of ['iommutrace', 'iommutop']) {
+    fs.writeFileSync(path.join(dir, name), `#!/bin/sh\nexec '${process.execPath}' '${path.join(binDir, `${name}.js`)}' "$@"\n`, { mode: 0o755 });
+  }
+}
+
+function collectGroundTruth(outDir: string, lab: string, workloads: WorkloadName[], strict: boolean): GroundTruth {
+  const truth: Record<string, unknown[]> = {};
+  for (const w of workloads) {
+    const runs: unknown[] = [];
+    for (let n = 1; ; n++) {
+      const sfx = n === 1 ? '' : `.${n}`;
+      const rcFile = path.join(lab, `workload-${w}${sfx}.rc`);
+      if (!fs.existsSync(rcFile)) break;
+      const rc = Number(fs.readFileSync(rcFile, 'utf8').trim());
+      const file = path.join(outDir, 'ground-truth', `${w}${sfx}.json`);
+      if (rc !== 0 || !fs.existsSync(file)) {
+        if (!strict) continue;
+        const log = fs.readFileSync(path.join(lab, `workload-${w}${sfx}.log`), 'utf8').trim().split('\n').slice(-3).join(' | ');
+        throw new LabWorkloadError(`workload ${w} failed (exit ${rc}): ${log}`);
+      }
+      runs.push(JSON.parse(fs.readFileSync(file, 'utf8')));
+    }
+    if (strict && runs.length === 0) throw new LabWorkloadError(`workload ${w} did not run`);
+    if (runs.length) truth[w] = runs;
+  }
+  return truth as GroundTruth;
+}

@@ -1,0 +1,193 @@
+import type { KernelName } from './kernels';
+
+export const WORKLOAD_NAMES = ['vfio', 'gup', 'dirty', 'leak'] as const;
+export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
+/** What `--workload` accepts: one workload, `all` that apply to the kernel, or `none`. */
+export type WorkloadSelection = WorkloadName | 'all' | 'none';
+
+export function isWorkloadSelection(s: string): s is WorkloadSelection {
+  return s === 'all' || s === 'none' || (WORKLOAD_NAMES as readonly string[]).includes(s);
+}
+
+/** The PCI device the lab gives to VFIO: QEMU's e1000e at slot 3. */
+export const LAB_DEVICE = '0000:00:03.0';
+
+interface WorkloadSpec {
+  /** Needs the emulated Intel IOMMU (true), needs it absent (false: iommufd's mock domain), or either. */
+  iommu: boolean | 'any';
+  /** Needs LAB_DEVICE bound to vfio-pci. */
+  vfio: boolean;
+  kernels: readonly KernelName[];
+}
+
+const SPECS: Record<WorkloadName, WorkloadSpec> = {
+  vfio: { iommu: true, vfio: true, kernels: ['debian-6.1', 'debian-6.12', 'iommufd-6.12'] },
+  gup: { iommu: 'any', vfio: false, kernels: ['debian-6.1', 'debian-6.12', 'iommufd-6.12'] },
+  dirty: { iommu: false, vfio: false, kernels: ['iommufd-6.12'] },
+  leak: { iommu: true, vfio: false, kernels: ['debian-6.1', 'debian-6.12', 'iommufd-6.12'] },
+};
+
+/** `all` per kernel: what one boot can run together (the mock domain rules out intel-iommu). */
+const ALL: Record<KernelName, WorkloadName[]> = {
+  'debian-6.1': ['vfio', 'gup', 'leak'],
+  'debian-6.12': ['vfio', 'gup', 'leak'],
+  'iommufd-6.12': ['dirty', 'gup'],
+};
+
+export interface WorkloadPlan {
+  workloads: WorkloadName[];
+  /** Boot with `-device intel-iommu`. */
+  iommu: boolean;
+  /** Bind LAB_DEVICE to vfio-pci before running anything. */
+  bindVfio: boolean;
+}
+
+/** Resolves a selection for a kernel and checks that its workloads can share one boot. */
+export function planWorkloads(kernel: KernelName, selection: WorkloadSelection | WorkloadName[], iommu?: boolean): WorkloadPlan {
+  const workloads =
+    selection === 'all' ? ALL[kernel] : selection === 'none' ? [] : Array.isArray(selection) ? [...selection] : [selection];
+  for (const w of workloads) {
+    if (!SPECS[w].kernels.includes(kernel)) throw new Error(`workload ${w} needs kernel ${SPECS[w].kernels.join(' or ')}, not ${kernel}`);
+  }
+  const wantIommu = workloads.filter((w) => SPECS[w].iommu === true);
+  const wantNone = workloads.filter((w) => SPECS[w].iommu === false);
+  if (wantIommu.length && wantNone.length) {
+    throw new Error(`workloads ${wantIommu.join(', ')} need the emulated Intel IOMMU and ${wantNone.join(', ')} must boot without it: run them separately`);
+  }
+  const chosen = iommu ?? (wantNone.length ? false : true);
+  if (chosen && wantNone.length) throw new Error(`workload ${wantNone.join(', ')} must boot without the emulated Intel IOMMU`);
+  if (!chosen && wantIommu.length) throw new Error(`workload ${wantIommu.join(', ')} needs the emulated Intel IOMMU`);
+  return { workloads, iommu: chosen, bindVfio: chosen };
+}
+
+/** Sizes of what the workloads do; the defaults keep a TCG run short. */
+export interface WorkloadParams {
+  vfio?: { rounds?: number; sizeMiB?: number };
+  dirty?: { walks?: number; mapMiB?: number };
+  leak?: { gets?: number; keep?: number };
+}
+
+/** The argv of one workload run inside the guest. */
+export function workloadArgv(
+  name: WorkloadName,
+  bin: string,
+  leakModule: string | null,
+  params: WorkloadParams,
+  out: string,
+): string[] {
+  switch (name) {
+    case 'vfio':
+      return [`${bin}/vfio`, '--device', LAB_DEVICE, '--rounds', String(params.vfio?.rounds ?? 10), '--size-mib', String(params.vfio?.sizeMiB ?? 2), '--out', out];
+    case 'gup':
+      return [`${bin}/gup`, '--disk', '/dev/ram0', '--out', out];
+    case 'dirty':
+      return [`${bin}/dirty`, '--walks', String(params.dirty?.walks ?? 5), '--map-mib', String(params.dirty?.mapMiB ?? 4), '--out', out];
+    case 'leak':
+      if (!leakModule) throw new Error('leak workload without its module');
+      return [`${bin}/leak`, '--module', leakModule, '--device', LAB_DEVICE, '--gets', String(params.leak?.gets ?? 4), '--keep', String(params.leak?.keep ?? 1), '--out', out];
+  }
+}
+
+/** Fields every workload's ground truth has. Times are CLOCK_MONOTONIC, like bpf_ktime_get_ns(). */
+export interface TruthBase {
+  workload: WorkloadName;
+  /** `uname -r` in the guest. */
+  kernel: string;
+  pid: number;
+  start_ns: number;
+  end_ns: number;
+}
+
+/**
+ * What the vfio workload asked for. Measured on top of it (bpftrace, this lab): at
+ * attach, VFIO type1 itself maps and unmaps 2 pages (8 KiB) in the new domain to test
+ * for fine-grained super pages, so the domain sees mapped_bytes + 8192 through
+ * iommu_map. Call counts differ by kernel and physical contiguity (6.1: one call per
+ * contiguous run, 100+ per 2 MiB round; 6.12: one per round): compare bytes.
+ */
+export interface VfioTruth extends TruthBase {
+  workload: 'vfio';
+  device: string;
+  group: number;
+  rounds: number;
+  size_bytes: number;
+  iova: number;
+  /** VFIO_IOMMU_MAP_DMA / UNMAP_DMA ioctls, one each per round (not iommu_map calls). */
+  map_ioctls: number;
+  unmap_ioctls: number;
+  mapped_bytes: number;
+  unmapped_bytes: number;
+  /** 4 KiB pages pinned by VFIO type1 (and unpinned by the unmaps). */
+  pinned_pages: number;
+  unpinned_pages: number;
+  /** One VFIO_SET_IOMMU attach of the group, one detach at close. */
+  attaches: number;
+  detaches: number;
+}
+
+/**
+ * What the gup workload asked the kernel to pin. Which GUP entry point does it depends
+ * on the kernel (measured with bpftrace in this lab):
+ * - 6.1: io_uring registration calls pin_user_pages() (slow path only, one call per
+ *   buffer, 592 pages); O_DIRECT calls get_user_pages_fast() (8 calls, 32 pages, all fast).
+ * - 6.12: everything goes through pin_user_pages_fast()/gup_fast_fallback(); only the
+ *   untouched buffers (16 pages, 2 calls) fall back to __get_user_pages().
+ * Executing the workload binary over 9p adds one 1-page pin before start_ns on 6.12:
+ * count within [start_ns, end_ns] and for this pid.
+ */
+export interface GupTruth extends TruthBase {
+  workload: 'gup';
+  io_uring: { registrations: number; buffers: number; pages: number };
+  io_uring_prefaulted: { buffers: number; pages_per_buffer: number; pages: number };
+  io_uring_untouched: { buffers: number; pages_per_buffer: number; pages: number };
+  io_uring_hugetlb: { buffers: number; huge_page_bytes: number; pages: number };
+  o_direct: { disk: string; reads: number; pages_per_read: number; pages: number };
+  /** All 4 KiB pages the kernel was asked to pin or get for this process. */
+  pinned_pages: number;
+  unpinned_pages_io_uring: number;
+}
+
+/**
+ * Measured on top (bpftrace, iommufd-6.12): IOMMU_IOAS_MAP pins map_bytes / 4 KiB pages
+ * in one pin_user_pages_fast() call; each walk pins bitmap_pages_per_walk more.
+ */
+export interface DirtyTruth extends TruthBase {
+  workload: 'dirty';
+  ioas_id: number;
+  hwpt_id: number;
+  mock_stdev_id: number;
+  mock_idev_id: number;
+  iova: number;
+  map_bytes: number;
+  iommufd_pinned_pages: number;
+  /** The mock domain's page size (half a CPU page), used for marking and reading. */
+  page_size: number;
+  /** IOMMU_HWPT_GET_DIRTY_BITMAP calls: one iova_bitmap_for_each() walk each. */
+  walks: number;
+  marked_per_walk: number;
+  dirty_marked: number;
+  dirty_read: number;
+  bitmap_pages_per_walk: number;
+}
+
+export interface LeakTruth extends TruthBase {
+  workload: 'leak';
+  module: string;
+  device: string;
+  group: number;
+  gets: number;
+  puts: number;
+  leaked: number;
+  /** The module function that called iommu_group_get(): the expected `taker`. */
+  taker: string;
+  putter: string;
+  released_at_unload_by: string;
+}
+
+/** Ground truth per workload, one entry per run (more than one when a run repeats them). */
+export interface GroundTruth {
+  vfio?: VfioTruth[];
+  gup?: GupTruth[];
+  dirty?: DirtyTruth[];
+  leak?: LeakTruth[];
+}

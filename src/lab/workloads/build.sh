@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds the lab workloads for the host; the guest runs them from the host root
+# it mounts, so they link dynamically against the host's libc.
+set -euo pipefail
+out=${1:?usage: build.sh OUTDIR}
+cd "$(dirname "$0")"
+mkdir -p "$out"
+for w in vfio gup dirty leak; do
+  gcc -O2 -g -Wall -Wextra -Werror -o "$out/$w" "$w.c"
+done

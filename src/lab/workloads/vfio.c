@@ -1,0 +1,90 @@
+/*
+ * vfio workload: a VFIO type1 container on the IOMMU group of one PCI device
+ * (bound to vfio-pci beforehand), N rounds of MAP_DMA + UNMAP_DMA of S MiB of
+ * anonymous memory at a fixed IOVA, then close.
+ *
+ *   vfio --device 0000:00:03.0 --rounds N --size-mib S --out FILE
+ */
+#include "common.h"
+#include <fcntl.h>
+#include <linux/vfio.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#define IOVA 0x100000000ull
+
+int main(int argc, char **argv)
+{
+	const char *bdf, *out;
+	long rounds, size_mib;
+	int container, group_fd, group;
+	struct vfio_group_status status = { .argsz = sizeof(status) };
+	uint64_t size, start = mono_ns(), mapped = 0, unmapped = 0;
+	char path[64];
+	void *buf;
+
+	workload_name = "vfio";
+	bdf = arg_str(argc, argv, "--device", "0000:00:03.0");
+	rounds = arg_long(argc, argv, "--rounds", 10);
+	size_mib = arg_long(argc, argv, "--size-mib", 2);
+	out = arg_str(argc, argv, "--out", NULL);
+	if (!out)
+		die("--out FILE is required");
+	size = (uint64_t)size_mib << 20;
+
+	group = pci_group(bdf);
+	if (group < 0)
+		die("%s has no IOMMU group", bdf);
+	container = open("/dev/vfio/vfio", O_RDWR);
+	if (container < 0)
+		die("open /dev/vfio/vfio");
+	if (ioctl(container, VFIO_GET_API_VERSION) != VFIO_API_VERSION)
+		die("unexpected VFIO API version");
+	snprintf(path, sizeof(path), "/dev/vfio/%d", group);
+	group_fd = open(path, O_RDWR);
+	if (group_fd < 0)
+		die("open %s", path);
+	if (ioctl(group_fd, VFIO_GROUP_GET_STATUS, &status) || !(status.flags & VFIO_GROUP_FLAGS_VIABLE))
+		die("group %d is not viable (are all its devices bound to vfio-pci?)", group);
+	if (ioctl(group_fd, VFIO_GROUP_SET_CONTAINER, &container))
+		die("VFIO_GROUP_SET_CONTAINER");
+	/* Attaches the group to a new IOMMU domain. */
+	if (ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
+		die("VFIO_SET_IOMMU");
+
+	buf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		die("mmap %ld MiB", size_mib);
+	memset(buf, 0x5a, size);
+	for (long i = 0; i < rounds; i++) {
+		struct vfio_iommu_type1_dma_map map = {
+			.argsz = sizeof(map),
+			.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+			.vaddr = (uintptr_t)buf,
+			.iova = IOVA,
+			.size = size,
+		};
+		struct vfio_iommu_type1_dma_unmap unmap = { .argsz = sizeof(unmap), .iova = IOVA, .size = size };
+
+		if (ioctl(container, VFIO_IOMMU_MAP_DMA, &map))
+			die("VFIO_IOMMU_MAP_DMA round %ld", i);
+		mapped += size;
+		if (ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap))
+			die("VFIO_IOMMU_UNMAP_DMA round %ld", i);
+		unmapped += unmap.size;
+	}
+	/* Closing the last fds detaches the group and frees the domain. */
+	close(group_fd);
+	close(container);
+
+	FILE *f = truth_open(out, start);
+	fprintf(f, ",\n  \"device\": \"%s\",\n  \"group\": %d,\n  \"rounds\": %ld,\n  \"size_bytes\": %llu,\n"
+		   "  \"iova\": %llu,\n  \"map_ioctls\": %ld,\n  \"unmap_ioctls\": %ld,\n"
+		   "  \"mapped_bytes\": %llu,\n  \"unmapped_bytes\": %llu,\n"
+		   "  \"pinned_pages\": %llu,\n  \"unpinned_pages\": %llu,\n  \"attaches\": 1,\n  \"detaches\": 1",
+		bdf, group, rounds, (unsigned long long)size, IOVA, rounds, rounds,
+		(unsigned long long)mapped, (unsigned long long)unmapped,
+		(unsigned long long)(mapped / 4096), (unsigned long long)(unmapped / 4096));
+	truth_close(f);
+	return 0;
+}
