@@ -21,6 +21,21 @@ const DOMAIN_PT = 1 << 2;
 const DOMAIN_BLOCKED = 0;
 
 const DETACH_PROBES = new Set(['iommu.detach_device', 'iommu.detach_group', 'iommu.detach_handle']);
+/** The attach API VFIO and iommufd call: what a user means by an attach or a detach. */
+export const API_PROBES = new Set(['iommu.attach_device', 'iommu.attach_group', 'iommu.attach_handle', 'iommu.replace_group', ...DETACH_PROBES]);
+
+/**
+ * Where attaches are counted from, best first: the attach API (one event per
+ * logical attach or detach); else the per-device core (__iommu_attach_device,
+ * which also sees DMA-ownership moves to the blocking domain and back to the
+ * default one); else the attach_device_to_domain tracepoint.
+ */
+export type AttachSource = 'api' | 'per-device' | 'tracepoint';
+
+export function attachSource(attached: Set<string>): AttachSource {
+  if ([...API_PROBES].some((p) => attached.has(p))) return 'api';
+  return attached.has('iommu.attach_dev') ? 'per-device' : 'tracepoint';
+}
 
 export function isDefaultDomainType(type: number): boolean {
   return (type & (DOMAIN_DMA_API | DOMAIN_PT)) !== 0 || type === DOMAIN_BLOCKED;
@@ -38,10 +53,7 @@ export class DeviceTable {
   /** group id -> devices seen in it. */
   readonly groupDevices = new Map<number, Set<string>>();
 
-  constructor(
-    /** Per-device attach events are authoritative: group-wide ones are not counted again. */
-    private readonly perDeviceTruth: boolean,
-  ) {}
+  constructor(private readonly source: AttachSource) {}
 
   row(device: string, group = -1, driver = ''): DeviceRow {
     let r = this.rows.get(device);
@@ -75,8 +87,8 @@ export class DeviceTable {
     if (!perDevice && e.ret === 0 && e.domain !== 0n && !detach && rows.length) {
       if (!this.domains.has(e.domain)) this.domains.set(e.domain, rows[0].device);
     }
-    // Count each logical attach once: from the per-device truth when it is watched.
-    if (perDevice !== this.perDeviceTruth) return;
+    // Count each logical attach once, from the best source watched.
+    if (perDevice ? this.source !== 'per-device' : this.source !== 'api') return;
     for (const r of rows) {
       if (e.ret !== 0) r.attach_errors++;
       else if (detach || (perDevice && isDefaultDomainType(e.domain_type))) r.detaches++;
@@ -86,7 +98,7 @@ export class DeviceTable {
 
   /** Attach seen only through the attach_device_to_domain tracepoint (no domain). */
   attachSeen(device: string, group: number): void {
-    if (!this.perDeviceTruth) this.row(device, group).attaches++;
+    if (this.source === 'tracepoint') this.row(device, group).attaches++;
   }
 
   dma(e: DmaEvent): void {

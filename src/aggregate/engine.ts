@@ -1,5 +1,5 @@
 import { AttachEvent, DirtyEvent, DmaEvent, GroupRefEvent, GupEvent, IommuTpEvent, PinEvent, RawEvent } from '../events/types';
-import { DeviceTable } from './devices';
+import { attachSource, DeviceTable } from './devices';
 import { errnoName } from './errno';
 import { GroupLedger, LedgerLimits } from './groups';
 import { Histogram } from './loglinear';
@@ -80,7 +80,7 @@ export class Aggregator {
   private readonly pinFrom: Set<string>;
 
   constructor(private readonly opts: AggregatorOptions) {
-    this.devices = new DeviceTable(opts.attached.has('iommu.attach_dev'));
+    this.devices = new DeviceTable(attachSource(opts.attached));
     this.ledger = new GroupLedger(opts.limits);
     this.gupFrom = gupSources(opts.attached);
     this.pinFrom = pinSources(opts.attached);

@@ -5,6 +5,12 @@ import { buildReport } from '../report/build';
 import { renderReport } from '../report/text';
 import { parseDuration } from '../util/duration';
 
+function monotonic(value: string | undefined, flag: string): bigint | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new UserError(`${flag} takes nanoseconds of CLOCK_MONOTONIC, not "${value}"`);
+  return BigInt(value);
+}
+
 export default class ReportCommand extends BaseCommand {
   static override summary = 'Summarize a capture: probes, latencies, DMA, attaches, GUP, dirty walks, group references.';
   static override description = `Reads a capture written by \`iommutrace record\` (from any machine; no privileges
@@ -18,13 +24,21 @@ A cut or damaged file is reported up to what could be read, and says so.`;
   static override flags = {
     json: Flags.boolean({ description: 'print the iommutrace-report/1 JSON object', default: false }),
     'leak-age': Flags.string({ description: 'override the leak age the capture was recorded with' }),
+    pid: Flags.integer({ description: 'only the events of this process' }),
+    'since-ns': Flags.string({ description: 'only events from this CLOCK_MONOTONIC time on (ns, as bpf_ktime_get_ns and perf)' }),
+    'until-ns': Flags.string({ description: 'only events up to this CLOCK_MONOTONIC time (ns)' }),
   };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(ReportCommand);
     let report;
     try {
-      report = buildReport(args.file, { leakAgeNs: flags['leak-age'] ? parseDuration(flags['leak-age']) : undefined });
+      report = buildReport(args.file, {
+        leakAgeNs: flags['leak-age'] ? parseDuration(flags['leak-age']) : undefined,
+        pid: flags.pid,
+        sinceNs: monotonic(flags['since-ns'], '--since-ns'),
+        untilNs: monotonic(flags['until-ns'], '--until-ns'),
+      });
     } catch (err) {
       if (err instanceof CaptureError) throw new UserError(`${args.file}: ${err.message}`);
       throw err;

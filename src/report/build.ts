@@ -7,6 +7,11 @@ import { RawEvent } from '../events/types';
 export interface BuildOptions {
   /** Overrides the leak age the capture was recorded with. */
   leakAgeNs?: number;
+  /** Only this process's events. */
+  pid?: number;
+  /** Only events in [since, until], in CLOCK_MONOTONIC ns (bpf_ktime_get_ns, perf). */
+  sinceNs?: bigint;
+  untilNs?: bigint;
 }
 
 function orNull(s: string): string | null {
@@ -24,9 +29,21 @@ export function buildReport(path: string, options: BuildOptions = {}): Report {
       symbolize: (a) => symbols.get(a.toString(16)) ?? '0x' + a.toString(16),
       leakAgeNs: options.leakAgeNs ?? h.leakAgeNs,
     });
+  // The window in the capture's own time (ns from its clock base).
+  let from = -Infinity;
+  let to = Infinity;
   const contents: CaptureContents = readCaptureFile(path, {
-    onHeader: (h) => (agg = makeAggregator(h)),
-    onEvent: (e) => agg!.add(e as unknown as RawEvent),
+    onHeader: (h) => {
+      agg = makeAggregator(h);
+      const base = BigInt(h.clockBaseNs || '0');
+      if (options.sinceNs !== undefined) from = Number(options.sinceNs - base);
+      if (options.untilNs !== undefined) to = Number(options.untilNs - base);
+    },
+    onEvent: (e) => {
+      if (options.pid !== undefined && e.pid !== options.pid) return;
+      if (e.ts_ns < from || e.ts_ns > to) return;
+      agg!.add(e as unknown as RawEvent);
+    },
   });
   for (const [a, n] of contents.symbols) symbols.set(a, n);
   const a = agg!;
@@ -46,7 +63,7 @@ export function buildReport(path: string, options: BuildOptions = {}): Report {
       stop_reason: contents.trailer?.stopReason ?? null,
     },
     probes: h.probes.map((p) => ({ name: p.name, target: orNull(p.target), mode: orNull(p.mode), status: p.status, reason: orNull(p.reason) })),
-    events: { total: contents.events, lost },
+    events: { total: a.total, lost },
     ...a.summary(endNs),
   };
 }

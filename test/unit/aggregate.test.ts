@@ -88,15 +88,21 @@ const dma = (ts: number, probe: string, domain: bigint, bytes: number): RawEvent
   ({ kind: 'dma', ...hdr(ts, probe), lat_ns: 300, domain, iova: 0x100000n, size: bytes, done: bytes }) as RawEvent;
 
 test('DMA is attributed to the device whose domain it went to; unknown domains are kept, not dropped', () => {
-  const a = agg(['iommu.attach_dev', 'iommu.attach_group', 'iommu.map', 'iommu.unmap']);
-  a.add(attach(1, 'iommu.attach_group', 0xd0n, 1, '')); // group-wide call: not counted again
-  a.add(attach(2, 'iommu.attach_dev', 0xd0n, 1)); // UNMANAGED: an attach
+  // As VFIO type1 does it on 6.1, in the order the exits are seen: DMA ownership
+  // moves the device to a blocking domain, the group attach lands in the new
+  // domain, the detach goes back to blocking, releasing ownership to the default.
+  const a = agg(['iommu.attach_dev', 'iommu.attach_group', 'iommu.detach_group', 'iommu.map', 'iommu.unmap']);
+  a.add(attach(1, 'iommu.attach_dev', 0xb0n, 1)); // blocking domain (an empty UNMANAGED one on 6.1)
+  a.add(attach(2, 'iommu.attach_dev', 0xd0n, 1));
+  a.add(attach(2, 'iommu.attach_group', 0xd0n, 1, ''));
   a.add(dma(3, 'iommu.map', 0xd0n, 2 << 20));
   a.add(dma(4, 'iommu.map', 0xd0n, 2 << 20));
   a.add(dma(5, 'iommu.unmap', 0xd0n, 4 << 20));
   a.add(dma(6, 'iommu.map', 0xeen, 4096));
-  a.add(attach(7, 'iommu.attach_dev', 0xddn, 3)); // back to the DMA default domain: a detach
-  a.add(attach(8, 'iommu.attach_dev', 0xd1n, 1, '0000:00:03.0', -22));
+  a.add(attach(7, 'iommu.attach_dev', 0xb0n, 1));
+  a.add(attach(7, 'iommu.detach_group', 0xd0n, 1, ''));
+  a.add(attach(8, 'iommu.attach_dev', 0xddn, 11)); // back to the DMA-FQ default domain
+  a.add(attach(9, 'iommu.attach_group', 0xd1n, 1, '', -22));
   const s = a.summary(10);
   const dev = s.devices.find((d) => d.device === '0000:00:03.0')!;
   assert.deepEqual(
@@ -107,6 +113,15 @@ test('DMA is attributed to the device whose domain it went to; unknown domains a
   assert.equal(unknown.domain, '0xee');
   assert.equal(unknown.map_bytes, 4096);
   assert.deepEqual(s.dma, { map_calls: 3, map_bytes: (4 << 20) + 4096, unmap_calls: 1, unmap_bytes: 4 << 20 });
+});
+
+test('with only the per-device core watched, its moves count: into a new domain an attach, back to the default a detach', () => {
+  const a = agg(['iommu.attach_dev']);
+  a.add(attach(1, 'iommu.attach_dev', 0xd0n, 1));
+  a.add(attach(2, 'iommu.attach_dev', 0xddn, 3));
+  a.add(attach(3, 'iommu.attach_dev', 0xd1n, 1, '0000:00:03.0', -22));
+  const dev = a.summary(10).devices.find((d) => d.device === '0000:00:03.0')!;
+  assert.deepEqual([dev.attaches, dev.detaches, dev.attach_errors], [1, 1, 1]);
 });
 
 test('without the per-device probe, group-wide attach and detach count for the devices known in the group', () => {

@@ -1,0 +1,59 @@
+import { AttachEvent, DmaEvent, PinEvent, RawEvent } from '../events/types';
+import { DeviceRow, DeviceTable } from './devices';
+import { Histogram } from './loglinear';
+
+/** The key of a row of DeviceTable.list(): rows of unknown domains carry their domain. */
+export function rowKey(r: DeviceRow): string {
+  return r.domain ? `unknown:${r.domain.slice(2)}` : r.device;
+}
+
+const PIN = new Set(['vfio.pin', 'iommufd.pin']);
+const UNPIN = new Set(['vfio.unpin', 'iommufd.unpin']);
+
+/**
+ * What the dashboard shows per device beyond DeviceTable: map latency, and pages
+ * pinned and not yet unpinned. Pin events carry no device, so pins are credited
+ * to the device the pinning process last attached (VFIO and iommufd users attach,
+ * then map and pin from the same process); pins of other processes are counted
+ * under `unattributedPins`. Feed it every event after the Aggregator has seen it.
+ */
+export class DeviceDetail {
+  readonly mapLatency = new Map<string, Histogram>();
+  readonly pinned = new Map<string, number>();
+  unattributedPins = 0;
+  private readonly byPid = new Map<number, string>();
+
+  constructor(private readonly devices: DeviceTable) {}
+
+  add(e: RawEvent): void {
+    if (e.kind === 'dma') this.onDma(e as DmaEvent);
+    else if (e.kind === 'attach') this.onAttach(e as AttachEvent);
+    else if (e.kind === 'pin') this.onPin(e as PinEvent);
+  }
+
+  private onDma(e: DmaEvent): void {
+    if (e.probe === 'iommu.unmap' || !(e.lat_ns > 0)) return;
+    const key = this.devices.keyFor(e.domain);
+    let h = this.mapLatency.get(key);
+    if (!h) this.mapLatency.set(key, (h = new Histogram()));
+    h.add(e.lat_ns);
+  }
+
+  private onAttach(e: AttachEvent): void {
+    const detach = e.probe.startsWith('iommu.detach');
+    if (e.ret !== 0 || detach) return;
+    const dev = e.dev_name || [...(this.devices.groupDevices.get(e.group_id) ?? [])][0];
+    if (dev) this.byPid.set(e.pid, dev);
+  }
+
+  private onPin(e: PinEvent): void {
+    const sign = PIN.has(e.probe) ? 1 : UNPIN.has(e.probe) ? -1 : 0;
+    if (!sign || e.pinned <= 0) return;
+    const dev = this.byPid.get(e.pid);
+    if (!dev) {
+      this.unattributedPins += sign * e.pinned;
+      return;
+    }
+    this.pinned.set(dev, (this.pinned.get(dev) ?? 0) + sign * e.pinned);
+  }
+}
