@@ -10,6 +10,9 @@ const CORE_FRAMES = [
   /^__iommu_group_/,
   /^bpf_trampoline_/,
   /^bpf_prog_/,
+  /\[bpf\]$/,
+  /^ftrace_trampoline\b/, // fentry through ftrace
+  /\[__builtin__ftrace\]$/,
   /^0x/, // unsymbolized trampoline or BPF frames
 ];
 

@@ -1,5 +1,8 @@
 import * as fs from 'node:fs';
 
+/** No kernel function is this large; a larger offset is not inside the symbol. */
+const MAX_OFFSET = 0x100000n;
+
 export interface KernelSymbol {
   name: string;
   address: bigint;
@@ -70,7 +73,11 @@ export class Kallsyms {
     return [...(this.byName.has(name) ? [name] : []), ...(this.clones.get(name) ?? [])];
   }
 
-  /** The symbol holding `address` as "func+0x1c" or "func+0x1c [module]"; hex when unknown. */
+  /**
+   * The symbol holding `address` as "func+0x1c" or "func+0x1c [module]"; hex when
+   * unknown. kallsyms has no sizes: an offset past MAX_OFFSET means the address
+   * is in no listed function (BPF programs and trampolines usually), so hex too.
+   */
   symbolize(address: bigint): string {
     const a = this.addrs;
     let lo = 0;
@@ -82,6 +89,7 @@ export class Kallsyms {
       else hi = mid - 1;
     }
     const s = this.syms[lo];
+    if (address - s.address > MAX_OFFSET) return '0x' + address.toString(16);
     const off = `${s.name}+0x${(address - s.address).toString(16)}`;
     return s.module ? `${off} [${s.module}]` : off;
   }

@@ -25,6 +25,7 @@ test('kallsyms: addresses symbolize to function+offset, with the module', () => 
   assert.equal(k.symbolize(0xffffffff8123451cn), 'iommu_group_get+0x1c');
   assert.equal(k.symbolize(0xffffffffc0a0102en), 'vfio_pin_pages_remote+0x2e [vfio_iommu_type1]');
   assert.equal(k.symbolize(0x10n), '0x10', 'below every symbol stays an address');
+  assert.equal(k.symbolize(0xffffffffd0000000n), '0xffffffffd0000000', 'far past the last symbol (a BPF trampoline) stays an address');
 });
 
 test('kallsyms without privileges (all addresses zero) does not pretend to symbolize', () => {

@@ -31,20 +31,29 @@ module_param(group_id, int, 0444);
 
 static struct iommu_group **held;
 
-/* noipa: keeps these as real, unsuffixed functions, so a stack names them. */
+/*
+ * noipa keeps these real, unsuffixed functions; the barrier after each call
+ * stops the compiler from turning it into a tail jump, which would leave the
+ * caller, not these, on the stack.
+ */
 __attribute__((__noipa__)) struct iommu_group *iommutrace_leak_take(struct device *dev)
 {
-	return iommu_group_get(dev);
+	struct iommu_group *group = iommu_group_get(dev);
+
+	barrier();
+	return group;
 }
 
 __attribute__((__noipa__)) void iommutrace_leak_put(struct iommu_group *group)
 {
 	iommu_group_put(group);
+	barrier();
 }
 
 __attribute__((__noipa__)) void iommutrace_leak_release(struct iommu_group *group)
 {
 	iommu_group_put(group);
+	barrier();
 }
 
 static int __init iommutrace_leak_init(void)

@@ -1,0 +1,119 @@
+import * as os from 'node:os';
+import { DeviceLatency } from '../aggregate/device-latency';
+import { Aggregator } from '../aggregate/engine';
+import { RawEvent } from '../events/types';
+import { EventSource } from '../source/source';
+import { BpfProgStat, buildFamilies, exportFamilies, Family, sampleCount, TargetStats } from './model';
+import { OtlpTarget } from './otlp';
+import { ScrapeEndpoint } from './prometheus';
+import { RemoteWriteTarget } from './remote-write';
+
+export interface AgentOptions {
+  source: EventSource;
+  leakAgeNs: number;
+  /** Scrape endpoint address; none when undefined. */
+  listen?: { host: string; port: number };
+  remoteWrite?: string;
+  otlp?: string;
+  intervalMs: number;
+  /** Per push request. */
+  timeoutMs: number;
+  /** Bound of each push target's queue. */
+  maxQueueSamples: number;
+  /** BPF program run statistics (live, when the kernel keeps them). */
+  bpfStats?: () => BpfProgStat[] | undefined;
+}
+
+/** How long a stopping agent gives healthy targets to take the last values. */
+const CLOSE_MS = 3000;
+
+/**
+ * The export agent: one source feeds one aggregator; the scrape endpoint and the
+ * push targets all read the same model of it. A push target that fails only
+ * fills (and overflows) its own bounded queue.
+ */
+export class ExportAgent {
+  readonly aggregator: Aggregator;
+  readonly deviceLatency: DeviceLatency;
+  readonly endpoint?: ScrapeEndpoint;
+  readonly remoteWrite?: RemoteWriteTarget;
+  readonly otlp?: OtlpTarget;
+  private timer?: NodeJS.Timeout;
+  private lastPushMs = 0;
+
+  constructor(private readonly opts: AgentOptions) {
+    const src = opts.source;
+    this.aggregator = new Aggregator({ attached: src.attached, symbolize: (a) => src.symbolize(a), leakAgeNs: opts.leakAgeNs });
+    this.deviceLatency = new DeviceLatency(this.aggregator.devices);
+    if (opts.listen) this.endpoint = new ScrapeEndpoint(() => this.families());
+    const host = src.kind === 'live' ? os.hostname() : src.host;
+    if (opts.remoteWrite) {
+      this.remoteWrite = new RemoteWriteTarget({ url: opts.remoteWrite, labels: { job: 'iommutrace', instance: host }, timeoutMs: opts.timeoutMs, maxQueueSamples: opts.maxQueueSamples });
+    }
+    if (opts.otlp) {
+      const resource = { 'service.name': 'iommutrace', 'host.name': host, 'os.type': 'linux', 'os.version': src.kernelRelease };
+      this.otlp = new OtlpTarget({ url: opts.otlp, resource, timeoutMs: opts.timeoutMs, maxQueueSamples: opts.maxQueueSamples });
+    }
+  }
+
+  private get queues(): (TargetStats & { close(deadlineMs: number): Promise<void> })[] {
+    const out = [];
+    if (this.remoteWrite) out.push(this.remoteWrite.queue);
+    if (this.otlp) out.push(this.otlp.queue);
+    return out;
+  }
+
+  /** The model of the current state, with the agent's own health. */
+  families(): Family[] {
+    const src = this.opts.source;
+    const model = buildFamilies({
+      aggregator: this.aggregator,
+      deviceLatency: this.deviceLatency,
+      nowNs: src.now(),
+      probes: src.probes,
+      lost: src.lost(),
+      source: { kind: src.kind, host: src.host, kernel: src.kernelRelease },
+      bpf: this.opts.bpfStats?.(),
+    });
+    return [...model, ...exportFamilies(this.queues)];
+  }
+
+  /** Starts serving and pushing; resolves with the scrape address once it listens. */
+  async start(onEnd: () => void): Promise<string | undefined> {
+    let address: string | undefined;
+    if (this.endpoint && this.opts.listen) {
+      const a = await this.endpoint.listen(this.opts.listen.host, this.opts.listen.port);
+      address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+    }
+    this.opts.source.start(
+      (e: RawEvent) => {
+        this.aggregator.add(e);
+        this.deviceLatency.add(e);
+      },
+      () => {
+        // The final values go out now rather than at the next tick.
+        this.push();
+        onEnd();
+      },
+    );
+    if (this.remoteWrite || this.otlp) this.timer = setInterval(() => this.push(), this.opts.intervalMs);
+    return address;
+  }
+
+  private push(): void {
+    if (!this.remoteWrite && !this.otlp) return;
+    // Strictly increasing timestamps: a receiver refuses a second value at the same time.
+    const now = Math.max(Date.now(), this.lastPushMs + 1);
+    this.lastPushMs = now;
+    const families = this.families();
+    this.remoteWrite?.push(families, now);
+    this.otlp?.push(families, sampleCount(families), now);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.opts.source.stop();
+    this.push();
+    await Promise.all([...this.queues.map((q) => q.close(CLOSE_MS)), this.endpoint?.close()]);
+  }
+}

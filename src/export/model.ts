@@ -1,0 +1,178 @@
+import { DeviceLatency } from '../aggregate/device-latency';
+import { Aggregator } from '../aggregate/engine';
+import { Histogram } from '../aggregate/loglinear';
+import { ProbeStatus } from '../source/source';
+import { LE_SECONDS, toExp2 } from './histogram';
+
+export type Labels = Record<string, string>;
+
+export interface Sample {
+  labels: Labels;
+  value: number;
+}
+
+export interface HistogramSample {
+  labels: Labels;
+  /** Cumulative counts per LE_SECONDS bound; `count` is the +Inf bucket. */
+  cumulative: number[];
+  count: number;
+  sum: number;
+}
+
+interface FamilyBase {
+  /** Prometheus name (counters end in _total). */
+  name: string;
+  help: string;
+  /** UCUM unit for OTLP. */
+  unit: string;
+}
+
+export type Family =
+  | (FamilyBase & { type: 'counter' | 'gauge'; samples: Sample[] })
+  | (FamilyBase & { type: 'histogram'; samples: HistogramSample[] });
+
+export interface BpfProgStat {
+  probe: string;
+  program: string;
+  runCount: number;
+  runTimeNs: number;
+}
+
+/** Everything the metrics are made of, taken at one moment. */
+export interface ModelInput {
+  aggregator: Aggregator;
+  deviceLatency: DeviceLatency;
+  /** Event time the source has reached: dates outstanding references. */
+  nowNs: number;
+  probes: ProbeStatus[];
+  lost: number;
+  source: { kind: string; host: string; kernel: string };
+  /** Per-program run count and time; only when kernel.bpf_stats_enabled is on (live). */
+  bpf?: BpfProgStat[];
+}
+
+const counter = (name: string, help: string, unit: string, samples: Sample[]): Family => ({ name, help, unit, type: 'counter', samples });
+const gauge = (name: string, help: string, unit: string, samples: Sample[]): Family => ({ name, help, unit, type: 'gauge', samples });
+const one = (value: number, labels: Labels = {}): Sample[] => [{ labels, value }];
+
+function histogramSample(labels: Labels, h: Histogram): HistogramSample {
+  const e = toExp2(h);
+  return { labels, cumulative: e.cumulative, count: e.count, sum: e.sumSeconds };
+}
+
+/** Sums values by key (rows of unknown domains share the device "unknown"). */
+function sumBy<T>(rows: T[], key: (r: T) => string, value: (r: T) => number): Sample[] {
+  const m = new Map<string, number>();
+  for (const r of rows) m.set(key(r), (m.get(key(r)) ?? 0) + value(r));
+  return [...m].map(([k, v]) => ({ labels: { device: k }, value: v }));
+}
+
+/**
+ * The exported metrics, from the aggregator's state: one model for the scrape
+ * endpoint, remote write and OTLP, so all three always say the same. Labels are
+ * probes, devices, groups and paths only: never pids, comms or addresses.
+ */
+export function buildFamilies(input: ModelInput): Family[] {
+  const a = input.aggregator;
+  const s = a.summary(input.nowNs);
+  const rows = s.devices;
+  const out: Family[] = [
+    gauge('iommutrace_source_info', 'Where events come from (live kernel or a replayed capture).', '1', one(1, { kind: input.source.kind, host: input.source.host, kernel: input.source.kernel })),
+    gauge(
+      'iommutrace_probe_attached',
+      'Whether a logical probe is attached (1) or not (0), with its attach mode.',
+      '1',
+      input.probes.map((p) => ({ labels: { probe: p.name, mode: p.mode ?? 'none' }, value: p.status === 'attached' ? 1 : 0 })),
+    ),
+    counter('iommutrace_events_total', 'Events received from the kernel (or the capture).', '{event}', one(a.total)),
+    counter('iommutrace_probe_events_total', 'Events received per logical probe.', '{event}', [...a.perProbe].map(([probe, n]) => ({ labels: { probe }, value: n }))),
+    counter('iommutrace_lost_events_total', 'Events the kernel could not hand over (ring buffer full).', '{event}', one(input.lost)),
+    {
+      name: 'iommutrace_probe_latency_seconds',
+      help: 'Latency of each probed kernel call, from log-linear buckets folded into power-of-two bounds.',
+      unit: 's',
+      type: 'histogram',
+      samples: [...a.latency].map(([probe, h]) => histogramSample({ probe }, h)),
+    },
+    {
+      name: 'iommutrace_device_latency_seconds',
+      help: 'Latency of DMA map/unmap and attach calls per device, where the device is known.',
+      unit: 's',
+      type: 'histogram',
+      samples: [...input.deviceLatency.byProbe].flatMap(([probe, m]) => [...m].map(([device, h]) => histogramSample({ probe, device }, h))),
+    },
+    gauge(
+      'iommutrace_device_info',
+      'Devices seen, with their IOMMU group and driver.',
+      '1',
+      rows.filter((r) => r.device !== 'unknown').map((r) => ({ labels: { device: r.device, group: String(r.group), driver: r.driver }, value: 1 })),
+    ),
+    counter('iommutrace_dma_mapped_bytes_total', 'Bytes mapped for DMA, per device.', 'By', sumBy(rows, (r) => r.device, (r) => r.map_bytes)),
+    counter('iommutrace_dma_unmapped_bytes_total', 'Bytes unmapped, per device.', 'By', sumBy(rows, (r) => r.device, (r) => r.unmap_bytes)),
+    counter('iommutrace_dma_map_calls_total', 'DMA map calls, per device.', '{call}', sumBy(rows, (r) => r.device, (r) => r.map_calls)),
+    counter('iommutrace_dma_unmap_calls_total', 'DMA unmap calls, per device.', '{call}', sumBy(rows, (r) => r.device, (r) => r.unmap_calls)),
+    counter('iommutrace_device_attaches_total', 'Attaches of a device to an IOMMU domain.', '{attach}', sumBy(rows, (r) => r.device, (r) => r.attaches)),
+    counter('iommutrace_device_detaches_total', 'Detaches (returns to the default domain).', '{detach}', sumBy(rows, (r) => r.device, (r) => r.detaches)),
+    counter('iommutrace_device_attach_errors_total', 'Attaches that failed.', '{error}', sumBy(rows, (r) => r.device, (r) => r.attach_errors)),
+    counter('iommutrace_pinned_pages_total', 'Pages pinned for DMA, per path (vfio type1, iommufd).', '{page}', [
+      { labels: { path: 'vfio' }, value: s.pins.vfio_pages },
+      { labels: { path: 'iommufd' }, value: s.pins.iommufd_pages },
+    ]),
+    counter('iommutrace_unpinned_pages_total', 'Pages released by the unpin paths.', '{page}', one(s.pins.unpinned_pages)),
+    counter('iommutrace_gup_calls_total', 'get/pin_user_pages calls.', '{call}', one(s.gup.calls)),
+    counter('iommutrace_gup_pages_total', 'Pages pinned by GUP, by the path that pinned them.', '{page}', [
+      { labels: { path: 'fast' }, value: s.gup.fast_pages },
+      { labels: { path: 'slow' }, value: s.gup.slow_pages },
+    ]),
+    counter('iommutrace_gup_requested_pages_total', 'Pages GUP callers asked for.', '{page}', one(s.gup.pages_requested)),
+    counter('iommutrace_gup_partial_total', 'GUP calls that pinned fewer pages than asked.', '{call}', one(s.gup.partial)),
+    counter('iommutrace_gup_errors_total', 'GUP calls that failed, by errno.', '{error}', Object.entries(s.gup.errors_by_errno).map(([errno, n]) => ({ labels: { errno }, value: n }))),
+    counter('iommutrace_dirty_walks_total', 'Dirty-bitmap walks (iova_bitmap_for_each).', '{walk}', one(s.dirty.walks)),
+    counter('iommutrace_dirty_walk_errors_total', 'Dirty-bitmap walks that failed.', '{error}', one(s.dirty.errors)),
+    counter('iommutrace_dirty_walked_bytes_total', 'IOVA bytes covered by dirty-bitmap walks.', 'By', one(s.dirty.bytes_walked)),
+    counter('iommutrace_group_reference_gets_total', 'IOMMU group references taken, per group.', '{reference}', s.groups.map((g) => ({ labels: { group: String(g.group) }, value: g.gets }))),
+    counter('iommutrace_group_reference_puts_total', 'IOMMU group references dropped, per group.', '{reference}', s.groups.map((g) => ({ labels: { group: String(g.group) }, value: g.puts }))),
+    gauge('iommutrace_group_references_outstanding', 'Group references taken and not dropped (gets - puts).', '{reference}', s.groups.map((g) => ({ labels: { group: String(g.group) }, value: g.outstanding }))),
+    gauge('iommutrace_group_references_held', 'Outstanding references older than the leak age, kept by a known long-lived holder.', '{reference}', s.groups.map((g) => ({ labels: { group: String(g.group) }, value: g.held.length }))),
+    gauge('iommutrace_group_references_leaked', 'Outstanding references older than the leak age with no known holder: suspected leaks.', '{reference}', s.groups.map((g) => ({ labels: { group: String(g.group) }, value: g.leaked.length }))),
+    counter('iommutrace_ledger_overflow_total', 'What the bounded tables had to forget (references, stacks, device latency series).', '{entry}', [
+      { labels: { table: 'group_refs' }, value: s.overflow.group_refs },
+      { labels: { table: 'stacks' }, value: s.overflow.stacks },
+      { labels: { table: 'device_latency' }, value: input.deviceLatency.overflow },
+    ]),
+  ];
+  if (input.bpf) {
+    const labels = (p: BpfProgStat): Labels => ({ probe: p.probe, program: p.program });
+    out.push(
+      counter('iommutrace_bpf_prog_runs_total', 'Runs of each BPF program (kernel.bpf_stats_enabled).', '{run}', input.bpf.map((p) => ({ labels: labels(p), value: p.runCount }))),
+      counter('iommutrace_bpf_prog_run_seconds_total', 'Time spent in each BPF program (kernel.bpf_stats_enabled).', 's', input.bpf.map((p) => ({ labels: labels(p), value: p.runTimeNs / 1e9 }))),
+    );
+  }
+  return out;
+}
+
+/** Samples a family adds to a push (a histogram series is its buckets, +Inf, sum and count). */
+export function sampleCount(families: Family[]): number {
+  let n = 0;
+  for (const f of families) n += f.type === 'histogram' ? f.samples.length * (LE_SECONDS.length + 3) : f.samples.length;
+  return n;
+}
+
+export interface TargetStats {
+  target: string;
+  sentSamples: number;
+  failures: number;
+  droppedSamples: number;
+  queuedSamples: number;
+}
+
+/** The agent's own health per push target: a remote that is down shows here, never stops the agent. */
+export function exportFamilies(targets: TargetStats[]): Family[] {
+  const per = (f: (t: TargetStats) => number): Sample[] => targets.map((t) => ({ labels: { target: t.target }, value: f(t) }));
+  return [
+    counter('iommutrace_export_sent_samples_total', 'Samples a push target accepted.', '{sample}', per((t) => t.sentSamples)),
+    counter('iommutrace_export_failures_total', 'Failed push attempts (errors, timeouts, refusals).', '{attempt}', per((t) => t.failures)),
+    counter('iommutrace_export_dropped_samples_total', 'Samples given up on: the queue was full or the target refused them.', '{sample}', per((t) => t.droppedSamples)),
+    gauge('iommutrace_export_queue_samples', 'Samples waiting to be pushed.', '{sample}', per((t) => t.queuedSamples)),
+  ];
+}
