@@ -3,11 +3,12 @@
  * naming who took a reference), and which takers are known long-lived holders
  * (a reference they keep is "held", not "leaked").
  */
+/** The IOMMU core's own group-reference functions: the traced ones and their helpers. */
+const CORE_FUNCTIONS = [/^iommu_group_get\b/, /^iommu_group_ref_get\b/, /^iommu_group_put\b/, /^__iommu_group_/];
+
+/** Frames of the tracing machinery itself. */
 const CORE_FRAMES = [
-  /^iommu_group_get\b/,
-  /^iommu_group_ref_get\b/,
-  /^iommu_group_put\b/,
-  /^__iommu_group_/,
+  ...CORE_FUNCTIONS,
   /^bpf_trampoline_/,
   /^bpf_prog_/,
   /\[bpf\]$/,
@@ -35,9 +36,18 @@ export const HOLDERS: Holder[] = [
   { taker: /^iommu_probe_device\b/, holder: 'iommu group membership' },
 ];
 
-/** The first symbolized frame outside the IOMMU core's group functions. */
+/**
+ * The first frame outside the IOMMU core's group functions. Frames are innermost
+ * first; with fentry/fexit the stack starts in the trampoline (whose address may
+ * fall near any module's symbols), so everything up to the outermost core frame
+ * is skipped, and tracing frames after it too.
+ */
 export function takerOf(frames: string[]): string {
-  return frames.find((f) => !CORE_FRAMES.some((re) => re.test(f))) ?? frames[0] ?? 'unknown';
+  let start = 0;
+  frames.forEach((f, i) => {
+    if (CORE_FUNCTIONS.some((re) => re.test(f))) start = i + 1;
+  });
+  return frames.slice(start).find((f) => !CORE_FRAMES.some((re) => re.test(f))) ?? frames[frames.length - 1] ?? 'unknown';
 }
 
 export function holderOf(taker: string): string | undefined {

@@ -21,8 +21,19 @@ export class Kallsyms {
   /** Base name -> names with compiler suffixes (`foo` -> `foo.isra.0`). */
   private readonly clones = new Map<string, string[]>();
   readonly hasAddresses: boolean;
+  /** Module name -> [start, end) of its memory, from /proc/modules, when known. */
+  private readonly moduleRanges = new Map<string, [bigint, bigint]>();
 
-  constructor(text: string) {
+  /** `modules` is /proc/modules: an address past its module's end is in no function of it. */
+  constructor(text: string, modules = '') {
+    for (const line of modules.split('\n')) {
+      // "vfio_pci 16384 0 - Live 0xffffffffc0a3c000"
+      const f = line.split(' ');
+      if (f.length >= 6 && f[5].startsWith('0x')) {
+        const base = BigInt(f[5]);
+        if (base !== 0n) this.moduleRanges.set(f[0], [base, base + BigInt(f[1])]);
+      }
+    }
     const all: KernelSymbol[] = [];
     for (const line of text.split('\n')) {
       // "ffffffffc0a01000 t vfio_pin_pages_remote\t[vfio_iommu_type1]"
@@ -49,8 +60,14 @@ export class Kallsyms {
     this.hasAddresses = all.length > 0 && all[all.length - 1].address !== 0n;
   }
 
-  static load(file = '/proc/kallsyms'): Kallsyms {
-    return new Kallsyms(fs.readFileSync(file, 'utf8'));
+  static load(file = '/proc/kallsyms', modules = '/proc/modules'): Kallsyms {
+    let mods = '';
+    try {
+      mods = fs.readFileSync(modules, 'utf8');
+    } catch {
+      // Without it, only the offset bound applies.
+    }
+    return new Kallsyms(fs.readFileSync(file, 'utf8'), mods);
   }
 
   get size(): number {
@@ -89,7 +106,8 @@ export class Kallsyms {
       else hi = mid - 1;
     }
     const s = this.syms[lo];
-    if (address - s.address > MAX_OFFSET) return '0x' + address.toString(16);
+    const range = s.module ? this.moduleRanges.get(s.module) : undefined;
+    if (address - s.address > MAX_OFFSET || (range && address >= range[1])) return '0x' + address.toString(16);
     const off = `${s.name}+0x${(address - s.address).toString(16)}`;
     return s.module ? `${off} [${s.module}]` : off;
   }

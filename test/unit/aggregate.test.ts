@@ -36,6 +36,14 @@ test('group references: what is never put back is leaked, with the first frame o
   assert.equal(g.leaked[0].age_ns, 1_000 - 100);
 });
 
+test('fentry stacks: trampoline frames before the traced function are skipped, whatever they symbolize to', () => {
+  const a = agg(['iommu.group_get']);
+  SYMS.set(0x6000n, 'cleanup_module+0x10496 [vfio_pci]');
+  a.add({ ...(ref(1, 'iommu.group_get', 0x2000n) as object), stack: [0xffffffffc037c3acn, 0x6000n, 0x1000n, 0x2000n, 0x4000n], nr_frames: 5 } as RawEvent);
+  const [g] = a.summary(10).groups;
+  assert.equal(g.leaked[0].taker, 'iommutrace_leak_take+0x1c [iommutrace_leak]');
+});
+
 test('a known long-lived holder is held, not leaked; a put releases its own thread\'s reference first', () => {
   const a = agg(['iommu.group_get', 'iommu.group_put']);
   a.add(ref(10, 'iommu.group_get', 0x3000n, 1)); // VFIO binds the group on thread 1

@@ -28,6 +28,12 @@ test('kallsyms: addresses symbolize to function+offset, with the module', () => 
   assert.equal(k.symbolize(0xffffffffd0000000n), '0xffffffffd0000000', 'far past the last symbol (a BPF trampoline) stays an address');
 });
 
+test('an address past its module\'s end (a trampoline, a BPF program) stays an address', () => {
+  const k = new Kallsyms(TEXT, 'vfio_iommu_type1 12288 0 - Live 0xffffffffc0a00000\n');
+  assert.equal(k.symbolize(0xffffffffc0a02100n), 'vfio_unpin_pages_remote+0x100 [vfio_iommu_type1]');
+  assert.equal(k.symbolize(0xffffffffc0a03010n), '0xffffffffc0a03010');
+});
+
 test('kallsyms without privileges (all addresses zero) does not pretend to symbolize', () => {
   const k = new Kallsyms(TEXT.replace(/^[0-9a-f]+/gm, '0000000000000000'));
   assert.ok(!k.hasAddresses);
