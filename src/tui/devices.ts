@@ -1,0 +1,121 @@
+import * as blessed from 'blessed';
+import { DeviceRow } from '../aggregate/devices';
+import { rowKey } from '../aggregate/per-device';
+import { Percentiles } from '../aggregate/loglinear';
+import { compact, count, formatBytes, formatDuration, mibPerSec } from './format';
+import { WidgetSpec } from './layout';
+import { View } from './model';
+import { Details, Panel, UiState } from './panel';
+import { Column, TableState } from './table';
+
+interface Row extends DeviceRow {
+  key: string;
+  mapsPerSec: number;
+  bytesPerSec: number;
+  lat?: Percentiles;
+  pinned: number;
+}
+
+const num = (id: string, title: string, width: number, v: (r: Row) => number, text: (n: number) => string = count): Column<Row> => ({
+  id,
+  title,
+  width,
+  align: 'right',
+  text: (r) => text(v(r)),
+  key: v,
+});
+
+const latency = (id: string, title: string, q: 'p50_ns' | 'p99_ns'): Column<Row> => ({
+  id,
+  title,
+  width: 8,
+  align: 'right',
+  text: (r) => (r.lat?.count ? formatDuration(r.lat[q]) : '-'),
+  key: (r) => r.lat?.[q] ?? -1,
+});
+
+const COLUMNS: Column<Row>[] = [
+  { id: 'device', title: 'DEVICE', width: 12, align: 'left', flex: true, text: (r) => (r.domain ? `unknown ${r.domain}` : r.device), key: (r) => r.device },
+  { id: 'group', title: 'GRP', width: 4, align: 'right', text: (r) => (r.group >= 0 ? String(r.group) : '-'), key: (r) => r.group },
+  { id: 'driver', title: 'DRIVER', width: 9, align: 'left', text: (r) => r.driver || '-', key: (r) => r.driver },
+  num('attaches', 'ATT', 4, (r) => r.attaches),
+  num('detaches', 'DET', 4, (r) => r.detaches),
+  { ...num('errors', 'ERR', 4, (r) => r.attach_errors), tag: (r) => (r.attach_errors ? 'red-fg' : undefined) },
+  num('maps_per_s', 'MAPS/s', 7, (r) => r.mapsPerSec, compact),
+  num('mib_per_s', 'MiB/s', 6, (r) => r.bytesPerSec, mibPerSec),
+  num('mapped', 'MAPPED', 10, (r) => r.map_bytes, formatBytes),
+  num('unmapped', 'UNMAPPED', 10, (r) => r.unmap_bytes, formatBytes),
+  latency('map_p50', 'MAP p50', 'p50_ns'),
+  latency('map_p99', 'MAP p99', 'p99_ns'),
+  num('pinned', 'PINNED', 7, (r) => r.pinned, compact),
+];
+
+export const DEVICE_COLUMNS = COLUMNS.map((c) => c.id);
+
+/** The devices table: one row per device (BDF), sortable, selectable, filtered. */
+export class DevicesPanel extends Panel {
+  override readonly focusable = true;
+  override readonly sortable = true;
+  private readonly table: TableState<Row>;
+
+  constructor(parent: blessed.Widgets.Node, spec: WidgetSpec) {
+    super(parent, spec, 'Devices');
+    const ids = spec.metrics.length ? spec.metrics : DEVICE_COLUMNS;
+    const cols = ids.map((id) => COLUMNS.find((c) => c.id === id)!);
+    this.table = new TableState(cols, (r) => r.key, cols.some((c) => c.id === 'mapped') ? 'mapped' : cols[0].id);
+  }
+
+  update(v: View, ui: UiState): void {
+    const f = ui.filter.toLowerCase();
+    const rows: Row[] = v.summary.devices
+      .map((d) => {
+        const key = rowKey(d);
+        return {
+          ...d,
+          key,
+          mapsPerSec: v.rates.rate(`dev:${key}:map_calls`),
+          bytesPerSec: v.rates.rate(`dev:${key}:map_bytes`),
+          lat: v.detail.mapLatency.get(key)?.percentiles(),
+          pinned: v.detail.pinned.get(key) ?? 0,
+        };
+      })
+      .filter((r) => !f || `${r.device} ${r.domain ?? ''} ${r.driver} ${r.group}`.toLowerCase().includes(f));
+    this.table.setRows(rows);
+    ui.selectedDevice = this.table.selected?.key;
+    const { width, height } = this.inner;
+    const sorted = this.table.sortColumn.title + (this.table.reverse ? ' ▲' : ' ▼');
+    this.setTitle(`${rows.length} · sort ${sorted}${ui.filter ? ` · filter "${ui.filter}"` : ''}`);
+    const lines = this.table.render(width, height, this.isFocused);
+    if (rows.length === 0) lines.push(`{gray-fg}${ui.filter ? 'no device matches the filter' : 'no device seen yet'}{/gray-fg}`);
+    this.box.setContent(lines.join('\n'));
+  }
+
+  override key(name: string): boolean {
+    const { height } = this.inner;
+    const moves: Record<string, number> = { up: -1, down: 1, k: -1, j: 1, pageup: -(height - 1), pagedown: height - 1, home: -Infinity, end: Infinity };
+    if (!(name in moves)) return false;
+    this.table.move(moves[name]);
+    return true;
+  }
+
+  override sort(reverse: boolean): void {
+    this.table.sort(reverse);
+  }
+
+  override details(): Details | undefined {
+    const r = this.table.selected;
+    if (!r) return undefined;
+    const lat = r.lat;
+    const lines = [
+      `device        ${r.domain ? `unknown (domain ${r.domain})` : r.device}`,
+      `group         ${r.group >= 0 ? r.group : '-'}`,
+      `driver        ${r.driver || '-'}`,
+      `attaches      ${count(r.attaches)}   detaches ${count(r.detaches)}   attach errors ${count(r.attach_errors)}`,
+      `maps          ${count(r.map_calls)} calls, ${formatBytes(r.map_bytes)}   now ${compact(r.mapsPerSec)}/s, ${mibPerSec(r.bytesPerSec)} MiB/s`,
+      `unmaps        ${count(r.unmap_calls)} calls, ${formatBytes(r.unmap_bytes)}`,
+      `map latency   ${lat ? `n ${count(lat.count)}  p50 ${formatDuration(lat.p50_ns)}  p90 ${formatDuration(lat.p90_ns)}  p99 ${formatDuration(lat.p99_ns)}  max ${formatDuration(lat.max_ns)}` : '-'}`,
+      `pinned pages  ${count(r.pinned)} (pinned minus unpinned by the processes that attached it)`,
+    ];
+    return { title: `Device ${r.domain ? 'unknown' : r.device}`, body: lines.join('\n') };
+  }
+}

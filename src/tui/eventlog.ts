@@ -1,0 +1,88 @@
+import { errnoName } from '../aggregate/errno';
+import { AttachEvent, DirtyEvent, DmaEvent, GupEvent, IommuTpEvent, PinEvent, RawEvent } from '../events/types';
+
+export type Level = 'info' | 'warn' | 'error';
+
+export interface LogEntry {
+  ts_ns: number;
+  level: Level;
+  text: string;
+}
+
+function who(e: RawEvent): string {
+  return `${e.comm}[${e.pid}]`;
+}
+
+function attachLine(e: AttachEvent): LogEntry {
+  const detach = e.probe.startsWith('iommu.detach');
+  const what = detach ? 'detach' : 'attach';
+  const target = e.dev_name || `group ${e.group_id}`;
+  if (e.ret !== 0) return { ts_ns: e.ts_ns, level: 'error', text: `${who(e)} ${what} ${target} failed ${errnoName(e.ret)}` };
+  const domain = e.domain ? ` domain 0x${e.domain.toString(16)}` : '';
+  return { ts_ns: e.ts_ns, level: 'info', text: `${who(e)} ${what} ${target}${e.driver ? ` (${e.driver})` : ''}${domain}` };
+}
+
+function tpLine(e: IommuTpEvent, attachWatched: boolean): LogEntry | undefined {
+  switch (e.probe) {
+    case 'iommu.io_page_fault':
+      return { ts_ns: e.ts_ns, level: 'warn', text: `IO page fault ${e.dev_name} iova 0x${e.iova.toString(16)} flags 0x${e.flags.toString(16)}` };
+    case 'iommu.tp_add':
+      return { ts_ns: e.ts_ns, level: 'info', text: `${e.dev_name} added to group ${e.group_id}` };
+    case 'iommu.tp_remove':
+      return { ts_ns: e.ts_ns, level: 'info', text: `${e.dev_name} removed from group ${e.group_id}` };
+    case 'iommu.tp_attach':
+      // The attach probes say more when they run; the tracepoint is the fallback.
+      return attachWatched ? undefined : { ts_ns: e.ts_ns, level: 'info', text: `attach ${e.dev_name} group ${e.group_id}` };
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The line an event deserves in the dashboard's log, if any: attaches and
+ * detaches, failures of any call, IO page faults. Map, pin and reference traffic
+ * is too frequent to list; the panels count it.
+ */
+export function describeEvent(e: RawEvent, attachWatched: boolean): LogEntry | undefined {
+  const fail = (what: string, ret: number, extra = ''): LogEntry => ({
+    ts_ns: e.ts_ns,
+    level: 'error',
+    text: `${who(e)} ${what} failed ${errnoName(ret)}${extra}`,
+  });
+  switch (e.kind) {
+    case 'attach':
+      return attachLine(e as AttachEvent);
+    case 'iommu_tp':
+      return tpLine(e as IommuTpEvent, attachWatched);
+    case 'dma': {
+      const d = e as DmaEvent;
+      return d.ret < 0 ? fail(d.probe, d.ret, ` (${d.size} bytes at iova 0x${d.iova.toString(16)})`) : undefined;
+    }
+    case 'gup': {
+      const g = e as GupEvent;
+      return g.ret < 0 ? fail(g.probe, g.ret, ` (${g.nr_pages} pages)`) : undefined;
+    }
+    case 'pin': {
+      const p = e as PinEvent;
+      return p.pinned < 0 ? fail(p.probe, p.pinned, ` (${p.nr_pages} pages)`) : undefined;
+    }
+    case 'dirty': {
+      const d = e as DirtyEvent;
+      return d.probe === 'dirty.walk' && d.ret < 0 ? fail('dirty bitmap walk', d.ret) : undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** The newest `capacity` entries. */
+export class EventLog {
+  readonly entries: LogEntry[] = [];
+
+  constructor(readonly capacity = 500) {}
+
+  push(entry: LogEntry): void {
+    this.entries.push(entry);
+    if (this.entries.length > this.capacity) this.entries.splice(0, this.entries.length - this.capacity);
+  }
+}

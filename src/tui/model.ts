@@ -1,0 +1,122 @@
+import { Aggregator } from '../aggregate/engine';
+import { DeviceDetail, rowKey } from '../aggregate/per-device';
+import { RateTracker } from '../aggregate/rates';
+import { RawEvent } from '../events/types';
+import { EventSource } from '../source/source';
+import { describeEvent, EventLog } from './eventlog';
+
+export type Summary = ReturnType<Aggregator['summary']>;
+
+/** Everything the widgets draw, taken once per redraw. */
+export interface View {
+  kind: 'live' | 'replay';
+  host: string;
+  kernel: string;
+  probes: EventSource['probes'];
+  nowNs: number;
+  paused: boolean;
+  ended: boolean;
+  events: number;
+  lost: number;
+  cpuPct: number;
+  summary: Summary;
+  agg: Aggregator;
+  detail: DeviceDetail;
+  rates: RateTracker;
+  log: EventLog;
+}
+
+/**
+ * The dashboard's data: the aggregator and what the TUI adds to it (per-device
+ * detail, rates, the event log). Events go in as they come; views come out on
+ * the redraw timer. `reset` starts every count over.
+ */
+export class Model {
+  agg!: Aggregator;
+  detail!: DeviceDetail;
+  log!: EventLog;
+  readonly rates = new RateTracker();
+  private seenLeaks = new Set<string>();
+  private readonly attachWatched: boolean;
+
+  constructor(
+    private readonly src: EventSource,
+    private readonly leakAgeNs: number,
+  ) {
+    this.attachWatched = src.attached.has('iommu.attach_dev') || src.attached.has('iommu.attach_group');
+    this.reset();
+  }
+
+  reset(): void {
+    this.agg = new Aggregator({ attached: this.src.attached, symbolize: (a) => this.src.symbolize(a), leakAgeNs: this.leakAgeNs });
+    this.detail = new DeviceDetail(this.agg.devices);
+    this.log = new EventLog();
+    this.rates.reset();
+    this.seenLeaks = new Set();
+  }
+
+  add(e: RawEvent): void {
+    this.agg.add(e);
+    this.detail.add(e);
+    const line = describeEvent(e, this.attachWatched);
+    if (line) this.log.push(line);
+  }
+
+  /** The counters rates are kept for (see KINDS.rates in layout.ts), and per device. */
+  private counters(s: Summary): [string, number][] {
+    let gets = 0;
+    let puts = 0;
+    for (const g of s.groups) {
+      gets += g.gets;
+      puts += g.puts;
+    }
+    const out: [string, number][] = [
+      ['events', this.agg.total],
+      ['map_bytes', s.dma.map_bytes],
+      ['map_calls', s.dma.map_calls],
+      ['unmap_bytes', s.dma.unmap_bytes],
+      ['unmap_calls', s.dma.unmap_calls],
+      ['gup_pages', s.gup.pages_pinned],
+      ['gup_calls', s.gup.calls],
+      ['group_gets', gets],
+      ['group_puts', puts],
+      ['dirty_walks', s.dirty.walks],
+      ['faults', s.page_faults.length],
+    ];
+    for (const [probe, n] of this.agg.perProbe) out.push([`probe:${probe}`, n]);
+    for (const r of s.devices) {
+      out.push([`dev:${rowKey(r)}:map_calls`, r.map_calls], [`dev:${rowKey(r)}:map_bytes`, r.map_bytes]);
+    }
+    return out;
+  }
+
+  /** Summarizes at the source's time, samples the rates and logs newly suspected leaks. */
+  view(state: { paused: boolean; ended: boolean; cpuPct: number }): View {
+    const nowNs = this.src.now();
+    const summary = this.agg.summary(nowNs);
+    this.rates.sample(nowNs, this.counters(summary));
+    for (const g of summary.groups) {
+      for (const l of g.leaked) {
+        const key = `${g.group}:${nowNs - l.age_ns}:${l.taker}`;
+        if (this.seenLeaks.has(key)) continue;
+        this.seenLeaks.add(key);
+        this.log.push({ ts_ns: nowNs, level: 'error', text: `suspected leak: group ${g.group} reference taken by ${l.taker} (${l.comm}[${l.pid}]) never put` });
+      }
+    }
+    return {
+      kind: this.src.kind,
+      host: this.src.host,
+      kernel: this.src.kernelRelease,
+      probes: this.src.probes,
+      nowNs,
+      events: this.agg.total,
+      lost: this.src.lost(),
+      summary,
+      agg: this.agg,
+      detail: this.detail,
+      rates: this.rates,
+      log: this.log,
+      ...state,
+    };
+  }
+}

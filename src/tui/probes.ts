@@ -1,0 +1,29 @@
+import { ProbeStatus } from '../source/source';
+import { Details } from './panel';
+
+/** Word-wraps `s` to `width` columns, continuation lines indented by `indent`. */
+function wrap(s: string, width: number, indent: number): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const w of s.split(/\s+/)) {
+    if (line && line.length + 1 + w.length > width) {
+      out.push(line);
+      line = '';
+    }
+    line = line ? `${line} ${w}` : w;
+  }
+  if (line) out.push(line);
+  return out.map((l, i) => (i ? ' '.repeat(indent) + l : l));
+}
+
+/** The probe overlay: every unavailable probe with its reason, then what is attached where. */
+export function probeDetails(probes: ProbeStatus[], width: number): Details {
+  const down = probes.filter((p) => p.status !== 'attached');
+  const up = probes.filter((p) => p.status === 'attached');
+  const nw = Math.max(10, ...probes.map((p) => p.name.length));
+  const lines = [`${down.length} unavailable:`];
+  for (const p of down) lines.push(...wrap(`  ${p.name.padEnd(nw)}  ${p.reason ?? 'no reason recorded'}`, Math.max(40, width), nw + 4));
+  lines.push('', `${up.length} attached:`);
+  for (const p of up) lines.push(`  ${p.name.padEnd(nw)}  ${(p.mode ?? '').padEnd(9)}  ${p.target ?? ''}`);
+  return { title: `Probes: ${up.length} attached, ${down.length} unavailable`, body: lines.join('\n') };
+}

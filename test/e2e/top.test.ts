@@ -1,0 +1,293 @@
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import type { Report } from '../../src/aggregate/report';
+import { captureKinds } from '../../src/capture/kinds';
+import { CaptureHeader } from '../../src/capture/types';
+import { CaptureEvent, CaptureWriter } from '../../src/capture/writer';
+import { Decoder } from '../../src/events/decode';
+import { EventSchema } from '../../src/events/schema';
+import { buildReport } from '../../src/report/build';
+import { formatBytes } from '../../src/util/duration';
+import { Pane } from '../../src/tui/tmux';
+import { BPF_OBJECT, CLI, ROOT, need } from '../helpers';
+import { cli, hasStackTrace } from './cli';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'iommutop-e2e-'));
+const count = (n: number): string => n.toLocaleString('en-US');
+/** Generous: the tests wait for what the screen shows, never for a fixed time. */
+const DEADLINE = 30_000;
+
+const BDF3 = '0000:00:03.0';
+const BDF4 = '0000:00:04.0';
+const GROUP_PTR = 0xffff888012340000n;
+const TAKER = 0xffffffffc0a01000n;
+const CORE = 0xffffffff81234560n;
+
+/**
+ * A capture with two devices (03.0 maps less but slower than 04.0, so sorting by
+ * volume and by latency disagree), GUP with a 75/25 fast/slow split, one group
+ * reference that is never put, and an unavailable probe with its reason. Events
+ * run over `seconds` of capture time, so a replay at speed 1 keeps moving.
+ */
+function syntheticCapture(file: string, seconds: number): void {
+  const decoder = new Decoder(EventSchema.fromFile(BPF_OBJECT));
+  const attached = ['iommu.attach_dev', 'iommu.map', 'iommu.unmap', 'iommu.group_get', 'iommu.group_put', 'gup.fast', 'vfio.pin', 'iommu.tp_add'];
+  const header: CaptureHeader = {
+    toolVersion: '0.0.0-test',
+    host: 'synthetic',
+    kernelRelease: '6.1.0-56-amd64',
+    bootId: '',
+    btfFingerprint: '',
+    btf: true,
+    probes: [
+      ...attached.map((name) => ({ name, target: name.replace('.', '_'), mode: 'fexit', status: 'attached', reason: '', module: '', lacks: [] })),
+      { name: 'dirty.walk', target: '', mode: '', status: 'unavailable', reason: 'iova_bitmap_for_each is not in this kernel (CONFIG_IOMMUFD_DRIVER off)', module: '', lacks: [] },
+    ],
+    clockBaseNs: '1000',
+    wallBaseUnixNs: 1795279426000000000,
+    kinds: captureKinds(decoder),
+    leakAgeNs: 5e9,
+    lockdown: 'none',
+    argv: ['record'],
+  };
+  const w = new CaptureWriter(file, header, { force: true });
+  const hdr = (ts: number, probe: string, comm = 'qemu', pid = 300) => ({ ts_ns: ts, pid, tid: pid, ret: 0, comm, probe });
+  const domain = (bdf: string): bigint => (bdf === BDF3 ? 0xffff888000003000n : 0xffff888000004000n);
+  const add = (e: CaptureEvent): void => w.add(e);
+  for (const [bdf, group] of [[BDF3, 3], [BDF4, 4]] as const) {
+    add({ kind: 'iommu_tp', ...hdr(1000 + group, 'iommu.tp_add'), iova: 0n, group_id: group, flags: 0, dev_name: bdf, driver: 'vfio-pci' });
+    add({ kind: 'attach', ...hdr(2000 + group, 'iommu.attach_dev'), lat_ns: 40_000, domain: domain(bdf), group: GROUP_PTR + BigInt(group), domain_type: 1, group_id: group, dev_name: bdf, driver: 'vfio-pci' });
+  }
+  const stack = [CORE, TAKER, ...Array(14).fill(0n)];
+  // The leaked reference: taken at 0.5 s, never put.
+  add({ kind: 'group_ref', ...hdr(500e6, 'iommu.group_get', 'insmod', 77), group: GROUP_PTR + 3n, group_id: 3, nr_frames: 2, dev_name: BDF3, stack });
+  const step = 20e6;
+  for (let t = 1e9, i = 0; t < seconds * 1e9; t += step, i++) {
+    const dev = i % 3 === 0 ? BDF3 : BDF4;
+    add({ kind: 'dma', ...hdr(t, 'iommu.map'), lat_ns: dev === BDF3 ? 9000 + (i % 7) * 100 : 2000 + (i % 5) * 50, domain: domain(dev), iova: BigInt(i) * 0x10000n, size: 65536, done: 65536 });
+    if (i % 4 === 0) add({ kind: 'gup', ...hdr(t + 1, 'gup.fast'), ret: 16, lat_ns: 3000, start: 0x7f0000000000n, nr_pages: 16, gup_flags: 0, fast_pages: 12, fast_seen: 1 });
+    if (i % 10 === 0) {
+      // A balanced get/put pair: counted, never listed.
+      add({ kind: 'group_ref', ...hdr(t + 2, 'iommu.group_get'), group: GROUP_PTR + 4n, group_id: 4, nr_frames: 2, dev_name: BDF4, stack });
+      add({ kind: 'group_ref', ...hdr(t + 3, 'iommu.group_put'), group: GROUP_PTR + 4n, group_id: 4, nr_frames: 0, dev_name: '', stack: Array(16).fill(0n) });
+    }
+  }
+  w.symbols(new Map([[CORE, 'iommu_group_get+0x10'], [TAKER, 'leak_take+0x1c [iommutrace_leak]']]));
+  w.close({ endNs: seconds * 1e9, lost: 0, stopReason: 'duration' });
+}
+
+/** A lab capture (written by the lab tests) showing everything `want` needs, or none. */
+function labCapture(want: (r: Report) => boolean): string | undefined {
+  const dir = path.join(ROOT, 'build', 'lab-captures');
+  if (!fs.existsSync(dir)) return undefined;
+  for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.iotrace')).sort()) {
+    try {
+      if (want(buildReport(path.join(dir, f)))) return path.join(dir, f);
+    } catch {
+      // a cut or foreign capture is no use here
+    }
+  }
+  return undefined;
+}
+
+const complete = (r: Report): boolean =>
+  r.devices.some((d) => d.device !== 'unknown' && d.map_bytes > 0) && r.groups.some((g) => g.leaked.length > 0) && r.gup.calls > 0;
+
+const SHORT = path.join(tmp, 'short.iotrace');
+const LONG = path.join(tmp, 'long.iotrace');
+syntheticCapture(SHORT, 20);
+syntheticCapture(LONG, 600);
+const LAB = labCapture(complete);
+const MAIN = LAB ?? SHORT;
+const MAIN_NAME = LAB ? `lab capture ${path.basename(LAB)}` : 'synthetic capture (no lab capture with a device, a leak and GUP yet)';
+
+function top(args: string): string {
+  return `node ${CLI} top ${args}; echo EXIT=$?`;
+}
+
+function withPane(cols: number, rows: number, fn: (p: Pane) => Promise<void>): Promise<void> {
+  const p = Pane.start(cols, rows, ROOT);
+  return fn(p).finally(() => p.kill());
+}
+
+const exited = (s: string): boolean => /^EXIT=\d+/m.test(s);
+
+/** q (or a signal) must leave the alternate screen, give the prompt back and exit 0. */
+async function assertRestored(p: Pane): Promise<void> {
+  const s = await p.waitFor(exited, DEADLINE, 'iommutop to exit');
+  assert.match(s, /^EXIT=0$/m, s);
+  assert.equal(p.alternateScreen(), false, 'the alternate screen is left');
+  assert.match(s.split('\n').filter((l) => l.trim()).pop() ?? '', /^(\$|bash-[\d.]+[#$])\s*$/, `the prompt is back:\n${s}`);
+  assert.doesNotMatch(s, /┌|└|iommutop │/, 'nothing of the dashboard is left on the screen');
+}
+
+function available(t: Parameters<typeof need>[0]): boolean {
+  return need(t, Pane.available(), 'tmux is not installed (src/scripts/setup.sh installs it)');
+}
+
+test(`iommutop shows the device, its mapped volume, the leak and its taker, the GUP split and the probe status (${MAIN_NAME})`, async (t) => {
+  if (!available(t)) return;
+  t.diagnostic(`capture: ${MAIN}`);
+  const r = buildReport(MAIN);
+  const dev = r.devices.filter((d) => d.device !== 'unknown').sort((a, b) => b.map_bytes - a.map_bytes)[0];
+  const leak = r.groups.flatMap((g) => g.leaked)[0];
+  const attached = r.probes.filter((p) => p.status === 'attached').length;
+  await withPane(160, 48, async (p) => {
+    p.run(top(`--replay ${MAIN} --speed 0`));
+    const s = await p.waitFor((x) => x.includes('replay ended') && x.includes('LEAKED'), DEADLINE, 'the replay to end');
+    const row = s.split('\n').find((l) => l.includes(dev.device) && l.includes(formatBytes(dev.map_bytes)));
+    assert.ok(row, `a devices row with ${dev.device} and ${formatBytes(dev.map_bytes)}:\n${s}`);
+    assert.ok(row.includes(dev.driver), row);
+    const leakLine = s.split('\n').find((l) => l.includes('LEAKED'))!;
+    assert.ok(leakLine.includes(leak.taker.slice(0, 20)), `the taker ${leak.taker} on:\n${leakLine}`);
+    assert.ok(leakLine.includes(`${leak.comm}[${leak.pid}]`), leakLine);
+    assert.match(s, new RegExp(`fast +${count(r.gup.fast_pages)} `), 'GUP fast pages');
+    assert.match(s, new RegExp(`slow +${count(r.gup.slow_pages)} `), 'GUP slow pages');
+    const pct = ((100 * r.gup.fast_pages) / (r.gup.fast_pages + r.gup.slow_pages)).toFixed(1);
+    assert.ok(s.includes(`${pct}%`), `fast share ${pct}%`);
+    assert.ok(s.includes(`probes ${attached} attached, ${r.probes.length - attached} unavailable (u)`), 'the probe status line');
+    assert.match(s, /lost 0/);
+    p.keys('q');
+    await assertRestored(p);
+  });
+});
+
+test('keys: s and S change the sort order, p freezes the numbers and resumes, q exits 0 with the terminal restored (synthetic capture)', async (t) => {
+  if (!available(t)) return;
+  await withPane(160, 48, async (p) => {
+    p.run(top(`--replay ${LONG} --speed 1 --interval 200ms`));
+    // By volume (the default): 04.0 maps twice as much as 03.0.
+    const rows = (x: string): string[] => x.split('\n').filter((l) => /^│ 0000:00:0[34]\.0 /.test(l));
+    let s = await p.waitFor((x) => rows(x).length === 2 && rows(x).every((l) => /\d MiB/.test(l)), DEADLINE, 'both devices past 1 MiB');
+    const order = (x: string): string[] => rows(x).map((l) => l.slice(2, 14));
+    assert.deepEqual(order(s), [BDF4, BDF3], s);
+    assert.match(s, /▼MAPPED/);
+    p.keys('s'); // next column: map p50, where 03.0 is slower
+    s = await p.waitFor((x) => x.includes('sort MAP p50'), DEADLINE, 'the sort to change');
+    assert.deepEqual(order(s), [BDF3, BDF4], s);
+    p.keys('S'); // reversed
+    s = await p.waitFor((x) => x.includes('sort MAP p50 ▲'), DEADLINE, 'the order to reverse');
+    assert.deepEqual(order(s), [BDF4, BDF3], s);
+
+    const mapped = (x: string): string => x.split('\n').find((l) => l.includes(BDF4))!.slice(0, 100);
+    p.keys('p');
+    const frozen = await p.waitFor((x) => x.includes('PAUSED'), DEADLINE, 'PAUSED');
+    // Several redraws later (the interval is 200 ms), nothing moved.
+    const before = mapped(frozen);
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(mapped(p.text()), before, 'paused numbers stay');
+    }
+    p.keys('p');
+    await p.waitFor((x) => !x.includes('PAUSED') && mapped(x) !== before, DEADLINE, 'the numbers to move again');
+    p.keys('q');
+    await assertRestored(p);
+  });
+});
+
+test('80x24: the compact screen still shows the device, its volume, the leak and the probe status; q exits 0', async (t) => {
+  if (!available(t)) return;
+  const r = buildReport(MAIN);
+  const dev = r.devices.filter((d) => d.device !== 'unknown').sort((a, b) => b.map_bytes - a.map_bytes)[0];
+  await withPane(80, 24, async (p) => {
+    p.run(top(`--replay ${MAIN} --speed 0`));
+    const s = await p.waitFor((x) => x.includes('LEAKED'), DEADLINE, 'the leak');
+    const lines = s.split('\n');
+    assert.ok(lines.every((l) => l.length <= 80), 'nothing wider than the terminal');
+    assert.ok(lines.some((l) => l.includes(dev.device) && l.includes(formatBytes(dev.map_bytes))), s);
+    assert.match(lines[0], /probes \d+(\/\d+| attached)/, 'the probe status in the header');
+    assert.match(lines[0], /lost 0/);
+    assert.match(s, /fast +[\d,]+ /, 'GUP');
+    p.keys('q');
+    await assertRestored(p);
+  });
+});
+
+test('resize from 160x48 to 80x24 and back switches screens without leaving debris (synthetic capture)', async (t) => {
+  if (!available(t)) return;
+  await withPane(160, 48, async (p) => {
+    p.run(top(`--replay ${SHORT} --speed 0 --interval 200ms`));
+    await p.waitFor((x) => x.includes('Latency'), DEADLINE, 'the full screen');
+    p.resize(80, 24);
+    await p.waitFor((x) => !x.includes('Latency') && x.includes('Group refs') && x.split('\n')[0].includes('probes'), DEADLINE, 'the compact screen');
+    p.resize(160, 48);
+    await p.waitFor((x) => x.includes('Latency') && x.includes('Rates'), DEADLINE, 'the full screen again');
+    p.keys('q');
+    await assertRestored(p);
+  });
+});
+
+test('u lists each unavailable probe with its reason; ? shows the keys; / filters; enter shows the leaked stack (synthetic capture)', async (t) => {
+  if (!available(t)) return;
+  await withPane(160, 48, async (p) => {
+    p.run(top(`--replay ${SHORT} --speed 0`));
+    await p.waitFor((x) => x.includes('replay ended'), DEADLINE, 'the replay');
+    p.keys('u');
+    let s = await p.waitFor((x) => x.includes('Probes: 8 attached, 1 unavailable'), DEADLINE, 'the probe list');
+    assert.match(s, /dirty\.walk +iova_bitmap_for_each is not in this kernel/);
+    // Escape alone: a key right behind it would read as Meta-key, as on any terminal.
+    p.keys('Escape');
+    await p.waitFor((x) => !x.includes('Probes: 8 attached'), DEADLINE, 'the probe list to close');
+    p.keys('?');
+    s = await p.waitFor((x) => x.includes('iommutop keys'), DEADLINE, 'the help');
+    assert.match(s, /p +pause/);
+    p.keys('Escape');
+    await p.waitFor((x) => !x.includes('iommutop keys'), DEADLINE, 'the help to close');
+    p.keys('/', '0', '4', 'Enter');
+    s = await p.waitFor((x) => x.includes('filter "04"'), DEADLINE, 'the filter');
+    assert.ok(!s.split('\n').some((l) => /^│ 0000:00:03\.0/.test(l)), `03.0 filtered out:\n${s}`);
+    p.keys('/');
+    await p.waitFor((x) => x.includes('filter:'), DEADLINE, 'the filter prompt');
+    p.keys('Escape');
+    await p.waitFor((x) => !x.includes('filter:') && !x.includes('filter "'), DEADLINE, 'the filter to clear');
+    p.keys('Tab', 'Tab', 'Home', 'Down', 'Enter');
+    s = await p.waitFor((x) => x.includes('Leaked reference on group 3'), DEADLINE, 'the leak details');
+    assert.match(s, /taker +leak_take\+0x1c \[iommutrace_leak\]/);
+    assert.match(s, /iommu_group_get\+0x10/, 'the whole stack');
+    p.keys('Escape');
+    await p.waitFor((x) => !x.includes('Leaked reference on group 3'), DEADLINE, 'the details to close');
+    p.keys('q');
+    await assertRestored(p);
+  });
+});
+
+test('SIGTERM and SIGINT restore the terminal and exit 0 (synthetic capture)', async (t) => {
+  if (!available(t)) return;
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    await withPane(120, 40, async (p) => {
+      p.run(top(`--replay ${LONG}`));
+      await p.waitFor((x) => x.includes('Devices'), DEADLINE, 'the dashboard');
+      const shell = p.shellPid();
+      const pid = Number(fs.readFileSync(`/proc/${shell}/task/${shell}/children`, 'utf8').trim().split(/\s+/)[0]);
+      assert.ok(pid > 0, 'the shell runs iommutop');
+      process.kill(pid, sig);
+      await assertRestored(p);
+    });
+  }
+});
+
+test('a bad layout is refused in one line, exit 1; so is a missing capture', () => {
+  const bad = path.join(tmp, 'bad.json');
+  fs.writeFileSync(bad, JSON.stringify({ format: 'iommutop-layout/1', screens: [{ name: 'x', grid: { rows: 2, cols: 2 }, widgets: [{ kind: 'pie', row: 0, col: 0, rowSpan: 1, colSpan: 1 }] }] }));
+  const r = cli(['top', '--replay', SHORT, '--layout', bad]);
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /layout .*bad\.json: screens\[0\]\.widgets\[0\]\.kind: "pie" is not one of devices/);
+  assert.ok(!hasStackTrace(r.stderr));
+  fs.writeFileSync(bad, '{ not json');
+  assert.match(cli(['top', '--replay', SHORT, '--layout', bad]).stderr, /^iommutrace: layout .*: not valid JSON/);
+  const missing = cli(['top', '--replay', path.join(tmp, 'nope.iotrace')]);
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /no such file/);
+});
+
+test('live top without privileges: one line naming the capability, exit 1', (t) => {
+  if (!need(t, process.getuid?.() === 0, 'needs root to drop to another user')) return;
+  const r = cli(['top'], { asUser: 'nobody' });
+  assert.equal(r.status, 1, r.stderr);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /live tracing needs root or CAP_BPF/);
+});
