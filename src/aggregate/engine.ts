@@ -3,7 +3,7 @@ import { attachSource, DeviceTable } from './devices';
 import { errnoName } from './errno';
 import { GroupLedger, LedgerLimits } from './groups';
 import { Histogram } from './loglinear';
-import { Report } from './report';
+import { GupCounts, Report } from './report';
 
 export interface AggregatorOptions {
   /** Logical probes that were attached: decides which events are authoritative. */
@@ -24,8 +24,6 @@ function gupSources(attached: Set<string>): Set<string> {
   const fast = attached.has('gup.fast') ? ['gup.fast'] : ['gup.pin_fast', 'gup.get_fast'];
   return new Set([...fast, 'gup.pin', 'gup.pin_remote']);
 }
-
-type GupCounts = { calls: number; pages_requested: number; pages_pinned: number; fast_pages: number; slow_pages: number; partial: number; errors: number };
 
 function gupCounts(): GupCounts {
   return { calls: 0, pages_requested: 0, pages_pinned: 0, fast_pages: 0, slow_pages: 0, partial: 0, errors: 0 };

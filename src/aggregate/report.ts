@@ -2,6 +2,16 @@ import { DeviceRow } from './devices';
 import { ListedRef } from './groups';
 import { Percentiles } from './loglinear';
 
+export interface GupCounts {
+  calls: number;
+  pages_requested: number;
+  pages_pinned: number;
+  fast_pages: number;
+  slow_pages: number;
+  partial: number;
+  errors: number;
+}
+
 /** `iommutrace report --json`, format iommutrace-report/1 (see CLI.md). */
 export interface Report {
   format: 'iommutrace-report/1';
@@ -22,28 +32,9 @@ export interface Report {
   devices: DeviceRow[];
   pins: { vfio_pages: number; iommufd_pages: number; unpinned_pages: number };
   pin_ledger: { pid: number; comm: string; path: string; pinned: number; unpinned: number; outstanding: number }[];
-  gup: {
-    calls: number;
-    pages_requested: number;
-    pages_pinned: number;
-    fast_pages: number;
-    slow_pages: number;
-    partial: number;
-    errors: number;
-    errors_by_errno: Record<string, number>;
-  };
+  gup: GupCounts & { errors_by_errno: Record<string, number> };
   /** GUP per process (pid -1 sums the processes past the table's bound). */
-  gup_by_process: {
-    pid: number;
-    comm: string;
-    calls: number;
-    pages_requested: number;
-    pages_pinned: number;
-    fast_pages: number;
-    slow_pages: number;
-    partial: number;
-    errors: number;
-  }[];
+  gup_by_process: (GupCounts & { pid: number; comm: string })[];
   dirty: { walks: number; errors: number; bytes_walked: number; by_callback: Record<string, number> };
   groups: {
     group: number;
