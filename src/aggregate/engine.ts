@@ -206,7 +206,7 @@ export class Aggregator {
   }
 
   /** The answers so far; `nowNs` dates outstanding references (their age). */
-  summary(nowNs: number): Pick<Report, 'latency' | 'dma' | 'devices' | 'pins' | 'pin_ledger' | 'gup' | 'gup_by_process' | 'dirty' | 'groups' | 'overflow' | 'page_faults'> {
+  summary(nowNs: number): Pick<Report, 'latency' | 'latency_histograms' | 'dma' | 'devices' | 'pins' | 'pin_ledger' | 'gup' | 'gup_by_process' | 'dirty' | 'groups' | 'overflow' | 'page_faults'> {
     const groups = [...this.ledger.groups.values()].map((g) => {
       const { held, leaked } = this.ledger.classify(g, nowNs, this.opts.leakAgeNs, this.opts.symbolize);
       const known = this.devices.groupDevices.get(g.groupId) ?? new Set<string>();
@@ -222,6 +222,9 @@ export class Aggregator {
     });
     return {
       latency: Object.fromEntries([...this.latency].map(([k, h]) => [k, h.percentiles()])),
+      latency_histograms: Object.fromEntries(
+        [...this.latency].map(([k, h]) => [k, h.log2().map((b) => ({ low_ns: b.low, high_ns: b.high, count: b.count }))]),
+      ),
       dma: { ...this.dma },
       devices: this.devices.list(),
       pins: { ...this.pins },

@@ -28,6 +28,8 @@ export interface Report {
   probes: { name: string; target: string | null; mode: string | null; status: string; reason: string | null }[];
   events: { total: number; lost: number };
   latency: Record<string, Percentiles>;
+  /** The same latencies as power-of-two ranges [low_ns, high_ns), as funclatency prints them. */
+  latency_histograms: Record<string, { low_ns: number; high_ns: number; count: number }[]>;
   dma: { map_calls: number; map_bytes: number; unmap_calls: number; unmap_bytes: number };
   devices: DeviceRow[];
   pins: { vfio_pages: number; iommufd_pages: number; unpinned_pages: number };

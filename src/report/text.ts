@@ -8,6 +8,20 @@ function section(title: string, body: string): string {
   return `${title}\n${body.replace(/^/gm, '  ')}`;
 }
 
+/** A funclatency-style histogram: one line per power-of-two range, with a bar. */
+function log2Histogram(rows: Report['latency_histograms'][string]): string {
+  const max = Math.max(1, ...rows.map((x) => x.count));
+  const width = 40;
+  return [
+    `${'nsecs'.padStart(24)}    : count     distribution`,
+    ...rows.map((x) => {
+      const range = `${x.low_ns} -> ${x.high_ns - 1}`.padStart(24);
+      const bar = '*'.repeat(Math.round((x.count / max) * width)).padEnd(width);
+      return `${range}    : ${String(x.count).padEnd(9)} |${bar}|`;
+    }),
+  ].join('\n');
+}
+
 /** Report as aligned text, for a terminal. */
 export function renderReport(r: Report): string {
   const c = r.capture;
@@ -62,6 +76,10 @@ export function renderReport(r: Report): string {
       ),
     );
     out.push('');
+    for (const [probe, rows] of Object.entries(r.latency_histograms)) {
+      out.push(section(`${probe} latency`, log2Histogram(rows)));
+      out.push('');
+    }
   }
   const g = r.gup;
   out.push(
