@@ -39,8 +39,17 @@ mount -t devtmpfs devtmpfs /host/dev
 mkdir -p /host/dev/pts /host/dev/shm
 mount -t devpts devpts /host/dev/pts
 mount -t tmpfs tmpfs /host/dev/shm
+# The host's /tmp and /run, kept reachable before tmpfs hides them: a build or a
+# cache there (a CI clone under /tmp) is bound back at its path below.
+mkdir -p /keep/tmp /keep/run
+mount -o bind /host/tmp /keep/tmp
+mount -o bind /host/run /keep/run
 mount -t tmpfs tmpfs /host/tmp
 mount -t tmpfs tmpfs /host/run
+for p in $LAB_KEEP; do
+  mkdir -p "/host$p"
+  mount -o bind "/keep$p" "/host$p" || die "cannot show $p to the guest"
+done
 mount -t bpf bpf /host/sys/fs/bpf
 mount -t tracefs tracefs /host/sys/kernel/tracing
 mount -t debugfs debugfs /host/sys/kernel/debug

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { PACKAGE_ROOT } from '../loader/native';
 import { prepareLeakModule, prepareWorkloadBinaries } from './artifacts';
 import { GROUND_TRUTH, guestScript, type Schedule } from './guest-script';
 import { prepareInitramfs } from './initramfs';
@@ -84,10 +85,17 @@ export async function runLab(opts: RunLabOptions): Promise<LabResult> {
   const plan = planWorkloads(opts.kernel, opts.workloads ?? 'all', opts.iommu);
   const outDir = path.resolve(opts.outDir ?? 'lab-out');
   if (outDir === '/') throw new Error('the results folder cannot be /');
-  // The guest sees the host root, except where it mounts tmpfs of its own.
-  for (const [what, p] of [['the lab cache (IOMMUTRACE_LAB_CACHE)', labCache()], ['iommutrace itself', __dirname]]) {
-    if (/^\/(tmp|run|dev|proc|sys)(\/|$)/.test(p)) throw new Error(`${what} is under ${p.split('/')[1]}, which the guest cannot see: move it`);
+  // The guest sees the host root, except where it mounts file systems of its own;
+  // /tmp and /run get a tmpfs, with what we need from there bound back (LAB_KEEP).
+  const keep: string[] = [];
+  for (const [what, p] of [['the lab cache (IOMMUTRACE_LAB_CACHE)', labCache()], ['iommutrace itself', PACKAGE_ROOT]]) {
+    if (/^\/(dev|proc|sys)(\/|$)/.test(p)) throw new Error(`${what} is under ${p.split('/')[1]}, which the guest cannot see: move it`);
+    if (/^\/(tmp|run)\//.test(p)) {
+      if (/\s|'/.test(p)) throw new Error(`${what} is under ${p.split('/')[1]} at a path with spaces or quotes: move it`);
+      keep.push(p);
+    }
   }
+
 
   const kernel = await prepareKernel(opts.kernel, { onProgress: progress });
   progress(`${kernel.name}: ${kernel.release}, preparing initramfs and workloads`);
@@ -131,7 +139,7 @@ export async function runLab(opts: RunLabOptions): Promise<LabResult> {
   // Read by the initramfs before it can see anything else of the host.
   fs.writeFileSync(
     path.join(lab, 'env'),
-    [`LAB_OUT='${outDir.replace(/'/g, `'\\''`)}'`, `LAB_VFIO=${plan.bindVfio ? 1 : 0}`, `LAB_BDF=${LAB_DEVICE}`, ''].join('\n'),
+    [`LAB_OUT='${outDir.replace(/'/g, `'\\''`)}'`, `LAB_VFIO=${plan.bindVfio ? 1 : 0}`, `LAB_BDF=${LAB_DEVICE}`, `LAB_KEEP='${keep.join(' ')}'`, ''].join('\n'),
   );
 
   progress(`${kernel.name}: booting (${plan.iommu ? 'intel-iommu' : 'no IOMMU'}; workloads: ${plan.workloads.join(', ') || 'none'})`);
