@@ -4,6 +4,7 @@ import { CATALOGUE } from '../probes/catalogue';
 import { KernelFacts, LiveKernel } from '../probes/kernel-live';
 import { plan, PlannedProbe } from '../probes/planner';
 import { privilegeProblem } from '../probes/privileges';
+import { attachAllVariants, VariantResult } from '../probes/variants';
 import { table } from '../report/table';
 
 export interface DoctorReport {
@@ -20,6 +21,8 @@ export interface DoctorReport {
     tried: PlannedProbe['tried'];
   }[];
   summary: { available: number; unavailable: number };
+  /** With --attach: every candidate loaded and attached for real. */
+  variants?: VariantResult[];
 }
 
 export default class Doctor extends BaseCommand {
@@ -31,6 +34,10 @@ Exits 0 when at least one probe can attach.`;
 
   static override flags = {
     json: Flags.boolean({ description: 'print the report as JSON (format iommutrace-doctor/1)', default: false }),
+    attach: Flags.boolean({
+      description: 'also load and attach every candidate variant this kernel has (a few seconds), then detach',
+      default: false,
+    }),
   };
 
   async run(): Promise<void> {
@@ -57,6 +64,7 @@ Exits 0 when at least one probe can attach.`;
         })),
         summary: { available, unavailable: planned.length - available },
       };
+      if (flags.attach) report.variants = await attachAllVariants(kernel, CATALOGUE.filter((s) => !s.optIn));
     } finally {
       kernel.close();
     }
@@ -92,5 +100,17 @@ function render(r: DoctorReport): string {
     '',
     `${r.summary.available} of ${r.probes.length} probes can attach on this kernel.`,
   ];
+  if (r.variants) {
+    const present = r.variants.filter((v) => v.status !== 'absent');
+    lines.push(
+      '',
+      table(
+        ['PROBE', 'MODE', 'TARGET', 'VARIANT'],
+        present.map((v) => [v.probe, v.mode, v.target, v.status === 'attached' ? 'attached' : `refused: ${v.reason}`]),
+      ),
+      '',
+      `${present.filter((v) => v.status === 'attached').length} of ${present.length} variants whose target this kernel has loaded and attached.`,
+    );
+  }
   return lines.join('\n');
 }
