@@ -71,6 +71,12 @@ export class DeviceTable {
     return r;
   }
 
+  private learn(domain: bigint, device: string): void {
+    this.domains.set(domain, device);
+    // DMA seen before the attach stays where it was counted; what follows goes to the device.
+    this.dmaRows.delete(domain);
+  }
+
   /** Devices an event names, or the ones known in its group for group-wide calls. */
   private targets(e: AttachEvent): DeviceRow[] {
     if (e.dev_name) return [this.row(e.dev_name, e.group_id, e.driver)];
@@ -82,10 +88,10 @@ export class DeviceTable {
     const detach = DETACH_PROBES.has(e.probe);
     const rows = this.targets(e);
     if (perDevice && e.ret === 0 && e.domain !== 0n && !isDefaultDomainType(e.domain_type)) {
-      for (const r of rows) if (!this.domains.has(e.domain)) this.domains.set(e.domain, r.device);
+      for (const r of rows) if (!this.domains.has(e.domain)) this.learn(e.domain, r.device);
     }
     if (!perDevice && e.ret === 0 && e.domain !== 0n && !detach && rows.length) {
-      if (!this.domains.has(e.domain)) this.domains.set(e.domain, rows[0].device);
+      if (!this.domains.has(e.domain)) this.learn(e.domain, rows[0].device);
     }
     // Count each logical attach once, from the best source watched.
     if (perDevice ? this.source !== 'per-device' : this.source !== 'api') return;
@@ -101,15 +107,24 @@ export class DeviceTable {
     if (this.source === 'tracepoint') this.row(device, group).attaches++;
   }
 
-  dma(e: DmaEvent): void {
-    let r: DeviceRow;
-    const dev = this.domains.get(e.domain);
+  /** domain -> the row its DMA is counted in (the hot path: one lookup per event). */
+  private readonly dmaRows = new Map<bigint, DeviceRow>();
+
+  private dmaRow(domain: bigint): DeviceRow {
+    let r = this.dmaRows.get(domain);
+    if (r) return r;
+    const dev = this.domains.get(domain);
     if (dev) r = this.row(dev);
     else {
-      const key = `unknown:${e.domain.toString(16)}`;
-      r = this.rows.get(key) ?? this.row(key);
-      r.domain = '0x' + e.domain.toString(16);
+      r = this.row(`unknown:${domain.toString(16)}`);
+      r.domain = '0x' + domain.toString(16);
     }
+    this.dmaRows.set(domain, r);
+    return r;
+  }
+
+  dma(e: DmaEvent): void {
+    const r = this.dmaRow(e.domain);
     if (e.probe === 'iommu.unmap') {
       r.unmap_calls++;
       r.unmap_bytes += e.done;

@@ -9,9 +9,9 @@ export const SUB = 1 << SUB_BITS;
 /** Bucket index of a value (mirror of it_hist_bucket()). */
 export function bucketOf(v: number): number {
   if (v < SUB) return Math.max(0, Math.floor(v));
-  const msb = Math.floor(Math.log2(v));
-  // Math.log2 can round up just below a power of two; correct it.
-  const m = 2 ** msb > v ? msb - 1 : msb;
+  // The highest set bit, from 32-bit halves (exact, unlike Math.log2 near powers of two).
+  const hi = Math.floor(v / 4294967296);
+  const m = hi > 0 ? 63 - Math.clz32(hi) : 31 - Math.clz32(v >>> 0);
   return (m - SUB_BITS + 1) * SUB + (Math.floor(v / 2 ** (m - SUB_BITS)) & (SUB - 1));
 }
 
