@@ -149,14 +149,14 @@ function captureSize(): void {
     reference: { name: 'in-kernel struct it_ev_dma', value: dma.layout.size },
     goal: '<= 24 bytes', note: 'synthetic 10 M event VFIO-like stream',
   });
-  const lab = path.join(ROOT, 'build', 'lab-captures', 'debian-6.1-vfio.iotrace');
+  const lab = path.join(ROOT, 'build', 'lab-captures', 'debian-6.1-vfio-gup-leak.iotrace');
   if (fs.existsSync(lab)) {
     const bytes = fs.statSync(lab).size;
     const events = readCaptureFile(lab).events;
     record({
       name: 'capture.bytes_per_event.lab_vfio', value: bytes / events, unit: 'bytes/event',
       reference: { name: 'in-kernel struct it_ev_dma', value: dma.layout.size },
-      goal: '<= 24 bytes', note: `lab capture of the vfio workload on Debian 6.1 (${events} events)`,
+      goal: '<= 24 bytes', note: `lab capture of the vfio, gup and leak workloads on Debian 6.1 (${events} events)`,
     });
   }
 }
