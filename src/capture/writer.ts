@@ -6,7 +6,7 @@ import { CaptureHeader, EventKindSpec, Snapshot, Trailer } from './types';
 /** An event as the pipeline carries it: its kind name, time and fields by column name. */
 export type CaptureEvent = { kind: string; ts_ns: number } & Record<string, unknown>;
 
-const INT = 0;
+/** Column types (iotrace.proto ColumnType): INT 0 is the default branch. */
 const STRING = 1;
 const ADDR = 2;
 /** Fields the batch itself carries, not columns. */

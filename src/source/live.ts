@@ -1,3 +1,4 @@
+import * as os from 'node:os';
 import { Decoder, timeBase } from '../events/decode';
 import { EventSchema } from '../events/schema';
 import { RawEvent } from '../events/types';
@@ -6,7 +7,6 @@ import { CATALOGUE } from '../probes/catalogue';
 import { LiveKernel } from '../probes/kernel-live';
 import { PlannedProbe } from '../probes/planner';
 import { DEFAULT_OBJECT, ProbeSession, SessionOptions } from '../probes/session';
-import * as os from 'node:os';
 import { EventSource, ProbeStatus } from './source';
 
 export type LiveOptions = SessionOptions;
