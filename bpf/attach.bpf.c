@@ -61,239 +61,60 @@ static __always_inline void attach_exit(__u16 probe, __s32 ret, int attach)
 	bpf_ringbuf_submit(e, 0);
 }
 
+/*
+ * The four programs of one probe: fentry and kprobe store (domain, dev, group)
+ * from the function's first two arguments (a, b); fexit and kretprobe finish.
+ * attach: 1 when the domain now serves the group, 0 for a detach; returns: 1
+ * when the function returns an errno, 0 when it returns void.
+ */
+#define ATTACH_PROBE(name, probe, ta, a, tb, b, domain, dev, group, attach, returns)		\
+	SEC("fentry")									\
+	int BPF_PROG(name##_fentry, ta a, tb b)						\
+	{										\
+		attach_enter(probe, domain, dev, group);				\
+		return 0;								\
+	}										\
+	SEC("fexit")									\
+	int name##_fexit(void *ctx)							\
+	{										\
+		attach_exit(probe, (returns) ? (int)it_fexit_ret(ctx) : 0, attach);	\
+		return 0;								\
+	}										\
+	SEC("kprobe")									\
+	int BPF_KPROBE(name##_kprobe, ta a, tb b)					\
+	{										\
+		attach_enter(probe, domain, dev, group);				\
+		return 0;								\
+	}										\
+	SEC("kretprobe")								\
+	int name##_kretprobe(struct pt_regs *ctx)					\
+	{										\
+		attach_exit(probe, (returns) ? (int)PT_REGS_RC(ctx) : 0, attach);	\
+		return 0;								\
+	}
+
+#define DOMAIN struct iommu_domain *
+#define DEVICE struct device *
+#define GROUP struct iommu_group *
+
 /* iommu_attach_device(domain, dev) */
-SEC("fentry")
-int BPF_PROG(iommu_attach_device_fentry, struct iommu_domain *domain, struct device *dev)
-{
-	attach_enter(IT_PROBE_IOMMU_ATTACH_DEVICE, domain, dev, NULL);
-	return 0;
-}
-
-SEC("fexit")
-int iommu_attach_device_fexit(void *ctx)
-{
-	attach_exit(IT_PROBE_IOMMU_ATTACH_DEVICE, (int)it_fexit_ret(ctx), 1);
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(iommu_attach_device_kprobe, struct iommu_domain *domain, struct device *dev)
-{
-	attach_enter(IT_PROBE_IOMMU_ATTACH_DEVICE, domain, dev, NULL);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(iommu_attach_device_kretprobe, int ret)
-{
-	attach_exit(IT_PROBE_IOMMU_ATTACH_DEVICE, ret, 1);
-	return 0;
-}
-
+ATTACH_PROBE(iommu_attach_device, IT_PROBE_IOMMU_ATTACH_DEVICE, DOMAIN, domain, DEVICE, dev, domain, dev, NULL, 1, 1)
 /* iommu_detach_device(domain, dev): void */
-SEC("fentry")
-int BPF_PROG(iommu_detach_device_fentry, struct iommu_domain *domain, struct device *dev)
-{
-	attach_enter(IT_PROBE_IOMMU_DETACH_DEVICE, domain, dev, NULL);
-	return 0;
-}
-
-SEC("fexit")
-int iommu_detach_device_fexit(void *ctx)
-{
-	attach_exit(IT_PROBE_IOMMU_DETACH_DEVICE, 0, 0);
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(iommu_detach_device_kprobe, struct iommu_domain *domain, struct device *dev)
-{
-	attach_enter(IT_PROBE_IOMMU_DETACH_DEVICE, domain, dev, NULL);
-	return 0;
-}
-
-SEC("kretprobe")
-int iommu_detach_device_kretprobe(void *ctx)
-{
-	attach_exit(IT_PROBE_IOMMU_DETACH_DEVICE, 0, 0);
-	return 0;
-}
-
+ATTACH_PROBE(iommu_detach_device, IT_PROBE_IOMMU_DETACH_DEVICE, DOMAIN, domain, DEVICE, dev, domain, dev, NULL, 0, 0)
 /* iommu_attach_group(domain, group) */
-SEC("fentry")
-int BPF_PROG(iommu_attach_group_fentry, struct iommu_domain *domain, struct iommu_group *group)
-{
-	attach_enter(IT_PROBE_IOMMU_ATTACH_GROUP, domain, NULL, group);
-	return 0;
-}
-
-SEC("fexit")
-int iommu_attach_group_fexit(void *ctx)
-{
-	attach_exit(IT_PROBE_IOMMU_ATTACH_GROUP, (int)it_fexit_ret(ctx), 1);
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(iommu_attach_group_kprobe, struct iommu_domain *domain, struct iommu_group *group)
-{
-	attach_enter(IT_PROBE_IOMMU_ATTACH_GROUP, domain, NULL, group);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(iommu_attach_group_kretprobe, int ret)
-{
-	attach_exit(IT_PROBE_IOMMU_ATTACH_GROUP, ret, 1);
-	return 0;
-}
-
+ATTACH_PROBE(iommu_attach_group, IT_PROBE_IOMMU_ATTACH_GROUP, DOMAIN, domain, GROUP, group, domain, NULL, group, 1, 1)
 /* iommu_detach_group(domain, group): void */
-SEC("fentry")
-int BPF_PROG(iommu_detach_group_fentry, struct iommu_domain *domain, struct iommu_group *group)
-{
-	attach_enter(IT_PROBE_IOMMU_DETACH_GROUP, domain, NULL, group);
-	return 0;
-}
-
-SEC("fexit")
-int iommu_detach_group_fexit(void *ctx)
-{
-	attach_exit(IT_PROBE_IOMMU_DETACH_GROUP, 0, 0);
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(iommu_detach_group_kprobe, struct iommu_domain *domain, struct iommu_group *group)
-{
-	attach_enter(IT_PROBE_IOMMU_DETACH_GROUP, domain, NULL, group);
-	return 0;
-}
-
-SEC("kretprobe")
-int iommu_detach_group_kretprobe(void *ctx)
-{
-	attach_exit(IT_PROBE_IOMMU_DETACH_GROUP, 0, 0);
-	return 0;
-}
-
+ATTACH_PROBE(iommu_detach_group, IT_PROBE_IOMMU_DETACH_GROUP, DOMAIN, domain, GROUP, group, domain, NULL, group, 0, 0)
 /*
  * iommu_replace_group_handle(group, new_domain, handle) (6.11+) or
- * iommu_group_replace_domain(group, new_domain) (6.6+)
+ * iommu_group_replace_domain(group, new_domain) (6.6+): the group comes first
  */
-SEC("fentry")
-int BPF_PROG(iommu_replace_group_fentry, struct iommu_group *group, struct iommu_domain *domain)
-{
-	attach_enter(IT_PROBE_IOMMU_REPLACE_GROUP, domain, NULL, group);
-	return 0;
-}
-
-SEC("fexit")
-int iommu_replace_group_fexit(void *ctx)
-{
-	attach_exit(IT_PROBE_IOMMU_REPLACE_GROUP, (int)it_fexit_ret(ctx), 1);
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(iommu_replace_group_kprobe, struct iommu_group *group, struct iommu_domain *domain)
-{
-	attach_enter(IT_PROBE_IOMMU_REPLACE_GROUP, domain, NULL, group);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(iommu_replace_group_kretprobe, int ret)
-{
-	attach_exit(IT_PROBE_IOMMU_REPLACE_GROUP, ret, 1);
-	return 0;
-}
-
+ATTACH_PROBE(iommu_replace_group, IT_PROBE_IOMMU_REPLACE_GROUP, GROUP, group, DOMAIN, domain, domain, NULL, group, 1, 1)
 /* iommu_attach_group_handle(domain, group, handle) (6.11+) */
-SEC("fentry")
-int BPF_PROG(iommu_attach_handle_fentry, struct iommu_domain *domain, struct iommu_group *group)
-{
-	attach_enter(IT_PROBE_IOMMU_ATTACH_HANDLE, domain, NULL, group);
-	return 0;
-}
-
-SEC("fexit")
-int iommu_attach_handle_fexit(void *ctx)
-{
-	attach_exit(IT_PROBE_IOMMU_ATTACH_HANDLE, (int)it_fexit_ret(ctx), 1);
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(iommu_attach_handle_kprobe, struct iommu_domain *domain, struct iommu_group *group)
-{
-	attach_enter(IT_PROBE_IOMMU_ATTACH_HANDLE, domain, NULL, group);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(iommu_attach_handle_kretprobe, int ret)
-{
-	attach_exit(IT_PROBE_IOMMU_ATTACH_HANDLE, ret, 1);
-	return 0;
-}
-
+ATTACH_PROBE(iommu_attach_handle, IT_PROBE_IOMMU_ATTACH_HANDLE, DOMAIN, domain, GROUP, group, domain, NULL, group, 1, 1)
 /* iommu_detach_group_handle(domain, group): void (6.11+) */
-SEC("fentry")
-int BPF_PROG(iommu_detach_handle_fentry, struct iommu_domain *domain, struct iommu_group *group)
-{
-	attach_enter(IT_PROBE_IOMMU_DETACH_HANDLE, domain, NULL, group);
-	return 0;
-}
-
-SEC("fexit")
-int iommu_detach_handle_fexit(void *ctx)
-{
-	attach_exit(IT_PROBE_IOMMU_DETACH_HANDLE, 0, 0);
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(iommu_detach_handle_kprobe, struct iommu_domain *domain, struct iommu_group *group)
-{
-	attach_enter(IT_PROBE_IOMMU_DETACH_HANDLE, domain, NULL, group);
-	return 0;
-}
-
-SEC("kretprobe")
-int iommu_detach_handle_kretprobe(void *ctx)
-{
-	attach_exit(IT_PROBE_IOMMU_DETACH_HANDLE, 0, 0);
-	return 0;
-}
-
+ATTACH_PROBE(iommu_detach_handle, IT_PROBE_IOMMU_DETACH_HANDLE, DOMAIN, domain, GROUP, group, domain, NULL, group, 0, 0)
 /* __iommu_attach_device(domain, dev): every device-level attach goes through it */
-SEC("fentry")
-int BPF_PROG(iommu_attach_dev_fentry, struct iommu_domain *domain, struct device *dev)
-{
-	attach_enter(IT_PROBE_IOMMU_ATTACH_DEV, domain, dev, NULL);
-	return 0;
-}
-
-SEC("fexit")
-int iommu_attach_dev_fexit(void *ctx)
-{
-	attach_exit(IT_PROBE_IOMMU_ATTACH_DEV, (int)it_fexit_ret(ctx), 1);
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(iommu_attach_dev_kprobe, struct iommu_domain *domain, struct device *dev)
-{
-	attach_enter(IT_PROBE_IOMMU_ATTACH_DEV, domain, dev, NULL);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(iommu_attach_dev_kretprobe, int ret)
-{
-	attach_exit(IT_PROBE_IOMMU_ATTACH_DEV, ret, 1);
-	return 0;
-}
+ATTACH_PROBE(iommu_attach_dev, IT_PROBE_IOMMU_ATTACH_DEV, DOMAIN, domain, DEVICE, dev, domain, dev, NULL, 1, 1)
 
 char LICENSE[] SEC("license") = "GPL";

@@ -1,8 +1,8 @@
 import { Decoder } from '../events/decode';
-import { EventKindSpec } from './types';
+import { ColumnType, EventKindSpec } from './types';
 import { BATCH_FIELDS } from './writer';
 
-const TYPE = { int: 0, string: 1, addr: 2 } as const;
+const TYPE = { int: ColumnType.INT, string: ColumnType.STRING, addr: ColumnType.ADDR } as const;
 
 /**
  * The header's event kinds, from the decoder's fields (so from BTF): every field

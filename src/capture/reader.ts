@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { crc32 } from './crc32';
 import { Frame, FORMAT_VERSION, MAGIC, PREAMBLE_SIZE } from './proto';
-import { CaptureHeader, EventKindSpec, Snapshot, Trailer } from './types';
+import { CaptureHeader, ColumnType, EventKindSpec, Snapshot, Trailer } from './types';
 import { CaptureEvent } from './writer';
 
 /** A file that is not a capture we can read at all (bad magic, other version, no header). */
@@ -57,9 +57,7 @@ interface Cursor {
   prevLo: number;
 }
 
-const INT = 0;
-const STRING = 1;
-const ADDR = 2;
+const { INT, STRING, ADDR } = ColumnType;
 
 /**
  * Reads a capture, calling onEvent for every event in order. Damage never throws

@@ -9,9 +9,12 @@ export interface CaptureProbe {
   lacks: string[];
 }
 
+/** ColumnType of iotrace.proto: how a column's values are stored. */
+export const ColumnType = { INT: 0, STRING: 1, ADDR: 2 } as const;
+
 export interface ColumnSpec {
   name: string;
-  /** 0 INT, 1 STRING, 2 ADDR */
+  /** A ColumnType value. */
   type: number;
   width: number;
 }

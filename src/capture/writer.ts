@@ -1,14 +1,12 @@
 import * as fs from 'node:fs';
 import { crc32 } from './crc32';
 import { Frame, FORMAT_VERSION, MAGIC } from './proto';
-import { CaptureHeader, EventKindSpec, Snapshot, Trailer } from './types';
+import { CaptureHeader, ColumnType, EventKindSpec, Snapshot, Trailer } from './types';
 
 /** An event as the pipeline carries it: its kind name, time and fields by column name. */
 export type CaptureEvent = { kind: string; ts_ns: number } & Record<string, unknown>;
 
-/** Column types (iotrace.proto ColumnType): INT 0 is the default branch. */
-const STRING = 1;
-const ADDR = 2;
+const { STRING, ADDR } = ColumnType;
 /** Fields the batch itself carries, not columns. */
 export const BATCH_FIELDS = new Set(['kind', 'ts_ns', 'type']);
 

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { Flags } from '@oclif/core';
 import { liveHeader } from '../capture/header';
-import { CaptureWriter } from '../capture/writer';
+import { CaptureEvent, CaptureWriter } from '../capture/writer';
 import { BaseCommand, UserError } from '../command';
 import { RawEvent } from '../events/types';
 import { privilegeProblem } from '../probes/privileges';
@@ -53,23 +53,6 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
     if (problem) throw new UserError(problem);
     const wanted = flags.probes ? new Set(flags.probes.split(',').map((s) => s.trim())) : undefined;
 
-    let writer: CaptureWriter | undefined;
-    let writeError: unknown;
-    const onEvent = (e: RawEvent): void => {
-      if (!writer || writeError) return;
-      try {
-        writer.add(e as unknown as Parameters<CaptureWriter['add']>[0]);
-      } catch (err) {
-        writeError = err;
-      }
-    };
-    const addresses = new Set<bigint>();
-    const collect = (e: RawEvent): void => {
-      if (e.kind === 'group_ref') for (const a of e.stack.slice(0, e.nr_frames)) if (a) addresses.add(a);
-      if (e.kind === 'dirty' && e.fn) addresses.add(e.fn);
-      onEvent(e);
-    };
-
     const src = await LiveSource.open({
       recordAll: true,
       ringBytes: ringMiB << 20,
@@ -83,38 +66,46 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
         throw new UserError(`unknown probe ${unknown.join(', ')} (see iommutrace doctor)`);
       }
     }
+    let w: CaptureWriter;
     try {
-      writer = new CaptureWriter(output, liveHeader(src, leakAgeNs, process.argv.slice(2)), { force: flags.force });
+      w = new CaptureWriter(output, liveHeader(src, leakAgeNs, process.argv.slice(2)), { force: flags.force });
     } catch (err) {
       src.stop();
       throw new UserError(`cannot create ${output}: ${describe(err)}`);
     }
-    src.start(collect);
-    const attached = src.attached.size;
-    process.stderr.write(`recording to ${output}: ${attached} of ${src.probes.length} probes attached${durationNs ? `, for ${flags.duration}` : ''}; Ctrl-C stops\n`);
 
-    const w0 = writer;
-    const flush = (): boolean => {
-      try {
-        if (!writeError) w0.flush();
-      } catch (err) {
-        writeError = err;
+    // Every write goes through here: the first failure stops writing and ends the recording.
+    let writeError: unknown;
+    const write = (op: () => void): boolean => {
+      if (writeError === undefined) {
+        try {
+          op();
+        } catch (err) {
+          writeError = err;
+        }
       }
       return writeError === undefined;
     };
-    const reason = await this.waitForStop(src, writer, durationNs, flush);
+    // Stack and callback addresses, symbolized on this host at the end.
+    const addresses = new Set<bigint>();
+    src.start((e: RawEvent) => {
+      if (e.kind === 'group_ref') for (const a of e.stack.slice(0, e.nr_frames)) if (a) addresses.add(a);
+      if (e.kind === 'dirty' && e.fn) addresses.add(e.fn);
+      write(() => w.add(e as unknown as CaptureEvent));
+    });
+    process.stderr.write(
+      `recording to ${output}: ${src.attached.size} of ${src.probes.length} probes attached${durationNs ? `, for ${flags.duration}` : ''}; Ctrl-C stops\n`,
+    );
+
+    const reason = await this.waitForStop(src, w, durationNs, () => write(() => w.flush()));
     const lost = src.stop();
-    const w = writer;
-    if (writeError) {
-      w.abandon();
-      throw new UserError(`cannot write ${output}: ${describe(writeError)}; the capture is readable up to its last whole chunk`);
-    }
-    try {
+    const finished = write(() => {
       w.symbols(new Map([...addresses].map((a) => [a, src.symbolize(a)])));
       w.close({ endNs: src.now(), lost, stopReason: reason });
-    } catch (err) {
+    });
+    if (!finished) {
       w.abandon();
-      throw new UserError(`cannot write ${output}: ${describe(err)}; the capture is readable up to its last whole chunk`);
+      throw new UserError(`cannot write ${output}: ${describe(writeError)}; the capture is readable up to its last whole chunk`);
     }
     if (process.stderr.isTTY) process.stderr.write('\n');
     const perEvent = w.events ? (w.bytes / w.events).toFixed(1) : '-';
