@@ -75,6 +75,7 @@ export class DeviceTable {
     this.domains.set(domain, device);
     // DMA seen before the attach stays where it was counted; what follows goes to the device.
     this.dmaRows.delete(domain);
+    this.lastRow = undefined;
   }
 
   /** Devices an event names, or the ones known in its group for group-wide calls. */
@@ -110,9 +111,15 @@ export class DeviceTable {
   /** domain -> the row its DMA is counted in (the hot path: one lookup per event). */
   private readonly dmaRows = new Map<bigint, DeviceRow>();
 
+  /** The last domain DMA went to and its row: VFIO maps in long runs into one domain. */
+  private lastDomain = -1n;
+  private lastRow: DeviceRow | undefined;
+
   private dmaRow(domain: bigint): DeviceRow {
+    if (domain === this.lastDomain && this.lastRow) return this.lastRow;
+    this.lastDomain = domain;
     let r = this.dmaRows.get(domain);
-    if (r) return r;
+    if (r) return (this.lastRow = r);
     const dev = this.domains.get(domain);
     if (dev) r = this.row(dev);
     else {
@@ -120,7 +127,7 @@ export class DeviceTable {
       r.domain = '0x' + domain.toString(16);
     }
     this.dmaRows.set(domain, r);
-    return r;
+    return (this.lastRow = r);
   }
 
   dma(e: DmaEvent): void {
@@ -134,9 +141,16 @@ export class DeviceTable {
     }
   }
 
+  /** Row keys of domains no attach was seen for, made once each. */
+  private readonly unknownKeys = new Map<bigint, string>();
+
   /** The row key DMA into `domain` is counted under (see dma()). */
   keyFor(domain: bigint): string {
-    return this.domains.get(domain) ?? `unknown:${domain.toString(16)}`;
+    const dev = this.domains.get(domain);
+    if (dev !== undefined) return dev;
+    let key = this.unknownKeys.get(domain);
+    if (key === undefined) this.unknownKeys.set(domain, (key = `unknown:${domain.toString(16)}`));
+    return key;
   }
 
   list(): DeviceRow[] {

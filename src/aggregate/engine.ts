@@ -72,8 +72,11 @@ export class Aggregator {
   /** Walk callback address -> walks: it tells VFIO device-side tracking from iommufd's. */
   readonly dirtyCallbacks = new Map<bigint, number>();
   readonly faults: Report['page_faults'] = [];
-  /** Events per probe, for rates. */
-  readonly perProbe = new Map<string, number>();
+  /** Per probe: its event count, and its latency histogram (the one in `latency`). */
+  private readonly probes = new Map<string, { events: number; hist: Histogram | undefined }>();
+  /** The last event's probe and its entry: events come in runs of one probe. */
+  private lastProbe = '';
+  private lastStats = { events: 0, hist: undefined as Histogram | undefined };
   private readonly gupFrom: Set<string>;
   private readonly pinFrom: Set<string>;
 
@@ -87,11 +90,17 @@ export class Aggregator {
   add(e: RawEvent): void {
     this.total++;
     if (e.ts_ns > this.lastTs) this.lastTs = e.ts_ns;
-    this.perProbe.set(e.probe, (this.perProbe.get(e.probe) ?? 0) + 1);
+    let st = this.lastStats;
+    if (e.probe !== this.lastProbe) {
+      let found = this.probes.get(e.probe);
+      if (!found) this.probes.set(e.probe, (found = { events: 0, hist: undefined }));
+      this.lastProbe = e.probe;
+      st = this.lastStats = found;
+    }
+    st.events++;
     if ('lat_ns' in e && e.lat_ns > 0) {
-      let h = this.latency.get(e.probe);
-      if (!h) this.latency.set(e.probe, (h = new Histogram()));
-      h.add(e.lat_ns);
+      if (!st.hist) this.latency.set(e.probe, (st.hist = new Histogram()));
+      st.hist.add(e.lat_ns);
     }
     switch (e.kind) {
       case 'attach':
@@ -111,6 +120,11 @@ export class Aggregator {
       default:
         return;
     }
+  }
+
+  /** Events per probe, for rates. */
+  get perProbe(): Map<string, number> {
+    return new Map([...this.probes].map(([probe, s]) => [probe, s.events]));
   }
 
   private onDma(e: DmaEvent): void {
@@ -197,18 +211,33 @@ export class Aggregator {
   }
 
   private callbacks(): Record<string, number> {
-    const out: Record<string, number> = {};
+    // A Map, not an object: a symbol from a capture may be named __proto__ or constructor.
+    const out = new Map<string, number>();
     for (const [fn, n] of this.dirtyCallbacks) {
       const name = fn ? this.opts.symbolize(fn).replace(/\+0x[0-9a-f]+/, '') : 'unknown';
-      out[name] = (out[name] ?? 0) + n;
+      out.set(name, (out.get(name) ?? 0) + n);
+    }
+    return Object.fromEntries(out);
+  }
+
+  /** Per group, how many outstanding references are held and leaked at nowNs (no listing: cheap to ask often). */
+  groupCounts(nowNs: number): Map<number, { held: number; leaked: number }> {
+    const out = new Map<number, { held: number; leaked: number }>();
+    for (const g of this.ledger.groups.values()) {
+      const c = this.ledger.counts(g, nowNs, this.opts.leakAgeNs, this.opts.symbolize);
+      const sum = out.get(g.groupId) ?? { held: 0, leaked: 0 };
+      out.set(g.groupId, { held: sum.held + c.held, leaked: sum.leaked + c.leaked });
     }
     return out;
   }
 
-  /** The answers so far; `nowNs` dates outstanding references (their age). */
-  summary(nowNs: number): Pick<Report, 'latency' | 'latency_histograms' | 'dma' | 'devices' | 'pins' | 'pin_ledger' | 'gup' | 'gup_by_process' | 'dirty' | 'groups' | 'overflow' | 'page_faults'> {
+  /**
+   * The answers so far; `nowNs` dates outstanding references (their age). With
+   * refs false the groups' held and leaked lists are left empty (see groupCounts).
+   */
+  summary(nowNs: number, { refs = true } = {}): Pick<Report, 'latency' | 'latency_histograms' | 'dma' | 'devices' | 'pins' | 'pin_ledger' | 'gup' | 'gup_by_process' | 'dirty' | 'groups' | 'overflow' | 'page_faults'> {
     const groups = [...this.ledger.groups.values()].map((g) => {
-      const { held, leaked } = this.ledger.classify(g, nowNs, this.opts.leakAgeNs, this.opts.symbolize);
+      const { held, leaked } = refs ? this.ledger.classify(g, nowNs, this.opts.leakAgeNs, this.opts.symbolize) : { held: [], leaked: [] };
       const known = this.devices.groupDevices.get(g.groupId) ?? new Set<string>();
       return {
         group: g.groupId,

@@ -128,6 +128,20 @@ export class GroupLedger {
     this.outstandingTotal--;
   }
 
+  /** Per stack id, its symbolized frames, taker and holder: worked out once, not per reference. */
+  private readonly named = new Map<number, { stack: string[]; taker: string; holder?: string }>();
+
+  private describe(stack: number, symbolize: (a: bigint) => string): { stack: string[]; taker: string; holder?: string } {
+    let d = this.named.get(stack);
+    if (!d) {
+      const frames = stack < 0 ? ['(stack not kept: stack table full)'] : this.stacks[stack].map(symbolize);
+      const taker = takerOf(frames);
+      d = { stack: frames, taker, holder: holderOf(taker) };
+      this.named.set(stack, d);
+    }
+    return d;
+  }
+
   /** References older than leakAgeNs at nowNs, split into held (known holders) and leaked. */
   classify(g: GroupRefs, nowNs: number, leakAgeNs: number, symbolize: (a: bigint) => string): { held: ListedRef[]; leaked: ListedRef[] } {
     const held: ListedRef[] = [];
@@ -135,12 +149,22 @@ export class GroupLedger {
     for (const r of g.outstanding) {
       const age = nowNs - r.tsNs;
       if (age < leakAgeNs) continue;
-      const stack = r.stack < 0 ? ['(stack not kept: stack table full)'] : this.stacks[r.stack].map(symbolize);
-      const taker = takerOf(stack);
-      const holder = holderOf(taker);
+      const { stack, taker, holder } = this.describe(r.stack, symbolize);
       const item = { taker, stack, pid: r.pid, comm: r.comm, age_ns: age };
       if (holder) held.push({ holder, ...item });
       else leaked.push(item);
+    }
+    return { held, leaked };
+  }
+
+  /** How many references classify() would list as held and as leaked, without listing them. */
+  counts(g: GroupRefs, nowNs: number, leakAgeNs: number, symbolize: (a: bigint) => string): { held: number; leaked: number } {
+    let held = 0;
+    let leaked = 0;
+    for (const r of g.outstanding) {
+      if (nowNs - r.tsNs < leakAgeNs) continue;
+      if (this.describe(r.stack, symbolize).holder) held++;
+      else leaked++;
     }
     return { held, leaked };
   }

@@ -9,6 +9,11 @@ export const SUB = 1 << SUB_BITS;
 /** Bucket index of a value (mirror of it_hist_bucket()). */
 export function bucketOf(v: number): number {
   if (v < SUB) return Math.max(0, Math.floor(v));
+  if (v < 4294967296) {
+    // The common case (latencies under 4 s): integer shifts only.
+    const m = 31 - Math.clz32(v);
+    return (m - SUB_BITS + 1) * SUB + ((v >>> (m - SUB_BITS)) & (SUB - 1));
+  }
   // The highest set bit, from 32-bit halves (exact, unlike Math.log2 near powers of two).
   const hi = Math.floor(v / 4294967296);
   const m = hi > 0 ? 63 - Math.clz32(hi) : 31 - Math.clz32(v >>> 0);
@@ -34,17 +39,19 @@ export interface Percentiles {
   max_ns: number;
 }
 
+/** Buckets of a 64-bit value: the last is bucketOf(2^64 - 1). */
+export const BUCKETS = (64 - SUB_BITS + 1) * SUB;
+
 export class Histogram {
-  /** bucket -> count */
-  readonly buckets = new Map<number, number>();
+  /** Count per bucket index: a flat array, so adding is one indexed increment. */
+  readonly counts = new Float64Array(BUCKETS);
   count = 0;
   sum = 0;
   max = 0;
   min = Infinity;
 
   add(v: number, n = 1): void {
-    const b = bucketOf(v);
-    this.buckets.set(b, (this.buckets.get(b) ?? 0) + n);
+    this.counts[bucketOf(v)] += n;
     this.count += n;
     this.sum += v * n;
     if (v > this.max) this.max = v;
@@ -54,7 +61,7 @@ export class Histogram {
   /** Adds counts straight from kernel buckets (no exact values: max is the bucket's top). */
   addBucket(b: number, n: number): void {
     if (n <= 0) return;
-    this.buckets.set(b, (this.buckets.get(b) ?? 0) + n);
+    this.counts[b] += n;
     this.count += n;
     this.sum += ((bucketLow(b) + bucketHigh(b)) / 2) * n;
     this.max = Math.max(this.max, bucketHigh(b) - 1);
@@ -62,7 +69,7 @@ export class Histogram {
   }
 
   merge(o: Histogram): void {
-    for (const [b, n] of o.buckets) this.buckets.set(b, (this.buckets.get(b) ?? 0) + n);
+    for (let b = 0; b < BUCKETS; b++) this.counts[b] += o.counts[b];
     this.count += o.count;
     this.sum += o.sum;
     this.max = Math.max(this.max, o.max);
@@ -77,8 +84,7 @@ export class Histogram {
     if (this.count === 0) return 0;
     const rank = q * this.count;
     let seen = 0;
-    for (const b of [...this.buckets.keys()].sort((x, y) => x - y)) {
-      const n = this.buckets.get(b)!;
+    for (const [b, n] of this.buckets()) {
       if (seen + n >= rank) {
         const lo = bucketLow(b);
         const hi = bucketHigh(b);
@@ -88,6 +94,11 @@ export class Histogram {
       seen += n;
     }
     return this.max;
+  }
+
+  /** The non-empty buckets in order, as [bucket, count]. */
+  *buckets(): IterableIterator<[number, number]> {
+    for (let b = 0; b < BUCKETS; b++) if (this.counts[b]) yield [b, this.counts[b]];
   }
 
   percentiles(): Percentiles {
@@ -103,7 +114,7 @@ export class Histogram {
   /** Counts folded into power-of-two ranges [2^k, 2^(k+1)), as funclatency prints them. */
   log2(): { low: number; high: number; count: number }[] {
     const byPow = new Map<number, number>();
-    for (const [b, n] of this.buckets) {
+    for (const [b, n] of this.buckets()) {
       const low = bucketLow(b);
       const k = low === 0 ? -1 : Math.floor(Math.log2(low));
       byPow.set(k, (byPow.get(k) ?? 0) + n);

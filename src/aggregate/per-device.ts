@@ -31,15 +31,25 @@ export class DeviceDetail {
     else if (e.kind === 'pin') this.onPin(e as PinEvent);
   }
 
+  /** The last domain mapped into and its histogram: maps come in long runs into one domain. */
+  private lastDomain = -1n;
+  private lastHist: Histogram | undefined;
+
   private onDma(e: DmaEvent): void {
     if (e.probe === 'iommu.unmap' || !(e.lat_ns > 0)) return;
-    const key = this.devices.keyFor(e.domain);
-    let h = this.mapLatency.get(key);
-    if (!h) this.mapLatency.set(key, (h = new Histogram()));
+    let h = e.domain === this.lastDomain ? this.lastHist : undefined;
+    if (!h) {
+      const key = this.devices.keyFor(e.domain);
+      h = this.mapLatency.get(key);
+      if (!h) this.mapLatency.set(key, (h = new Histogram()));
+      this.lastDomain = e.domain;
+      this.lastHist = h;
+    }
     h.add(e.lat_ns);
   }
 
   private onAttach(e: AttachEvent): void {
+    this.lastHist = undefined; // an attach may give the domain its device
     const detach = e.probe.startsWith('iommu.detach');
     if (e.ret !== 0 || detach) return;
     const dev = e.dev_name || [...(this.devices.groupDevices.get(e.group_id) ?? [])][0];

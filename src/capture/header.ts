@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { PlannedProbe } from '../probes/planner';
-import { LiveSource } from '../source/live';
+import type { PlannedProbe } from '../probes/planner';
+import type { LiveSource } from '../source/live';
 import { captureKinds } from './kinds';
-import { CaptureHeader, CaptureProbe } from './types';
+import { CaptureHeader, CaptureProbe, Snapshot } from './types';
 
 function readOr(path: string, fallback: string): string {
   try {
@@ -14,9 +14,10 @@ function readOr(path: string, fallback: string): string {
   }
 }
 
-function btfFingerprint(): string {
+/** SHA-256 of the BTF the programs were relocated against ('' when there is none, or it is not a small file). */
+function btfFingerprint(path = '/sys/kernel/btf/vmlinux'): string {
   try {
-    return createHash('sha256').update(fs.readFileSync('/sys/kernel/btf/vmlinux')).digest('hex');
+    return createHash('sha256').update(fs.readFileSync(path)).digest('hex');
   } catch {
     return '';
   }
@@ -47,7 +48,7 @@ export function liveHeader(src: LiveSource, leakAgeNs: number, argv: string[]): 
     host: os.hostname(),
     kernelRelease: facts.release,
     bootId: readOr('/proc/sys/kernel/random/boot_id', ''),
-    btfFingerprint: btfFingerprint(),
+    btfFingerprint: btfFingerprint(src.kernel.btfCustomPath),
     btf: facts.btf,
     probes: src.planned.map(probeRecord),
     clockBaseNs: src.clockBaseNs.toString(),
@@ -57,4 +58,26 @@ export function liveHeader(src: LiveSource, leakAgeNs: number, argv: string[]): 
     lockdown: facts.lockdown ?? '',
     argv,
   };
+}
+
+/**
+ * A probe attached at the start and detached during the recording (its module was
+ * unloaded) shows in the snapshot record writes at that moment, as the counter
+ * `probe_detached:NAME` whose value is when it was noticed (ns from the clock base).
+ * The header was written before; readers apply these with probesAtEnd().
+ */
+export const DETACHED_COUNTER = 'probe_detached:';
+
+/** The header's probes as they ended: the ones a snapshot says detached are `detached`, with why and when. */
+export function probesAtEnd(h: CaptureHeader, snapshots: Snapshot[]): CaptureProbe[] {
+  const at = new Map<string, number>();
+  for (const s of snapshots) {
+    for (const c of s.counters) if (c.name.startsWith(DETACHED_COUNTER)) at.set(c.name.slice(DETACHED_COUNTER.length), c.value);
+  }
+  return h.probes.map((p) => {
+    const ns = at.get(p.name);
+    if (ns === undefined || p.status !== 'attached') return p;
+    const where = p.module ? `module ${p.module}` : 'its target';
+    return { ...p, status: 'detached', reason: `${where} was unloaded ${(ns / 1e9).toFixed(1)} s into the capture` };
+  });
 }

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import { crc32 } from './crc32';
 import { Frame, FORMAT_VERSION, MAGIC, PREAMBLE_SIZE } from './proto';
 import { CaptureHeader, ColumnType, EventKindSpec, Snapshot, Trailer } from './types';
+import { Batch, readEventsFrame, Values } from './wire';
 import { CaptureEvent } from './writer';
 
 /** A file that is not a capture we can read at all (bad magic, other version, no header). */
@@ -25,12 +26,18 @@ export interface CaptureContents {
 /** Frames larger than this are taken as damage rather than allocated. */
 const MAX_FRAME = 256 << 20;
 
+const COLUMN_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
 /** Bounds a header must respect, so a damaged or hostile one cannot make reading hang. */
 function checkHeader(h: CaptureHeader): string | undefined {
   if (!Array.isArray(h.kinds) || h.kinds.length > 64) return 'too many event kinds';
   for (const k of h.kinds) {
     if (k.columns.length > 256) return `event kind ${k.name} has too many columns`;
+    const names = new Set(['kind', 'ts_ns']);
     for (const c of k.columns) {
+      // Column names become event fields: plain identifiers only, never __proto__ or a duplicate.
+      if (!COLUMN_NAME.test(c.name) || c.name === '__proto__' || names.has(c.name)) return `event kind ${k.name} has a bad column name ${JSON.stringify(c.name.slice(0, 40))}`;
+      names.add(c.name);
       if (c.type < 0 || c.type > 2) return `column ${c.name} has an unknown type ${c.type}`;
       if (c.width > 4096) return `column ${c.name} is ${c.width} values wide`;
     }
@@ -50,8 +57,8 @@ function readVarint(buf: Buffer, off: number): { value: number; next: number } |
 }
 
 interface Cursor {
-  values: number[];
-  lo: number[];
+  values: Values;
+  lo: Values;
   i: number;
   prev: number;
   prevLo: number;
@@ -59,40 +66,62 @@ interface Cursor {
 
 const { INT, STRING, ADDR } = ColumnType;
 
-/**
- * Reads a capture, calling onEvent for every event in order. Damage never throws
- * past the header: reading stops at the first bad frame and `damage` says where.
- */
 export interface ReadCallbacks {
   /** The header, before any event. */
   onHeader?: (h: CaptureHeader) => void;
   onEvent?: (e: CaptureEvent) => void;
 }
 
-export function readCapture(buf: Buffer, cb: ReadCallbacks = {}): CaptureContents {
-  const onEvent = cb.onEvent ?? (() => {});
-  if (buf.length < PREAMBLE_SIZE || !buf.subarray(0, MAGIC.length).equals(MAGIC)) {
+/** Where frames are read from: a whole buffer, or a file read frame by frame. */
+interface ByteSource {
+  size: number;
+  /** Up to len bytes at pos (fewer at the end). */
+  read(pos: number, len: number): Buffer;
+}
+
+function bufferSource(buf: Buffer): ByteSource {
+  return { size: buf.length, read: (pos, len) => buf.subarray(pos, pos + len) };
+}
+
+function fileSource(fd: number): ByteSource {
+  return {
+    size: fs.fstatSync(fd).size,
+    read(pos, len) {
+      const out = Buffer.allocUnsafe(len);
+      return out.subarray(0, fs.readSync(fd, out, 0, len, pos));
+    },
+  };
+}
+
+/** The first payload byte of a Frame whose body is an EventBatch (field 3, length-delimited). */
+const EVENTS_TAG = (3 << 3) | 2;
+
+/** An event frame not decoded yet: where its payload lies in the source. */
+interface PendingBatch {
+  at: number;
+  payload: number;
+  length: number;
+}
+
+/**
+ * Walks the frames of a capture in order. Events frames are handed to onBatch
+ * undecoded; every other frame is decoded into `out`. Damage never throws past
+ * the header: the walk stops at the first bad frame and `damage` says where.
+ */
+function walk(src: ByteSource, out: Partial<CaptureContents> & { strings: string[] }, onHeader: (h: CaptureHeader) => void, onBatch: (b: PendingBatch) => boolean): void {
+  const pre = src.read(0, PREAMBLE_SIZE);
+  if (pre.length < PREAMBLE_SIZE || !pre.subarray(0, MAGIC.length).equals(MAGIC)) {
     throw new CaptureError('not an iommutrace capture (bad magic)');
   }
-  const version = buf.readUInt32LE(MAGIC.length);
+  const version = pre.readUInt32LE(MAGIC.length);
   if (version !== FORMAT_VERSION) {
     throw new CaptureError(`capture format version ${version} is not supported (this iommutrace reads version ${FORMAT_VERSION})`);
   }
-  const F = Frame();
-  const strings: string[] = [];
-  const kinds = new Map<number, EventKindSpec>();
-  const out: Omit<CaptureContents, 'header'> & { header?: CaptureHeader } = {
-    snapshots: [],
-    symbols: new Map(),
-    events: 0,
-    cut: false,
-    bytes: buf.length,
-  };
   let off = PREAMBLE_SIZE;
-  while (off < buf.length) {
+  while (off < src.size) {
     const at = off;
-    const len = readVarint(buf, off);
-    if (!len || len.next + len.value + 4 > buf.length) {
+    const len = readVarint(src.read(off, 5), 0);
+    if (!len || off + len.next + len.value + 4 > src.size) {
       if (len && len.value > MAX_FRAME) out.damage = `frame at byte ${at} claims ${len.value} bytes`;
       out.cut = true;
       break;
@@ -101,39 +130,39 @@ export function readCapture(buf: Buffer, cb: ReadCallbacks = {}): CaptureContent
       out.damage = `frame at byte ${at} claims ${len.value} bytes`;
       break;
     }
-    const payload = buf.subarray(len.next, len.next + len.value);
-    off = len.next + len.value + 4;
-    if (crc32(payload) !== buf.readUInt32LE(len.next + len.value)) {
+    const framed = src.read(off + len.next, len.value + 4);
+    const payload = framed.subarray(0, len.value);
+    off += len.next + len.value + 4;
+    if (crc32(payload) !== framed.readUInt32LE(len.value)) {
       out.damage = `frame at byte ${at} is damaged (checksum mismatch)`;
       break;
     }
-    let frame: Record<string, unknown>;
-    try {
-      frame = F.toObject(F.decode(payload), { defaults: true, arrays: true, longs: Number }) as Record<string, unknown>;
-    } catch (err) {
-      out.damage = `frame at byte ${at} does not decode: ${(err as Error).message}`;
+    if (out.header && payload[0] === EVENTS_TAG) {
+      if (!onBatch({ at, payload: at + len.next, length: len.value })) break;
+      continue;
+    }
+    const frame = decodeFrame(payload, at);
+    if (typeof frame === 'string') {
+      out.damage = frame;
       break;
     }
     if (!out.header) {
       if (!frame.header) throw new CaptureError('capture has no header frame');
-      out.header = frame.header as CaptureHeader;
-      const bad = checkHeader(out.header);
+      const bad = checkHeader(frame.header as CaptureHeader);
       if (bad) throw new CaptureError(`capture header is damaged: ${bad}`);
-      for (const k of out.header.kinds) kinds.set(k.id, k);
-      cb.onHeader?.(out.header);
+      out.header = frame.header as CaptureHeader;
+      onHeader(out.header);
       continue;
     }
     try {
       if (frame.strings) {
         const s = frame.strings as { firstIndex: number; values: string[] };
-        if (s.firstIndex !== strings.length) throw new Error(`string table jumps from ${strings.length} to ${s.firstIndex}`);
-        strings.push(...s.values);
-      } else if (frame.events) {
-        out.events += readBatch(frame.events as Batch, kinds, strings, onEvent);
+        if (s.firstIndex !== out.strings.length) throw new Error(`string table jumps from ${out.strings.length} to ${s.firstIndex}`);
+        out.strings.push(...s.values);
       } else if (frame.snapshot) {
-        out.snapshots.push(frame.snapshot as Snapshot);
+        out.snapshots!.push(frame.snapshot as Snapshot);
       } else if (frame.symbols) {
-        for (const s of (frame.symbols as { symbols: { address: string; name: string }[] }).symbols) out.symbols.set(s.address, s.name);
+        for (const s of (frame.symbols as { symbols: { address: string; name: string }[] }).symbols) out.symbols!.set(s.address, s.name);
       } else if (frame.trailer) {
         out.trailer = frame.trailer as Trailer;
       }
@@ -144,65 +173,216 @@ export function readCapture(buf: Buffer, cb: ReadCallbacks = {}): CaptureContent
   }
   if (!out.header) throw new CaptureError('capture is cut before its header');
   if (!out.trailer && !out.damage) out.cut = true;
-  return out as CaptureContents;
+}
+
+/** A frame as an object, or the line saying why it does not decode. */
+function decodeFrame(payload: Buffer, at: number): Record<string, unknown> | string {
+  const F = Frame();
+  try {
+    return F.toObject(F.decode(payload), { defaults: true, arrays: true, longs: Number }) as Record<string, unknown>;
+  } catch (err) {
+    return `frame at byte ${at} does not decode: ${(err as Error).message}`;
+  }
+}
+
+function emptyContents(bytes: number): Omit<CaptureContents, 'header'> & { header?: CaptureHeader; strings: string[] } {
+  return { snapshots: [], symbols: new Map(), events: 0, cut: false, bytes, strings: [] };
+}
+
+/** Reads a capture, calling onEvent for every event in order. */
+export function readCapture(buf: Buffer, cb: ReadCallbacks = {}): CaptureContents {
+  return readFrom(bufferSource(buf), cb);
+}
+
+function readFrom(src: ByteSource, cb: ReadCallbacks): CaptureContents {
+  const onEvent = cb.onEvent ?? (() => {});
+  const out = emptyContents(src.size);
+  const kinds = new Map<number, EventKindSpec>();
+  const onHeader = (h: CaptureHeader) => {
+    for (const k of h.kinds) kinds.set(k.id, k);
+    cb.onHeader?.(h);
+  };
+  walk(src, out, onHeader, (b) => {
+    const damage = decodeBatch(src, b, kinds, out.strings, (e) => {
+      out.events++;
+      onEvent(e);
+    });
+    if (damage) out.damage = damage;
+    return !damage;
+  });
+  const { strings: _, ...contents } = out;
+  return contents as CaptureContents;
+}
+
+/** Decodes one event frame; returns the damage line, or undefined when it read whole. */
+function decodeBatch(src: ByteSource, b: PendingBatch, kinds: Map<number, EventKindSpec>, strings: string[], onEvent: (e: CaptureEvent) => void): string | undefined {
+  try {
+    readBatch(readEventsFrame(src.read(b.payload, b.length)), kinds, strings, onEvent);
+    return undefined;
+  } catch (err) {
+    return `frame at byte ${b.at} is inconsistent: ${(err as Error).message}`;
+  }
 }
 
 /** Reads a capture file; an unreadable file is a CaptureError with one clear line. */
 export function readCaptureFile(path: string, cb: ReadCallbacks = {}): CaptureContents {
-  let buf: Buffer;
+  const fd = openCapture(path);
   try {
-    buf = fs.readFileSync(path);
+    return readFrom(fileSource(fd), cb);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function openCapture(path: string): number {
+  try {
+    const fd = fs.openSync(path, 'r');
+    if (fs.fstatSync(fd).isDirectory()) {
+      fs.closeSync(fd);
+      throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    }
+    return fd;
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     throw new CaptureError(`cannot read ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'is a directory' : (e.code ?? e.message)}`);
   }
-  return readCapture(buf, cb);
 }
 
-interface Batch {
-  count: number;
-  tsFirstNs: number;
-  tsDelta: number[];
-  kind: number[];
-  columns: { kind: number; index: number; values: number[]; valuesLo: number[] }[];
+/**
+ * A capture opened for playing: everything but the events is read up front
+ * (header, symbols, snapshots, trailer); the events are decoded one frame at a
+ * time as they are asked for, so memory does not grow with the capture.
+ */
+export class CaptureStream {
+  readonly contents: CaptureContents;
+  private readonly fd: number;
+  private readonly src: ByteSource;
+  private readonly batches: PendingBatch[] = [];
+  private readonly kinds = new Map<number, EventKindSpec>();
+  private strings: string[] = [];
+  private nextBatch = 0;
+
+  constructor(path: string) {
+    this.fd = openCapture(path);
+    this.src = fileSource(this.fd);
+    const out = emptyContents(this.src.size);
+    try {
+      walk(this.src, out, (h) => h.kinds.forEach((k) => this.kinds.set(k.id, k)), (b) => (this.batches.push(b), true));
+    } catch (err) {
+      fs.closeSync(this.fd);
+      throw err;
+    }
+    const { strings, ...contents } = out;
+    this.strings = strings;
+    this.contents = contents as CaptureContents;
+  }
+
+  /** The next frame's events, in order; undefined at the end or at damage (then contents.damage says where). */
+  next(): CaptureEvent[] | undefined {
+    if (this.nextBatch >= this.batches.length) return undefined;
+    const events: CaptureEvent[] = [];
+    const damage = decodeBatch(this.src, this.batches[this.nextBatch++], this.kinds, this.strings, (e) => events.push(e));
+    if (damage) {
+      this.contents.damage ??= damage;
+      this.nextBatch = this.batches.length;
+      return undefined;
+    }
+    this.contents.events += events.length;
+    return events;
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+  }
 }
+
+
+/** Scratch words for building a 64-bit address from its halves with one bigint allocation. */
+const HALVES = new Uint32Array(2);
+const WORD = new BigUint64Array(HALVES.buffer);
+
+/** The next value of a column, its delta applied (a string index resolved). */
+function nextValue(c: Cursor | undefined, spec: EventKindSpec['columns'][number], kind: string, strings: string[]): unknown {
+  if (!c || c.i >= c.values.length) throw new Error(`column ${spec.name} of ${kind} is short`);
+  const v = c.values[c.i];
+  switch (spec.type) {
+    case STRING:
+      if (!(v >= 0 && v < strings.length)) throw new Error(`string ${v} is not in the table`);
+      c.i++;
+      return strings[v];
+    case ADDR: {
+      const lo = c.lo[c.i];
+      if (lo === undefined) throw new Error(`column ${spec.name} of ${kind} is short`);
+      c.i++;
+      c.prev += v;
+      c.prevLo += lo;
+      // Halves in range for every capture we write; a hostile one wraps, never throws.
+      HALVES[0] = c.prevLo >>> 0;
+      HALVES[1] = c.prev >>> 0;
+      return WORD[0];
+    }
+    default:
+      c.i++;
+      c.prev += v;
+      return c.prev;
+  }
+}
+
+/**
+ * Builds the events of one kind from the values of their columns, in column
+ * order. Generated once per kind so every event is one object literal of one
+ * shape (dynamic stores field by field cost most of reading a capture). Only
+ * column names checkHeader() accepted reach it, each as a quoted string key:
+ * nothing else from the file becomes code.
+ */
+type EventMaker = (kind: string, ts: number, v: unknown[]) => CaptureEvent;
+
+function eventMaker(kind: EventKindSpec): EventMaker {
+  const fields = kind.columns.map((c, i) => {
+    if (!COLUMN_NAME.test(c.name)) throw new Error(`bad column name ${JSON.stringify(c.name)}`);
+    return `${JSON.stringify(c.name)}: v[${i}]`;
+  });
+  return new Function(`return function (kind, ts, v) { return { kind: kind, ts_ns: ts, ${fields.join(', ')} }; };`)() as EventMaker;
+}
+
+const makers = new WeakMap<EventKindSpec, EventMaker>();
 
 function readBatch(b: Batch, kinds: Map<number, EventKindSpec>, strings: string[], onEvent: (e: CaptureEvent) => void): number {
   if (b.tsDelta.length !== b.count || b.kind.length !== b.count) throw new Error('batch columns disagree on the event count');
-  const cursors = new Map<string, Cursor>();
-  for (const c of b.columns) cursors.set(`${c.kind}:${c.index}`, { values: c.values, lo: c.valuesLo, i: 0, prev: 0, prevLo: 0 });
+  // Per kind id: its spec, how its events are built and the batch's cursors by column index.
+  const plans = new Map<number, { kind: EventKindSpec; make: EventMaker; values: unknown[]; cursors: (Cursor | undefined)[] }>();
+  const plan = (id: number) => {
+    let p = plans.get(id);
+    if (!p) {
+      const kind = kinds.get(id);
+      if (!kind) throw new Error(`unknown event kind ${id}`);
+      plans.set(id, (p = { kind, make: makers.get(kind) ?? eventMaker(kind), values: new Array(kind.columns.length), cursors: [] }));
+      makers.set(kind, p.make);
+    }
+    return p;
+  };
+  for (const c of b.columns) {
+    if (c.index < 4096) plan(c.kind).cursors[c.index] = { values: c.values, lo: c.valuesLo, i: 0, prev: 0, prevLo: 0 };
+  }
   let ts = b.tsFirstNs;
-  const events: CaptureEvent[] = [];
+  const events = new Array<CaptureEvent>(b.count);
   for (let i = 0; i < b.count; i++) {
     ts += b.tsDelta[i];
-    const kind = kinds.get(b.kind[i]);
-    if (!kind) throw new Error(`unknown event kind ${b.kind[i]}`);
-    const e: CaptureEvent = { kind: kind.name, ts_ns: ts };
-    kind.columns.forEach((spec, index) => {
-      const c = cursors.get(`${kind.id}:${index}`);
+    const { kind, make, values, cursors } = plan(b.kind[i]);
+    const specs = kind.columns;
+    for (let index = 0; index < specs.length; index++) {
+      const spec = specs[index];
+      const c = cursors[index];
       const width = spec.width || 1;
-      const vals: unknown[] = [];
-      for (let j = 0; j < width; j++) {
-        if (!c || c.i >= c.values.length) throw new Error(`column ${spec.name} of ${kind.name} is short`);
-        const v = c.values[c.i];
-        if (spec.type === STRING) {
-          if (v < 0 || v >= strings.length) throw new Error(`string ${v} is not in the table`);
-          vals.push(strings[v]);
-        } else if (spec.type === ADDR) {
-          const lo = c.lo[c.i];
-          if (lo === undefined) throw new Error(`column ${spec.name} of ${kind.name} is short`);
-          c.prev += v;
-          c.prevLo += lo;
-          vals.push((BigInt(c.prev) << 32n) | BigInt(c.prevLo >>> 0));
-        } else if (spec.type === INT) {
-          c.prev += v;
-          vals.push(c.prev);
-        }
-        c.i++;
+      if (width === 1) {
+        values[index] = nextValue(c, spec, kind.name, strings);
+        continue;
       }
-      e[spec.name] = width > 1 ? vals : vals[0];
-    });
-    events.push(e);
+      const vals = new Array<unknown>(width);
+      for (let j = 0; j < width; j++) vals[j] = nextValue(c, spec, kind.name, strings);
+      values[index] = vals;
+    }
+    events[i] = make(kind.name, ts, values);
   }
   // Only hand events over once the whole batch decoded: damage drops a batch, never half of one.
   for (const e of events) onEvent(e);

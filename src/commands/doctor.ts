@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand, UserError } from '../command';
 import { CATALOGUE } from '../probes/catalogue';
-import { KernelFacts, LiveKernel } from '../probes/kernel-live';
+import { BTF_ENV, KernelFacts, LiveKernel } from '../probes/kernel-live';
 import { plan, PlannedProbe } from '../probes/planner';
 import { privilegeProblem } from '../probes/privileges';
 import { attachAllVariants, VariantResult } from '../probes/variants';
@@ -82,7 +82,15 @@ function render(r: DoctorReport): string {
   const tracefs = k.tracefs.path ? `${k.tracefs.path}${k.tracefs.mountedByUs ? ' (mounted now)' : ''}` : k.tracefs.error;
   const lines = [
     `kernel      ${k.release}`,
-    `BTF         ${yes(k.btf)}    lockdown ${k.lockdown ?? 'unknown'}    kprobes ${yes(k.kprobes)}    ring buffer ${yes(k.ringbuf)}`,
+    `BTF         ${k.btf ? 'yes' : 'no (/sys/kernel/btf/vmlinux is missing)'}    lockdown ${k.lockdown ?? 'unknown'}    kprobes ${yes(k.kprobes)}    ring buffer ${yes(k.ringbuf)}`,
+  ];
+  if (!k.btf) {
+    lines.push(
+      `CO-RE       ${k.coreBtf ? `kernel types from ${k.coreBtf}; fentry/fexit and tp_btf need the kernel's own BTF` : `no kernel types: no program can load (set ${BTF_ENV} to a BTF file for this kernel)`}`,
+    );
+  }
+  if (k.btfError) lines.push(`            ${k.btfError}`);
+  lines.push(
     `tracefs     ${tracefs}`,
     `privileges  ${k.capabilities.join(' ') || 'none'}`,
     `modules     ${k.modules.join(' ') || '(no vfio/iommu modules loaded)'}`,
@@ -99,7 +107,7 @@ function render(r: DoctorReport): string {
     ),
     '',
     `${r.summary.available} of ${r.probes.length} probes can attach on this kernel.`,
-  ];
+  );
   if (r.variants) {
     const present = r.variants.filter((v) => v.status !== 'absent');
     lines.push(

@@ -1,12 +1,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { Flags } from '@oclif/core';
-import { liveHeader } from '../capture/header';
+import { DETACHED_COUNTER, liveHeader } from '../capture/header';
 import { CaptureEvent, CaptureWriter } from '../capture/writer';
 import { BaseCommand, UserError } from '../command';
 import { RawEvent } from '../events/types';
 import { privilegeProblem } from '../probes/privileges';
-import { LiveSource } from '../source/live';
+import { selectProbes } from '../probes/select';
+import { Detachment, LiveSource } from '../source/live';
 import { formatBytes, parseDuration } from '../util/duration';
 
 /** How often buffered events reach the file at the latest. */
@@ -32,7 +33,9 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
   static override flags = {
     output: Flags.string({ char: 'o', description: 'capture file to write' }),
     duration: Flags.string({ char: 'd', description: 'stop after this long (e.g. 10s, 2m)' }),
-    probes: Flags.string({ description: 'comma-separated logical probes to attach (default: all)' }),
+    probes: Flags.string({
+      description: 'comma-separated logical probes to attach (default: all); NAME:MODE allows only that attach mode (e.g. vfio.pin:kprobe)',
+    }),
     'leak-age': Flags.string({ description: 'references held longer than this are reported as held or leaked', default: '30s' }),
     force: Flags.boolean({ description: 'overwrite an existing file', default: false }),
     'ring-size': Flags.string({ description: 'ring buffer size in MiB (a power of two)', default: '16' }),
@@ -49,23 +52,21 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
     const output = flags.output ?? defaultName();
     // Refuse before attaching anything: an existing file is never touched without --force.
     if (!flags.force && fs.existsSync(output)) throw new UserError(`${output} exists; use --force to overwrite it`);
+    let selection: ReturnType<typeof selectProbes> | undefined;
+    try {
+      selection = flags.probes ? selectProbes(flags.probes) : undefined;
+    } catch (err) {
+      throw new UserError((err as Error).message);
+    }
     const problem = privilegeProblem();
     if (problem) throw new UserError(problem);
-    const wanted = flags.probes ? new Set(flags.probes.split(',').map((s) => s.trim())) : undefined;
 
     const src = await LiveSource.open({
       recordAll: true,
       ringBytes: ringMiB << 20,
-      select: wanted ? (n) => wanted.has(n) : undefined,
+      select: selection ? (n) => selection.names.has(n) : undefined,
+      catalogue: selection?.catalogue,
     });
-    if (wanted) {
-      const known = new Set(src.probes.map((p) => p.name));
-      const unknown = [...wanted].filter((n) => !known.has(n));
-      if (unknown.length) {
-        src.stop();
-        throw new UserError(`unknown probe ${unknown.join(', ')} (see iommutrace doctor)`);
-      }
-    }
     let w: CaptureWriter;
     try {
       w = new CaptureWriter(output, liveHeader(src, leakAgeNs, process.argv.slice(2)), { force: flags.force });
@@ -86,6 +87,26 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
       }
       return writeError === undefined;
     };
+    // A module unloaded under attached probes: say so, and put it in the capture as a
+    // snapshot (counter probe_detached:NAME = ns from the clock base when noticed).
+    src.onDetach = (changed: Detachment[]): void => {
+      const byReason = new Map<string, string[]>();
+      for (const d of changed) byReason.set(d.reason, [...(byReason.get(d.reason) ?? []), d.probe]);
+      for (const [why, names] of byReason) {
+        process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}iommutrace: ${names.join(', ')} detached: ${why}; the other probes keep recording\n`);
+      }
+      write(() =>
+        w.snapshot({
+          tsNs: src.now(),
+          hist: [],
+          counters: [
+            { name: 'ringbuf_lost', value: src.lost() },
+            ...src.detachments.map((d) => ({ name: `${DETACHED_COUNTER}${d.probe}`, value: d.atNs })),
+          ],
+          probeStats: [],
+        }),
+      );
+    };
     // Stack and callback addresses, symbolized on this host at the end.
     const addresses = new Set<bigint>();
     src.start((e: RawEvent) => {
@@ -93,11 +114,13 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
       if (e.kind === 'dirty' && e.fn) addresses.add(e.fn);
       write(() => w.add(e as unknown as CaptureEvent));
     });
+    // The signal handlers go in before the line that says we are recording: a SIGINT
+    // sent as soon as it appears must stop the recording, not kill the process.
+    const stopped = this.waitForStop(src, w, durationNs, () => write(() => w.flush()));
     process.stderr.write(
       `recording to ${output}: ${src.attached.size} of ${src.probes.length} probes attached${durationNs ? `, for ${flags.duration}` : ''}; Ctrl-C stops\n`,
     );
-
-    const reason = await this.waitForStop(src, w, durationNs, () => write(() => w.flush()));
+    const reason = await stopped;
     const lost = src.stop();
     const finished = write(() => {
       w.symbols(new Map([...addresses].map((a) => [a, src.symbolize(a)])));
@@ -109,7 +132,8 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
     }
     if (process.stderr.isTTY) process.stderr.write('\n');
     const perEvent = w.events ? (w.bytes / w.events).toFixed(1) : '-';
-    this.log(`wrote ${output}: ${w.events} events, ${lost} lost, ${formatBytes(w.bytes)} (${perEvent} bytes/event), stopped by ${reason}`);
+    const detached = src.detachments.length ? `; detached during the recording: ${src.detachments.map((d) => d.probe).join(', ')}` : '';
+    this.log(`wrote ${output}: ${w.events} events, ${lost} lost, ${formatBytes(w.bytes)} (${perEvent} bytes/event), stopped by ${reason}${detached}`);
   }
 
   /** Resolves with why recording stopped: the duration, a signal, or a write error. */

@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { CaptureError } from '../capture/reader';
 import { BaseCommand, UserError } from '../command';
+import { CATALOGUE } from '../probes/catalogue';
 import { privilegeProblem } from '../probes/privileges';
 import { LiveSource } from '../source/live';
 import { ReplaySource } from '../source/replay';
@@ -15,12 +16,14 @@ export default class Top extends BaseCommand {
 CAP_SYS_RESOURCE) and shows what it sees, redrawn every --interval. With --replay it plays a
 capture instead, at --speed (1 = recorded pace, 0 = as fast as possible), as any user.
 The panels and where they sit come from a layout file (--layout; default dashboards/iommutop.json).
-Keys: q quit, p pause, s/S sort, / filter, tab focus, enter details, r reset, u probes, ? help.`;
+--probes attaches only the probes listed (as record's --probes). Keys: q quit, p pause,
+s/S sort, / filter, tab focus, enter details, r reset, u probes, ? help.`;
 
   static override examples = [
     '<%= config.bin %> top',
     '<%= config.bin %> top --replay lab.iotrace --speed 10',
     '<%= config.bin %> top --interval 500ms --layout my-layout.json',
+    '<%= config.bin %> top --probes iommu.map,iommu.unmap,gup.fast',
   ];
 
   static override flags = {
@@ -28,6 +31,7 @@ Keys: q quit, p pause, s/S sort, / filter, tab focus, enter details, r reset, u 
     speed: Flags.string({ description: 'replay speed: 1 is the recorded pace, 10 ten times faster, 0 as fast as possible', default: '1' }),
     interval: Flags.string({ description: 'redraw every (e.g. 500ms, 2s)', default: '1s' }),
     layout: Flags.string({ description: 'dashboard layout file', default: DEFAULT_LAYOUT, defaultHelp: async () => 'dashboards/iommutop.json' }),
+    probes: Flags.string({ description: 'comma-separated logical probes to attach (default: all)' }),
     'leak-age': Flags.string({ description: 'references held longer than this are shown as held or leaked (default: the capture\'s, or 30s live)' }),
   };
 
@@ -45,6 +49,12 @@ Keys: q quit, p pause, s/S sort, / filter, tab focus, enter details, r reset, u 
       throw err;
     }
     const leakAge = flags['leak-age'] ? parseDuration(flags['leak-age']) : undefined;
+    // As record takes it: these probes only (opt-in ones such as selftest.getppid included), checked before anything attaches.
+    const wanted = flags.probes === undefined ? undefined : new Set(flags.probes.split(',').map((n) => n.trim()).filter(Boolean));
+    const unknown = [...(wanted ?? [])].filter((n) => !CATALOGUE.some((p) => p.name === n));
+    if (unknown.length) throw new UserError(`unknown probe ${unknown.join(', ')} (see iommutrace doctor)`);
+    if (wanted?.size === 0) throw new UserError('--probes needs at least one probe name');
+    if (wanted && flags.replay) throw new UserError('--probes picks what to attach live; a replay shows what its capture recorded');
     const problem = flags.replay ? undefined : privilegeProblem();
     if (problem) throw new UserError(problem);
 
@@ -61,7 +71,7 @@ Keys: q quit, p pause, s/S sort, / filter, tab focus, enter details, r reset, u 
       src = replay;
       leakAgeNs = leakAge ?? replay.contents.header.leakAgeNs;
     } else {
-      src = await LiveSource.open({ recordAll: true });
+      src = await LiveSource.open({ recordAll: true, select: wanted && ((n) => wanted.has(n)) });
       leakAgeNs = leakAge ?? 30e9;
     }
     if (!process.stdout.isTTY || !process.stdin.isTTY) {

@@ -22,7 +22,7 @@ export interface Exp2Histogram {
  */
 export function toExp2(h: Histogram): Exp2Histogram {
   const perBound = new Array<number>(LE_SECONDS.length).fill(0);
-  for (const [b, n] of h.buckets) {
+  for (const [b, n] of h.buckets()) {
     const top = bucketHigh(b) - 1;
     const j = Math.max(MIN_EXP, top <= 1 ? 0 : Math.ceil(Math.log2(top)));
     // Above the last bound only +Inf (the total count) holds it.

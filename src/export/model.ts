@@ -74,7 +74,9 @@ function sumBy<T>(rows: T[], key: (r: T) => string, value: (r: T) => number): Sa
  */
 export function buildFamilies(input: ModelInput): Family[] {
   const a = input.aggregator;
-  const s = a.summary(input.nowNs);
+  // Metrics carry counts only: references are counted, not listed, at every scrape.
+  const s = a.summary(input.nowNs, { refs: false });
+  const refs = a.groupCounts(input.nowNs);
   const rows = s.devices;
   const out: Family[] = [
     gauge('iommutrace_source_info', 'Where events come from (live kernel or a replayed capture).', '1', one(1, { kind: input.source.kind, host: input.source.host, kernel: input.source.kernel })),
@@ -133,8 +135,8 @@ export function buildFamilies(input: ModelInput): Family[] {
     counter('iommutrace_group_reference_gets_total', 'IOMMU group references taken, per group.', '{reference}', s.groups.map((g) => ({ labels: { group: String(g.group) }, value: g.gets }))),
     counter('iommutrace_group_reference_puts_total', 'IOMMU group references dropped, per group.', '{reference}', s.groups.map((g) => ({ labels: { group: String(g.group) }, value: g.puts }))),
     gauge('iommutrace_group_references_outstanding', 'Group references taken and not dropped (gets - puts).', '{reference}', s.groups.map((g) => ({ labels: { group: String(g.group) }, value: g.outstanding }))),
-    gauge('iommutrace_group_references_held', 'Outstanding references older than the leak age, kept by a known long-lived holder.', '{reference}', s.groups.map((g) => ({ labels: { group: String(g.group) }, value: g.held.length }))),
-    gauge('iommutrace_group_references_leaked', 'Outstanding references older than the leak age with no known holder: suspected leaks.', '{reference}', s.groups.map((g) => ({ labels: { group: String(g.group) }, value: g.leaked.length }))),
+    gauge('iommutrace_group_references_held', 'Outstanding references older than the leak age, kept by a known long-lived holder.', '{reference}', s.groups.map((g) => ({ labels: { group: String(g.group) }, value: refs.get(g.group)?.held ?? 0 }))),
+    gauge('iommutrace_group_references_leaked', 'Outstanding references older than the leak age with no known holder: suspected leaks.', '{reference}', s.groups.map((g) => ({ labels: { group: String(g.group) }, value: refs.get(g.group)?.leaked ?? 0 }))),
     counter('iommutrace_ledger_overflow_total', 'What the bounded tables had to forget (references, stacks, device latency series).', '{entry}', [
       { labels: { table: 'group_refs' }, value: s.overflow.group_refs },
       { labels: { table: 'stacks' }, value: s.overflow.stacks },

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { Btf, Kallsyms, features } from '../loader';
 import { FunctionInfo, KernelView, Refusal } from './kernel-view';
 import { effectiveCaps, missingCaps } from './privileges';
@@ -8,7 +9,12 @@ import { ensureTracefs, TracefsState } from './tracefs';
 /** The kernel facts `doctor` prints and captures record. */
 export interface KernelFacts {
   release: string;
+  /** /sys/kernel/btf/vmlinux exists. */
   btf: boolean;
+  /** What CO-RE relocates against: that file, a BTF file for this kernel, or null (nothing can load). */
+  coreBtf: string | null;
+  /** Why a BTF file given with IOMMUTRACE_BTF was not used, when one was given. */
+  btfError: string | null;
   /** Kernel lockdown mode (none, integrity, confidentiality), when securityfs shows it. */
   lockdown: string | null;
   tracefs: TracefsState;
@@ -29,21 +35,78 @@ function readLockdown(): string | null {
 }
 
 function loadedModules(): string[] {
+  return [...readModules().keys()];
+}
+
+/**
+ * Loaded modules, name -> load address ("0x0" without CAP_SYSLOG), from /proc/modules.
+ * A module unloaded and loaded again comes back, as a rule, at another address.
+ */
+export function readModules(file = '/proc/modules'): Map<string, string> {
+  const out = new Map<string, string>();
+  let text = '';
   try {
-    return fs
-      .readFileSync('/proc/modules', 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => l.split(' ')[0]);
+    text = fs.readFileSync(file, 'utf8');
   } catch {
-    return [];
+    return out;
   }
+  for (const line of text.split('\n')) {
+    // "vfio_iommu_type1 45056 0 - Live 0xffffffffc0a3c000"
+    const f = line.split(' ');
+    if (f[0]) out.set(f[0], f[5] ?? '');
+  }
+  return out;
+}
+
+/** Where libbpf 1.1 looks for kernel BTF when /sys/kernel/btf/vmlinux is missing (ELF files with .BTF). */
+const LIBBPF_BTF_FALLBACKS = [
+  '/boot/vmlinux-%s',
+  '/lib/modules/%s/vmlinux-%s',
+  '/lib/modules/%s/build/vmlinux',
+  '/usr/lib/modules/%s/kernel/vmlinux',
+  '/usr/lib/debug/boot/vmlinux-%s',
+  '/usr/lib/debug/boot/vmlinux-%s.debug',
+  '/usr/lib/debug/lib/modules/%s/vmlinux',
+];
+
+/** The environment variable naming a BTF file for kernels without /sys/kernel/btf/vmlinux (BTFHub, pahole). */
+export const BTF_ENV = 'IOMMUTRACE_BTF';
+
+/**
+ * The kernel types CO-RE relocations can use: /sys/kernel/btf/vmlinux, else the file in
+ * IOMMUTRACE_BTF (checked to be readable BTF), else a file libbpf finds by itself.
+ */
+export function findCoreBtf(release: string, env = process.env[BTF_ENV]): { path: string | null; custom: boolean; error: string | null } {
+  if (Btf.available()) return { path: Btf.VMLINUX, custom: false, error: null };
+  let error: string | null = null;
+  if (env) {
+    try {
+      Btf.file(env).close();
+      return { path: env, custom: true, error: null };
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      error = `${BTF_ENV}=${env} is not usable: ${firstLine(e.message)}`;
+    }
+  }
+  for (const pattern of LIBBPF_BTF_FALLBACKS) {
+    const p = pattern.replace(/%s/g, release);
+    if (fs.existsSync(p)) return { path: p, custom: false, error };
+  }
+  return { path: null, custom: false, error };
+}
+
+function firstLine(s: string): string {
+  return s.split('\n').find((l) => l.trim()) ?? s;
 }
 
 /** The running kernel, asked lazily and cached: BTF, kallsyms, trampoline and kprobe probes. */
 export class LiveKernel implements KernelView {
   readonly release = os.release();
   readonly btf = Btf.available();
+  readonly coreBtf: string | null;
+  /** The BTF file to hand libbpf for CO-RE (IOMMUTRACE_BTF), when the kernel has none of its own. */
+  readonly btfCustomPath?: string;
+  private readonly btfError: string | null;
   readonly kprobes = features.kprobesBuiltIn();
   readonly tracefsState: TracefsState;
   readonly modules: Set<string>;
@@ -56,6 +119,10 @@ export class LiveKernel implements KernelView {
   constructor(options: { mountTracefs?: boolean } = {}) {
     this.tracefsState = ensureTracefs(options.mountTracefs ?? true);
     this.modules = new Set(loadedModules());
+    const core = findCoreBtf(this.release);
+    this.coreBtf = core.path;
+    this.btfError = core.error;
+    if (core.custom) this.btfCustomPath = core.path!;
   }
 
   get tracefs(): string | undefined {
@@ -113,6 +180,11 @@ export class LiveKernel implements KernelView {
     return this.kallsyms.variants(name);
   }
 
+  symbolModule(name: string): string | undefined {
+    this.kallsyms ??= Kallsyms.load();
+    return this.kallsyms.lookup(name)?.module;
+  }
+
   moduleLoaded(name: string): boolean {
     return this.modules.has(name);
   }
@@ -142,9 +214,20 @@ export class LiveKernel implements KernelView {
   }
 
   btfTracepoint(name: string): boolean {
+    if (!this.btf) return this.tracefsEvent(name);
     const typedef = `btf_trace_${name}`;
     if (this.kernelBtf()?.find(typedef, 'typedef')) return true;
     return this.btfModules().some((m) => this.modBtf(m)?.find(typedef, 'typedef'));
+  }
+
+  /** An event of that name in any tracefs category (how a raw tracepoint shows without BTF). */
+  private tracefsEvent(name: string): boolean {
+    if (!this.tracefs) return false;
+    try {
+      return fs.readdirSync(path.join(this.tracefs, 'events')).some((cat) => fs.existsSync(path.join(this.tracefs!, 'events', cat, name, 'id')));
+    } catch {
+      return false;
+    }
   }
 
   facts(): KernelFacts {
@@ -152,6 +235,8 @@ export class LiveKernel implements KernelView {
     return {
       release: this.release,
       btf: this.btf,
+      coreBtf: this.coreBtf,
+      btfError: this.btfError,
       lockdown: readLockdown(),
       tracefs: this.tracefsState,
       kprobes: this.kprobes,

@@ -18,8 +18,16 @@ export interface FunctionInfo {
 
 export interface KernelView {
   release: string;
-  /** /sys/kernel/btf/vmlinux exists. */
+  /** /sys/kernel/btf/vmlinux exists: the kernel has BTF (fentry/fexit and tp_btf need it). */
   btf: boolean;
+  /**
+   * The kernel types CO-RE relocations are made against: /sys/kernel/btf/vmlinux, or a
+   * BTF file for this kernel (IOMMUTRACE_BTF, or one of the places libbpf looks such as
+   * /boot/vmlinux-RELEASE). null: there is none, and libbpf refuses to load any program
+   * of the object (every one reads kernel structs through CO-RE). Undefined: not known
+   * (kernels described as data), taken as available.
+   */
+  coreBtf?: string | null;
   /** The perf kprobe PMU exists (CONFIG_KPROBES). */
   kprobes: boolean;
   /** Where tracefs is mounted; undefined when it is not (and could not be) mounted. */
@@ -29,13 +37,18 @@ export interface KernelView {
   /** Text symbols in kallsyms named `name` or a compiler clone of it (`name.isra.0`). */
   symbols(name: string): string[];
   moduleLoaded(name: string): boolean;
+  /** The module a kallsyms text symbol belongs to (undefined: the kernel image, or not known). */
+  symbolModule?(name: string): string | undefined;
   /** Can a trampoline program of this kind load and attach at the function? */
   trampoline(name: string, kind: 'fentry' | 'fexit', module?: string): Refusal;
   /** Can a kprobe be placed at the symbol? */
   kprobe(symbol: string): Refusal;
   /** Tracepoint 'category:event' exists in tracefs. */
   tracepoint(target: string): boolean;
-  /** The raw tracepoint has a BTF type (btf_trace_NAME), as tp_btf needs. */
+  /**
+   * The raw tracepoint exists: its BTF type (btf_trace_NAME, what tp_btf needs) when the
+   * kernel has BTF, else (raw_tp only needs the name) the event under tracefs.
+   */
   btfTracepoint(name: string): boolean;
 }
 

@@ -5,8 +5,11 @@ import { AttachMode, Candidate, ProbeSpec, ProgramSpec } from './types';
 export interface PlannedProbe {
   name: string;
   description: string;
-  /** 'available' from the planner; the session turns it into 'attached' or 'unavailable'. */
-  status: 'available' | 'attached' | 'unavailable';
+  /**
+   * 'available' from the planner; the session turns it into 'attached' or 'unavailable',
+   * and an attached probe becomes 'detached' when its target goes away (module unloaded).
+   */
+  status: 'available' | 'attached' | 'unavailable' | 'detached';
   mode: AttachMode | null;
   target: string | null;
   module?: string;
@@ -19,16 +22,24 @@ export interface PlannedProbe {
   lacks: string[];
 }
 
+/** Why nothing loads when CO-RE has no kernel types to relocate against. */
+export const NO_CORE_BTF =
+  'the kernel has no BTF (/sys/kernel/btf/vmlinux) and no BTF file for it was found or given (IOMMUTRACE_BTF): ' +
+  'libbpf cannot relocate the programs (CO-RE), so none of them loads';
+
 const TRAMPOLINE: AttachMode[] = ['fentry', 'fexit'];
 const KPROBE: AttachMode[] = ['kprobe', 'kretprobe'];
 
-/** Why `c` cannot be used on this kernel, or its resolved target when it can. */
-function check(k: KernelView, c: Candidate): { reason: string } | { target: string } {
+/** Why `c` cannot be used on this kernel, or its resolved target (and the module holding it) when it can. */
+function check(k: KernelView, c: Candidate): { reason: string } | { target: string; module?: string } {
   const kinds = new Set(c.programs.map((p) => p.attach));
   const needsTrampoline = TRAMPOLINE.some((m) => kinds.has(m));
   const needsKprobe = KPROBE.some((m) => kinds.has(m));
   let target = c.target;
+  let module = c.module;
 
+  // libbpf loads the object as a whole, and every program reads kernel types through CO-RE.
+  if (k.coreBtf === null) return { reason: NO_CORE_BTF };
   if (c.module && !k.moduleLoaded(c.module) && (needsTrampoline || needsKprobe)) {
     return { reason: `module ${c.module} is not loaded` };
   }
@@ -36,6 +47,7 @@ function check(k: KernelView, c: Candidate): { reason: string } | { target: stri
     if (!k.btf) return { reason: 'the kernel has no BTF (/sys/kernel/btf/vmlinux)' };
     const fn = k.func(c.target);
     if (!fn) return { reason: `${c.target} is not in kernel BTF (absent, renamed or inlined)` };
+    module = fn.module ?? module;
     if (c.minArgs && fn.args < c.minArgs) {
       return { reason: `${c.target} takes ${fn.args} arguments here, the program reads argument ${c.minArgs}` };
     }
@@ -57,6 +69,7 @@ function check(k: KernelView, c: Candidate): { reason: string } | { target: stri
     const names = k.symbols(c.target);
     if (names.length === 0) return { reason: `${c.target} is not in kallsyms (absent, renamed or inlined)` };
     target = names.includes(c.target) ? c.target : names[0];
+    module = k.symbolModule?.(target) ?? module;
     const r = k.kprobe(target);
     if (!r.ok) return { reason: `kprobe refused at ${target}: ${r.message}` };
   }
@@ -66,9 +79,12 @@ function check(k: KernelView, c: Candidate): { reason: string } | { target: stri
   }
   if (kinds.has('tp_btf') || kinds.has('raw_tp')) {
     if (kinds.has('tp_btf') && !k.btf) return { reason: 'the kernel has no BTF (/sys/kernel/btf/vmlinux)' };
-    if (!k.btfTracepoint(c.target)) return { reason: `raw tracepoint ${c.target} does not exist` };
+    if (!k.btfTracepoint(c.target)) {
+      if (!k.btf && !k.tracefs) return { reason: `without BTF or tracefs there is no telling whether raw tracepoint ${c.target} exists` };
+      return { reason: `raw tracepoint ${c.target} does not exist` };
+    }
   }
-  return { target };
+  return module ? { target, module } : { target };
 }
 
 /** Picks, per logical probe, the first candidate this kernel supports, or says why there is none. */
@@ -90,7 +106,7 @@ export function plan(k: KernelView, catalogue: ProbeSpec[], select?: (name: stri
         status: 'available',
         mode: c.mode,
         target: r.target,
-        module: c.module,
+        module: r.module,
         programs: c.programs,
         reason: null,
         tried,

@@ -42,11 +42,14 @@ export class ProbeSession {
     readonly probes: PlannedProbe[],
   ) {}
 
-  static async start(kernel: KernelView, catalogue: ProbeSpec[], options: SessionOptions = {}): Promise<ProbeSession> {
+  static async start(kernel: KernelView & { btfCustomPath?: string }, catalogue: ProbeSpec[], options: SessionOptions = {}): Promise<ProbeSession> {
     const probes = plan(kernel, catalogue, options.select);
     const objectPath = options.objectPath ?? DEFAULT_OBJECT;
     for (let attempt = 1; ; attempt++) {
-      const obj = BpfObject.open(objectPath, { tracefs: kernel.tracefs });
+      const obj = BpfObject.open(objectPath, { tracefs: kernel.tracefs, btfCustomPath: kernel.btfCustomPath });
+      // Nothing to run: an empty load would only fail (without kernel BTF libbpf refuses
+      // the object as a whole) or hold maps for nothing. The session says why per probe.
+      if (!probes.some((p) => p.status === 'available')) return new ProbeSession(obj, probes);
       try {
         configure(obj, probes, options);
         await obj.load();
@@ -62,6 +65,22 @@ export class ProbeSession {
 
   attached(): PlannedProbe[] {
     return this.probes.filter((p) => p.status === 'attached');
+  }
+
+  /**
+   * Marks the attached probes whose target lives in `module` detached (the module was
+   * unloaded: a kprobe there is gone for good, even if the module comes back) and
+   * closes their links; the other probes keep running. Returns the probes marked.
+   */
+  detachModule(module: string, reason: string): PlannedProbe[] {
+    const hit = this.probes.filter((p) => p.status === 'attached' && p.module === module);
+    const programs = new Set(hit.flatMap((p) => p.programs.map((x) => x.program)));
+    for (const l of this.object.links()) if (programs.has(l.program)) l.close();
+    for (const p of hit) {
+      p.status = 'detached';
+      p.reason = reason;
+    }
+    return hit;
   }
 
   close(): void {

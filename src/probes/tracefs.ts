@@ -27,7 +27,8 @@ export function ensureTracefs(mount = true): TracefsState {
   try {
     execFileSync('mount', ['-t', 'tracefs', 'nodev', dir], { stdio: 'pipe' });
   } catch (err) {
-    const stderr = String((err as { stderr?: Buffer }).stderr ?? '').trim();
+    // mount(8) adds a second line pointing at dmesg; the first says it all.
+    const stderr = String((err as { stderr?: Buffer }).stderr ?? '').trim().split('\n')[0].trim();
     return { mountedByUs: false, error: `tracefs is not mounted and mounting it failed: ${stderr || (err as Error).message}` };
   }
   return mounted(dir) ? { path: dir, mountedByUs: true } : { mountedByUs: false, error: 'tracefs mount did not appear' };

@@ -3,6 +3,7 @@ import { Report } from '../aggregate/report';
 import { CaptureContents, readCaptureFile } from '../capture/reader';
 import { CaptureHeader } from '../capture/types';
 import { RawEvent } from '../events/types';
+import { probesAtEnd } from '../capture/header';
 
 export interface BuildOptions {
   /** Overrides the leak age the capture was recorded with. */
@@ -62,7 +63,7 @@ export function buildReport(path: string, options: BuildOptions = {}): Report {
       damage: contents.damage ?? null,
       stop_reason: contents.trailer?.stopReason ?? null,
     },
-    probes: h.probes.map((p) => ({ name: p.name, target: orNull(p.target), mode: orNull(p.mode), status: p.status, reason: orNull(p.reason) })),
+    probes: probesAtEnd(h, contents.snapshots).map((p) => ({ name: p.name, target: orNull(p.target), mode: orNull(p.mode), status: p.status, reason: orNull(p.reason) })),
     events: { total: a.total, lost },
     ...a.summary(endNs),
   };

@@ -1,10 +1,51 @@
-/** Aligned text columns for terminal reports; the last column is never padded. */
+/**
+ * C0 and C1 control characters, DEL, and the bidirectional-text controls: what a
+ * terminal acts on (ESC [ 2 J clears it, OSC 52 writes the clipboard, OSC 8 makes
+ * links, an 8-bit CSI does what ESC [ does, U+202E reorders what follows) instead of
+ * showing. Captures come from other machines, and a process names itself (comm) as
+ * it likes: nothing from one reaches a terminal raw.
+ */
+export const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** Longest string shown in a text report; the JSON has the whole of it. */
+export const MAX_SHOWN = 512;
+
+/** `s` with its control characters escaped as \xNN / \uNNNN. */
+export function escapeControls(s: string): string {
+  return s.replace(UNSAFE, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/** `s` safe to print: control characters escaped, and cut (with a note) past MAX_SHOWN. */
+export function printable(s: string): string {
+  return escapeControls(s.length > MAX_SHOWN ? `${s.slice(0, MAX_SHOWN)}...(${s.length - MAX_SHOWN} more characters)` : s);
+}
+
+/**
+ * A deep copy with every string (keys included) made printable. Keys are defined, not
+ * assigned, so a key named `__proto__` stays a key and never becomes a prototype.
+ */
+export function printableDeep<T>(v: T): T {
+  if (typeof v === 'string') return printable(v) as T;
+  if (Array.isArray(v)) return v.map((x) => printableDeep(x)) as T;
+  if (v === null || typeof v !== 'object') return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    Object.defineProperty(out, printable(k), { value: printableDeep(x), enumerable: true, writable: true, configurable: true });
+  }
+  return out as T;
+}
+
+/** Aligned text columns for terminal reports; the last column is never padded. Control characters in cells are escaped. */
 export function table(header: string[], rows: string[][], gap = 2): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] + gap)))
+  const cells = rows.map((r) => r.map((c) => escapeControls(c ?? '')));
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
+  const line = (row: string[]): string =>
+    row
+      .map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i] + gap)))
       .join('')
       .trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
+  return [line(header), ...cells.map(line)].join('\n');
 }

@@ -1,6 +1,6 @@
 import { Report } from '../aggregate/report';
 import { formatBytes, formatDuration } from '../util/duration';
-import { table } from './table';
+import { printableDeep, table } from './table';
 
 const n = (x: number): string => x.toLocaleString('en-US');
 
@@ -22,8 +22,13 @@ function log2Histogram(rows: Report['latency_histograms'][string]): string {
   ].join('\n');
 }
 
-/** Report as aligned text, for a terminal. */
-export function renderReport(r: Report): string {
+/**
+ * Report as aligned text, for a terminal. Every string in it may come from another
+ * machine (host, comm, device and driver names, symbols, probe names): all are made
+ * printable first, so the text holds no control character but its own newlines.
+ */
+export function renderReport(report: Report): string {
+  const r = printableDeep(report);
   const c = r.capture;
   const out: string[] = [];
   const attached = r.probes.filter((p) => p.status === 'attached');
@@ -33,10 +38,16 @@ export function renderReport(r: Report): string {
   );
   if (c.damage) out.push(`damage    ${c.damage}; counts cover what was read before it`);
   else if (c.cut) out.push('cut       the file ends before its trailer; counts cover what was read');
-  out.push(`probes    ${attached.length} attached, ${r.probes.length - attached.length} unavailable`);
+  // A probe attached at the start and gone during the capture (its module was unloaded).
+  const detached = r.probes.filter((p) => p.status === 'detached');
+  out.push(
+    `probes    ${attached.length} attached, ${r.probes.length - attached.length - detached.length} unavailable` +
+      (detached.length ? `, ${detached.length} detached during the capture` : ''),
+  );
   out.push('');
   out.push(section('PROBES', table(['PROBE', 'MODE', 'TARGET'], attached.map((p) => [p.name, p.mode ?? '-', p.target ?? '-']))));
-  const missing = r.probes.filter((p) => p.status !== 'attached');
+  for (const p of detached) out.push(`  DETACHED  ${p.name} (${p.mode ?? '-'} ${p.target ?? '-'}): ${p.reason ?? 'no reason recorded'}; its counts stop there`);
+  const missing = r.probes.filter((p) => p.status !== 'attached' && p.status !== 'detached');
   if (missing.length) out.push(`  unavailable: ${missing.map((p) => p.name).join(', ')} (why: report --json, or doctor)`);
   out.push('');
   const d = r.dma;
@@ -105,9 +116,13 @@ export function renderReport(r: Report): string {
       for (const h of grp.held) rows.push(`  held    by ${h.holder}: ${h.taker} (pid ${h.pid} ${h.comm}, ${formatDuration(h.age_ns)})`);
       for (const l of grp.leaked) rows.push(`  LEAKED  ${l.taker} (pid ${l.pid} ${l.comm}, ${formatDuration(l.age_ns)})`);
     }
-    if (r.overflow.group_refs) rows.push(`(${n(r.overflow.group_refs)} outstanding references forgotten: the ledger was full)`);
     out.push(section('GROUP REFERENCES', rows.join('\n')));
   }
+  // Bounded tables: what they could not keep (gets, puts and outstanding stay exact).
+  const lost: string[] = [];
+  if (r.overflow.group_refs) lost.push(`${n(r.overflow.group_refs)} outstanding references forgotten: the ledger was full`);
+  if (r.overflow.stacks) lost.push(`${n(r.overflow.stacks)} stacks not kept: the stack table was full`);
+  if (lost.length) out.push(section('OVERFLOW', lost.join('\n')));
   if (r.page_faults.length) {
     out.push('');
     out.push(section('IO PAGE FAULTS', table(['DEVICE', 'IOVA', 'FLAGS'], r.page_faults.map((f) => [f.device, f.iova, String(f.flags)]))));

@@ -4,12 +4,48 @@ import { EventSchema } from '../events/schema';
 import { RawEvent } from '../events/types';
 import { forEachRecord, Kallsyms, RingBuffer } from '../loader';
 import { CATALOGUE } from '../probes/catalogue';
-import { LiveKernel } from '../probes/kernel-live';
+import { LiveKernel, readModules } from '../probes/kernel-live';
 import { PlannedProbe } from '../probes/planner';
 import { DEFAULT_OBJECT, ProbeSession, SessionOptions } from '../probes/session';
+import { ProbeSpec } from '../probes/types';
 import { EventSource, ProbeStatus } from './source';
 
-export type LiveOptions = SessionOptions;
+export interface LiveOptions extends SessionOptions {
+  /** The probes to plan from (default: the whole catalogue); `record --probes NAME:MODE` narrows candidates. */
+  catalogue?: ProbeSpec[];
+}
+
+/** How often /proc/modules is read, to notice a module unloaded under an attached probe. */
+export const MODULE_POLL_MS = 500;
+
+/** A probe that stopped during the session, and when (ns from the clock base). */
+export interface Detachment {
+  probe: string;
+  module: string;
+  atNs: number;
+  reason: string;
+}
+
+/** No probe could be attached: one line saying why, for the live commands. */
+export class NoProbeError extends Error {
+  constructor(readonly probes: PlannedProbe[]) {
+    super(NoProbeError.describe(probes));
+  }
+
+  static describe(probes: PlannedProbe[]): string {
+    if (probes.length === 0) return 'no probe was selected';
+    // A probe with no usable candidate has a reason per candidate; one that failed at load or attach, one.
+    const reasons = probes.map((p) => new Set(p.mode === null && p.tried.length ? p.tried.map((t) => t.reason) : [p.reason ?? 'not attached']));
+    const common = [...reasons[0]].filter((r) => reasons.every((set) => set.has(r)));
+    const why =
+      common.length === 1
+        ? common[0]
+        : probes.length === 1
+          ? `${probes[0].name}: ${probes[0].reason}`
+          : `none of the ${probes.length} probes is usable here`;
+    return `no probe can attach on this kernel: ${why} (see iommutrace doctor)`;
+  }
+}
 
 /**
  * The kernel as an event source: plans and attaches the probes, consumes the ring
@@ -25,6 +61,13 @@ export class LiveSource implements EventSource {
   private kallsyms?: Kallsyms;
   private onEvent: (e: RawEvent) => void = () => {};
   private ring!: RingBuffer;
+  /** Load addresses of the modules attached probes live in, when they were attached. */
+  private readonly moduleAddrs = new Map<string, string>();
+  private moduleTimer?: NodeJS.Timeout;
+  /** Probes that stopped during the session (their module was unloaded), in order. */
+  readonly detachments: Detachment[] = [];
+  /** Called when probes detach during the session (after `probes` shows it). */
+  onDetach: (d: Detachment[]) => void = () => {};
 
   private constructor(
     readonly kernel: LiveKernel,
@@ -48,12 +91,19 @@ export class LiveSource implements EventSource {
     decoder.base = timeBase(clockBaseNs);
     let session: ProbeSession;
     try {
-      session = await ProbeSession.start(kernel, CATALOGUE, options);
+      session = await ProbeSession.start(kernel, options.catalogue ?? CATALOGUE, options);
     } catch (err) {
       kernel.close();
       throw err;
     }
+    if (session.attached().length === 0) {
+      session.close();
+      kernel.close();
+      throw new NoProbeError(session.probes);
+    }
     const src = new LiveSource(kernel, session, decoder, clockBaseNs, wallBaseUnixNs);
+    const loaded = readModules();
+    for (const p of session.attached()) if (p.module) src.moduleAddrs.set(p.module, loaded.get(p.module) ?? '');
     src.ring = new RingBuffer(session.object.map('it_events'), (batch) => {
       forEachRecord(batch, (off, len) => {
         const e = decoder.decode(batch.buffer, off, len);
@@ -69,6 +119,33 @@ export class LiveSource implements EventSource {
   start(onEvent: (e: RawEvent) => void): void {
     this.onEvent = onEvent;
     this.ring.resume();
+    if (this.moduleAddrs.size && !this.moduleTimer) {
+      this.moduleTimer = setInterval(() => this.checkModules(), MODULE_POLL_MS);
+      this.moduleTimer.unref();
+    }
+  }
+
+  /**
+   * Marks detached the attached probes whose module is gone from /proc/modules, or came
+   * back at another address (unloaded and loaded again between two looks: a kprobe
+   * there stays gone). The other probes keep running. Returns what changed.
+   */
+  checkModules(loaded = readModules()): Detachment[] {
+    const out: Detachment[] = [];
+    for (const [module, addr] of this.moduleAddrs) {
+      const now = loaded.get(module);
+      const reloaded = now !== undefined && addr !== '' && !/^0x0*$/.test(addr) && now !== addr;
+      if (now !== undefined && !reloaded) continue;
+      this.moduleAddrs.delete(module);
+      const atNs = this.now();
+      const reason = `module ${module} was ${reloaded ? 'unloaded and loaded again' : 'unloaded'} ${(atNs / 1e9).toFixed(1)} s into the session`;
+      for (const p of this.session.detachModule(module, reason)) out.push({ probe: p.name, module, atNs, reason });
+    }
+    if (out.length) {
+      this.detachments.push(...out);
+      this.onDetach(out);
+    }
+    return out;
   }
 
   get kernelRelease(): string {
@@ -125,6 +202,10 @@ export class LiveSource implements EventSource {
    * final count of lost events (read before the maps go away).
    */
   stop(): number {
+    if (this.moduleTimer) clearInterval(this.moduleTimer);
+    this.moduleTimer = undefined;
+    // A module unloaded since the last look still counts as a detachment in this session.
+    if (this.moduleAddrs.size) this.checkModules();
     for (const l of this.session.object.links()) l.close();
     if (!this.ring.closed) {
       this.ring.drain();

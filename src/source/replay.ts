@@ -1,4 +1,5 @@
-import { CaptureContents, readCaptureFile } from '../capture/reader';
+import { probesAtEnd } from '../capture/header';
+import { CaptureContents, CaptureStream } from '../capture/reader';
 import { CaptureEvent } from '../capture/writer';
 import { RawEvent } from '../events/types';
 import { EventSource, ProbeStatus } from './source';
@@ -17,9 +18,13 @@ const CHUNK = 20_000;
 export class ReplaySource implements EventSource {
   readonly kind = 'replay';
   readonly contents: CaptureContents;
-  private readonly list: CaptureEvent[] = [];
+  private readonly stream: CaptureStream;
+  /** The frame being played and the index of its next event. */
+  private batch: CaptureEvent[] = [];
+  private inBatch = 0;
+  private done = false;
   private readonly symbols: Map<string, string>;
-  private next = 0;
+  private played = 0;
   private position = 0;
   private timer?: NodeJS.Timeout | NodeJS.Immediate;
   private paused = false;
@@ -30,7 +35,8 @@ export class ReplaySource implements EventSource {
   private readonly tickMs: number;
 
   constructor(path: string, options: ReplayOptions = {}) {
-    this.contents = readCaptureFile(path, { onEvent: (e) => this.list.push(e) });
+    this.stream = new CaptureStream(path);
+    this.contents = this.stream.contents;
     this.symbols = this.contents.symbols;
     this.speed = options.speed ?? 1;
     this.tickMs = options.tickMs ?? 50;
@@ -44,8 +50,9 @@ export class ReplaySource implements EventSource {
     return this.contents.header.kernelRelease;
   }
 
+  /** As they ended: a probe whose module was unloaded during the recording shows detached. */
   get probes(): ProbeStatus[] {
-    return this.contents.header.probes.map((p) => ({
+    return probesAtEnd(this.contents.header, this.contents.snapshots).map((p) => ({
       name: p.name,
       target: p.target || null,
       mode: p.mode || null,
@@ -59,16 +66,26 @@ export class ReplaySource implements EventSource {
   }
 
   get events(): number {
-    return this.next;
-  }
-
-  /** Total events in the capture. */
-  get length(): number {
-    return this.list.length;
+    return this.played;
   }
 
   get ended(): boolean {
-    return this.next >= this.list.length;
+    return this.peek() === undefined;
+  }
+
+  /** The next event to play, reading the next frame when this one is done. */
+  private peek(): CaptureEvent | undefined {
+    while (this.inBatch >= this.batch.length) {
+      const next = this.done ? undefined : this.stream.next();
+      if (!next) {
+        if (!this.done) this.stream.close();
+        this.done = true;
+        return undefined;
+      }
+      this.batch = next;
+      this.inBatch = 0;
+    }
+    return this.batch[this.inBatch];
   }
 
   now(): number {
@@ -108,8 +125,9 @@ export class ReplaySource implements EventSource {
       until = this.position;
     }
     this.lastWall = wall;
-    while (this.next < this.list.length && budget-- > 0 && this.list[this.next].ts_ns <= until) {
-      const e = this.list[this.next++];
+    for (let e = this.peek(); e && budget-- > 0 && e.ts_ns <= until; e = this.peek()) {
+      this.inBatch++;
+      this.played++;
       if (e.ts_ns > this.position) this.position = e.ts_ns;
       this.onEvent(e as unknown as RawEvent);
     }
@@ -145,6 +163,8 @@ export class ReplaySource implements EventSource {
   stop(): number {
     this.paused = true;
     this.clear();
+    if (!this.done) this.stream.close();
+    this.done = true;
     return this.lost();
   }
 }

@@ -108,7 +108,10 @@ export function toHtml(lines: Run[][], title: string): string {
           let bg = r.bg;
           if (r.inverse) [fg, bg] = [bg ?? DEFAULT_BG, fg];
           const css = [`color:${fg}`, bg ? `background:${bg}` : '', r.bold ? 'font-weight:bold' : ''].filter(Boolean).join(';');
-          return `<span style="${css}">${html(r.text)}</span>`;
+          // DejaVu Sans Mono has no braille (the line charts' dots): the fallback font's are
+          // narrower, so each such cell is held to the grid's width.
+          const text = html(r.text).replace(/[\u2800-\u28ff]+/g, (dots) => [...dots].map((d) => `<span class="cell">${d}</span>`).join(''));
+          return `<span style="${css}">${text}</span>`;
         })
         .join(''),
     )
@@ -119,6 +122,7 @@ export function toHtml(lines: Run[][], title: string): string {
   html, body { margin: 0; background: ${DEFAULT_BG}; }
   pre { margin: 0; padding: 12px 14px; color: ${DEFAULT_FG}; font: 13px/1.25 'DejaVu Sans Mono', monospace; }
   span { white-space: pre; }
+  .cell { display: inline-block; width: 1ch; }
 </style></head>
 <body><pre>${body}</pre></body></html>
 `;

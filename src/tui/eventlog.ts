@@ -38,17 +38,17 @@ function tpLine(e: IommuTpEvent, attachWatched: boolean): LogEntry | undefined {
   }
 }
 
+function fail(e: RawEvent, what: string, ret: number, extra = ''): LogEntry {
+  return { ts_ns: e.ts_ns, level: 'error', text: `${who(e)} ${what} failed ${errnoName(ret)}${extra}` };
+}
+
 /**
  * The line an event deserves in the dashboard's log, if any: attaches and
  * detaches, failures of any call, IO page faults. Map, pin and reference traffic
- * is too frequent to list; the panels count it.
+ * is too frequent to list; the panels count it. Called for every event, so the
+ * common case (a call that succeeded) allocates nothing.
  */
 export function describeEvent(e: RawEvent, attachWatched: boolean): LogEntry | undefined {
-  const fail = (what: string, ret: number, extra = ''): LogEntry => ({
-    ts_ns: e.ts_ns,
-    level: 'error',
-    text: `${who(e)} ${what} failed ${errnoName(ret)}${extra}`,
-  });
   switch (e.kind) {
     case 'attach':
       return attachLine(e as AttachEvent);
@@ -56,19 +56,19 @@ export function describeEvent(e: RawEvent, attachWatched: boolean): LogEntry | u
       return tpLine(e as IommuTpEvent, attachWatched);
     case 'dma': {
       const d = e as DmaEvent;
-      return d.ret < 0 ? fail(d.probe, d.ret, ` (${d.size} bytes at iova 0x${d.iova.toString(16)})`) : undefined;
+      return d.ret < 0 ? fail(d, d.probe, d.ret, ` (${d.size} bytes at iova 0x${d.iova.toString(16)})`) : undefined;
     }
     case 'gup': {
       const g = e as GupEvent;
-      return g.ret < 0 ? fail(g.probe, g.ret, ` (${g.nr_pages} pages)`) : undefined;
+      return g.ret < 0 ? fail(g, g.probe, g.ret, ` (${g.nr_pages} pages)`) : undefined;
     }
     case 'pin': {
       const p = e as PinEvent;
-      return p.pinned < 0 ? fail(p.probe, p.pinned, ` (${p.nr_pages} pages)`) : undefined;
+      return p.pinned < 0 ? fail(p, p.probe, p.pinned, ` (${p.nr_pages} pages)`) : undefined;
     }
     case 'dirty': {
       const d = e as DirtyEvent;
-      return d.probe === 'dirty.walk' && d.ret < 0 ? fail('dirty bitmap walk', d.ret) : undefined;
+      return d.probe === 'dirty.walk' && d.ret < 0 ? fail(d, 'dirty bitmap walk', d.ret) : undefined;
     }
     default:
       return undefined;

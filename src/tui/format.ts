@@ -1,4 +1,5 @@
 import { escape } from 'blessed';
+import { UNSAFE } from '../report/table';
 
 export { formatBytes, formatDuration } from '../util/duration';
 
@@ -42,9 +43,12 @@ export function fit(s: string, w: number, align: 'left' | 'right' = 'left'): str
   return align === 'left' ? s.padEnd(w) : s.padStart(w);
 }
 
-/** Text from the kernel or a capture, safe inside blessed tags. */
+/**
+ * Text from the kernel or a capture, safe inside blessed tags and on the terminal:
+ * control characters (see UNSAFE) become '?', one cell for one, so widths hold.
+ */
 export function esc(s: string): string {
-  return escape(s);
+  return escape(s.replace(UNSAFE, '?'));
 }
 
 const BLOCKS = '▁▂▃▄▅▆▇█';

@@ -39,17 +39,20 @@ export class CpuMeter {
  */
 export function headerLine(v: View, width: number): string {
   const attached = v.probes.filter((p) => p.status === 'attached').length;
-  const down = v.probes.length - attached;
+  // Detached: attached at the start, its module unloaded since.
+  const detached = v.probes.filter((p) => p.status === 'detached').length;
+  const down = v.probes.length - attached - detached;
+  const gone = detached ? `, ${detached} detached` : '';
   const lost = v.lost > 0 ? seg(`{white-fg}{red-bg}{bold} lost ${compact(v.lost)} {/bold}{/red-bg}{/white-fg}`, 9, ` lost ${compact(v.lost)} `) : seg('lost 0', 9);
   const state = v.paused ? 'PAUSED' : v.kind === 'replay' && v.ended ? 'replay ended' : '';
-  const probes = `probes ${attached} attached, ${down} unavailable (u)`;
+  const probes = `probes ${attached} attached, ${down} unavailable${gone} (u)`;
   const parts: Segment[] = [
     seg('{bold}iommutop{/bold}', 10, 'iommutop'),
     seg(`host ${esc(v.host)}`, 2, `host ${v.host}`),
     seg(esc(v.kernel), 3, v.kernel),
     seg(v.kind === 'live' ? 'live' : `replay ${age(v.nowNs)}`, 4),
     seg(
-      `probes {green-fg}${attached} attached{/green-fg}, ${down ? `{yellow-fg}${down} unavailable{/yellow-fg}` : '0 unavailable'} (u)`,
+      `probes {green-fg}${attached} attached{/green-fg}, ${down ? `{yellow-fg}${down} unavailable{/yellow-fg}` : '0 unavailable'}${gone ? `{red-fg}${gone}{/red-fg}` : ''} (u)`,
       8,
       probes,
       seg(`probes {green-fg}${attached}{/green-fg}/${v.probes.length} (u)`, 8, `probes ${attached}/${v.probes.length} (u)`),

@@ -1,11 +1,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+/** The rates kept (see Model.counters), for the `rates` chart and `sparklines`. */
+const RATE_METRICS = ['events', 'map_bytes', 'map_calls', 'unmap_bytes', 'unmap_calls', 'gup_pages', 'gup_calls', 'group_gets', 'group_puts', 'dirty_walks', 'faults'] as const;
+
 /** What a widget kind may list under `metrics` (undefined: free strings, e.g. probe names). */
 export const KINDS = {
   devices: ['device', 'group', 'driver', 'attaches', 'detaches', 'errors', 'maps_per_s', 'mib_per_s', 'mapped', 'unmapped', 'map_p50', 'map_p99', 'pinned'],
   latency: undefined,
-  rates: ['events', 'map_bytes', 'map_calls', 'unmap_bytes', 'unmap_calls', 'gup_pages', 'gup_calls', 'group_gets', 'group_puts', 'dirty_walks', 'faults'],
+  rates: RATE_METRICS,
+  sparklines: RATE_METRICS,
   gup: [],
   groups: [],
   dirty: [],

@@ -23,6 +23,8 @@ export interface View {
   agg: Aggregator;
   detail: DeviceDetail;
   rates: RateTracker;
+  /** Event time of each rate sample: the newest entries line up with the end of every rate history. */
+  sampleTimes: number[];
   log: EventLog;
 }
 
@@ -36,6 +38,8 @@ export class Model {
   detail!: DeviceDetail;
   log!: EventLog;
   readonly rates = new RateTracker();
+  readonly sampleTimes: number[] = [];
+  private lastSampleNs = -1;
   private seenLeaks = new Set<string>();
   private readonly attachWatched: boolean;
 
@@ -52,6 +56,8 @@ export class Model {
     this.detail = new DeviceDetail(this.agg.devices);
     this.log = new EventLog();
     this.rates.reset();
+    this.sampleTimes.length = 0;
+    this.lastSampleNs = -1;
     this.seenLeaks = new Set();
   }
 
@@ -62,7 +68,7 @@ export class Model {
     if (line) this.log.push(line);
   }
 
-  /** The counters rates are kept for (see KINDS.rates in layout.ts), and per device. */
+  /** The counters rates are kept for (see RATE_METRICS in layout.ts), and per device. */
   private counters(s: Summary): [string, number][] {
     let gets = 0;
     let puts = 0;
@@ -95,6 +101,12 @@ export class Model {
     const nowNs = this.src.now();
     const summary = this.agg.summary(nowNs);
     this.rates.sample(nowNs, this.counters(summary));
+    // As RateTracker does: the first sample is the base, one that does not move time is dropped.
+    if (this.lastSampleNs >= 0 && nowNs > this.lastSampleNs) {
+      this.sampleTimes.push(nowNs);
+      if (this.sampleTimes.length > this.rates.capacity) this.sampleTimes.splice(0, this.sampleTimes.length - this.rates.capacity);
+    }
+    if (nowNs > this.lastSampleNs) this.lastSampleNs = nowNs;
     for (const g of summary.groups) {
       for (const l of g.leaked) {
         const key = `${g.group}:${nowNs - l.age_ns}:${l.taker}`;
@@ -115,6 +127,7 @@ export class Model {
       agg: this.agg,
       detail: this.detail,
       rates: this.rates,
+      sampleTimes: this.sampleTimes,
       log: this.log,
       ...state,
     };

@@ -1,4 +1,5 @@
 import * as blessed from 'blessed';
+import { fit } from './format';
 import { Rect, WidgetSpec } from './layout';
 import { View } from './model';
 
@@ -51,7 +52,11 @@ export abstract class Panel {
   /** The label: the layout's label (or the kind's title) and what it currently shows. */
   protected setTitle(extra: string): void {
     const base = this.spec.label ?? this.title;
-    this.box.setLabel(` ${base}${extra ? ` · ${extra}` : ''} `);
+    const text = `${base}${extra ? ` · ${extra}` : ''}`;
+    // A label wider than the top border would wrap into the panel's first row: cut, without its colours.
+    const room = (this.box.width as number) - 8;
+    const plain = text.replace(/\{[^{}]*\}/g, '');
+    this.box.setLabel(` ${room > 0 && plain.length > room ? fit(plain, room) : text} `);
   }
 
   setFocused(f: boolean): void {

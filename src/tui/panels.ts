@@ -7,12 +7,13 @@ import { LatencyPanel } from './latency';
 import { LogPanel } from './log';
 import { WidgetKind, WidgetSpec } from './layout';
 import { Panel } from './panel';
-import { RatesPanel } from './rates';
+import { RatesPanel, SparklinesPanel } from './rates';
 
 const MAKERS: Record<WidgetKind, new (parent: blessed.Widgets.Node, spec: WidgetSpec) => Panel> = {
   devices: DevicesPanel,
   latency: LatencyPanel,
   rates: RatesPanel,
+  sparklines: SparklinesPanel,
   gup: GupPanel,
   groups: GroupsPanel,
   dirty: DirtyPanel,

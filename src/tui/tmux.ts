@@ -77,6 +77,15 @@ export class Pane {
     return Number(this.tmux(['display-message', '-p', '-t', 'main', '#{pane_pid}']).trim());
   }
 
+  /** Appends what the program writes to the terminal to `file` (escape sequences and all), until unpipe(). */
+  pipe(file: string): void {
+    this.tmux(['pipe-pane', '-t', 'main', '-o', `cat >> '${file.replace(/'/g, "'\\''")}'`]);
+  }
+
+  unpipe(): void {
+    this.tmux(['pipe-pane', '-t', 'main']);
+  }
+
   /** Polls the screen until `pred` holds; throws with the last screen after `timeoutMs`. */
   async waitFor(pred: (screen: string) => boolean, timeoutMs: number, what: string): Promise<string> {
     const deadline = Date.now() + timeoutMs;

@@ -3,12 +3,13 @@ import { execFileSync, spawn, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { readCaptureFile } from '../../src/capture/reader';
 import { CLI, isRoot, need } from '../helpers';
 import { cli, hasStackTrace } from './cli';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'iotrace-rel-'));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** Starts `record` of the selftest producer (every getppid() on the host is an event). */
 async function startRecord(file: string, extra: string[] = []): Promise<{ child: ChildProcess; stderr: () => string; stdout: () => string }> {

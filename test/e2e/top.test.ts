@@ -1,21 +1,24 @@
 import * as assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import type { Report } from '../../src/aggregate/report';
 import { captureKinds } from '../../src/capture/kinds';
 import { CaptureHeader } from '../../src/capture/types';
 import { CaptureEvent, CaptureWriter } from '../../src/capture/writer';
 import { Decoder } from '../../src/events/decode';
 import { EventSchema } from '../../src/events/schema';
+import { CATALOGUE } from '../../src/probes/catalogue';
 import { buildReport } from '../../src/report/build';
 import { formatBytes } from '../../src/util/duration';
 import { Pane } from '../../src/tui/tmux';
-import { BPF_OBJECT, CLI, ROOT, need } from '../helpers';
+import { BPF_OBJECT, CLI, isRoot, need, ROOT, tracefs } from '../helpers';
 import { cli, hasStackTrace } from './cli';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'iommutop-e2e-'));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const count = (n: number): string => n.toLocaleString('en-US');
 /** Generous: the tests wait for what the screen shows, never for a fixed time. */
 const DEADLINE = 30_000;
@@ -188,6 +191,56 @@ test('keys: s and S change the sort order, p freezes the numbers and resumes, q 
   });
 });
 
+/** The Rates panel's rows inside its border (the full screen's left half). */
+function ratesRows(screen: string): string[] {
+  const lines = screen.split('\n');
+  const top = lines.findIndex((l) => /^┌── Rates · /.test(l));
+  const bottom = lines.findIndex((l, i) => i > top && l.startsWith('└'));
+  return top < 0 || bottom < 0 ? [] : lines.slice(top + 1, bottom).map((l) => l.slice(0, 80));
+}
+
+/** Braille cells of the data line: the chart minus its y axis (⡇) and its x axis (the ⠒ row). */
+function plotted(rows: string[]): number {
+  return rows.filter((l) => !/⠓⠒⠒/.test(l)).reduce((n, l) => n + (l.slice(2, 50).replace(/⡇/g, '').match(/[\u2801-\u28ff]/g)?.length ?? 0), 0);
+}
+
+test('the Rates panel charts events/s with blessed-contrib\'s line chart; with the focus on it, ↓ charts the next series (synthetic capture)', async (t) => {
+  if (!available(t)) return;
+  await withPane(160, 48, async (p) => {
+    p.run(top(`--replay ${LONG} --speed 1 --interval 200ms`));
+    // The capture runs at a steady ~72 events/s: a flat line once two samples are in.
+    let s = await p.waitFor((x) => plotted(ratesRows(x)) >= 10, DEADLINE, 'a line in the events/s chart');
+    let rows = ratesRows(s);
+    assert.match(s, /┌── Rates · events\/s, last [\d.]+s /, 'the series and its unit in the title');
+    assert.ok(rows.some((l) => /^│ \d+ *⡇/.test(l)), `y labels beside the axis:\n${rows.join('\n')}`);
+    assert.ok(rows.some((l) => /^│ 0 *⡇/.test(l)), 'the zero label');
+    assert.ok(rows.some((l) => /⠓⠒{20,}/.test(l)), 'the x axis');
+    assert.ok(rows.some((l) => /-\d\.\ds/.test(l)), `time labels:\n${rows.join('\n')}`);
+    assert.match(rows[0], /▸ events +[\d.]+[kM]?\/s │$/, 'the list of current rates, the charted one marked');
+    assert.ok(rows.every((l) => l.length === 80 && l.endsWith('│')), `nothing spills over the border:\n${rows.join('\n')}`);
+
+    // No flicker: steady redraws (every 200 ms) rewrite only the cells that changed, never clear the screen.
+    const out = path.join(tmp, 'redraws.out');
+    fs.rmSync(out, { force: true });
+    p.pipe(out);
+    await new Promise((r) => setTimeout(r, 2000));
+    p.unpipe();
+    await new Promise((r) => setTimeout(r, 100));
+    const written = fs.readFileSync(out, 'latin1');
+    t.diagnostic(`${written.length} bytes written in 2 s of redraws`);
+    assert.ok(written.length > 0, 'the dashboard kept redrawing');
+    assert.doesNotMatch(written, /\x1b\[[0-3]?J/, 'no screen clears');
+    assert.ok(written.length < 10 * 3000, `about ten redraws in ${written.length} bytes: changes only (one full repaint of this screen is 5 kB and more)`);
+
+    p.keys('Tab', 'Tab', 'Down');
+    s = await p.waitFor((x) => /┌── Rates · mapped [KM]iB\/s/.test(x) && plotted(ratesRows(x)) >= 10, DEADLINE, 'the mapped MiB/s chart');
+    rows = ratesRows(s);
+    assert.ok(rows.some((l) => /▸ mapped +[\d.]+ [KM]iB\/s/.test(l)), rows.join('\n'));
+    p.keys('q');
+    await assertRestored(p);
+  });
+});
+
 test('80x24: the compact screen still shows the device, its volume, the leak and the probe status; q exits 0', async (t) => {
   if (!available(t)) return;
   const r = buildReport(MAIN);
@@ -243,7 +296,8 @@ test('u lists each unavailable probe with its reason; ? shows the keys; / filter
     await p.waitFor((x) => x.includes('filter:'), DEADLINE, 'the filter prompt');
     p.keys('Escape');
     await p.waitFor((x) => !x.includes('filter:') && !x.includes('filter "'), DEADLINE, 'the filter to clear');
-    p.keys('Tab', 'Tab', 'Home', 'Down', 'Enter');
+    // Focus: devices, then latency, rates, group references.
+    p.keys('Tab', 'Tab', 'Tab', 'Home', 'Down', 'Enter');
     s = await p.waitFor((x) => x.includes('Leaked reference on group 3'), DEADLINE, 'the leak details');
     assert.match(s, /taker +leak_take\+0x1c \[iommutrace_leak\]/);
     assert.match(s, /iommu_group_get\+0x10/, 'the whole stack');
@@ -267,6 +321,115 @@ test('SIGTERM and SIGINT restore the terminal and exit 0 (synthetic capture)', a
       await assertRestored(p);
     });
   }
+});
+
+/** The BPF programs and links a process holds, from its file descriptors. */
+function bpfHeld(pid: number): { progs: number[]; links: number[] } {
+  const held = { progs: [] as number[], links: [] as number[] };
+  for (const fd of fs.readdirSync(`/proc/${pid}/fdinfo`)) {
+    let info: string;
+    try {
+      info = fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+    } catch {
+      continue; // closed meanwhile
+    }
+    const link = /^link_id:\s+(\d+)/m.exec(info);
+    const prog = /^prog_id:\s+(\d+)/m.exec(info);
+    if (link) held.links.push(Number(link[1]));
+    else if (prog) held.progs.push(Number(prog[1]));
+  }
+  return held;
+}
+
+/** The ids `bpftool prog list` / `bpftool link list` show. */
+function bpftoolIds(what: 'prog' | 'link'): number[] {
+  return (JSON.parse(execFileSync('bpftool', [what, 'list', '-j'], { encoding: 'utf8' }) || '[]') as { id: number }[]).map((x) => x.id);
+}
+
+/** The header's events per second ("4.8k ev/s" is 4800). */
+function eventsPerSec(screen: string): number {
+  const m = /│ ([\d.]+)([kMGT]?) ev\/s │/.exec(screen.split('\n')[0]);
+  return m ? Number(m[1]) * 1000 ** ' kMGT'.indexOf(m[2] || ' ') : NaN;
+}
+
+const hasBpftool = (): boolean => {
+  try {
+    execFileSync('bpftool', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Live, on this machine's kernel: every probe of the catalogue is asked for, plus
+ * the opt-in selftest.getppid (a tracepoint on getppid()), since on a host without
+ * an IOMMU the iommu tracepoints attach but never fire and fentry/kprobes may be
+ * refused. A paced getppid() loop is then the workload the dashboard must see.
+ */
+test('live: the header counts attached and unavailable probes (u lists why), events/s rises with a getppid() workload, p pauses, q exits 0 and detaches every program and link', async (t) => {
+  if (!available(t)) return;
+  if (!need(t, isRoot(), 'live tracing needs root')) return;
+  if (!need(t, hasBpftool(), 'bpftool is not installed (apt-get install bpftool)')) return;
+  tracefs();
+  const probes = [...CATALOGUE.filter((p) => !p.optIn).map((p) => p.name), 'selftest.getppid'];
+  const progsBefore = new Set(bpftoolIds('prog'));
+  const linksBefore = new Set(bpftoolIds('link'));
+  let workload: ReturnType<typeof spawn> | undefined;
+  t.after(() => workload?.kill());
+  let ours = { progs: [] as number[], links: [] as number[] };
+  await withPane(160, 48, async (p) => {
+    p.run(top(`--interval 300ms --probes ${probes.join(',')}`));
+    let s = await p.waitFor((x) => x.includes('Devices') && / live │/.test(x.split('\n')[0]), DEADLINE, 'the live dashboard');
+    const m = /probes (\d+) attached, (\d+) unavailable \(u\)/.exec(s.split('\n')[0]);
+    assert.ok(m, `the probe counts in the header:\n${s.split('\n')[0]}`);
+    const [attached, down] = [Number(m[1]), Number(m[2])];
+    t.diagnostic(`${attached} probes attached, ${down} unavailable on ${s.split('\n')[0].split('│')[2].trim()}`);
+    assert.ok(attached >= 1, 'at least selftest.getppid attaches');
+    assert.equal(attached + down, probes.length, 'every probe asked for is counted');
+
+    const shell = p.shellPid();
+    const pid = Number(fs.readFileSync(`/proc/${shell}/task/${shell}/children`, 'utf8').trim().split(/\s+/)[0]);
+    ours = bpfHeld(pid);
+    assert.ok(ours.progs.length >= attached && ours.links.length >= attached, `iommutop holds its programs and links: ${JSON.stringify(ours)}`);
+    assert.ok(ours.progs.every((id) => !progsBefore.has(id)) && ours.progs.every((id) => bpftoolIds('prog').includes(id)), 'bpftool lists them while it runs');
+
+    p.keys('u');
+    s = await p.waitFor((x) => x.includes(`Probes: ${attached} attached, ${down} unavailable`), DEADLINE, 'the probe list');
+    if (down > 0) assert.match(s, /│\s+[a-z]+\.[a-z_]+ {2,}\S.{10,}/, 'an unavailable probe with its reason');
+    p.keys('Escape');
+    await p.waitFor((x) => !x.includes('Probes:'), DEADLINE, 'the probe list to close');
+
+    // Quiet first (nothing on this host maps DMA; some getppid() calls of other processes at most).
+    await new Promise((r) => setTimeout(r, 1000));
+    const idle = eventsPerSec(p.text());
+    workload = spawn(process.execPath, ['-e', 'setInterval(() => { for (let i = 0; i < 50; i++) process.ppid; }, 10)'], { stdio: 'ignore' });
+    s = await p.waitFor((x) => eventsPerSec(x) >= 2000, DEADLINE, 'events/s to rise with ~5,000 getppid() calls a second');
+    t.diagnostic(`events/s: ${idle} idle, ${eventsPerSec(s)} under the workload`);
+    assert.ok(idle < eventsPerSec(s) / 2, `idle ${idle} ev/s`);
+    assert.match(s, /▸ events +[\d.]+k\/s/, 'the Rates panel sees them too');
+    assert.match(s.split('\n')[0], /lost 0/);
+
+    p.keys('p');
+    const frozen = (await p.waitFor((x) => x.includes('PAUSED'), DEADLINE, 'PAUSED')).split('\n').slice(0, 30).join('\n');
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 400));
+      assert.equal(p.text().split('\n').slice(0, 30).join('\n'), frozen, 'paused: nothing moves while events keep coming');
+    }
+    p.keys('p');
+    await p.waitFor((x) => !x.includes('PAUSED') && x.split('\n').slice(0, 30).join('\n') !== frozen, DEADLINE, 'the numbers to move again');
+
+    workload.kill();
+    await p.waitFor((x) => eventsPerSec(x) < 1000, DEADLINE, 'events/s to fall once the workload stops');
+    p.keys('q');
+    await assertRestored(p);
+  });
+  const progsAfter = bpftoolIds('prog');
+  const linksAfter = bpftoolIds('link');
+  t.diagnostic(`bpftool: ${progsBefore.size} programs and ${linksBefore.size} links before, ${progsAfter.length} and ${linksAfter.length} after`);
+  // The ids iommutop held while it ran: none may outlive it (ids are never reused while a program lives).
+  assert.deepEqual(progsAfter.filter((id) => ours.progs.includes(id)), [], `no program of ours is left (we held ${ours.progs.join(', ')})`);
+  assert.deepEqual(linksAfter.filter((id) => ours.links.includes(id)), [], `no link of ours is left (we held ${ours.links.join(', ')})`);
 });
 
 test('a bad layout is refused in one line, exit 1; so is a missing capture', () => {

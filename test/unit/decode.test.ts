@@ -57,3 +57,30 @@ test('short and unknown records are refused, not misread', () => {
   buf.writeUInt16LE(999, schema.field(schema.header, 'type').offset);
   assert.equal(decoder.decode(buf, 0, 256), undefined);
 });
+
+test('a record decodes the same wherever it lies: aligned, unaligned, in a pooled buffer, after another buffer', () => {
+  const decoder = new Decoder(schema);
+  const group = [...schema.types.values()].find((t) => t.kind === 'group_ref')!;
+  const record = Buffer.alloc(group.layout.size);
+  const at = (name: string) => group.layout.fields.find((f) => f.name === name)!.offset;
+  record.writeBigUInt64LE(5_000_000_123n, at('hdr.ts_ns'));
+  record.writeUInt32LE(77, at('hdr.tid'));
+  record.writeUInt16LE(group.id, at('hdr.type'));
+  record.writeUInt16LE(schema.probeIds.get('iommu.group_get')!, at('hdr.probe'));
+  record.write('vfio-test', at('hdr.comm'), 'latin1');
+  record.writeBigUInt64LE(0xffff8881deadbee8n, at('group'));
+  record.writeInt32LE(-1, at('group_id'));
+  record.writeBigUInt64LE(0xffffffffc0a01234n, at('stack') + 8);
+  const expected = decoder.decode(record, 0, record.length) as unknown as Record<string, unknown>;
+  assert.equal(expected.group, 0xffff8881deadbee8n);
+  assert.equal(expected.group_id, -1);
+  assert.equal((expected.stack as bigint[])[1], 0xffffffffc0a01234n);
+  for (const shift of [0, 1, 3, 4, 8, 13]) {
+    const holder = Buffer.alloc(record.length + 32);
+    record.copy(holder, shift);
+    assert.deepEqual(decoder.decode(holder, shift, record.length), expected, `record at byte ${shift}`);
+    // Buffer.from(string) slices Node's shared pool: its byteOffset is arbitrary.
+    const pooled = Buffer.concat([Buffer.from('x'.repeat(shift + 1)), record]);
+    assert.deepEqual(decoder.decode(pooled, shift + 1, record.length), expected, `pooled, record at byte ${shift + 1}`);
+  }
+});

@@ -1,5 +1,7 @@
 import * as assert from 'node:assert/strict';
+import * as blessed from 'blessed';
 import * as fs from 'node:fs';
+import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { Aggregator } from '../../src/aggregate/engine';
 import { DeviceDetail, rowKey } from '../../src/aggregate/per-device';
@@ -11,6 +13,7 @@ import { compact, fit, sparkline } from '../../src/tui/format';
 import { headerLine } from '../../src/tui/header';
 import { DEFAULT_LAYOUT, LayoutError, loadLayout, pickScreen, place, validateLayout } from '../../src/tui/layout';
 import { Model, View } from '../../src/tui/model';
+import { ago, chartUnit, downsample, RatesPanel, SparklinesPanel, yAxis } from '../../src/tui/rates';
 import { fitColumns, TableState } from '../../src/tui/table';
 
 const base = { pid: 10, tid: 10, type: 0, ret: 0, comm: 'qemu' };
@@ -128,6 +131,15 @@ test('the header keeps probes, lost events and CPU at 80 columns and highlights 
   assert.match(plain, /PAUSED\s*$/);
 });
 
+test('the header counts a probe whose module was unloaded as detached, not unavailable; kernel strings cannot reach the terminal raw', () => {
+  const base = view();
+  const probes = [...base.probes, { name: 'vfio.pin', target: 'vfio_pin_pages_remote', mode: 'fexit', status: 'detached', reason: 'module vfio_iommu_type1 was unloaded 9.0 s into the capture' }];
+  const line = headerLine({ ...base, probes, host: 'evil\x1b]52;c;cHduZWQ=\x07{red-fg}' }, 200);
+  assert.match(line, /1 attached\{\/green-fg\}, \{yellow-fg\}1 unavailable\{\/yellow-fg\}\{red-fg\}, 1 detached\{\/red-fg\} \(u\)/);
+  assert.doesNotMatch(line, /[\u0000-\u001f]/, 'no raw control character');
+  assert.match(line, /host evil\?\]52;c;cHduZWQ=\?\{open\}red-fg\{close\}/, 'controls shown as ?, tags escaped');
+});
+
 test('tables sort by column both ways and keep the selection on its row', () => {
   type R = { k: string; n: number };
   const t = new TableState<R>(
@@ -175,6 +187,7 @@ test('ANSI from tmux becomes plain text and HTML with its colours', () => {
   assert.match(html, /color:#6c6c6c">grey</);
   assert.match(html, /background:#d0d0d0">inv</);
   assert.match(html, /&lt;x&gt;/);
+  assert.match(toHtml(parseAnsi('a⡇⠒b'), 't'), /a<span class="cell">⡇<\/span><span class="cell">⠒<\/span>b/, 'braille held to the grid');
 });
 
 test('formatting helpers', () => {
@@ -185,4 +198,94 @@ test('formatting helpers', () => {
   assert.equal(fit('abcdef', 4), 'abc…');
   assert.equal(fit('ab', 4, 'right'), '  ab');
   assert.equal(sparkline([0, 1, 2, 4], 6), '   ▂▄█');
+});
+
+test('rate charts: round y axes in the series\' unit, time labels, averaging to fit', () => {
+  assert.deepEqual(yAxis(900, 2), { step: 500, top: 1000, maxY: 1250 });
+  assert.deepEqual(yAxis(3.2, 3), { step: 2, top: 4, maxY: 5 });
+  assert.deepEqual(yAxis(0.12, 2), { step: 0.1, top: 0.2, maxY: 0.25 });
+  assert.deepEqual(yAxis(0, 3), { step: 1, top: 1, maxY: 1.5 }, 'an idle series still has an axis');
+  assert.deepEqual(chartUnit('count', 800_000, 'events'), { div: 1000, unit: 'k events/s' });
+  assert.deepEqual(chartUnit('count', 12, 'maps'), { div: 1, unit: 'maps/s' });
+  assert.deepEqual(chartUnit('bytes', 3 * 2 ** 20, 'mapped'), { div: 2 ** 20, unit: 'mapped MiB/s' });
+  assert.equal(ago(0), 'now');
+  assert.equal(ago(45e9), '-45s');
+  assert.equal(ago(150e9), '-2m30');
+  assert.equal(ago(1.5e9, true), '-1.5s');
+  assert.deepEqual(downsample([1, 2, 3, 4, 5], [10, 20, 30, 40, 50], 2), { y: [1.5, 4], t: [20, 50] }, 'groups end at the newest sample');
+  assert.deepEqual(downsample([1, 2], [1, 2], 10), { y: [1, 2], t: [1, 2] });
+});
+
+/** A blessed screen writing into a discarded stream: panels render into screen.lines, as in a terminal. */
+function offscreen(cols: number, rows: number): { screen: blessed.Widgets.Screen; text: () => string[] } {
+  const output = Object.assign(new PassThrough(), { columns: cols, rows, isTTY: true });
+  output.resume();
+  const screen = blessed.screen({ input: new PassThrough(), output: output as unknown as NodeJS.WriteStream, terminal: 'xterm-256color', warnings: false, fullUnicode: true });
+  const lines = (): string[] => (screen as unknown as { lines: [unknown, string][][] }).lines.map((l) => l.map((c) => c[1]).join(''));
+  return { screen, text: lines };
+}
+
+/** A model fed `seconds` of iommu.map traffic rising and falling each 10 s, viewed once a second. */
+function trafficView(seconds: number): View {
+  let now = 0;
+  const src = {
+    kind: 'replay' as const, host: 'lab', kernelRelease: '6.1', attached: new Set(['iommu.map']), events: 0, probes: [],
+    now: () => now, lost: () => 0, symbolize: String, start() {}, pause() {}, resume() {}, stop: () => 0,
+  };
+  const m = new Model(src, 1e9);
+  let v = m.view({ paused: false, ended: false, cpuPct: 0 });
+  for (let i = 0; i < seconds; i++) {
+    for (let k = 0; k < (i % 10) * 100; k++) m.add(map(now + k, 0xd3n, 4096, 1000));
+    now += 1e9;
+    v = m.view({ paused: false, ended: false, cpuPct: 0 });
+  }
+  assert.equal(v.sampleTimes.length, v.rates.history('events').length, 'one sample time per rate sample');
+  assert.equal(v.sampleTimes[v.sampleTimes.length - 1], now);
+  return v;
+}
+
+const BRAILLE = /[\u2801-\u28ff]/;
+
+test('the Rates panel draws the chosen series with blessed-contrib\'s line chart; ↑↓ switch series; small cells get sparklines', (t) => {
+  const { screen, text } = offscreen(80, 14);
+  t.after(() => screen.destroy());
+  const v = trafficView(40);
+  const spec = { kind: 'rates' as const, row: 0, col: 0, rowSpan: 1, colSpan: 1, metrics: [] };
+  const p = new RatesPanel(screen, spec);
+  p.place({ top: 0, left: 0, width: 80, height: 12 });
+  p.update(v);
+  screen.render();
+  let s = text();
+  assert.match(s[0], /Rates · events\/s, last 3\ds/, s.join('\n'));
+  const chart = s.slice(1, 11).map((l) => l.slice(2, 52));
+  assert.ok(chart.filter((l) => BRAILLE.test(l)).length >= 6, `braille dots on most chart rows:\n${s.join('\n')}`);
+  assert.match(chart[0], /^1000⡇/, 'the top y label and the axis');
+  assert.match(chart.join('\n'), /^0 +⡇/m, 'the zero label');
+  assert.match(chart.join('\n'), /-\d+s +-\d+s/, 'the time axis');
+  assert.ok(s.slice(1, 11).every((l) => l.length === 80 && l.endsWith('│')), 'nothing spills over the border');
+  assert.match(s[1], /▸ events +900\/s │$/);
+  assert.match(s.join('\n'), /peak 900\/s/);
+  assert.ok(p.key('down'));
+  p.update(v);
+  screen.render();
+  s = text();
+  assert.match(s[0], /Rates · mapped MiB\/s/);
+  assert.match(s[2], /▸ mapped +3\.5 MiB\/s/);
+
+  // 40 columns: one sparkline per series, no chart.
+  p.place({ top: 0, left: 0, width: 40, height: 8 });
+  p.update(v);
+  screen.render();
+  s = text().slice(0, 8).map((l) => l.slice(0, 40));
+  assert.ok(!s.some((l) => BRAILLE.test(l)), s.join('\n'));
+  assert.match(s.find((l) => l.includes('events'))!, /events +[▁▂▃▄▅▆▇█ ]*[▁▂▃▄▅▆▇█][▁▂▃▄▅▆▇█ ]* +900\/s/);
+
+  // The sparklines kind never charts.
+  const q = new SparklinesPanel(screen, { ...spec, kind: 'sparklines' });
+  q.place({ top: 0, left: 0, width: 80, height: 12 });
+  q.update(v);
+  screen.render();
+  s = text().slice(0, 12);
+  assert.ok(!s.some((l) => BRAILLE.test(l)), s.join('\n'));
+  assert.equal(q.focusable, false);
 });
