@@ -262,7 +262,7 @@ export class Aggregator {
       gup_by_process: [...this.gupByPid.values()].map((p) => ({ ...p })),
       dirty: { ...this.dirty, by_callback: this.callbacks() },
       groups: groups.sort((a, b) => a.group - b.group),
-      overflow: { group_refs: this.ledger.overflow, stacks: this.ledger.stackOverflow },
+      overflow: { group_refs: this.ledger.overflow, stacks: this.ledger.stackOverflow, groups: this.ledger.groupOverflow },
       page_faults: [...this.faults],
     };
   }

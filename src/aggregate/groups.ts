@@ -45,6 +45,8 @@ export interface LedgerLimits {
   maxOutstanding?: number;
   /** Distinct stacks kept (default 65,536). */
   maxStacks?: number;
+  /** Distinct groups kept (default 4,096; a host has a few hundred at most). */
+  maxGroups?: number;
 }
 
 /**
@@ -66,10 +68,14 @@ export class GroupLedger {
   overflow = 0;
   /** Stacks not kept because the stack table was full. */
   stackOverflow = 0;
+  private readonly maxGroups: number;
+  /** Gets and puts on groups past maxGroups: counted here, not kept. */
+  groupOverflow = 0;
 
   constructor(limits: LedgerLimits = {}) {
     this.maxOutstanding = limits.maxOutstanding ?? 262_144;
     this.maxStacks = limits.maxStacks ?? 65_536;
+    this.maxGroups = limits.maxGroups ?? 4096;
   }
 
   private intern(stack: bigint[]): number {
@@ -86,9 +92,14 @@ export class GroupLedger {
     return id;
   }
 
-  private group(ptr: bigint, id: number): GroupRefs {
+  /** The group's entry; undefined (and counted) when the table is full and it is new. */
+  private group(ptr: bigint, id: number): GroupRefs | undefined {
     let g = this.groups.get(ptr);
     if (!g) {
+      if (this.groups.size >= this.maxGroups) {
+        this.groupOverflow++;
+        return undefined;
+      }
       g = { group: ptr, groupId: id, devices: new Set(), gets: 0, puts: 0, outstanding: [], untracked: 0 };
       this.groups.set(ptr, g);
     }
@@ -98,6 +109,7 @@ export class GroupLedger {
 
   get(ptr: bigint, id: number, ref: RefTaken, device?: string): void {
     const g = this.group(ptr, id);
+    if (!g) return;
     if (device) g.devices.add(device);
     g.gets++;
     if (this.outstandingTotal >= this.maxOutstanding) {
@@ -111,6 +123,7 @@ export class GroupLedger {
 
   put(ptr: bigint, id: number, tid: number): void {
     const g = this.group(ptr, id);
+    if (!g) return;
     g.puts++;
     const list = g.outstanding;
     // Look back a bounded way for this thread's own reference.

@@ -48,6 +48,6 @@ export interface Report {
     leaked: ListedRef[];
   }[];
   /** Bounded tables that overflowed: what they had to forget. */
-  overflow: { group_refs: number; stacks: number };
+  overflow: { group_refs: number; stacks: number; groups: number };
   page_faults: { device: string; iova: string; flags: number; ts_ns: number }[];
 }

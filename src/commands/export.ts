@@ -4,6 +4,7 @@ import { BaseCommand, UserError } from '../command';
 import { ExportAgent } from '../export/agent';
 import { liveProgStats } from '../export/bpf-stats';
 import { privilegeProblem } from '../probes/privileges';
+import { liveSelection, PROBES_FLAG } from '../probes/select';
 import { LiveSource } from '../source/live';
 import { ReplaySource } from '../source/replay';
 import { EventSource } from '../source/source';
@@ -61,6 +62,7 @@ bounded queue, and failures and dropped samples are exported as metrics.`;
     otlp: Flags.string({ description: 'OTLP/HTTP metrics URL (e.g. http://host:4318/v1/metrics)' }),
     interval: Flags.string({ description: 'how often to push to remote write and OTLP', default: '15s' }),
     replay: Flags.string({ description: 'play a capture instead of the kernel' }),
+    probes: Flags.string({ description: PROBES_FLAG }),
     speed: Flags.string({ description: 'replay speed: 1 as recorded, 10 ten times faster, 0 as fast as possible', default: '1' }),
     'leak-age': Flags.string({ description: 'references held longer than this count as held or leaked (default: 30s, or the capture\'s)' }),
     timeout: Flags.string({ description: 'give up on one push request after this long', default: '10s' }),
@@ -83,6 +85,7 @@ bounded queue, and failures and dropped samples are exported as metrics.`;
     let source: EventSource;
     let bpfStats: (() => ReturnType<typeof liveProgStats>) | undefined;
     if (flags.replay) {
+      if (flags.probes !== undefined) throw new UserError('--probes picks what to attach live; a replay exports what its capture recorded');
       try {
         source = new ReplaySource(flags.replay, { speed });
       } catch (err) {
@@ -90,9 +93,11 @@ bounded queue, and failures and dropped samples are exported as metrics.`;
         throw err;
       }
     } else {
+      // An unknown name or mode is refused here, in one line, before anything attaches.
+      const selection = liveSelection(flags.probes);
       const problem = privilegeProblem();
       if (problem) throw new UserError(problem);
-      const live = await LiveSource.open({ recordAll: true });
+      const live = await LiveSource.open({ recordAll: true, ...selection });
       source = live;
       bpfStats = () => liveProgStats(live);
     }

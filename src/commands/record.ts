@@ -6,7 +6,7 @@ import { CaptureEvent, CaptureWriter } from '../capture/writer';
 import { BaseCommand, UserError } from '../command';
 import { RawEvent } from '../events/types';
 import { privilegeProblem } from '../probes/privileges';
-import { selectProbes } from '../probes/select';
+import { liveSelection, PROBES_FLAG } from '../probes/select';
 import { Detachment, LiveSource } from '../source/live';
 import { formatBytes, parseDuration } from '../util/duration';
 
@@ -33,9 +33,7 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
   static override flags = {
     output: Flags.string({ char: 'o', description: 'capture file to write' }),
     duration: Flags.string({ char: 'd', description: 'stop after this long (e.g. 10s, 2m)' }),
-    probes: Flags.string({
-      description: 'comma-separated logical probes to attach (default: all); NAME:MODE allows only that attach mode (e.g. vfio.pin:kprobe)',
-    }),
+    probes: Flags.string({ description: PROBES_FLAG }),
     'leak-age': Flags.string({ description: 'references held longer than this are reported as held or leaked', default: '30s' }),
     force: Flags.boolean({ description: 'overwrite an existing file', default: false }),
     'ring-size': Flags.string({ description: 'ring buffer size in MiB (a power of two)', default: '16' }),
@@ -52,20 +50,15 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
     const output = flags.output ?? defaultName();
     // Refuse before attaching anything: an existing file is never touched without --force.
     if (!flags.force && fs.existsSync(output)) throw new UserError(`${output} exists; use --force to overwrite it`);
-    let selection: ReturnType<typeof selectProbes> | undefined;
-    try {
-      selection = flags.probes ? selectProbes(flags.probes) : undefined;
-    } catch (err) {
-      throw new UserError((err as Error).message);
-    }
+    // An unknown name or mode is refused here, in one line, before anything attaches.
+    const selection = liveSelection(flags.probes);
     const problem = privilegeProblem();
     if (problem) throw new UserError(problem);
 
     const src = await LiveSource.open({
       recordAll: true,
       ringBytes: ringMiB << 20,
-      select: selection ? (n) => selection.names.has(n) : undefined,
-      catalogue: selection?.catalogue,
+      ...selection,
     });
     let w: CaptureWriter;
     try {

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { CaptureError } from '../capture/reader';
 import { BaseCommand, UserError } from '../command';
-import { CATALOGUE } from '../probes/catalogue';
+import { liveSelection, PROBES_FLAG } from '../probes/select';
 import { privilegeProblem } from '../probes/privileges';
 import { LiveSource } from '../source/live';
 import { ReplaySource } from '../source/replay';
@@ -31,7 +31,7 @@ s/S sort, / filter, tab focus, enter details, r reset, u probes, ? help.`;
     speed: Flags.string({ description: 'replay speed: 1 is the recorded pace, 10 ten times faster, 0 as fast as possible', default: '1' }),
     interval: Flags.string({ description: 'redraw every (e.g. 500ms, 2s)', default: '1s' }),
     layout: Flags.string({ description: 'dashboard layout file', default: DEFAULT_LAYOUT, defaultHelp: async () => 'dashboards/iommutop.json' }),
-    probes: Flags.string({ description: 'comma-separated logical probes to attach (default: all)' }),
+    probes: Flags.string({ description: PROBES_FLAG }),
     'leak-age': Flags.string({ description: 'references held longer than this are shown as held or leaked (default: the capture\'s, or 30s live)' }),
   };
 
@@ -50,11 +50,9 @@ s/S sort, / filter, tab focus, enter details, r reset, u probes, ? help.`;
     }
     const leakAge = flags['leak-age'] ? parseDuration(flags['leak-age']) : undefined;
     // As record takes it: these probes only (opt-in ones such as selftest.getppid included), checked before anything attaches.
-    const wanted = flags.probes === undefined ? undefined : new Set(flags.probes.split(',').map((n) => n.trim()).filter(Boolean));
-    const unknown = [...(wanted ?? [])].filter((n) => !CATALOGUE.some((p) => p.name === n));
-    if (unknown.length) throw new UserError(`unknown probe ${unknown.join(', ')} (see iommutrace doctor)`);
-    if (wanted?.size === 0) throw new UserError('--probes needs at least one probe name');
-    if (wanted && flags.replay) throw new UserError('--probes picks what to attach live; a replay shows what its capture recorded');
+    if (flags.probes !== undefined && flags.replay) throw new UserError('--probes picks what to attach live; a replay shows what its capture recorded');
+    // An unknown name or mode is refused here, in one line, before anything attaches.
+    const selection = liveSelection(flags.probes);
     const problem = flags.replay ? undefined : privilegeProblem();
     if (problem) throw new UserError(problem);
 
@@ -71,7 +69,7 @@ s/S sort, / filter, tab focus, enter details, r reset, u probes, ? help.`;
       src = replay;
       leakAgeNs = leakAge ?? replay.contents.header.leakAgeNs;
     } else {
-      src = await LiveSource.open({ recordAll: true, select: wanted && ((n) => wanted.has(n)) });
+      src = await LiveSource.open({ recordAll: true, ...selection });
       leakAgeNs = leakAge ?? 30e9;
     }
     if (!process.stdout.isTTY || !process.stdin.isTTY) {

@@ -137,9 +137,10 @@ export function buildFamilies(input: ModelInput): Family[] {
     gauge('iommutrace_group_references_outstanding', 'Group references taken and not dropped (gets - puts).', '{reference}', s.groups.map((g) => ({ labels: { group: String(g.group) }, value: g.outstanding }))),
     gauge('iommutrace_group_references_held', 'Outstanding references older than the leak age, kept by a known long-lived holder.', '{reference}', s.groups.map((g) => ({ labels: { group: String(g.group) }, value: refs.get(g.group)?.held ?? 0 }))),
     gauge('iommutrace_group_references_leaked', 'Outstanding references older than the leak age with no known holder: suspected leaks.', '{reference}', s.groups.map((g) => ({ labels: { group: String(g.group) }, value: refs.get(g.group)?.leaked ?? 0 }))),
-    counter('iommutrace_ledger_overflow_total', 'What the bounded tables had to forget (references, stacks, device latency series).', '{entry}', [
+    counter('iommutrace_ledger_overflow_total', 'What the bounded tables had to forget (references, stacks, groups, device latency series).', '{entry}', [
       { labels: { table: 'group_refs' }, value: s.overflow.group_refs },
       { labels: { table: 'stacks' }, value: s.overflow.stacks },
+      { labels: { table: 'groups' }, value: s.overflow.groups },
       { labels: { table: 'device_latency' }, value: input.deviceLatency.overflow },
     ]),
   ];

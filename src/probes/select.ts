@@ -50,3 +50,14 @@ export function selectProbes(list: string, catalogue: ProbeSpec[] = CATALOGUE): 
     }),
   };
 }
+
+/** `--probes` as record, top and export describe it. */
+export const PROBES_FLAG =
+  'comma-separated logical probes to attach (default: all); NAME:MODE allows only that attach mode (e.g. vfio.pin:kprobe, which does not hold the module)';
+
+/** What a live source is opened with for `--probes LIST` (nothing when the flag is absent). */
+export function liveSelection(list: string | undefined): { select?: (name: string) => boolean; catalogue?: ProbeSpec[] } {
+  if (list === undefined) return {};
+  const s = selectProbes(list);
+  return { select: (n) => s.names.has(n), catalogue: s.catalogue };
+}

@@ -122,6 +122,7 @@ export function renderReport(report: Report): string {
   const lost: string[] = [];
   if (r.overflow.group_refs) lost.push(`${n(r.overflow.group_refs)} outstanding references forgotten: the ledger was full`);
   if (r.overflow.stacks) lost.push(`${n(r.overflow.stacks)} stacks not kept: the stack table was full`);
+  if (r.overflow.groups) lost.push(`${n(r.overflow.groups)} gets and puts on groups not kept: the group table was full`);
   if (lost.length) out.push(section('OVERFLOW', lost.join('\n')));
   if (r.page_faults.length) {
     out.push('');

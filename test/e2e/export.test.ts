@@ -519,6 +519,9 @@ test('export refuses bad flags and missing privileges in one line', () => {
     [['export', '--listen', 'off'], /nothing to export to/, undefined],
     [['export', '--interval', 'soon'], /--interval: invalid duration/, undefined],
     [['export', '--replay', path.join(tmp, 'missing.iotrace')], /missing\.iotrace/, undefined],
+    [['export', '--listen', '127.0.0.1:0', '--probes', 'nope'], /unknown probe nope/, undefined],
+    [['export', '--listen', '127.0.0.1:0', '--probes', 'vfio.pin:sideways'], /the mode after the colon is one of/, undefined],
+    [['export', '--probes', 'iommu.map', '--replay', path.join(tmp, 'missing.iotrace')], /--probes picks what to attach live/, undefined],
     [['export'], /CAP_BPF|root/i, 'nobody'],
   ];
   for (const [args, re, asUser] of cases) {

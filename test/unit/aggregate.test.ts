@@ -90,6 +90,18 @@ test('a storm of distinct stacks is bounded by the stack table, and says so', ()
   assert.equal(s.groups[0].leaked.filter((l) => l.stack[0].startsWith('(stack not kept')).length, 6);
 });
 
+test('the group table is bounded too: gets and puts on groups past it are counted, not kept', () => {
+  const a = new Aggregator({ attached: new Set(['iommu.group_get', 'iommu.group_put']), symbolize, leakAgeNs: 0, limits: { maxGroups: 4 } });
+  const on = (group: number, probe: string) => ({ ...ref(group, probe, 0x2000n), group: 0xffff0000n + BigInt(group), group_id: group }) as RawEvent;
+  for (let g = 0; g < 10; g++) a.add(on(g, 'iommu.group_get'));
+  a.add(on(9, 'iommu.group_put'));
+  a.add(on(0, 'iommu.group_put'));
+  const s = a.summary(100);
+  assert.deepEqual(s.groups.map((g) => g.group), [0, 1, 2, 3]);
+  assert.equal(s.overflow.groups, 7, 'six gets and one put past the table');
+  assert.deepEqual(s.groups.map((g) => g.outstanding), [0, 1, 1, 1]);
+});
+
 const attach = (ts: number, probe: string, domain: bigint, domainType: number, dev = '0000:00:03.0', ret = 0): RawEvent =>
   ({ kind: 'attach', ...hdr(ts, probe, { ret }), lat_ns: 1000, domain, group: 0xffff0001n, domain_type: domainType, group_id: 3, dev_name: dev, driver: 'vfio-pci' }) as RawEvent;
 const dma = (ts: number, probe: string, domain: bigint, bytes: number): RawEvent =>
