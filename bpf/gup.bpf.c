@@ -46,6 +46,36 @@ static __always_inline void gup_exit(__u16 probe, __s64 ret)
 	bpf_ringbuf_submit(e, 0);
 }
 
+/*
+ * The four programs of an entry point taking (start, nr_pages, gup_flags, ...):
+ * nr_t is its nr_pages type, ret_t its return type (pages pinned or -errno).
+ */
+#define GUP_PROBE(name, probe, nr_t, ret_t)							\
+	SEC("fentry")										\
+	int BPF_PROG(name##_fentry, unsigned long start, nr_t nr_pages, unsigned int gup_flags)	\
+	{											\
+		gup_enter(probe, start, nr_pages, gup_flags);					\
+		return 0;									\
+	}											\
+	SEC("fexit")										\
+	int name##_fexit(void *ctx)								\
+	{											\
+		gup_exit(probe, (ret_t)it_fexit_ret(ctx));					\
+		return 0;									\
+	}											\
+	SEC("kprobe")										\
+	int BPF_KPROBE(name##_kprobe, unsigned long start, nr_t nr_pages, unsigned int gup_flags)	\
+	{											\
+		gup_enter(probe, start, nr_pages, gup_flags);					\
+		return 0;									\
+	}											\
+	SEC("kretprobe")									\
+	int BPF_KRETPROBE(name##_kretprobe, ret_t ret)						\
+	{											\
+		gup_exit(probe, ret);								\
+		return 0;									\
+	}
+
 /* The gup.fast call in flight on this thread, if any. */
 static __always_inline struct it_inflight *gup_fast_in_flight(void)
 {
@@ -55,33 +85,7 @@ static __always_inline struct it_inflight *gup_fast_in_flight(void)
 }
 
 /* gup_fast_fallback / internal_get_user_pages_fast(start, nr_pages, gup_flags, pages): int */
-SEC("fentry")
-int BPF_PROG(gup_fast_fentry, unsigned long start, unsigned long nr_pages, unsigned int gup_flags)
-{
-	gup_enter(IT_PROBE_GUP_FAST, start, nr_pages, gup_flags);
-	return 0;
-}
-
-SEC("fexit")
-int gup_fast_fexit(void *ctx)
-{
-	gup_exit(IT_PROBE_GUP_FAST, (int)it_fexit_ret(ctx));
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(gup_fast_kprobe, unsigned long start, unsigned long nr_pages, unsigned int gup_flags)
-{
-	gup_enter(IT_PROBE_GUP_FAST, start, nr_pages, gup_flags);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(gup_fast_kretprobe, int ret)
-{
-	gup_exit(IT_PROBE_GUP_FAST, ret);
-	return 0;
-}
+GUP_PROBE(gup_fast, IT_PROBE_GUP_FAST, unsigned long, int)
 
 /* gup_fast / lockless_pages_from_mm(start, end, gup_flags, pages): pages pinned without locks */
 static __always_inline void gup_fast_only(__u64 pinned)
@@ -139,94 +143,16 @@ int BPF_KPROBE(gup_slow_kprobe, void *mm, unsigned long start, unsigned long nr_
 }
 
 /* pin_user_pages_fast(start, int nr_pages, gup_flags, pages): int */
-SEC("fentry")
-int BPF_PROG(gup_pin_fast_fentry, unsigned long start, int nr_pages, unsigned int gup_flags)
-{
-	gup_enter(IT_PROBE_GUP_PIN_FAST, start, nr_pages, gup_flags);
-	return 0;
-}
-
-SEC("fexit")
-int gup_pin_fast_fexit(void *ctx)
-{
-	gup_exit(IT_PROBE_GUP_PIN_FAST, (int)it_fexit_ret(ctx));
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(gup_pin_fast_kprobe, unsigned long start, int nr_pages, unsigned int gup_flags)
-{
-	gup_enter(IT_PROBE_GUP_PIN_FAST, start, nr_pages, gup_flags);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(gup_pin_fast_kretprobe, int ret)
-{
-	gup_exit(IT_PROBE_GUP_PIN_FAST, ret);
-	return 0;
-}
+GUP_PROBE(gup_pin_fast, IT_PROBE_GUP_PIN_FAST, int, int)
 
 /* get_user_pages_fast(start, int nr_pages, gup_flags, pages): int */
-SEC("fentry")
-int BPF_PROG(gup_get_fast_fentry, unsigned long start, int nr_pages, unsigned int gup_flags)
-{
-	gup_enter(IT_PROBE_GUP_GET_FAST, start, nr_pages, gup_flags);
-	return 0;
-}
-
-SEC("fexit")
-int gup_get_fast_fexit(void *ctx)
-{
-	gup_exit(IT_PROBE_GUP_GET_FAST, (int)it_fexit_ret(ctx));
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(gup_get_fast_kprobe, unsigned long start, int nr_pages, unsigned int gup_flags)
-{
-	gup_enter(IT_PROBE_GUP_GET_FAST, start, nr_pages, gup_flags);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(gup_get_fast_kretprobe, int ret)
-{
-	gup_exit(IT_PROBE_GUP_GET_FAST, ret);
-	return 0;
-}
+GUP_PROBE(gup_get_fast, IT_PROBE_GUP_GET_FAST, int, int)
 
 /*
  * pin_user_pages(start, nr_pages, gup_flags, pages[, vmas]): long. The slow
  * path without GUP-fast; io_uring registers its buffers with it up to 6.4.
  */
-SEC("fentry")
-int BPF_PROG(gup_pin_fentry, unsigned long start, unsigned long nr_pages, unsigned int gup_flags)
-{
-	gup_enter(IT_PROBE_GUP_PIN, start, nr_pages, gup_flags);
-	return 0;
-}
-
-SEC("fexit")
-int gup_pin_fexit(void *ctx)
-{
-	gup_exit(IT_PROBE_GUP_PIN, it_fexit_ret(ctx));
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(gup_pin_kprobe, unsigned long start, unsigned long nr_pages, unsigned int gup_flags)
-{
-	gup_enter(IT_PROBE_GUP_PIN, start, nr_pages, gup_flags);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(gup_pin_kretprobe, long ret)
-{
-	gup_exit(IT_PROBE_GUP_PIN, ret);
-	return 0;
-}
+GUP_PROBE(gup_pin, IT_PROBE_GUP_PIN, unsigned long, long)
 
 /*
  * pin_user_pages_remote(mm, start, nr_pages, gup_flags, pages, [vmas,] locked): long.
