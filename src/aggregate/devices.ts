@@ -141,16 +141,9 @@ export class DeviceTable {
     }
   }
 
-  /** Row keys of domains no attach was seen for, made once each. */
-  private readonly unknownKeys = new Map<bigint, string>();
-
   /** The row key DMA into `domain` is counted under (see dma()). */
   keyFor(domain: bigint): string {
-    const dev = this.domains.get(domain);
-    if (dev !== undefined) return dev;
-    let key = this.unknownKeys.get(domain);
-    if (key === undefined) this.unknownKeys.set(domain, (key = `unknown:${domain.toString(16)}`));
-    return key;
+    return this.domains.get(domain) ?? `unknown:${domain.toString(16)}`;
   }
 
   list(): DeviceRow[] {

@@ -31,7 +31,7 @@ export class DeviceDetail {
     else if (e.kind === 'pin') this.onPin(e as PinEvent);
   }
 
-  /** The last domain mapped into and its histogram: maps come in long runs into one domain. */
+  /** The last domain mapped into and its histogram: maps come in long runs into one domain, so keyFor() runs once a run. */
   private lastDomain = -1n;
   private lastHist: Histogram | undefined;
 

@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { CaptureError } from '../capture/reader';
 import { BaseCommand, UserError } from '../command';
 import { buildReport } from '../report/build';
+import { printableJson } from '../report/table';
 import { renderReport } from '../report/text';
 import { parseDuration } from '../util/duration';
 
@@ -43,16 +44,7 @@ A cut or damaged file is reported up to what could be read, and says so.`;
       if (err instanceof CaptureError) throw new UserError(`${args.file}: ${err.message}`);
       throw err;
     }
-    this.log(flags.json ? safeJson(report) : renderReport(report));
+    this.log(flags.json ? printableJson(report) : renderReport(report));
     if (report.capture.damage) process.exitCode = 2;
   }
-}
-
-/**
- * JSON with C1 controls (an 8-bit CSI among them) and bidi overrides escaped:
- * strings from a capture must not steer the terminal the JSON is printed to.
- * The data is the same; only how it is written changes.
- */
-function safeJson(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 }

@@ -34,10 +34,6 @@ function readLockdown(): string | null {
   }
 }
 
-function loadedModules(): string[] {
-  return [...readModules().keys()];
-}
-
 /**
  * Loaded modules, name -> load address ("0x0" without CAP_SYSLOG), from /proc/modules.
  * A module unloaded and loaded again comes back, as a rule, at another address.
@@ -118,7 +114,7 @@ export class LiveKernel implements KernelView {
 
   constructor(options: { mountTracefs?: boolean } = {}) {
     this.tracefsState = ensureTracefs(options.mountTracefs ?? true);
-    this.modules = new Set(loadedModules());
+    this.modules = new Set(readModules().keys());
     const core = findCoreBtf(this.release);
     this.coreBtf = core.path;
     this.btfError = core.error;

@@ -5,7 +5,10 @@
  * showing. Captures come from other machines, and a process names itself (comm) as
  * it likes: nothing from one reaches a terminal raw.
  */
-export const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const ABOVE_C0 = '\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069';
+export const UNSAFE = new RegExp(`[\\u0000-\\u001f${ABOVE_C0}]`, 'g');
+/** The same less C0, which JSON.stringify escapes itself (and whose newline it uses to lay out). */
+const UNSAFE_IN_JSON = new RegExp(`[${ABOVE_C0}]`, 'g');
 
 /** Longest string shown in a text report; the JSON has the whole of it. */
 export const MAX_SHOWN = 512;
@@ -36,6 +39,11 @@ export function printableDeep<T>(v: T): T {
     Object.defineProperty(out, printable(k), { value: printableDeep(x), enumerable: true, writable: true, configurable: true });
   }
   return out as T;
+}
+
+/** JSON of `value` with no character a terminal would act on: the same data, only escaped. */
+export function printableJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(UNSAFE_IN_JSON, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 }
 
 /** Aligned text columns for terminal reports; the last column is never padded. Control characters in cells are escaped. */

@@ -33,10 +33,11 @@ function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : 0;
 }
 
-async function metric(port: number, name: string): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
-  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(await res.text());
-  return m ? Number(m[1]) : 0;
+/** The scrape endpoint's text, and one metric of it summed over its series. */
+async function scrape(port: number): Promise<{ text: string; sum: (name: string) => number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const sum = (name: string) => [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((s, m) => s + Number(m[1]), 0);
+  return { text, sum };
 }
 
 export interface ExportRss {
@@ -63,16 +64,15 @@ export async function exportRss(file: string, n: number, port = 19464): Promise<
     while (events < n) {
       await new Promise((r) => setTimeout(r, 200));
       const rss = rssMb(child.pid!);
-      events = await metric(port, 'iommutrace_events_total');
+      events = (await scrape(port)).sum('iommutrace_events_total');
       if (events >= n / 10 && !start) start = rss;
       if (start) peak = Math.max(peak, rss);
     }
-    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
-    const text = await res.text();
+    // Outstanding summed over groups: a million, however many the ledger keeps.
+    const { sum, text } = await scrape(port);
+    const refs = sum('iommutrace_group_references_outstanding');
     const overflow = Number(/iommutrace_ledger_overflow_total\{table="group_refs"\} (\S+)/.exec(text)?.[1] ?? 0);
-    // Sum of the outstanding gauge over groups: a million, however many the ledger keeps.
-    const outstanding = [...text.matchAll(/^iommutrace_group_references_outstanding\{[^}]*\} (\S+)$/gm)].reduce((s, m) => s + Number(m[1]), 0);
-    return { startMb: start, peakMb: Math.max(peak, rssMb(child.pid!)), events, refs: outstanding, overflow };
+    return { startMb: start, peakMb: Math.max(peak, rssMb(child.pid!)), events, refs, overflow };
   } finally {
     child.kill('SIGINT');
     await new Promise((r) => child.once('exit', r));
