@@ -10,6 +10,7 @@ import {
   type LabResult,
   type WorkloadSelection,
 } from '../lab';
+import { prepareLab } from '../lab/prepare';
 
 export default class Lab extends BaseCommand {
   static override summary = 'Boot a throwaway QEMU guest with an emulated IOMMU, run a workload and an iommutrace command inside.';
@@ -25,12 +26,14 @@ iommutrace top), then powers off and exits with the command's exit code.`;
     '<%= config.bin %> lab --kernel debian-6.1 --workload vfio',
     '<%= config.bin %> lab --kernel debian-6.12 --workload leak -- iommutrace doctor --json',
     '<%= config.bin %> lab --kernel iommufd-6.12 --workload dirty --schedule around -- iommutrace record -o lab-out/dirty.iotrace',
+    '<%= config.bin %> lab --prepare --kernel all',
   ];
 
   static override strict = false;
 
   static override flags = {
-    kernel: Flags.string({ description: 'kernel to boot', options: [...KERNEL_NAMES], default: 'debian-6.1' }),
+    kernel: Flags.string({ description: 'kernel to boot (with --prepare, also all)', options: [...KERNEL_NAMES, 'all'], default: 'debian-6.1' }),
+    prepare: Flags.boolean({ description: 'download and build what the kernel needs (packages, the iommufd build, initramfs, workloads), then exit', default: false }),
     workload: Flags.string({
       description: 'workload to run: vfio, gup, dirty (iommufd-6.12 only), leak, all (that apply to the kernel) or none',
       default: 'all',
@@ -61,6 +64,8 @@ iommutrace top), then powers off and exits with the command's exit code.`;
     if (command.length === 0) throw new UserError('nothing after --: give the command to run in the guest');
     if (!isWorkloadSelection(flags.workload)) throw new UserError(`unknown workload ${flags.workload}: use vfio, gup, dirty, leak, all or none`);
     if (process.getuid?.() !== 0) throw new UserError('the lab needs root (it shares the host root with the guest as-is)');
+    if (flags.prepare) return prepareKernels(flags.kernel === 'all' ? KERNEL_NAMES : [flags.kernel as KernelName]);
+    if (flags.kernel === 'all') throw new UserError('--kernel all goes with --prepare: a run boots one kernel');
     const interactive = flags.interactive ?? (!flags.json && !!process.stdin.isTTY && !!process.stdout.isTTY);
     const timeoutMs = parseDuration(flags.timeout);
 
@@ -107,6 +112,18 @@ iommutrace top), then powers off and exits with the command's exit code.`;
     }
     process.exitCode = result.exitCode;
   }
+}
+
+/** `--prepare`: each kernel's outcome on its own line; exit 1 when one failed. */
+async function prepareKernels(kernels: readonly KernelName[]): Promise<void> {
+  const progress = new ProgressLine(!!process.stderr.isTTY);
+  const outcomes = await prepareLab(kernels, (m) => progress.show(m));
+  progress.done();
+  for (const o of outcomes) {
+    if (o.ok) process.stderr.write(`iommutrace lab: ${o.kernel} ready (${o.release}, ${o.seconds} s)\n`);
+    else process.stderr.write(`iommutrace lab: ${o.error}\n`);
+  }
+  if (outcomes.some((o) => !o.ok)) process.exitCode = 1;
 }
 
 function parseDuration(s: string): number {

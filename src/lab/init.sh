@@ -10,6 +10,8 @@ export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+# The host tells a guest that died before init (an emulator flake) from one that failed later by this line.
+echo "iommutrace-lab: init started" >/dev/console
 
 die() {
   echo "iommutrace-lab: $*" >/dev/console

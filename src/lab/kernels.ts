@@ -188,8 +188,18 @@ async function buildIommufdKernel(progress: Progress): Promise<PreparedKernel> {
   const build = path.join(dir, 'build');
   fs.rmSync(build, { recursive: true, force: true });
   mkdirp(build);
+  // The whole build's output, for when the last lines in the error are not enough.
+  const logFile = path.join(dir, 'build.log');
+  const log = fs.createWriteStream(logFile);
   const make = (args: string[], onLine?: (l: string) => void): Promise<string> =>
-    run('make', ['-C', src, `O=${build}`, ...args], { onLine });
+    run('make', ['-C', src, `O=${build}`, ...args], {
+      onLine: (l) => {
+        log.write(l + '\n');
+        onLine?.(l);
+      },
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}\n(the whole log: ${logFile})`);
+    });
   progress('iommufd-6.12: configuring (tinyconfig + src/lab/iommufd-6.12.config)');
   await make(['tinyconfig']);
   fs.appendFileSync(path.join(build, '.config'), '\n' + fragment);
@@ -212,6 +222,7 @@ async function buildIommufdKernel(progress: Progress): Promise<PreparedKernel> {
       progress(`iommufd-6.12: compiling, ${objects} objects, ${Math.round((Date.now() - started) / 1000)} s`);
     }
   });
+  log.end();
   progress(`iommufd-6.12: built in ${Math.round((Date.now() - started) / 1000)} s`);
 
   const systemMap = fs.readFileSync(path.join(build, 'System.map'), 'utf8');

@@ -78,6 +78,15 @@ export class LabWorkloadError extends Error {}
 
 const BATCH_TIMEOUT_MS = 10 * 60 * 1000;
 
+/** The first line src/lab/init.sh prints. */
+const INIT_STARTED = 'iommutrace-lab: init started';
+
+/** The console's panic or oops line, for the retry message. */
+function earlyDeath(log: string): string {
+  const line = log.split('\n').find((l) => /Kernel panic|Oops|BUG:/.test(l));
+  return line ? line.replace(/^\[[\s\d.]+\]\s*/, '').trim().slice(0, 120) : 'no panic line on the console';
+}
+
 /** Prepares what is missing (kernel, initramfs, workloads), boots the guest, runs, and collects. */
 export async function runLab(opts: RunLabOptions): Promise<LabResult> {
   const progress = opts.onProgress ?? (() => undefined);
@@ -145,10 +154,18 @@ export async function runLab(opts: RunLabOptions): Promise<LabResult> {
   progress(`${kernel.name}: booting (${plan.iommu ? 'intel-iommu' : 'no IOMMU'}; workloads: ${plan.workloads.join(', ') || 'none'})`);
   const logFile = path.join(lab, 'console.log');
   const started = Date.now();
-  const booted = await boot(
-    { bzImage: kernel.bzImage, initramfs, outDir, iommu: plan.iommu, interactive, memoryMiB: opts.memoryMiB ?? 2048, cpus: opts.cpus ?? 2 },
-    { logFile, timeoutMs: opts.timeoutMs ?? (interactive ? undefined : BATCH_TIMEOUT_MS), onLine: opts.onConsole },
-  );
+  const bootOnce = () =>
+    boot(
+      { bzImage: kernel.bzImage, initramfs, outDir, iommu: plan.iommu, interactive, memoryMiB: opts.memoryMiB ?? 2048, cpus: opts.cpus ?? 2 },
+      { logFile, timeoutMs: opts.timeoutMs ?? (interactive ? undefined : BATCH_TIMEOUT_MS), onLine: opts.onConsole },
+    );
+  let booted = await bootOnce();
+  // Under TCG a kernel now and then dies before its init runs (DESIGN.md: "Boot flake"):
+  // nothing of ours ran yet, so one more boot is fair; a guest that got further is never retried.
+  if (!interactive && !booted.timedOut && !booted.log.includes(INIT_STARTED)) {
+    progress(`${kernel.name}: the guest died before init (${earlyDeath(booted.log)}): booting once more`);
+    booted = await bootOnce();
+  }
   const guestMs = Date.now() - started;
 
   // Terminal control sequences (SeaBIOS clears the screen) stripped, blank lines dropped.

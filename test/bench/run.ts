@@ -12,6 +12,7 @@ import { BpfObject } from '../../src/loader';
 import { table } from '../../src/report/table';
 import { readCaptureFile } from '../../src/capture/reader';
 import { BPF_OBJECT, CLI, ROOT, tracefs } from '../helpers';
+import { capturePath, E2E_BOOT } from '../lab/captures';
 import { buildHelpers, cDelivery, getppidNs, jsDelivery } from './measure';
 import { exportRss } from './export-rss';
 import { decoder, vfioLike, writeCapture } from './synthetic';
@@ -189,7 +190,7 @@ function captureSize(): void {
     reference: { name: 'in-kernel struct it_ev_dma', value: dma.layout.size },
     goal: '<= 24 bytes', note: 'synthetic 10 M event VFIO-like stream',
   });
-  const lab = path.join(ROOT, 'build', 'lab-captures', 'debian-6.1-vfio-gup-leak.iotrace');
+  const lab = capturePath(E2E_BOOT);
   if (fs.existsSync(lab)) {
     const bytes = fs.statSync(lab).size;
     const events = readCaptureFile(lab).events;

@@ -5,7 +5,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import * as zlib from 'node:zlib';
 import * as protobuf from 'protobufjs';
 import type { Report } from '../../src/aggregate/report';
@@ -14,7 +14,8 @@ import { CaptureEvent, CaptureWriter } from '../../src/capture/writer';
 import { Decoder } from '../../src/events/decode';
 import { EventSchema } from '../../src/events/schema';
 import { buildReport } from '../../src/report/build';
-import { BPF_OBJECT, CLI, IN_CI, isRoot, need, ROOT } from '../helpers';
+import { BPF_OBJECT, CLI, isRoot, need, ROOT } from '../helpers';
+import { labCapture } from '../lab/captures';
 import { cli, hasStackTrace } from './cli';
 
 const PROMETHEUS = '/usr/bin/prometheus';
@@ -110,14 +111,14 @@ function syntheticCapture(file: string): void {
   w.close({ endNs: 5e9, lost: 0, stopReason: 'duration' });
 }
 
-/** A lab capture when the lab tests left one (a VFIO workload first), else the synthetic one. */
-function pickCapture(): { file: string; kind: string } {
-  const dir = path.join(ROOT, 'build', 'lab-captures');
-  const lab = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.iotrace')) : [];
-  lab.sort((a, b) => Number(b.includes('vfio')) - Number(a.includes('vfio')) || a.localeCompare(b));
-  if (lab.length) return { file: path.join(dir, lab[0]), kind: `lab capture ${lab[0]}` };
-  // The lab tests run before these (src/scripts/test.sh) and leave their captures: under CI one must be here.
-  if (IN_CI) throw new Error('prerequisite missing under CI: a lab capture in build/lab-captures');
+/** The lab's VFIO capture (made when missing), else the synthetic one, checked against what it is known to hold. */
+let picked: { file: string; kind: string } | undefined;
+before(async () => {
+  const lab = await labCapture();
+  if (lab.file) {
+    picked = { file: lab.file, kind: `lab capture ${path.basename(lab.file)}` };
+    return;
+  }
   const file = path.join(tmp, 'synthetic.iotrace');
   syntheticCapture(file);
   const r = buildReport(file);
@@ -126,7 +127,12 @@ function pickCapture(): { file: string; kind: string } {
   assert.deepEqual(by((d) => d.unmap_bytes), KNOWN.unmapBytes);
   assert.deepEqual([r.pins.vfio_pages, r.pins.iommufd_pages, r.pins.unpinned_pages], [KNOWN.vfioPages, KNOWN.iommufdPages, KNOWN.unpinnedPages]);
   assert.deepEqual(Object.fromEntries(r.groups.map((g) => [g.group, g.leaked.length])), KNOWN.leaked);
-  return { file, kind: 'synthetic capture (no lab capture under build/lab-captures)' };
+  picked = { file, kind: `synthetic capture (${lab.why})` };
+});
+
+function pickCapture(): { file: string; kind: string } {
+  assert.ok(picked, 'a capture was picked before the tests');
+  return picked;
 }
 
 /** What Prometheus must say, from the report: per series key, the value. */

@@ -3,7 +3,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import type { Report } from '../../src/aggregate/report';
 import { captureKinds } from '../../src/capture/kinds';
 import { CaptureHeader } from '../../src/capture/types';
@@ -14,7 +14,8 @@ import { CATALOGUE } from '../../src/probes/catalogue';
 import { buildReport } from '../../src/report/build';
 import { formatBytes } from '../../src/util/duration';
 import { Pane } from '../../src/tui/tmux';
-import { BPF_OBJECT, CLI, IN_CI, isRoot, need, ROOT, tracefs } from '../helpers';
+import { BPF_OBJECT, CLI, isRoot, need, ROOT, tracefs } from '../helpers';
+import { labCapture } from '../lab/captures';
 import { cli, hasStackTrace } from './cli';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'iommutop-e2e-'));
@@ -82,30 +83,21 @@ function syntheticCapture(file: string, seconds: number): void {
   w.close({ endNs: seconds * 1e9, lost: 0, stopReason: 'duration' });
 }
 
-/** A lab capture (written by the lab tests) showing everything `want` needs, or none. */
-function labCapture(want: (r: Report) => boolean): string | undefined {
-  const dir = path.join(ROOT, 'build', 'lab-captures');
-  if (!fs.existsSync(dir)) return undefined;
-  for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.iotrace')).sort()) {
-    try {
-      if (want(buildReport(path.join(dir, f)))) return path.join(dir, f);
-    } catch {
-      // a cut or foreign capture is no use here
-    }
-  }
-  return undefined;
-}
-
-const complete = (r: Report): boolean =>
-  r.devices.some((d) => d.device !== 'unknown' && d.map_bytes > 0) && r.groups.some((g) => g.leaked.length > 0) && r.gup.calls > 0;
-
 const SHORT = path.join(tmp, 'short.iotrace');
 const LONG = path.join(tmp, 'long.iotrace');
 syntheticCapture(SHORT, 20);
 syntheticCapture(LONG, 600);
-const LAB = labCapture(complete);
-const MAIN = LAB ?? SHORT;
-const MAIN_NAME = LAB ? `lab capture ${path.basename(LAB)}` : 'synthetic capture (no lab capture with a device, a leak and GUP yet)';
+/** The lab's capture (a device's VFIO traffic, a leak, GUP), made when missing; the synthetic one where there is no lab. */
+let MAIN = SHORT;
+let MAIN_NAME = '';
+before(async () => {
+  const lab = await labCapture();
+  MAIN = lab.file ?? SHORT;
+  MAIN_NAME = lab.file ? `lab capture ${path.basename(lab.file)}` : `synthetic capture (${lab.why})`;
+  const r = buildReport(MAIN);
+  const complete = r.devices.some((d) => d.device !== 'unknown' && d.map_bytes > 0) && r.groups.some((g) => g.leaked.length > 0) && r.gup.calls > 0;
+  assert.ok(complete, `${MAIN_NAME} shows a device's maps, a leak and GUP`);
+});
 
 function top(args: string): string {
   return `node ${CLI} top ${args}; echo EXIT=$?`;
@@ -131,11 +123,9 @@ function available(t: Parameters<typeof need>[0]): boolean {
   return need(t, Pane.available(), 'tmux is not installed (src/scripts/setup.sh installs it)');
 }
 
-test(`iommutop shows the device, its mapped volume, the leak and its taker, the GUP split and the probe status (${MAIN_NAME})`, async (t) => {
+test('iommutop shows the device, its mapped volume, the leak and its taker, the GUP split and the probe status', async (t) => {
   if (!available(t)) return;
-  // The lab tests run before these (src/scripts/test.sh) and leave their captures: under CI one must be here.
-  if (IN_CI && !LAB) throw new Error('prerequisite missing under CI: a lab capture with a device, a leak and GUP in build/lab-captures');
-  t.diagnostic(`capture: ${MAIN}`);
+  t.diagnostic(`capture: ${MAIN_NAME}`);
   const r = buildReport(MAIN);
   const dev = r.devices.filter((d) => d.device !== 'unknown').sort((a, b) => b.map_bytes - a.map_bytes)[0];
   const leak = r.groups.flatMap((g) => g.leaked)[0];

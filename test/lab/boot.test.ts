@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import { runLab, type KernelName, type LabResult, type WorkloadName } from '../../src/lab';
-import { labTestOptions, requirePrerequisites } from './prerequisites';
+import { labTestOptions, prepareKernels, requirePrerequisites } from './prerequisites';
 
 // Prints the release, then "<device> <group> <driver>" for every device in an IOMMU group.
 const PROBE = [
@@ -71,6 +71,8 @@ function checkGup(r: Awaited<ReturnType<typeof boot>>): void {
   assert.equal(gup.pinned_pages, 64 + 16 + 512 + 32);
 }
 
+
+before(() => prepareKernels(['debian-6.1', 'debian-6.12', 'iommufd-6.12']));
 test('debian-6.1 boots, binds 0000:00:03.0 to vfio-pci, runs vfio, gup and leak', labTestOptions('debian-6.1', 15), async () => {
   const r = await boot('debian-6.1', ['vfio', 'gup', 'leak']);
   assert.match(r.release, /^6\.1\.\d+-\d+-amd64$/);

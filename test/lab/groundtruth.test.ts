@@ -6,34 +6,19 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import type { Report } from '../../src/aggregate/report';
-import { runLab, type GroundTruth, type KernelName, type WorkloadName } from '../../src/lab';
-import { CLI, ROOT } from '../helpers';
-import { labTestOptions, requirePrerequisites } from './prerequisites';
-
-export const LAB_CAPTURES = path.join(ROOT, 'build', 'lab-captures');
-
-interface Boot {
-  kernel: KernelName;
-  workloads: WorkloadName[];
-}
+import type { GroundTruth, WorkloadName } from '../../src/lab';
+import { CLI } from '../helpers';
+import { E2E_BOOT, recordAround, type Boot } from './captures';
+import { labTestOptions, prepareKernels, requirePrerequisites } from './prerequisites';
 
 const BOOTS: Boot[] = [
-  { kernel: 'debian-6.1', workloads: ['vfio', 'gup', 'leak'] },
+  E2E_BOOT,
   { kernel: 'debian-6.12', workloads: ['vfio', 'gup', 'leak'] },
   { kernel: 'iommufd-6.12', workloads: ['dirty', 'gup'] },
   { kernel: 'iommufd-6.12', workloads: ['vfio', 'leak'] },
 ];
-
-/** `iommutrace report --json` of a capture, with the CLI's own filters. */
-function reportOf(capture: string, filters: string[] = []): Report {
-  const rep = spawnSync(process.execPath, [CLI, 'report', capture, '--json', ...filters], { encoding: 'utf8' });
-  assert.equal(rep.status, 0, rep.stderr);
-  return JSON.parse(rep.stdout) as Report;
-}
 
 /**
  * VFIO type1 maps and unmaps two pages in every new domain at attach, to learn
@@ -42,27 +27,11 @@ function reportOf(capture: string, filters: string[] = []): Report {
  */
 const TYPE1_FGSP_PROBE_BYTES = 2 * 4096;
 
-/** Boots, records around the workloads, and returns the report of the capture with the ground truth. */
-async function recordAround(boot: Boot): Promise<{ truth: GroundTruth; capture: string }> {
-  const outDir = path.join(ROOT, 'build', 'lab-out', `${boot.kernel}-${boot.workloads.join('-')}`);
-  fs.mkdirSync(outDir, { recursive: true });
-  const capture = path.join(outDir, 'capture.iotrace');
-  const r = await runLab({
-    kernel: boot.kernel,
-    workloads: boot.workloads,
-    schedule: 'around',
-    readyPattern: 'recording to',
-    readyTimeoutMs: 240_000,
-    // Settle after attaching, so the workloads' first calls are seen.
-    readyDelayMs: 1000,
-    command: ['iommutrace', 'record', '-o', capture, '--force', '--leak-age', '0s'],
-    outDir,
-    timeoutMs: 12 * 60_000,
-  });
-  assert.equal(r.exitCode, 0, `record failed in the guest:\n${r.stderr}\n${r.log.split('\n').slice(-20).join('\n')}`);
-  fs.mkdirSync(LAB_CAPTURES, { recursive: true });
-  fs.copyFileSync(capture, path.join(LAB_CAPTURES, `${boot.kernel}-${boot.workloads.join('-')}.iotrace`));
-  return { truth: r.groundTruth, capture };
+/** `iommutrace report --json` of a capture, with the CLI's own filters. */
+function reportOf(capture: string, filters: string[] = []): Report {
+  const rep = spawnSync(process.execPath, [CLI, 'report', capture, '--json', ...filters], { encoding: 'utf8' });
+  assert.equal(rep.status, 0, rep.stderr);
+  return JSON.parse(rep.stdout) as Report;
 }
 
 function checkVfio(capture: string, truth: GroundTruth): void {
@@ -121,6 +90,8 @@ const CHECKS: Record<WorkloadName, (capture: string, t: GroundTruth) => void> = 
   leak: checkLeak,
   dirty: checkDirty,
 };
+
+before(() => prepareKernels([...new Set(BOOTS.map((b) => b.kernel))]));
 
 for (const boot of BOOTS) {
   test(`${boot.kernel}: record around ${boot.workloads.join(', ')} equals the ground truth`, labTestOptions(boot.kernel, 15), async () => {

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import type { KernelName } from '../../src/lab';
+import { prepareLab, type PrepareOutcome } from '../../src/lab/prepare';
 
 /**
  * Why the lab cannot run here, or null. Under CI=true the tests treat a reason as a
@@ -28,8 +29,32 @@ export function labTestOptions(kernel: KernelName | undefined, timeoutMin: numbe
   return { skip: reason && process.env.CI !== 'true' ? reason : false, timeout: timeoutMin * 60_000 };
 }
 
-/** Throws the reason under CI (the test then fails instead of skipping). */
+/** Kernels whose preparation failed, with the one-line cause and the step's output. */
+const failed = new Map<KernelName, string>();
+
+/**
+ * For a `before()` hook (hooks have no timeout): makes sure the kernels are ready, so
+ * the tests' own timeouts only ever cover booting and measuring. Under `npm test` the
+ * preparation stage has already run (src/scripts/test.sh): its outcomes are taken as
+ * they are, and a kernel that failed there fails its tests at once rather than being
+ * built again. Run alone, the files prepare here (cached after the first time).
+ */
+export async function prepareKernels(kernels: KernelName[]): Promise<void> {
+  const wanted = kernels.filter((k) => !missingPrerequisite(k));
+  const statusFile = process.env.IOMMUTRACE_LAB_PREPARE_STATUS;
+  let stage: PrepareOutcome[] = [];
+  if (statusFile && fs.existsSync(statusFile)) stage = JSON.parse(fs.readFileSync(statusFile, 'utf8')) as PrepareOutcome[];
+  for (const o of stage) if (!o.ok && wanted.includes(o.kernel)) failed.set(o.kernel, `${o.error} (in the preparation stage)`);
+  const todo = wanted.filter((k) => !failed.has(k));
+  for (const o of await prepareLab(todo, (m) => process.stderr.write(`# ${m}\n`))) {
+    if (!o.ok) failed.set(o.kernel, o.error ?? 'unknown failure');
+  }
+}
+
+/** Throws the reason under CI (the test then fails instead of skipping), or the kernel's preparation failure. */
 export function requirePrerequisites(kernel?: KernelName): void {
   const reason = missingPrerequisite(kernel);
   if (reason) throw new Error(`lab prerequisite missing: ${reason}`);
+  const failure = kernel && failed.get(kernel);
+  if (failure) throw new Error(`lab preparation failed: ${failure}`);
 }

@@ -3,12 +3,14 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import { runLab } from '../../src/lab';
-import { labTestOptions, requirePrerequisites } from './prerequisites';
+import { labTestOptions, prepareKernels, requirePrerequisites } from './prerequisites';
 
 const CLI = path.resolve(__dirname, '..', '..', 'src', 'bin', 'iommutrace.js');
 
+
+before(() => prepareKernels(['debian-6.1', 'debian-6.12']));
 test('around: the command runs across the workload, is stopped with SIGINT, and its exit code comes back', labTestOptions('debian-6.12', 15), async () => {
   requirePrerequisites('debian-6.12');
   const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'iommutrace-lab-around-'));

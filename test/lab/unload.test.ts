@@ -19,14 +19,14 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import { DETACHED_COUNTER, probesAtEnd } from '../../src/capture/header';
 import { readCaptureFile } from '../../src/capture/reader';
 import type { CaptureProbe } from '../../src/capture/types';
 import { prepareKernel, prepareWorkloadBinaries, runLab, type KernelName } from '../../src/lab';
 import { moduleClosure } from '../../src/lab/modules';
 import { ROOT } from '../helpers';
-import { labTestOptions, requirePrerequisites } from './prerequisites';
+import { labTestOptions, prepareKernels, requirePrerequisites } from './prerequisites';
 
 const MODULE = 'vfio_iommu_type1';
 const MODULE_PROBES = ['vfio.pin', 'vfio.unpin'];
@@ -133,6 +133,8 @@ function count(capture: string, producerPid: number): Counted & { header: Return
 
 // IOMMUTRACE_LAB_KERNELS=debian-6.1 runs one kernel (while measuring); the suite runs both.
 const KERNELS = (process.env.IOMMUTRACE_LAB_KERNELS?.split(',') ?? ['debian-6.1', 'debian-6.12']) as KernelName[];
+
+before(() => prepareKernels(KERNELS));
 
 for (const kernel of KERNELS) {
   test(`${kernel}: rmmod ${MODULE} under attached probes: the refusal or the detach is reported, the other probe keeps delivering`, labTestOptions(kernel, 20), async () => {

@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import type { DoctorReport } from '../../src/commands/doctor';
 import { runLab, type KernelName } from '../../src/lab';
 import { ROOT } from '../helpers';
-import { labTestOptions, requirePrerequisites } from './prerequisites';
+import { labTestOptions, prepareKernels, requirePrerequisites } from './prerequisites';
 
 /** Refusals that are the kernel's documented behaviour, per kernel. */
 const EXPECTED_REFUSALS: Partial<Record<KernelName, RegExp[]>> = {
@@ -18,6 +18,8 @@ const EXPECTED_REFUSALS: Partial<Record<KernelName, RegExp[]>> = {
   'debian-6.1': [/^gup\.pin_remote (fentry|fexit) pin_user_pages_remote: .*ENOTSUPP/],
 };
 
+
+before(() => prepareKernels(['debian-6.1', 'debian-6.12', 'iommufd-6.12']));
 for (const kernel of ['debian-6.1', 'debian-6.12', 'iommufd-6.12'] as KernelName[]) {
   test(`${kernel}: every variant whose target exists loads and attaches`, labTestOptions(kernel, 15), async () => {
     requirePrerequisites(kernel);
