@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * DMA mappings into IOMMU domains: iommu_map, (__)iommu_unmap, iommu_map_sg, with
+ * DMA mappings into IOMMU domains: iommu_map, (__)iommu_unmap, iommu_map_sg (and
+ * their _atomic forms, the DMA API's up to 6.2), with
  * latency and return code, attributed to a group through the domain -> group
  * map that attach.bpf.c keeps. The iommu:map and iommu:unmap tracepoints are
  * the fallback where the functions cannot be traced: no latency, no domain,
@@ -17,9 +18,9 @@ static __always_inline void dma_enter(__u16 probe, void *domain, __u64 iova, __u
 }
 
 /*
- * ret: what the function returned: iommu_map 0 or -errno; iommu_unmap the bytes
- * unmapped; iommu_map_sg the bytes mapped or -errno (its size asked for would
- * need a walk of the scatterlist, so size is what was mapped).
+ * ret: what the function returned: iommu_map(_atomic) 0 or -errno; iommu_unmap the
+ * bytes unmapped; iommu_map_sg(_atomic) the bytes mapped or -errno (its size asked
+ * for would need a walk of the scatterlist, so size is what was mapped).
  */
 static __always_inline void dma_exit(__u16 probe, __s64 ret)
 {
@@ -32,7 +33,7 @@ static __always_inline void dma_exit(__u16 probe, __s64 ret)
 	if (!lat)
 		return;
 	size = in.args[2];
-	if (probe == IT_PROBE_IOMMU_MAP) {
+	if (probe == IT_PROBE_IOMMU_MAP || probe == IT_PROBE_IOMMU_MAP_ATOMIC) {
 		err = (int)ret;
 		done = err ? 0 : size;
 	} else if (probe == IT_PROBE_IOMMU_UNMAP) {
@@ -82,36 +83,46 @@ static __always_inline void dma_tp(__u16 probe, __u64 iova, __u64 size, __u64 do
 	bpf_ringbuf_submit(e, 0);
 }
 
+/*
+ * The four programs of a map function (domain, iova, paddr | sg, size | nents, ...):
+ * fentry and kprobe keep (domain, iova, size), fexit and kretprobe finish. sized:
+ * 0 where the third argument is a scatterlist, whose size needs a walk.
+ */
+#define DMA_MAP_PROBE(name, probe, sized, ret_t)					\
+	SEC("fentry")									\
+	int BPF_PROG(name##_fentry, struct iommu_domain *domain, unsigned long iova,	\
+		     __u64 third, __u64 size)						\
+	{										\
+		dma_enter(probe, domain, iova, (sized) ? size : 0);			\
+		return 0;								\
+	}										\
+	SEC("fexit")									\
+	int name##_fexit(void *ctx)							\
+	{										\
+		dma_exit(probe, (ret_t)it_fexit_ret(ctx));				\
+		return 0;								\
+	}										\
+	SEC("kprobe")									\
+	int BPF_KPROBE(name##_kprobe, struct iommu_domain *domain, unsigned long iova,	\
+		       __u64 third, __u64 size)						\
+	{										\
+		dma_enter(probe, domain, iova, (sized) ? size : 0);			\
+		return 0;								\
+	}										\
+	SEC("kretprobe")								\
+	int BPF_KRETPROBE(name##_kretprobe, long ret)					\
+	{										\
+		dma_exit(probe, (ret_t)ret);						\
+		return 0;								\
+	}
+
 /* int iommu_map(domain, iova, paddr, size, prot[, gfp]) */
-SEC("fentry")
-int BPF_PROG(iommu_map_fentry, struct iommu_domain *domain, unsigned long iova,
-	     __u64 paddr, __u64 size)
-{
-	dma_enter(IT_PROBE_IOMMU_MAP, domain, iova, size);
-	return 0;
-}
-
-SEC("fexit")
-int iommu_map_fexit(void *ctx)
-{
-	dma_exit(IT_PROBE_IOMMU_MAP, (int)it_fexit_ret(ctx));
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(iommu_map_kprobe, struct iommu_domain *domain, unsigned long iova,
-	       __u64 paddr, __u64 size)
-{
-	dma_enter(IT_PROBE_IOMMU_MAP, domain, iova, size);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(iommu_map_kretprobe, int ret)
-{
-	dma_exit(IT_PROBE_IOMMU_MAP, ret);
-	return 0;
-}
+DMA_MAP_PROBE(iommu_map, IT_PROBE_IOMMU_MAP, 1, int)
+/*
+ * int iommu_map_atomic(domain, iova, paddr, size, prot): up to 6.2 the DMA API maps
+ * kernel drivers' buffers through it, not through iommu_map (gone in 6.3).
+ */
+DMA_MAP_PROBE(iommu_map_atomic, IT_PROBE_IOMMU_MAP_ATOMIC, 1, int)
 
 /* tracepoint iommu:map(iova, paddr, size): fires after each successful mapping */
 SEC("tp_btf/map")
@@ -190,32 +201,8 @@ int iommu_unmap_tp(struct trace_event_raw_unmap *ctx)
 }
 
 /* ssize_t iommu_map_sg(domain, iova, sg, nents, prot[, gfp]): bytes mapped or -errno */
-SEC("fentry")
-int BPF_PROG(iommu_map_sg_fentry, struct iommu_domain *domain, unsigned long iova)
-{
-	dma_enter(IT_PROBE_IOMMU_MAP_SG, domain, iova, 0);
-	return 0;
-}
-
-SEC("fexit")
-int iommu_map_sg_fexit(void *ctx)
-{
-	dma_exit(IT_PROBE_IOMMU_MAP_SG, it_fexit_ret(ctx));
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(iommu_map_sg_kprobe, struct iommu_domain *domain, unsigned long iova)
-{
-	dma_enter(IT_PROBE_IOMMU_MAP_SG, domain, iova, 0);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(iommu_map_sg_kretprobe, long ret)
-{
-	dma_exit(IT_PROBE_IOMMU_MAP_SG, ret);
-	return 0;
-}
+DMA_MAP_PROBE(iommu_map_sg, IT_PROBE_IOMMU_MAP_SG, 0, long)
+/* ssize_t iommu_map_sg_atomic(domain, iova, sg, nents, prot): the DMA API's, up to 6.2 */
+DMA_MAP_PROBE(iommu_map_sg_atomic, IT_PROBE_IOMMU_MAP_SG_ATOMIC, 0, long)
 
 char LICENSE[] SEC("license") = "GPL";

@@ -58,6 +58,9 @@ enum it_probe {
 	IT_PROBE_GUP_PIN = 35,			/* pin_user_pages: io_uring buffers up to 6.4 */
 	IT_PROBE_IOMMU_ATTACH_HANDLE = 36,	/* iommu_attach_group_handle: iommufd, 6.11+ */
 	IT_PROBE_IOMMU_DETACH_HANDLE = 37,	/* iommu_detach_group_handle: iommufd, 6.11+ */
+	IT_PROBE_IOMMU_MAP_ATOMIC = 38,		/* iommu_map_atomic: the DMA API's maps up to 6.2 */
+	IT_PROBE_IOMMU_MAP_SG_ATOMIC = 39,	/* iommu_map_sg_atomic: the DMA API's sg maps up to 6.2 */
+	IT_PROBE_IOMMU_GROUP_SNAPSHOT = 40,	/* iommu_group_show_type: a group's domain and devices at start */
 	IT_PROBE_MAX,
 };
 
@@ -86,7 +89,11 @@ struct it_event_hdr {
 	char comm[IT_COMM_LEN];
 };
 
-/* Attach, detach and replace, for groups and for single devices. */
+/*
+ * Attach, detach and replace, for groups and for single devices. The group
+ * snapshot (what was attached before tracing began) uses it too: one record per
+ * device of the group, ret 0, lat_ns 0, domain the group's current domain.
+ */
 struct it_ev_attach {
 	struct it_event_hdr hdr;
 	__u64 lat_ns;

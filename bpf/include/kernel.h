@@ -34,8 +34,16 @@ struct device_driver {
 	const char *name;
 };
 
+struct list_head {
+	struct list_head *next;
+};
+
+/* iommu.c's own types: in vmlinux BTF, not in any header. */
+struct iommu_domain;
 struct iommu_group {
 	int id;
+	struct list_head devices;	/* struct group_device, by .list */
+	struct iommu_domain *domain;	/* the domain attached now */
 };
 
 struct device {
@@ -47,6 +55,11 @@ struct device {
 
 struct iommu_domain {
 	unsigned int type;		/* IOMMU_DOMAIN_* */
+};
+
+struct group_device {
+	struct list_head list;
+	struct device *dev;
 };
 
 struct iova_bitmap_map {

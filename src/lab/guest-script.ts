@@ -1,4 +1,4 @@
-import type { WorkloadName } from './workloads';
+import { GO, HELD, type WorkloadName } from './workloads';
 
 /**
  * When the workloads run relative to the command:
@@ -16,8 +16,11 @@ export type Schedule = 'before' | 'around' | 'background';
 export interface GuestScript {
   outDir: string;
   cwd: string;
-  /** Each workload's argv, with GROUND_TRUTH standing for its ground-truth file. */
-  workloads: { name: WorkloadName; argv: string[] }[];
+  /**
+   * Each workload's argv, with GROUND_TRUTH standing for its ground-truth file. Early
+   * ones start before the command and are told to go on (GO) when the others start.
+   */
+  workloads: { name: WorkloadName; argv: string[]; early?: boolean }[];
   command: string[] | null;
   schedule: Schedule;
   /** Extended regexp the command prints (stdout or stderr) once it is ready. */
@@ -56,12 +59,35 @@ export function guestScript(s: GuestScript): string {
   ];
   if (s.tty) lines.push(`stty rows ${s.tty.rows} cols ${s.tty.cols} 2>/dev/null`);
 
+  const argvOf = (w: GuestScript['workloads'][number]): string =>
+    w.argv
+      .map((a) => (a === GROUND_TRUTH ? `"$OUT/ground-truth/${w.name}$sfx.json"` : a === HELD ? `"$LAB/held-${w.name}"` : a === GO ? '"$LAB/go"' : shq(a)))
+      .join(' ');
+  const runLine = (w: GuestScript['workloads'][number]): string[] => [
+    `  ${argvOf(w)} >"$LAB/workload-${w.name}$sfx.log" 2>&1`,
+    `  echo $? >"$LAB/workload-${w.name}$sfx.rc"`,
+  ];
+  const early = s.workloads.filter((w) => w.early);
   lines.push('', '# $1: the run number; runs after the first get a suffix.', 'run_workloads() {', '  sfx=', '  [ "$1" -gt 1 ] && sfx=".$1"');
-  for (const w of s.workloads) {
-    const argv = w.argv.map((a) => (a === GROUND_TRUTH ? `"$OUT/ground-truth/${w.name}$sfx.json"` : shq(a))).join(' ');
-    lines.push(`  ${argv} >"$LAB/workload-${w.name}$sfx.log" 2>&1`, `  echo $? >"$LAB/workload-${w.name}$sfx.rc"`);
-  }
+  for (const w of s.workloads.filter((x) => !x.early)) lines.push(...runLine(w));
   lines.push('  :', '}', '');
+
+  // Early workloads: started now, before the command; each says when it is set up.
+  const startEarly: string[] = [];
+  for (const w of early) {
+    startEarly.push(
+      `(sfx=; ${runLine(w).map((l) => l.trim()).join('; ')}) &`,
+      `early_${w.name}=$!`,
+      `i=0; while [ ! -e "$LAB/held-${w.name}" ] && kill -0 $early_${w.name} 2>/dev/null && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done`,
+    );
+  }
+  // Where the workloads run: the early ones go on, the others start, all are waited for.
+  const go = (loop = 'run_workloads 1'): string[] => [
+    ...(early.length ? ['touch "$LAB/go"'] : []),
+    loop,
+    ...early.map((w) => `wait $early_${w.name}`),
+  ];
+  if (early.length) lines.push('rm -f "$LAB/go"', ...startEarly);
 
   const redirect = s.interactive ? '' : ' >"$LAB/stdout" 2>"$LAB/stderr"';
   const cmd = s.command ? s.command.map(shq).join(' ') + redirect : null;
@@ -80,15 +106,15 @@ export function guestScript(s: GuestScript): string {
   };
 
   if (!cmd) {
-    lines.push('run_workloads 1', 'echo 0 >"$LAB/exit-code"');
+    lines.push(...go(), 'echo 0 >"$LAB/exit-code"');
   } else if (s.schedule === 'before') {
-    lines.push('run_workloads 1', cmd, 'echo $? >"$LAB/exit-code"');
+    lines.push(...go(), cmd, 'echo $? >"$LAB/exit-code"');
   } else if (s.schedule === 'around') {
     // Job control gives the command its own process group and keeps SIGINT deliverable.
-    lines.push('set -m', `${cmd} &`, 'cmd=$!', ...waitReady('$cmd'), 'run_workloads 1', `kill -${s.stopSignal} $cmd 2>/dev/null`, 'wait $cmd', 'echo $? >"$LAB/exit-code"');
+    lines.push('set -m', `${cmd} &`, 'cmd=$!', ...waitReady('$cmd'), ...go(), `kill -${s.stopSignal} $cmd 2>/dev/null`, 'wait $cmd', 'echo $? >"$LAB/exit-code"');
   } else {
     const loop = s.repeat ? 'n=1; while :; do run_workloads $n; n=$((n+1)); sleep 1; done' : 'run_workloads 1';
-    lines.push('(', ...waitReady('$$'), loop, ') &', 'wl=$!', cmd, 'rc=$?');
+    lines.push('(', ...waitReady('$$'), ...go(loop), ') &', 'wl=$!', cmd, 'rc=$?');
     lines.push(s.repeat ? 'kill $wl 2>/dev/null' : 'wait $wl', 'echo $rc >"$LAB/exit-code"');
   }
   lines.push('sync', '');

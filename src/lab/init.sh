@@ -68,6 +68,10 @@ if [ "$LAB_VFIO" = 1 ]; then
   echo vfio-pci >"$dev/driver_override"
   echo "$LAB_BDF" >/sys/bus/pci/drivers_probe
   [ "$(basename "$(readlink "$dev/driver")")" = vfio-pci ] || die "$LAB_BDF did not bind to vfio-pci"
+elif [ "$LAB_DRIVER" = 1 ]; then
+  # The device's own kernel driver, as on a host: it binds and attaches its default domain now.
+  load_list driver.list
+  [ -e "/sys/bus/pci/devices/$LAB_BDF/driver" ] || die "$LAB_BDF did not bind to its driver"
 fi
 
 # The run script gets the serial line as its controlling terminal, so a TUI works

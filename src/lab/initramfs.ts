@@ -12,6 +12,8 @@ const BUSYBOX = '/bin/busybox';
 /** What the initramfs loads: the 9p root first, VFIO when a run asks for it. */
 const BOOT_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'brd'];
 const VFIO_MODULES = ['irqbypass', 'vfio', 'vfio_iommu_type1', 'vfio_virqfd', 'vfio_pci_core', 'vfio_pci'];
+/** The lab device's own driver (QEMU's e1000e), for runs that leave it on it. */
+const DRIVER_MODULES = ['e1000e'];
 const MODULE_PARAMS: Record<string, string[]> = {
   // Without it VFIO_SET_IOMMU fails with EPERM: the emulated IOMMU has no interrupt remapping.
   vfio_iommu_type1: ['allow_unsafe_interrupts=1'],
@@ -25,6 +27,7 @@ export async function prepareInitramfs(kernel: PreparedKernel): Promise<string> 
   const lists = {
     'boot.list': kernel.modulesDir ? moduleClosure(kernel.modulesDir, BOOT_MODULES, MODULE_PARAMS) : [],
     'vfio.list': kernel.modulesDir ? moduleClosure(kernel.modulesDir, VFIO_MODULES, MODULE_PARAMS) : [],
+    'driver.list': kernel.modulesDir ? moduleClosure(kernel.modulesDir, DRIVER_MODULES, MODULE_PARAMS) : [],
   };
   const busybox = fs.statSync(BUSYBOX);
   const key = createHash('sha256')

@@ -7,7 +7,7 @@ import { prepareInitramfs } from './initramfs';
 import { prepareKernel, type KernelName, type PreparedKernel, type Progress } from './kernels';
 import { labCache, mkdirp } from './paths';
 import { boot } from './qemu';
-import { LAB_DEVICE, planWorkloads, workloadArgv, type GroundTruth, type WorkloadName, type WorkloadParams, type WorkloadSelection } from './workloads';
+import { isEarly, LAB_DEVICE, planWorkloads, workloadArgv, type GroundTruth, type WorkloadName, type WorkloadParams, type WorkloadSelection } from './workloads';
 
 export interface RunLabOptions {
   kernel: KernelName;
@@ -125,7 +125,7 @@ export async function runLab(opts: RunLabOptions): Promise<LabResult> {
     guestScript({
       outDir,
       cwd: process.cwd(),
-      workloads: plan.workloads.map((w) => ({ name: w, argv: workloadArgv(w, bin, leakModule, opts.params ?? {}, GROUND_TRUTH) })),
+      workloads: plan.workloads.map((w) => ({ name: w, argv: workloadArgv(w, bin, leakModule, opts.params ?? {}, GROUND_TRUTH), early: isEarly(w) })),
       command: opts.command && opts.command.length ? opts.command : null,
       schedule,
       readyPattern: opts.readyPattern,
@@ -148,7 +148,7 @@ export async function runLab(opts: RunLabOptions): Promise<LabResult> {
   // Read by the initramfs before it can see anything else of the host.
   fs.writeFileSync(
     path.join(lab, 'env'),
-    [`LAB_OUT='${outDir.replace(/'/g, `'\\''`)}'`, `LAB_VFIO=${plan.bindVfio ? 1 : 0}`, `LAB_BDF=${LAB_DEVICE}`, `LAB_KEEP='${keep.join(' ')}'`, ''].join('\n'),
+    [`LAB_OUT='${outDir.replace(/'/g, `'\\''`)}'`, `LAB_VFIO=${plan.bindVfio ? 1 : 0}`, `LAB_DRIVER=${plan.bindDriver ? 1 : 0}`, `LAB_BDF=${LAB_DEVICE}`, `LAB_KEEP='${keep.join(' ')}'`, ''].join('\n'),
   );
 
   progress(`${kernel.name}: booting (${plan.iommu ? 'intel-iommu' : 'no IOMMU'}; workloads: ${plan.workloads.join(', ') || 'none'})`);

@@ -1,6 +1,6 @@
 import type { KernelName } from './kernels';
 
-export const WORKLOAD_NAMES = ['vfio', 'gup', 'dirty', 'leak'] as const;
+export const WORKLOAD_NAMES = ['vfio', 'gup', 'dirty', 'leak', 'premap', 'netdev', 'cdev', 'qemu'] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 /** What `--workload` accepts: one workload, `all` that apply to the kernel, or `none`. */
 export type WorkloadSelection = WorkloadName | 'all' | 'none';
@@ -15,17 +15,36 @@ export const LAB_DEVICE = '0000:00:03.0';
 interface WorkloadSpec {
   /** Needs the emulated Intel IOMMU (true), needs it absent (false: iommufd's mock domain), or either. */
   iommu: boolean | 'any';
-  /** Needs LAB_DEVICE bound to vfio-pci. */
-  vfio: boolean;
+  /** LAB_DEVICE bound to vfio-pci (`vfio`), left on its own driver (`driver`), or either. */
+  device: 'vfio' | 'driver' | 'any';
   kernels: readonly KernelName[];
+  /**
+   * Starts before the command and sets up what a host had before the tool started;
+   * the command starts once it has said so (HELD) and it goes on when told (GO).
+   */
+  early?: boolean;
 }
 
+const EVERY_KERNEL: readonly KernelName[] = ['debian-6.1', 'debian-6.12', 'iommufd-6.12'];
+
 const SPECS: Record<WorkloadName, WorkloadSpec> = {
-  vfio: { iommu: true, vfio: true, kernels: ['debian-6.1', 'debian-6.12', 'iommufd-6.12'] },
-  gup: { iommu: 'any', vfio: false, kernels: ['debian-6.1', 'debian-6.12', 'iommufd-6.12'] },
-  dirty: { iommu: false, vfio: false, kernels: ['iommufd-6.12'] },
-  leak: { iommu: true, vfio: false, kernels: ['debian-6.1', 'debian-6.12', 'iommufd-6.12'] },
+  vfio: { iommu: true, device: 'vfio', kernels: EVERY_KERNEL },
+  gup: { iommu: 'any', device: 'any', kernels: EVERY_KERNEL },
+  dirty: { iommu: false, device: 'any', kernels: ['iommufd-6.12'] },
+  leak: { iommu: true, device: 'any', kernels: EVERY_KERNEL },
+  // A VFIO user whose container was mapped before the tool started.
+  premap: { iommu: true, device: 'vfio', kernels: EVERY_KERNEL, early: true },
+  // A kernel driver's DMA into the default domain the kernel attached at boot.
+  netdev: { iommu: true, device: 'driver', kernels: ['debian-6.1', 'debian-6.12'] },
+  // The VFIO device cdev bound to iommufd (Debian's kernels have no iommufd).
+  cdev: { iommu: true, device: 'vfio', kernels: ['iommufd-6.12'] },
+  // A real VMM: Debian's QEMU passing the device through to a guest held at -S.
+  qemu: { iommu: true, device: 'vfio', kernels: ['debian-6.1', 'debian-6.12'] },
 };
+
+export function isEarly(w: WorkloadName): boolean {
+  return SPECS[w].early === true;
+}
 
 /** `all` per kernel: what one boot can run together (the mock domain rules out intel-iommu). */
 const ALL: Record<KernelName, WorkloadName[]> = {
@@ -40,6 +59,8 @@ export interface WorkloadPlan {
   iommu: boolean;
   /** Bind LAB_DEVICE to vfio-pci before running anything. */
   bindVfio: boolean;
+  /** Load LAB_DEVICE's own driver (e1000e) and leave the device on it. */
+  bindDriver: boolean;
 }
 
 /** Resolves a selection for a kernel and checks that its workloads can share one boot. */
@@ -57,7 +78,12 @@ export function planWorkloads(kernel: KernelName, selection: WorkloadSelection |
   const chosen = iommu ?? (wantNone.length ? false : true);
   if (chosen && wantNone.length) throw new Error(`workload ${wantNone.join(', ')} must boot without the emulated Intel IOMMU`);
   if (!chosen && wantIommu.length) throw new Error(`workload ${wantIommu.join(', ')} needs the emulated Intel IOMMU`);
-  return { workloads, iommu: chosen, bindVfio: chosen };
+  const onVfio = workloads.filter((w) => SPECS[w].device === 'vfio');
+  const onDriver = workloads.filter((w) => SPECS[w].device === 'driver');
+  if (onVfio.length && onDriver.length) {
+    throw new Error(`workloads ${onVfio.join(', ')} need ${LAB_DEVICE} on vfio-pci and ${onDriver.join(', ')} on its own driver: run them separately`);
+  }
+  return { workloads, iommu: chosen, bindVfio: chosen && onDriver.length === 0, bindDriver: onDriver.length > 0 };
 }
 
 /** Sizes of what the workloads do; the defaults keep a TCG run short. */
@@ -65,7 +91,14 @@ export interface WorkloadParams {
   vfio?: { rounds?: number; sizeMiB?: number };
   dirty?: { walks?: number; mapMiB?: number };
   leak?: { gets?: number; keep?: number };
+  premap?: { before?: number; during?: number; sizeMiB?: number };
+  netdev?: { upMs?: number };
+  qemu?: { name?: string; memoryMiB?: number };
 }
+
+/** Stand-ins in an early workload's argv: the file it creates once set up, the file it waits for. */
+export const HELD = '@HELD@';
+export const GO = '@GO@';
 
 /** The argv of one workload run inside the guest. */
 export function workloadArgv(
@@ -82,6 +115,16 @@ export function workloadArgv(
       return [`${bin}/gup`, '--disk', '/dev/ram0', '--out', out];
     case 'dirty':
       return [`${bin}/dirty`, '--walks', String(params.dirty?.walks ?? 5), '--map-mib', String(params.dirty?.mapMiB ?? 4), '--out', out];
+    case 'premap':
+      // 5 regions of 3 MiB before the tool, 7 more while it watches, then all 12 unmapped.
+      return [`${bin}/vfio`, '--device', LAB_DEVICE, '--premap', String(params.premap?.before ?? 5), '--rounds', String(params.premap?.during ?? 7),
+        '--size-mib', String(params.premap?.sizeMiB ?? 3), '--held', HELD, '--go', GO, '--out', out];
+    case 'cdev':
+      return [`${bin}/cdev`, '--device', LAB_DEVICE, '--rounds', String(params.vfio?.rounds ?? 10), '--size-mib', String(params.vfio?.sizeMiB ?? 2), '--out', out];
+    case 'qemu':
+      return [`${bin}/qemu`, '--device', LAB_DEVICE, '--name', params.qemu?.name ?? 'lab-vm', '--memory-mib', String(params.qemu?.memoryMiB ?? 256), '--out', out];
+    case 'netdev':
+      return [`${bin}/netdev`, '--device', LAB_DEVICE, '--up-ms', String(params.netdev?.upMs ?? 500), '--out', out];
     case 'leak':
       if (!leakModule) throw new Error('leak workload without its module');
       return [`${bin}/leak`, '--module', leakModule, '--device', LAB_DEVICE, '--gets', String(params.leak?.gets ?? 4), '--keep', String(params.leak?.keep ?? 1), '--out', out];
@@ -106,7 +149,8 @@ export interface TruthBase {
  * contiguous run, 100+ per 2 MiB round; 6.12: one per round): compare bytes.
  */
 export interface VfioTruth extends TruthBase {
-  workload: 'vfio';
+  /** premap: what happened after GO; attaches 0 (the attach came before). */
+  workload: 'vfio' | 'premap';
   device: string;
   group: number;
   rounds: number;
@@ -123,6 +167,59 @@ export interface VfioTruth extends TruthBase {
   /** One VFIO_SET_IOMMU attach of the group, one detach at close. */
   attaches: number;
   detaches: number;
+  /** premap: bytes mapped before GO (and unmapped after it, within unmapped_bytes). */
+  premapped_bytes: number;
+}
+
+/** The VFIO device cdev on iommufd: IOAS maps pin, unmaps unpin, one attach and one detach of the device. */
+export interface CdevTruth extends TruthBase {
+  workload: 'cdev';
+  device: string;
+  cdev: string;
+  group: number;
+  rounds: number;
+  size_bytes: number;
+  mapped_bytes: number;
+  unmapped_bytes: number;
+  pinned_pages: number;
+  unpinned_pages: number;
+  attaches: number;
+  detaches: number;
+}
+
+/**
+ * QEMU's own trace of what it mapped for the passed-through device: RAM sections
+ * added (VFIO_IOMMU_MAP_DMA, every page pinned) and deleted (unmapped at quit).
+ */
+export interface QemuTruth extends TruthBase {
+  workload: 'qemu';
+  device: string;
+  group: number;
+  /** `-name guest=NAME`. */
+  vm: string;
+  qemu_pid: number;
+  memory_bytes: number;
+  trace_add_ram: number;
+  trace_del: number;
+  trace_del_bytes: number;
+  mapped_bytes: number;
+  /** All of it: what QEMU does not delete itself, its container's close unmaps. */
+  unmapped_bytes: number;
+  pinned_pages: number;
+  unpinned_pages: number;
+}
+
+/** The kernel's own iommu:map/unmap tracepoints over the netdev workload's window. */
+export interface NetdevTruth extends TruthBase {
+  workload: 'netdev';
+  device: string;
+  interface: string;
+  group: number;
+  up_ms: number;
+  tracepoint_maps: number;
+  tracepoint_map_bytes: number;
+  tracepoint_unmaps: number;
+  tracepoint_unmap_bytes: number;
 }
 
 /**
@@ -190,4 +287,8 @@ export interface GroundTruth {
   gup?: GupTruth[];
   dirty?: DirtyTruth[];
   leak?: LeakTruth[];
+  premap?: VfioTruth[];
+  netdev?: NetdevTruth[];
+  cdev?: CdevTruth[];
+  qemu?: QemuTruth[];
 }

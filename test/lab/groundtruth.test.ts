@@ -15,9 +15,16 @@ import { labTestOptions, prepareKernels, requirePrerequisites } from './prerequi
 
 const BOOTS: Boot[] = [
   E2E_BOOT,
+  { kernel: 'debian-6.1', workloads: ['premap'] },
+  { kernel: 'debian-6.1', workloads: ['netdev'] },
   { kernel: 'debian-6.12', workloads: ['vfio', 'gup', 'leak'] },
+  { kernel: 'debian-6.12', workloads: ['premap'] },
+  { kernel: 'debian-6.12', workloads: ['netdev'] },
   { kernel: 'iommufd-6.12', workloads: ['dirty', 'gup'] },
   { kernel: 'iommufd-6.12', workloads: ['vfio', 'leak'] },
+  { kernel: 'iommufd-6.12', workloads: ['cdev'] },
+  { kernel: 'debian-6.1', workloads: ['qemu'] },
+  { kernel: 'debian-6.12', workloads: ['qemu'] },
 ];
 
 /**
@@ -45,6 +52,7 @@ function checkVfio(capture: string, truth: GroundTruth): void {
   assert.equal(d.attaches, t.attaches, 'attaches');
   assert.equal(d.detaches, t.detaches, 'detaches');
   assert.equal(d.attach_errors, 0);
+  assert.equal(d.path, 'vfio-group');
   assert.equal(report.pins.vfio_pages, t.pinned_pages, 'pages pinned by VFIO');
   assert.equal(report.pins.unpinned_pages, t.unpinned_pages, 'pages unpinned');
 }
@@ -84,11 +92,86 @@ function checkDirty(capture: string, truth: GroundTruth): void {
   assert.equal(report.pins.iommufd_pages, t.iommufd_pinned_pages, 'pages pinned by iommufd');
 }
 
+/** Rows of DMA into a domain the tool could not place: none may carry bytes. */
+function unplaced(report: Report): Report['devices'] {
+  return report.devices.filter((d) => d.device === 'unknown' && (d.map_bytes || d.unmap_bytes));
+}
+
+/**
+ * A container mapped before `record` started: the group's domain is found at start,
+ * so the maps and unmaps made while recording land on the device, exactly.
+ */
+function checkPremap(capture: string, truth: GroundTruth): void {
+  const t = truth.premap![0];
+  const report = reportOf(capture);
+  const d = report.devices.find((x) => x.device === t.device);
+  assert.ok(d, `device ${t.device} is in the report: ${JSON.stringify(report.devices)}`);
+  assert.deepEqual(unplaced(report), [], 'no DMA on an unknown row');
+  assert.equal(d.map_bytes, t.mapped_bytes, 'bytes mapped while recording');
+  assert.equal(d.unmap_bytes, t.unmapped_bytes, 'bytes unmapped while recording (the premapped ones too)');
+  assert.equal(d.path, 'vfio-group');
+  assert.equal(report.pins.vfio_pages, t.pinned_pages, 'pages pinned while recording');
+  assert.equal(report.pins.unpinned_pages, t.unpinned_pages, 'pages unpinned while recording');
+}
+
+/** A kernel driver's DMA into its boot-time default domain equals the kernel's own iommu:map/unmap tracepoints. */
+function checkNetdev(capture: string, truth: GroundTruth): void {
+  const t = truth.netdev![0];
+  assert.ok(t.tracepoint_maps > 0, `the driver mapped something (${t.tracepoint_maps} maps)`);
+  const report = reportOf(capture);
+  const d = report.devices.find((x) => x.device === t.device);
+  assert.ok(d, `device ${t.device} is in the report: ${JSON.stringify(report.devices)}`);
+  assert.deepEqual(unplaced(report), [], 'no DMA on an unknown row');
+  assert.equal(d.path, 'kernel');
+  assert.equal(d.driver, 'e1000e');
+  assert.equal(d.map_bytes, t.tracepoint_map_bytes, `bytes mapped (iommu:map saw ${t.tracepoint_maps} maps)`);
+  assert.equal(d.unmap_bytes, t.tracepoint_unmap_bytes, `bytes unmapped (iommu:unmap saw ${t.tracepoint_unmaps} unmaps)`);
+}
+
+/** The VFIO device cdev on iommufd: the device's bytes, path, and iommufd's pins and unpins balanced. */
+function checkCdev(capture: string, truth: GroundTruth): void {
+  const t = truth.cdev![0];
+  const report = reportOf(capture);
+  const d = report.devices.find((x) => x.device === t.device);
+  assert.ok(d, `device ${t.device} is in the report: ${JSON.stringify(report.devices)}`);
+  assert.deepEqual(unplaced(report), [], 'no DMA on an unknown row');
+  assert.equal(d.path, 'vfio-cdev');
+  assert.equal(d.map_bytes, t.mapped_bytes, 'bytes mapped through IOMMU_IOAS_MAP');
+  assert.equal(d.unmap_bytes, t.unmapped_bytes, 'bytes unmapped through IOMMU_IOAS_UNMAP');
+  assert.equal(d.attaches, t.attaches, 'attaches');
+  assert.equal(d.detaches, t.detaches, 'detaches');
+  assert.equal(report.pins.iommufd_pages, t.pinned_pages, 'pages iommufd pinned');
+  assert.equal(report.pins.unpinned_pages, t.unpinned_pages, 'pages iommufd unpinned');
+}
+
+/**
+ * A real VMM: QEMU's own trace of the RAM it mapped for the device. VFIO type1 adds
+ * its two probe pages at attach; everything QEMU pinned is released by its exit.
+ */
+function checkQemu(capture: string, truth: GroundTruth): void {
+  const t = truth.qemu![0];
+  const report = reportOf(capture);
+  const d = report.devices.find((x) => x.device === t.device);
+  assert.ok(d, `device ${t.device} is in the report: ${JSON.stringify(report.devices)}`);
+  assert.deepEqual(unplaced(report), [], 'no DMA on an unknown row');
+  assert.equal(d.path, 'vfio-group');
+  assert.equal(d.map_bytes, t.mapped_bytes + TYPE1_FGSP_PROBE_BYTES, `bytes mapped (QEMU traced ${t.trace_add_ram} RAM sections)`);
+  assert.equal(d.unmap_bytes, t.unmapped_bytes + TYPE1_FGSP_PROBE_BYTES, 'bytes unmapped (by QEMU and at its exit)');
+  assert.equal(report.pins.vfio_pages, t.pinned_pages, 'pages pinned');
+  assert.equal(report.pins.unpinned_pages, t.unpinned_pages, 'pages released');
+  const held = report.pin_ledger.filter((p) => p.pid === t.qemu_pid && p.pinned !== p.unpinned);
+  assert.deepEqual(held, [], 'nothing left pinned by QEMU after it exits');
+}
+
 const CHECKS: Record<WorkloadName, (capture: string, t: GroundTruth) => void> = {
   vfio: checkVfio,
   gup: checkGup,
   leak: checkLeak,
   dirty: checkDirty,
+  premap: checkPremap,
+  netdev: checkNetdev,
+  cdev: checkCdev,
+  qemu: checkQemu,
 };
 
 before(() => prepareKernels([...new Set(BOOTS.map((b) => b.kernel))]));

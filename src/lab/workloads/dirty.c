@@ -8,82 +8,11 @@
  *   dirty --walks W --map-mib M --out FILE
  */
 #include "common.h"
+#include "iommufd-uapi.h"
 #include <fcntl.h>
 #include <stddef.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-
-/*
- * uapi of Linux 6.12, copied because bookworm's linux-libc-dev (6.1) predates it:
- * include/uapi/linux/iommufd.h (only the structs and constants used here).
- */
-typedef uint32_t __u32;
-typedef uint64_t __aligned_u64 __attribute__((aligned(8)));
-
-#define IOMMUFD_TYPE (';')
-#define IOMMUFD_CMD_IOAS_ALLOC 0x81
-#define IOMMUFD_CMD_IOAS_MAP 0x85
-#define IOMMUFD_CMD_HWPT_ALLOC 0x89
-#define IOMMUFD_CMD_HWPT_SET_DIRTY_TRACKING 0x8b
-#define IOMMUFD_CMD_HWPT_GET_DIRTY_BITMAP 0x8c
-#define IOMMU_IOAS_ALLOC _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_ALLOC)
-#define IOMMU_IOAS_MAP _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_MAP)
-#define IOMMU_HWPT_ALLOC _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_ALLOC)
-#define IOMMU_HWPT_SET_DIRTY_TRACKING _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_SET_DIRTY_TRACKING)
-#define IOMMU_HWPT_GET_DIRTY_BITMAP _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_GET_DIRTY_BITMAP)
-#define IOMMU_IOAS_MAP_FIXED_IOVA (1 << 0)
-#define IOMMU_IOAS_MAP_WRITEABLE (1 << 1)
-#define IOMMU_IOAS_MAP_READABLE (1 << 2)
-#define IOMMU_HWPT_ALLOC_DIRTY_TRACKING (1 << 1)
-#define IOMMU_HWPT_DIRTY_TRACKING_ENABLE 1
-
-struct iommu_ioas_alloc {
-	__u32 size;
-	__u32 flags;
-	__u32 out_ioas_id;
-};
-
-struct iommu_ioas_map {
-	__u32 size;
-	__u32 flags;
-	__u32 ioas_id;
-	__u32 __reserved;
-	__aligned_u64 user_va;
-	__aligned_u64 length;
-	__aligned_u64 iova;
-};
-
-struct iommu_hwpt_alloc {
-	__u32 size;
-	__u32 flags;
-	__u32 dev_id;
-	__u32 pt_id;
-	__u32 out_hwpt_id;
-	__u32 __reserved;
-	__u32 data_type;
-	__u32 data_len;
-	__aligned_u64 data_uptr;
-	__u32 fault_id;
-	__u32 __reserved2;
-};
-
-struct iommu_hwpt_set_dirty_tracking {
-	__u32 size;
-	__u32 flags;
-	__u32 hwpt_id;
-	__u32 __reserved;
-};
-
-struct iommu_hwpt_get_dirty_bitmap {
-	__u32 size;
-	__u32 hwpt_id;
-	__u32 flags;
-	__u32 __reserved;
-	__aligned_u64 iova;
-	__aligned_u64 length;
-	__aligned_u64 page_size;
-	__aligned_u64 data;
-};
 
 /*
  * From drivers/iommu/iommufd/iommufd_test.h of the same tree. The union keeps

@@ -4,6 +4,11 @@
  * anonymous memory at a fixed IOVA, then close.
  *
  *   vfio --device 0000:00:03.0 --rounds N --size-mib S --out FILE
+ *
+ * With --premap P --held FILE --go FILE (a VM that was running before the tool):
+ * P regions of S MiB are mapped first, FILE --held is created, and the workload
+ * waits for FILE --go; then N more regions are mapped and kept, and all P + N are
+ * unmapped before close. The ground truth counts what happened after --go.
  */
 #include "common.h"
 #include <fcntl.h>
@@ -13,10 +18,56 @@
 
 #define IOVA 0x100000000ull
 
+static void map_region(int container, void *buf, uint64_t iova, uint64_t size)
+{
+	struct vfio_iommu_type1_dma_map map = {
+		.argsz = sizeof(map),
+		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.vaddr = (uintptr_t)buf,
+		.iova = iova,
+		.size = size,
+	};
+
+	if (ioctl(container, VFIO_IOMMU_MAP_DMA, &map))
+		die("VFIO_IOMMU_MAP_DMA at 0x%llx", (unsigned long long)iova);
+}
+
+static uint64_t unmap_region(int container, uint64_t iova, uint64_t size)
+{
+	struct vfio_iommu_type1_dma_unmap unmap = { .argsz = sizeof(unmap), .iova = iova, .size = size };
+
+	if (ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap))
+		die("VFIO_IOMMU_UNMAP_DMA at 0x%llx", (unsigned long long)iova);
+	return unmap.size;
+}
+
+static void *anon(uint64_t size)
+{
+	void *buf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (buf == MAP_FAILED)
+		die("mmap %llu bytes", (unsigned long long)size);
+	memset(buf, 0x5a, size);
+	return buf;
+}
+
+/* Creates `held`, then waits (up to 10 minutes) until `go` exists. */
+static void hold(const char *held, const char *go)
+{
+	FILE *f = fopen(held, "w");
+
+	if (!f || fclose(f))
+		die("cannot create %s", held);
+	for (int i = 0; i < 6000 && access(go, F_OK); i++)
+		usleep(100000);
+	if (access(go, F_OK))
+		die("%s never appeared", go);
+}
+
 int main(int argc, char **argv)
 {
-	const char *bdf, *out;
-	long rounds, size_mib;
+	const char *bdf, *out, *held, *go;
+	long rounds, size_mib, premap;
 	int container, group_fd, group;
 	struct vfio_group_status status = { .argsz = sizeof(status) };
 	uint64_t size, start = mono_ns(), mapped = 0, unmapped = 0;
@@ -28,8 +79,15 @@ int main(int argc, char **argv)
 	rounds = arg_long(argc, argv, "--rounds", 10);
 	size_mib = arg_long(argc, argv, "--size-mib", 2);
 	out = arg_str(argc, argv, "--out", NULL);
+	premap = arg_long(argc, argv, "--premap", 0);
+	held = arg_str(argc, argv, "--held", NULL);
+	go = arg_str(argc, argv, "--go", NULL);
 	if (!out)
 		die("--out FILE is required");
+	if (premap && (!held || !go))
+		die("--premap needs --held FILE and --go FILE");
+	if (premap)
+		workload_name = "premap";
 	size = (uint64_t)size_mib << 20;
 
 	group = pci_group(bdf);
@@ -52,26 +110,25 @@ int main(int argc, char **argv)
 	if (ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
 		die("VFIO_SET_IOMMU");
 
-	buf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (buf == MAP_FAILED)
-		die("mmap %ld MiB", size_mib);
-	memset(buf, 0x5a, size);
-	for (long i = 0; i < rounds; i++) {
-		struct vfio_iommu_type1_dma_map map = {
-			.argsz = sizeof(map),
-			.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
-			.vaddr = (uintptr_t)buf,
-			.iova = IOVA,
-			.size = size,
-		};
-		struct vfio_iommu_type1_dma_unmap unmap = { .argsz = sizeof(unmap), .iova = IOVA, .size = size };
-
-		if (ioctl(container, VFIO_IOMMU_MAP_DMA, &map))
-			die("VFIO_IOMMU_MAP_DMA round %ld", i);
-		mapped += size;
-		if (ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap))
-			die("VFIO_IOMMU_UNMAP_DMA round %ld", i);
-		unmapped += unmap.size;
+	if (premap) {
+		/* Distinct regions, each its own memory, all kept until the end. */
+		for (long i = 0; i < premap; i++)
+			map_region(container, anon(size), IOVA + i * size, size);
+		hold(held, go);
+		start = mono_ns();
+		for (long i = premap; i < premap + rounds; i++) {
+			map_region(container, anon(size), IOVA + i * size, size);
+			mapped += size;
+		}
+		for (long i = 0; i < premap + rounds; i++)
+			unmapped += unmap_region(container, IOVA + i * size, size);
+	} else {
+		buf = anon(size);
+		for (long i = 0; i < rounds; i++) {
+			map_region(container, buf, IOVA, size);
+			mapped += size;
+			unmapped += unmap_region(container, IOVA, size);
+		}
 	}
 	/* Closing the last fds detaches the group and frees the domain. */
 	close(group_fd);
@@ -81,10 +138,12 @@ int main(int argc, char **argv)
 	fprintf(f, ",\n  \"device\": \"%s\",\n  \"group\": %d,\n  \"rounds\": %ld,\n  \"size_bytes\": %llu,\n"
 		   "  \"iova\": %llu,\n  \"map_ioctls\": %ld,\n  \"unmap_ioctls\": %ld,\n"
 		   "  \"mapped_bytes\": %llu,\n  \"unmapped_bytes\": %llu,\n"
-		   "  \"pinned_pages\": %llu,\n  \"unpinned_pages\": %llu,\n  \"attaches\": 1,\n  \"detaches\": 1",
-		bdf, group, rounds, (unsigned long long)size, IOVA, rounds, rounds,
+		   "  \"pinned_pages\": %llu,\n  \"unpinned_pages\": %llu,\n  \"attaches\": %d,\n  \"detaches\": 1,\n"
+		   "  \"premapped_bytes\": %llu",
+		bdf, group, rounds, (unsigned long long)size, IOVA, rounds, premap ? premap + rounds : rounds,
 		(unsigned long long)mapped, (unsigned long long)unmapped,
-		(unsigned long long)(mapped / 4096), (unsigned long long)(unmapped / 4096));
+		(unsigned long long)(mapped / 4096), (unsigned long long)(unmapped / 4096), premap ? 0 : 1,
+		(unsigned long long)(premap * size));
 	truth_close(f);
 	return 0;
 }
