@@ -1,11 +1,13 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand, UserError } from '../command';
 import {
+  IOMMU_VENDORS,
   KERNEL_NAMES,
   LabBootError,
   LabWorkloadError,
   isWorkloadSelection,
   runLab,
+  type IommuVendor,
   type KernelName,
   type LabResult,
   type WorkloadSelection,
@@ -17,7 +19,7 @@ export default class Lab extends BaseCommand {
 
   static override description = `Prepares and caches the kernel under ~/.cache/iommutrace/lab (IOMMUTRACE_LAB_CACHE overrides):
 Debian's 6.1 and 6.12 packages, or a 6.12 built with iommufd and its test mock. Boots it under
-QEMU (TCG, q35, intel-iommu, an e1000e at 0000:00:03.0 bound to vfio-pci), with the host root
+QEMU (TCG, q35, intel-iommu or with --iommu amd amd-iommu, an e1000e at 0000:00:03.0 bound to vfio-pci), with the host root
 shared read-only and the results folder shared writable at the same path. Runs the workload,
 whose ground truth lands in <out>/ground-truth/, and the command after "--" (default:
 iommutrace top), then powers off and exits with the command's exit code.`;
@@ -33,6 +35,7 @@ iommutrace top), then powers off and exits with the command's exit code.`;
 
   static override flags = {
     kernel: Flags.string({ description: 'kernel to boot (with --prepare, also all)', options: [...KERNEL_NAMES, 'all'], default: 'debian-6.1' }),
+    iommu: Flags.string({ description: 'the emulated IOMMU: intel (VT-d) or amd (AMD-Vi)', options: [...IOMMU_VENDORS], default: 'intel' }),
     prepare: Flags.boolean({ description: 'download and build what the kernel needs (packages, the iommufd build, initramfs, workloads), then exit', default: false }),
     workload: Flags.string({
       description: 'workload to run: vfio, gup, dirty (iommufd-6.12 only), leak, all (that apply to the kernel) or none',
@@ -79,6 +82,7 @@ iommutrace top), then powers off and exits with the command's exit code.`;
         command,
         outDir: flags.out,
         interactive,
+        vendor: flags.iommu as IommuVendor,
         schedule: flags.schedule as 'before' | 'around' | 'background' | undefined,
         readyPattern: flags.ready,
         timeoutMs: interactive ? undefined : timeoutMs,
@@ -102,8 +106,8 @@ iommutrace top), then powers off and exits with the command's exit code.`;
     progress.done();
 
     if (flags.json) {
-      const { exitCode, groundTruth, outDir, kernel, iommu, workloads, guestMs } = result;
-      this.log(JSON.stringify({ exitCode, kernel: { name: kernel.name, release: kernel.release }, iommu, workloads, outDir, guestMs, groundTruth }, null, 2));
+      const { exitCode, groundTruth, outDir, kernel, iommu, vendor, workloads, guestMs } = result;
+      this.log(JSON.stringify({ exitCode, kernel: { name: kernel.name, release: kernel.release }, iommu, vendor: iommu ? vendor : null, workloads, outDir, guestMs, groundTruth }, null, 2));
     } else if (!interactive) {
       process.stdout.write(result.stdout);
       process.stderr.write(result.stderr);

@@ -5,4 +5,5 @@ export { prepareWorkloadBinaries, prepareLeakModule } from './artifacts';
 export { runLab, LabBootError, LabWorkloadError, type RunLabOptions, type LabResult } from './run';
 export { type Schedule } from './guest-script';
 export { labCache } from './paths';
+export { IOMMU_VENDORS, type IommuVendor } from './qemu';
 export * from './workloads';

@@ -6,7 +6,7 @@ import { GROUND_TRUTH, guestScript, type Schedule } from './guest-script';
 import { prepareInitramfs } from './initramfs';
 import { prepareKernel, type KernelName, type PreparedKernel, type Progress } from './kernels';
 import { labCache, mkdirp } from './paths';
-import { boot } from './qemu';
+import { boot, type IommuVendor } from './qemu';
 import { isEarly, LAB_DEVICE, planWorkloads, workloadArgv, type GroundTruth, type WorkloadName, type WorkloadParams, type WorkloadSelection } from './workloads';
 
 export interface RunLabOptions {
@@ -30,8 +30,10 @@ export interface RunLabOptions {
   stopSignal?: 'INT' | 'TERM';
   /** `background`: run the workloads again and again until the command exits (default: when interactive). */
   repeat?: boolean;
-  /** Emulate the Intel IOMMU; by default decided by the workloads. */
+  /** Emulate an IOMMU; by default decided by the workloads. */
   iommu?: boolean;
+  /** Which one: Intel VT-d (default) or AMD-Vi. */
+  vendor?: IommuVendor;
   params?: WorkloadParams;
   /** Kills the guest after this long; default 10 minutes in batch mode, none interactive. */
   timeoutMs?: number;
@@ -57,6 +59,7 @@ export interface LabResult {
   outDir: string;
   kernel: PreparedKernel;
   iommu: boolean;
+  vendor: IommuVendor;
   workloads: WorkloadName[];
   /** From QEMU's start to its exit. */
   guestMs: number;
@@ -151,12 +154,13 @@ export async function runLab(opts: RunLabOptions): Promise<LabResult> {
     [`LAB_OUT='${outDir.replace(/'/g, `'\\''`)}'`, `LAB_VFIO=${plan.bindVfio ? 1 : 0}`, `LAB_DRIVER=${plan.bindDriver ? 1 : 0}`, `LAB_BDF=${LAB_DEVICE}`, `LAB_KEEP='${keep.join(' ')}'`, ''].join('\n'),
   );
 
-  progress(`${kernel.name}: booting (${plan.iommu ? 'intel-iommu' : 'no IOMMU'}; workloads: ${plan.workloads.join(', ') || 'none'})`);
+  const vendor = opts.vendor ?? 'intel';
+  progress(`${kernel.name}: booting (${plan.iommu ? `${vendor}-iommu` : 'no IOMMU'}; workloads: ${plan.workloads.join(', ') || 'none'})`);
   const logFile = path.join(lab, 'console.log');
   const started = Date.now();
   const bootOnce = () =>
     boot(
-      { bzImage: kernel.bzImage, initramfs, outDir, iommu: plan.iommu, interactive, memoryMiB: opts.memoryMiB ?? 2048, cpus: opts.cpus ?? 2 },
+      { bzImage: kernel.bzImage, initramfs, outDir, iommu: plan.iommu, vendor, interactive, memoryMiB: opts.memoryMiB ?? 2048, cpus: opts.cpus ?? 2 },
       { logFile, timeoutMs: opts.timeoutMs ?? (interactive ? undefined : BATCH_TIMEOUT_MS), onLine: opts.onConsole },
     );
   let booted = await bootOnce();
@@ -197,6 +201,7 @@ export async function runLab(opts: RunLabOptions): Promise<LabResult> {
     outDir,
     kernel,
     iommu: plan.iommu,
+    vendor,
     workloads: plan.workloads,
     guestMs,
   };

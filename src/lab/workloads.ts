@@ -55,7 +55,7 @@ const ALL: Record<KernelName, WorkloadName[]> = {
 
 export interface WorkloadPlan {
   workloads: WorkloadName[];
-  /** Boot with `-device intel-iommu`. */
+  /** Boot with an emulated IOMMU (intel-iommu or amd-iommu). */
   iommu: boolean;
   /** Bind LAB_DEVICE to vfio-pci before running anything. */
   bindVfio: boolean;

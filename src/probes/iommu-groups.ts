@@ -1,0 +1,139 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/**
+ * How user space holds a device: VFIO's group + container (`/dev/vfio/N`), VFIO's
+ * device cdev bound to iommufd (`/dev/vfio/devices/vfioN`), or a kernel driver's
+ * DMA-API domain.
+ */
+export type DevicePath = 'vfio-group' | 'vfio-cdev' | 'kernel';
+
+/** One device behind an IOMMU, as sysfs and /proc show it when tracing starts. */
+export interface HostDevice {
+  device: string;
+  group: number;
+  /** Bound driver, '' when none. */
+  driver: string;
+  /** intel-iommu, amd-iommu, arm-smmu-v3, ... from the IOMMU instance the device hangs off; null when unknown. */
+  iommu_driver: string | null;
+  /** Known from the open file descriptors: null for a vfio-pci device nobody holds. */
+  path: DevicePath | null;
+}
+
+const SYSFS_GROUPS = '/sys/kernel/iommu_groups';
+
+function readlinkBase(p: string): string {
+  try {
+    return path.basename(fs.readlinkSync(p));
+  } catch {
+    return '';
+  }
+}
+
+/** The IOMMU driver of an IOMMU instance, by the name the kernel gives its sysfs entry. */
+export function iommuDriverOf(instance: string): string | null {
+  if (/^dmar\d+$/.test(instance)) return 'intel-iommu';
+  if (/^ivhd\d+$/.test(instance)) return 'amd-iommu';
+  if (/smmu/.test(instance)) return 'arm-smmu-v3';
+  if (/^virtio/.test(instance)) return 'virtio-iommu';
+  return instance || null;
+}
+
+/**
+ * Which groups and which device cdevs some process holds open: the VFIO paths in
+ * use. Reading other processes' fds needs CAP_SYS_PTRACE or root; what cannot be
+ * read is left out (the device's path is then null, not guessed).
+ */
+function heldVfio(proc = '/proc'): { groups: Set<number>; cdevs: Set<string> } {
+  const groups = new Set<number>();
+  const cdevs = new Set<string>();
+  let pids: string[] = [];
+  try {
+    pids = fs.readdirSync(proc).filter((p) => /^\d+$/.test(p));
+  } catch {
+    return { groups, cdevs };
+  }
+  for (const pid of pids) {
+    let fds: string[] = [];
+    try {
+      fds = fs.readdirSync(path.join(proc, pid, 'fd'));
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      let target = '';
+      try {
+        target = fs.readlinkSync(path.join(proc, pid, 'fd', fd));
+      } catch {
+        continue;
+      }
+      const g = /^\/dev\/vfio\/(\d+)$/.exec(target);
+      if (g) groups.add(Number(g[1]));
+      const c = /^\/dev\/vfio\/devices\/(vfio\d+)$/.exec(target);
+      if (c) cdevs.add(c[1]);
+    }
+  }
+  return { groups, cdevs };
+}
+
+/** Every device in an IOMMU group, with its driver, IOMMU driver and, where it shows, its path. */
+export function hostDevices(root = '/sys'): HostDevice[] {
+  const groupsDir = path.join(root, 'kernel', 'iommu_groups');
+  let groups: string[] = [];
+  try {
+    groups = fs.readdirSync(groupsDir).filter((g) => /^\d+$/.test(g));
+  } catch {
+    return [];
+  }
+  const held = root === '/sys' ? heldVfio() : { groups: new Set<number>(), cdevs: new Set<string>() };
+  const out: HostDevice[] = [];
+  for (const g of groups.sort((a, b) => Number(a) - Number(b))) {
+    let devices: string[] = [];
+    try {
+      devices = fs.readdirSync(path.join(groupsDir, g, 'devices'));
+    } catch {
+      continue;
+    }
+    for (const device of devices.sort()) {
+      const dir = path.join(groupsDir, g, 'devices', device);
+      const driver = readlinkBase(path.join(dir, 'driver'));
+      let cdev = '';
+      try {
+        cdev = fs.readdirSync(path.join(dir, 'vfio-dev')).find((n) => n.startsWith('vfio')) ?? '';
+      } catch {
+        // no VFIO device cdev (not vfio-pci, or a kernel without CONFIG_VFIO_DEVICE_CDEV)
+      }
+      let devicePath: DevicePath | null = null;
+      if (driver && driver !== 'vfio-pci') devicePath = 'kernel';
+      else if (cdev && held.cdevs.has(cdev)) devicePath = 'vfio-cdev';
+      else if (held.groups.has(Number(g))) devicePath = 'vfio-group';
+      out.push({ device, group: Number(g), driver, iommu_driver: iommuDriverOf(readlinkBase(path.join(dir, 'iommu'))), path: devicePath });
+    }
+  }
+  return out;
+}
+
+/**
+ * Runs the group snapshot probe (iommu_group_show_type) once per group by reading
+ * each group's `type` file: the program reports the group's current domain and
+ * devices. Returns how many groups were read.
+ */
+export function readGroupTypes(root = '/sys'): number {
+  const groupsDir = path.join(root, 'kernel', 'iommu_groups');
+  let n = 0;
+  let groups: string[] = [];
+  try {
+    groups = fs.readdirSync(groupsDir).filter((g) => /^\d+$/.test(g));
+  } catch {
+    return 0;
+  }
+  for (const g of groups) {
+    try {
+      fs.readFileSync(path.join(groupsDir, g, 'type'));
+      n++;
+    } catch {
+      // a group removed meanwhile, or a kernel without the attribute (before 5.11)
+    }
+  }
+  return n;
+}
