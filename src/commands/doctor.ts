@@ -4,6 +4,7 @@ import { CATALOGUE } from '../probes/catalogue';
 import { BTF_ENV, KernelFacts, LiveKernel } from '../probes/kernel-live';
 import { plan, PlannedProbe } from '../probes/planner';
 import { privilegeProblem } from '../probes/privileges';
+import { ReasonCode } from '../probes/reasons';
 import { attachAllVariants, VariantResult } from '../probes/variants';
 import { table } from '../report/table';
 
@@ -17,8 +18,10 @@ export interface DoctorReport {
     module: string | null;
     status: PlannedProbe['status'];
     reason: string | null;
+    /** The cause of `reason` as a code (src/probes/reasons.ts); null when available. */
+    reason_code: ReasonCode | null;
     lacks: string[];
-    tried: PlannedProbe['tried'];
+    tried: { mode: string; target: string; reason: string; reason_code: ReasonCode }[];
   }[];
   summary: { available: number; unavailable: number };
   /** With --attach: every candidate loaded and attached for real. */
@@ -59,8 +62,9 @@ Exits 0 when at least one probe can attach.`;
           module: p.module ?? null,
           status: p.status,
           reason: p.reason,
+          reason_code: p.reasonCode,
           lacks: p.lacks,
-          tried: p.tried,
+          tried: p.tried.map((t) => ({ mode: t.mode, target: t.target, reason: t.reason, reason_code: t.code })),
         })),
         summary: { available, unavailable: planned.length - available },
       };
