@@ -15,7 +15,8 @@ export function placeDebug(args: string[]): string[] {
   if (!ours.includes(DEBUG)) return args;
   const rest = ours.filter((a) => a !== DEBUG);
   const at = rest.findIndex((a) => !a.startsWith('-'));
-  if (at < 0) return [...rest, DEBUG, ...args.slice(end)];
+  // No command: oclif answers (help, --version) and there is nothing to debug.
+  if (at < 0) return [...rest, ...args.slice(end)];
   return [...rest.slice(0, at + 1), DEBUG, ...rest.slice(at + 1), ...args.slice(end)];
 }
 
@@ -24,8 +25,11 @@ export function placeDebug(args: string[]): string[] {
  * for help or the version, which oclif answers itself).
  */
 export function unknownCommand(args: string[], ids: string[]): string | undefined {
-  const word = args.find((a) => a !== '--' && !a.startsWith('-'));
-  if (word === undefined || args[0] !== word || ids.includes(word)) return undefined;
+  const first = args[0];
+  if (first === undefined || first === '--help' || first === '--version') return undefined;
+  if (first.startsWith('-')) return `${first} is not an option before a command: iommutrace COMMAND [FLAGS] (commands: ${ids.join(', ')})`;
+  const word = first;
+  if (ids.includes(word)) return undefined;
   const near = closest(word, ids);
   return `unknown command ${word}${near ? `; did you mean ${near}?` : ''} (commands: ${ids.join(', ')})`;
 }

@@ -8,6 +8,7 @@ test('--debug moves behind the command, never past --', () => {
   assert.deepEqual(placeDebug(['report', 'x', '--debug']), ['report', '--debug', 'x']);
   assert.deepEqual(placeDebug(['lab', '--', 'iommutrace', '--debug', 'doctor']), ['lab', '--', 'iommutrace', '--debug', 'doctor']);
   assert.deepEqual(placeDebug(['--debug', 'lab', '--', 'doctor', '--debug']), ['lab', '--debug', '--', 'doctor', '--debug']);
+  assert.deepEqual(placeDebug(['--debug']), [], 'no command: oclif shows its help');
 });
 
 test('unknown commands: named, with the nearest one when it is a slip', () => {
@@ -16,6 +17,8 @@ test('unknown commands: named, with the nearest one when it is a slip', () => {
   assert.equal(unknownCommand(['--version'], ids), undefined);
   assert.match(unknownCommand(['docter'], ids)!, /^unknown command docter; did you mean doctor\?/);
   assert.equal(closest('zzzzzz', ids), undefined);
+  assert.match(unknownCommand(['--bogus', 'report'], ids)!, /^--bogus is not an option before a command/);
+  assert.equal(unknownCommand([], ids), undefined);
 });
 
 test("oclif's several-line parse errors read as one line", () => {
