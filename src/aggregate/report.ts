@@ -25,7 +25,10 @@ export interface Report {
     damage: string | null;
     stop_reason: string | null;
   };
-  probes: { name: string; target: string | null; mode: string | null; status: string; reason: string | null }[];
+  /** `reason_code`: the cause of `reason` as a code (src/probes/reasons.ts), null when attached or recorded before 0.3.0. */
+  probes: { name: string; target: string | null; mode: string | null; status: string; reason: string | null; reason_code: string | null }[];
+  /** Sections no attached probe fed: their zeros mean "not watched", not "nothing happened" (src/report/watched.ts). */
+  not_watched: string[];
   events: { total: number; lost: number };
   latency: Record<string, Percentiles>;
   /** The same latencies as power-of-two ranges [low_ns, high_ns), as funclatency prints them. */

@@ -32,6 +32,7 @@ export function probeRecord(p: PlannedProbe): CaptureProbe {
     reason: p.reason ?? '',
     module: p.module ?? '',
     lacks: p.lacks,
+    reasonCode: p.reasonCode ?? '',
   };
 }
 
@@ -78,6 +79,6 @@ export function probesAtEnd(h: CaptureHeader, snapshots: Snapshot[]): CapturePro
     const ns = at.get(p.name);
     if (ns === undefined || p.status !== 'attached') return p;
     const where = p.module ? `module ${p.module}` : 'its target';
-    return { ...p, status: 'detached', reason: `${where} was unloaded ${(ns / 1e9).toFixed(1)} s into the capture` };
+    return { ...p, status: 'detached', reason: `${where} was unloaded ${(ns / 1e9).toFixed(1)} s into the capture`, reasonCode: 'detached' };
   });
 }

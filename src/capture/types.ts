@@ -7,6 +7,8 @@ export interface CaptureProbe {
   reason: string;
   module: string;
   lacks: string[];
+  /** The cause of `reason` as a code; '' (or absent) in captures before 0.3.0. */
+  reasonCode?: string;
 }
 
 /** ColumnType of iotrace.proto: how a column's values are stored. */

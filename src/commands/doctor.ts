@@ -4,8 +4,10 @@ import { CATALOGUE } from '../probes/catalogue';
 import { BTF_ENV, KernelFacts, LiveKernel } from '../probes/kernel-live';
 import { plan, PlannedProbe } from '../probes/planner';
 import { privilegeProblem } from '../probes/privileges';
+import { ReasonCode } from '../probes/reasons';
 import { attachAllVariants, VariantResult } from '../probes/variants';
-import { table } from '../report/table';
+import { escapeControls, outputWidth, table, wrap } from '../report/table';
+import { byCause, CauseGroup } from '../probes/causes';
 
 export interface DoctorReport {
   format: 'iommutrace-doctor/1';
@@ -17,8 +19,10 @@ export interface DoctorReport {
     module: string | null;
     status: PlannedProbe['status'];
     reason: string | null;
+    /** The cause of `reason` as a code (src/probes/reasons.ts); null when available. */
+    reason_code: ReasonCode | null;
     lacks: string[];
-    tried: PlannedProbe['tried'];
+    tried: { mode: string; target: string; reason: string; reason_code: ReasonCode }[];
   }[];
   summary: { available: number; unavailable: number };
   /** With --attach: every candidate loaded and attached for real. */
@@ -46,8 +50,10 @@ Exits 0 when at least one probe can attach.`;
     if (problem) throw new UserError(problem);
     const kernel = new LiveKernel();
     let report: DoctorReport;
+    let causes: CauseGroup[];
     try {
       const planned = plan(kernel, CATALOGUE);
+      causes = byCause(planned);
       const available = planned.filter((p) => p.status === 'available').length;
       report = {
         format: 'iommutrace-doctor/1',
@@ -59,8 +65,9 @@ Exits 0 when at least one probe can attach.`;
           module: p.module ?? null,
           status: p.status,
           reason: p.reason,
+          reason_code: p.reasonCode,
           lacks: p.lacks,
-          tried: p.tried,
+          tried: p.tried.map((t) => ({ mode: t.mode, target: t.target, reason: t.reason, reason_code: t.code })),
         })),
         summary: { available, unavailable: planned.length - available },
       };
@@ -68,7 +75,7 @@ Exits 0 when at least one probe can attach.`;
     } finally {
       kernel.close();
     }
-    this.log(flags.json ? JSON.stringify(report, null, 2) : render(report));
+    this.log(flags.json ? JSON.stringify(report, null, 2) : render(report, causes, outputWidth()));
     if (report.summary.available === 0) process.exitCode = 1;
   }
 }
@@ -77,23 +84,47 @@ function yes(b: boolean): string {
   return b ? 'yes' : 'no';
 }
 
-function render(r: DoctorReport): string {
+/** The probes under each cause, one numbered paragraph per cause (the table's NOTES refer to the numbers). */
+function renderCauses(causes: CauseGroup[], unavailable: number, width: number): string[] {
+  if (causes.length === 0) return [];
+  const lines = ['', ...wrap('Causes (a probe is under each cause one of its candidates met; --json has every reason):', width)];
+  const digits = String(causes.length).length;
+  causes.forEach((c, i) => {
+    const who =
+      c.probes.length === unavailable && c.probes.every((p) => p.targets.length === 0)
+        ? `all ${unavailable} unavailable probes`
+        : `${c.probes.length} probe${c.probes.length === 1 ? '' : 's'}: ` + c.probes.map((p) => (p.targets.length ? `${p.name} (${p.targets.join(', ')})` : p.name)).join(', ');
+    const text = escapeControls(`${String(i + 1).padStart(digits)}  [${c.code}] ${c.cause}: ${who}`);
+    lines.push(...wrap(text, width - 2, digits + 2).map((l) => `  ${l}`));
+  });
+  return lines;
+}
+
+/** The numbers of the causes `name` is under, for its NOTES. */
+function causeRefs(causes: CauseGroup[], name: string): string {
+  const refs = causes.flatMap((c, i) => (c.probes.some((p) => p.name === name) ? [String(i + 1)] : []));
+  return refs.length ? `see ${refs.join(', ')}` : '';
+}
+
+export function render(r: DoctorReport, causes: CauseGroup[], width: number): string {
   const k = r.kernel;
   const tracefs = k.tracefs.path ? `${k.tracefs.path}${k.tracefs.mountedByUs ? ' (mounted now)' : ''}` : k.tracefs.error;
+  // The kernel's facts, each wrapped under its own column.
+  const fact = (label: string, text: string): string[] => wrap(`${label.padEnd(12)}${text}`, width, 12);
   const lines = [
-    `kernel      ${k.release}`,
-    `BTF         ${k.btf ? 'yes' : 'no (/sys/kernel/btf/vmlinux is missing)'}    lockdown ${k.lockdown ?? 'unknown'}    kprobes ${yes(k.kprobes)}    ring buffer ${yes(k.ringbuf)}`,
+    ...fact('kernel', k.release),
+    ...fact('BTF', `${k.btf ? 'yes' : 'no (/sys/kernel/btf/vmlinux is missing)'}    lockdown ${k.lockdown ?? 'unknown'}    kprobes ${yes(k.kprobes)}    ring buffer ${yes(k.ringbuf)}`),
   ];
   if (!k.btf) {
     lines.push(
-      `CO-RE       ${k.coreBtf ? `kernel types from ${k.coreBtf}; fentry/fexit and tp_btf need the kernel's own BTF` : `no kernel types: no program can load (set ${BTF_ENV} to a BTF file for this kernel)`}`,
+      ...fact('CO-RE', k.coreBtf ? `kernel types from ${k.coreBtf}; fentry/fexit and tp_btf need the kernel's own BTF` : `no kernel types: no program can load (set ${BTF_ENV} to a BTF file for this kernel)`),
     );
   }
-  if (k.btfError) lines.push(`            ${k.btfError}`);
+  if (k.btfError) lines.push(...fact('', k.btfError));
   lines.push(
-    `tracefs     ${tracefs}`,
-    `privileges  ${k.capabilities.join(' ') || 'none'}`,
-    `modules     ${k.modules.join(' ') || '(no vfio/iommu modules loaded)'}`,
+    ...fact('tracefs', tracefs ?? ''),
+    ...fact('privileges', k.capabilities.join(' ') || 'none'),
+    ...fact('modules', k.modules.join(' ') || '(no vfio/iommu modules loaded)'),
     '',
     table(
       ['PROBE', 'STATUS', 'MODE', 'TARGET', 'NOTES'],
@@ -102,9 +133,13 @@ function render(r: DoctorReport): string {
         p.status,
         p.mode ?? '-',
         p.target ? (p.module ? `${p.target} [${p.module}]` : p.target) : '-',
-        p.reason ?? (p.lacks.length ? `lacks ${p.lacks.join(', ')}` : ''),
+        // The words are grouped below, once per cause: here the numbers of its causes.
+        p.status === 'unavailable' ? causeRefs(causes, p.name) : p.lacks.length ? `lacks ${p.lacks.join(', ')}` : '',
       ]),
+      2,
+      width,
     ),
+    ...renderCauses(causes, r.summary.unavailable, width),
     '',
     `${r.summary.available} of ${r.probes.length} probes can attach on this kernel.`,
   );
@@ -114,7 +149,9 @@ function render(r: DoctorReport): string {
       '',
       table(
         ['PROBE', 'MODE', 'TARGET', 'VARIANT'],
-        present.map((v) => [v.probe, v.mode, v.target, v.status === 'attached' ? 'attached' : `refused: ${v.reason}`]),
+        present.map((v) => [v.probe, v.mode, v.target, v.status === 'attached' ? 'attached' : `refused (${v.reason_code}): ${v.reason}`]),
+        2,
+        width,
       ),
       '',
       `${present.filter((v) => v.status === 'attached').length} of ${present.length} variants whose target this kernel has loaded and attached.`,

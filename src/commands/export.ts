@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { CaptureError } from '../capture/reader';
-import { BaseCommand, UserError } from '../command';
+import { BaseCommand, describeError, UserError } from '../command';
 import { ExportAgent } from '../export/agent';
 import { liveProgStats } from '../export/bpf-stats';
 import { privilegeProblem } from '../probes/privileges';
@@ -89,7 +89,7 @@ bounded queue, and failures and dropped samples are exported as metrics.`;
       try {
         source = new ReplaySource(flags.replay, { speed });
       } catch (err) {
-        if (err instanceof CaptureError || (err as NodeJS.ErrnoException).code) throw new UserError(`${flags.replay}: ${(err as Error).message}`);
+        if (err instanceof CaptureError || (err as NodeJS.ErrnoException).code) throw new UserError(`${flags.replay}: ${describeError(err)}`);
         throw err;
       }
     } else {
@@ -118,8 +118,7 @@ bounded queue, and failures and dropped samples are exported as metrics.`;
       address = await agent.start(() => process.stderr.write(`replay finished: ${source.events} events; still exporting, Ctrl-C stops\n`));
     } catch (err) {
       source.stop();
-      const e = err as NodeJS.ErrnoException;
-      throw new UserError(`cannot listen on ${flags.listen}: ${e.code ?? e.message}`);
+      throw new UserError(`cannot listen on ${flags.listen}: ${describeError(err)}`);
     }
     const targets = [address && `metrics on http://${address}/metrics`, remoteWrite && `remote write to ${remoteWrite}`, otlp && `OTLP to ${otlp}`].filter(Boolean);
     const attached = source.attached.size;

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import { Flags } from '@oclif/core';
 import { DETACHED_COUNTER, liveHeader } from '../capture/header';
 import { CaptureEvent, CaptureWriter } from '../capture/writer';
-import { BaseCommand, UserError } from '../command';
+import { BaseCommand, describeError, UserError } from '../command';
 import { RawEvent } from '../events/types';
 import { privilegeProblem } from '../probes/privileges';
 import { liveSelection, PROBES_FLAG } from '../probes/select';
@@ -16,11 +16,6 @@ const FLUSH_MS = 1000;
 function defaultName(): string {
   const t = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   return `iommutrace-${os.hostname()}-${t}.iotrace`;
-}
-
-function describe(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  return e.code ? `${e.message.split(':')[0]} (${e.code})` : String(e.message ?? err);
 }
 
 export default class Record extends BaseCommand {
@@ -65,7 +60,7 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
       w = new CaptureWriter(output, liveHeader(src, leakAgeNs, process.argv.slice(2)), { force: flags.force });
     } catch (err) {
       src.stop();
-      throw new UserError(`cannot create ${output}: ${describe(err)}`);
+      throw new UserError(`cannot create ${output}: ${describeError(err)}`);
     }
 
     // Every write goes through here: the first failure stops writing and ends the recording.
@@ -121,7 +116,7 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
     });
     if (!finished) {
       w.abandon();
-      throw new UserError(`cannot write ${output}: ${describe(writeError)}; the capture is readable up to its last whole chunk`);
+      throw new UserError(`cannot write ${output}: ${describeError(writeError)}; the capture is readable up to its last whole chunk`);
     }
     if (process.stderr.isTTY) process.stderr.write('\n');
     const perEvent = w.events ? (w.bytes / w.events).toFixed(1) : '-';

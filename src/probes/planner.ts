@@ -1,4 +1,5 @@
 import { ENOTSUPP, EPERM, KernelView, trampolineMaxArgs } from './kernel-view';
+import { NOT_REQUESTED, reason, Reason, ReasonCode } from './reasons';
 import { AttachMode, Candidate, ProbeSpec, ProgramSpec } from './types';
 
 /** The planner's decision for one logical probe. */
@@ -16,10 +17,24 @@ export interface PlannedProbe {
   programs: ProgramSpec[];
   /** Why no candidate could be used (a summary of `tried`), or why attaching failed. */
   reason: string | null;
+  /**
+   * The cause of `reason` as a code: for a probe no candidate of which could be used,
+   * the cause of its preferred candidate (the others' are in `tried`).
+   */
+  reasonCode: ReasonCode | null;
   /** Every candidate considered before the chosen one, with the reason it was passed over. */
-  tried: { mode: AttachMode; target: string; reason: string }[];
+  tried: Tried[];
   /** Facts the chosen variant cannot give (e.g. latency for a tracepoint fallback). */
   lacks: string[];
+}
+
+/** A candidate passed over: its words (`reason`), their code and the cause they share with other probes. */
+export interface Tried {
+  mode: AttachMode;
+  target: string;
+  reason: string;
+  code: ReasonCode;
+  cause: string;
 }
 
 /** Why nothing loads when CO-RE has no kernel types to relocate against. */
@@ -27,11 +42,13 @@ export const NO_CORE_BTF =
   'the kernel has no BTF (/sys/kernel/btf/vmlinux) and no BTF file for it was found or given (IOMMUTRACE_BTF): ' +
   'libbpf cannot relocate the programs (CO-RE), so none of them loads';
 
+const NO_BTF = 'the kernel has no BTF (/sys/kernel/btf/vmlinux)';
+
 const TRAMPOLINE: AttachMode[] = ['fentry', 'fexit'];
 const KPROBE: AttachMode[] = ['kprobe', 'kretprobe'];
 
 /** Why `c` cannot be used on this kernel, or its resolved target (and the module holding it) when it can. */
-function check(k: KernelView, c: Candidate): { reason: string } | { target: string; module?: string } {
+function check(k: KernelView, c: Candidate): { reason: Reason } | { target: string; module?: string } {
   const kinds = new Set(c.programs.map((p) => p.attach));
   const needsTrampoline = TRAMPOLINE.some((m) => kinds.has(m));
   const needsKprobe = KPROBE.some((m) => kinds.has(m));
@@ -39,17 +56,23 @@ function check(k: KernelView, c: Candidate): { reason: string } | { target: stri
   let module = c.module;
 
   // libbpf loads the object as a whole, and every program reads kernel types through CO-RE.
-  if (k.coreBtf === null) return { reason: NO_CORE_BTF };
+  if (k.coreBtf === null) return { reason: reason('no_core_btf', NO_CORE_BTF) };
   if (c.module && !k.moduleLoaded(c.module) && (needsTrampoline || needsKprobe)) {
-    return { reason: `module ${c.module} is not loaded` };
+    return { reason: reason('module_not_loaded', `module ${c.module} is not loaded`) };
   }
   if (needsTrampoline) {
-    if (!k.btf) return { reason: 'the kernel has no BTF (/sys/kernel/btf/vmlinux)' };
+    if (!k.btf) return { reason: reason('no_btf', NO_BTF) };
     const fn = k.func(c.target);
-    if (!fn) return { reason: `${c.target} is not in kernel BTF (absent, renamed or inlined)` };
+    if (!fn) return { reason: reason('absent', `${c.target} is not in kernel BTF (absent, renamed or inlined)`, 'not in kernel BTF (absent, renamed or inlined)') };
     module = fn.module ?? module;
     if (c.minArgs && fn.args < c.minArgs) {
-      return { reason: `${c.target} takes ${fn.args} arguments here, the program reads argument ${c.minArgs}` };
+      return {
+        reason: reason(
+          'args_mismatch',
+          `${c.target} takes ${fn.args} arguments here, the program reads argument ${c.minArgs}`,
+          'takes fewer arguments here than the program reads',
+        ),
+      };
     }
     for (const kind of TRAMPOLINE.filter((m) => kinds.has(m)) as ('fentry' | 'fexit')[]) {
       const r = k.trampoline(c.target, kind, fn.module);
@@ -57,47 +80,68 @@ function check(k: KernelView, c: Candidate): { reason: string } | { target: stri
       const max = trampolineMaxArgs(k.release);
       if (r.errno === ENOTSUPP && fn.args > max) {
         return {
-          reason: `${kind} refused (ENOTSUPP): ${c.target} has ${fn.args} arguments, more than this kernel's trampolines take (${max})`,
+          reason: reason(
+            'too_many_args',
+            `${kind} refused (ENOTSUPP): ${c.target} has ${fn.args} arguments, more than this kernel's trampolines take (${max})`,
+            `more arguments than this kernel's trampolines take (${max})`,
+          ),
         };
       }
-      if (r.errno === EPERM) return { reason: `${kind} programs are refused by this kernel (EPERM)` };
-      return { reason: `${kind} refused: ${r.message}` };
+      if (r.errno === EPERM) {
+        return { reason: reason('refused_by_kernel', `${kind} programs are refused by this kernel (EPERM)`, 'fentry/fexit programs are refused by this kernel (EPERM)') };
+      }
+      return { reason: reason('refused_by_kernel', `${kind} refused: ${r.message}`) };
     }
   }
   if (needsKprobe) {
-    if (!k.kprobes) return { reason: 'kprobes are not built into this kernel (CONFIG_KPROBES off)' };
+    if (!k.kprobes) return { reason: reason('no_kprobes', 'kprobes are not built into this kernel (CONFIG_KPROBES off)') };
     const names = k.symbols(c.target);
-    if (names.length === 0) return { reason: `${c.target} is not in kallsyms (absent, renamed or inlined)` };
+    if (names.length === 0) return { reason: reason('absent', `${c.target} is not in kallsyms (absent, renamed or inlined)`, 'not in kallsyms (absent, renamed or inlined)') };
     target = names.includes(c.target) ? c.target : names[0];
     module = k.symbolModule?.(target) ?? module;
     const r = k.kprobe(target);
-    if (!r.ok) return { reason: `kprobe refused at ${target}: ${r.message}` };
+    if (!r.ok) return { reason: reason('refused_by_kernel', `kprobe refused at ${target}: ${r.message}`) };
   }
   if (kinds.has('tracepoint')) {
-    if (!k.tracefs) return { reason: 'tracefs is not mounted (and could not be mounted)' };
-    if (!k.tracepoint(c.target)) return { reason: `tracepoint ${c.target} does not exist` };
+    if (!k.tracefs) return { reason: reason('no_tracefs', 'tracefs is not mounted (and could not be mounted)') };
+    if (!k.tracepoint(c.target)) return { reason: reason('absent', `tracepoint ${c.target} does not exist`, 'the tracepoint does not exist') };
   }
   if (kinds.has('tp_btf') || kinds.has('raw_tp')) {
-    if (kinds.has('tp_btf') && !k.btf) return { reason: 'the kernel has no BTF (/sys/kernel/btf/vmlinux)' };
+    if (kinds.has('tp_btf') && !k.btf) return { reason: reason('no_btf', NO_BTF) };
     if (!k.btfTracepoint(c.target)) {
-      if (!k.btf && !k.tracefs) return { reason: `without BTF or tracefs there is no telling whether raw tracepoint ${c.target} exists` };
-      return { reason: `raw tracepoint ${c.target} does not exist` };
+      if (!k.btf && !k.tracefs) {
+        return {
+          reason: reason(
+            'cannot_tell',
+            `without BTF or tracefs there is no telling whether raw tracepoint ${c.target} exists`,
+            'without BTF or tracefs there is no telling whether the raw tracepoint exists',
+          ),
+        };
+      }
+      return { reason: reason('absent', `raw tracepoint ${c.target} does not exist`, 'the raw tracepoint does not exist') };
     }
   }
   return module ? { target, module } : { target };
 }
 
-/** Picks, per logical probe, the first candidate this kernel supports, or says why there is none. */
+/**
+ * Picks, per logical probe, the first candidate this kernel supports, or says why there
+ * is none. With `select`, the probes it leaves out are listed as not requested (opt-in
+ * probes, which nobody expects, are left out silently, as without it).
+ */
 export function plan(k: KernelView, catalogue: ProbeSpec[], select?: (name: string) => boolean): PlannedProbe[] {
   const out: PlannedProbe[] = [];
   for (const spec of catalogue) {
-    if (select ? !select(spec.name) : spec.optIn) continue;
-    const tried: PlannedProbe['tried'] = [];
+    if (select ? !select(spec.name) : spec.optIn) {
+      if (select && !spec.optIn) out.push(unavailable(spec, NOT_REQUESTED, []));
+      continue;
+    }
+    const tried: Tried[] = [];
     let chosen: PlannedProbe | undefined;
     for (const c of spec.candidates) {
       const r = check(k, c);
       if ('reason' in r) {
-        tried.push({ mode: c.mode, target: c.target, reason: r.reason });
+        tried.push({ mode: c.mode, target: c.target, reason: r.reason.text, code: r.reason.code, cause: r.reason.cause });
         continue;
       }
       chosen = {
@@ -109,30 +153,35 @@ export function plan(k: KernelView, catalogue: ProbeSpec[], select?: (name: stri
         module: r.module,
         programs: c.programs,
         reason: null,
+        reasonCode: null,
         tried,
         lacks: c.lacks ?? [],
       };
       break;
     }
-    out.push(
-      chosen ?? {
-        name: spec.name,
-        description: spec.description,
-        status: 'unavailable',
-        mode: null,
-        target: null,
-        programs: [],
-        reason: summarize(tried),
-        tried,
-        lacks: [],
-      },
-    );
+    const why = tried.length ? reason(tried[0].code, summarize(tried)) : reason('no_candidate', summarize(tried));
+    out.push(chosen ?? unavailable(spec, why, tried));
   }
   return out;
 }
 
+function unavailable(spec: ProbeSpec, why: Reason, tried: Tried[]): PlannedProbe {
+  return {
+    name: spec.name,
+    description: spec.description,
+    status: 'unavailable',
+    mode: null,
+    target: null,
+    programs: [],
+    reason: why.text,
+    reasonCode: why.code,
+    tried,
+    lacks: [],
+  };
+}
+
 /** One line for all the reasons, merging candidates that failed for the same reason. */
-export function summarize(tried: PlannedProbe['tried']): string {
+export function summarize(tried: Tried[]): string {
   if (tried.length === 0) return 'no candidate for this kernel';
   const byReason = new Map<string, string[]>();
   for (const t of tried) {

@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { BpfObject, Link, LoadError, PACKAGE_ROOT } from '../loader';
 import { KernelView } from './kernel-view';
 import { plan, PlannedProbe } from './planner';
+import { reason, Reason } from './reasons';
 import { ProbeSpec } from './types';
 
 export const DEFAULT_OBJECT = path.join(PACKAGE_ROOT, 'build', 'bpf', 'iommutrace.bpf.o');
@@ -72,13 +73,14 @@ export class ProbeSession {
    * unloaded: a kprobe there is gone for good, even if the module comes back) and
    * closes their links; the other probes keep running. Returns the probes marked.
    */
-  detachModule(module: string, reason: string): PlannedProbe[] {
+  detachModule(module: string, why: string): PlannedProbe[] {
     const hit = this.probes.filter((p) => p.status === 'attached' && p.module === module);
     const programs = new Set(hit.flatMap((p) => p.programs.map((x) => x.program)));
     for (const l of this.object.links()) if (programs.has(l.program)) l.close();
     for (const p of hit) {
       p.status = 'detached';
-      p.reason = reason;
+      p.reason = why;
+      p.reasonCode = 'detached';
     }
     return hit;
   }
@@ -88,9 +90,10 @@ export class ProbeSession {
   }
 }
 
-function unavailable(p: PlannedProbe, reason: string): void {
+function unavailable(p: PlannedProbe, why: Reason): void {
   p.status = 'unavailable';
-  p.reason = reason;
+  p.reason = why.text;
+  p.reasonCode = why.code;
 }
 
 function configure(obj: BpfObject, probes: PlannedProbe[], options: SessionOptions): void {
@@ -104,7 +107,7 @@ function configure(obj: BpfObject, probes: PlannedProbe[], options: SessionOptio
       }
     } catch (err) {
       for (const prog of p.programs) obj.setAutoload(prog.program, false);
-      unavailable(p, (err as Error).message.split('\n')[0]);
+      unavailable(p, reason('load_failed', (err as Error).message.split('\n')[0]));
     }
   }
   obj.setConstants({
@@ -122,7 +125,7 @@ function dropRefused(probes: PlannedProbe[], err: LoadError): boolean {
     if (p.status !== 'available') continue;
     const bad = p.programs.find((prog) => err.programs.includes(prog.program));
     if (bad) {
-      unavailable(p, `the kernel refused ${bad.program}: ${firstVerifierLine(err.log, bad.program)}`);
+      unavailable(p, reason('refused_by_kernel', `the kernel refused ${bad.program}: ${firstVerifierLine(err.log, bad.program)}`));
       dropped = true;
     }
   }
@@ -141,7 +144,7 @@ function attachAll(obj: BpfObject, probes: PlannedProbe[]): void {
       p.status = 'attached';
     } catch (err) {
       for (const l of links) l.close();
-      unavailable(p, (err as Error).message.split('\n')[0]);
+      unavailable(p, reason('refused_by_kernel', (err as Error).message.split('\n')[0]));
     }
   }
 }

@@ -1,4 +1,6 @@
 import { KernelView } from './kernel-view';
+import type { PlannedProbe } from './planner';
+import { ReasonCode, TARGET_ABSENT } from './reasons';
 import { ProbeSession } from './session';
 import { AttachMode, Candidate, ProbeSpec } from './types';
 
@@ -22,9 +24,14 @@ export interface VariantResult {
   /** attached; absent: the target is not on this kernel; refused: it is, and the kernel said no. */
   status: 'attached' | 'absent' | 'refused';
   reason: string | null;
+  reason_code: ReasonCode | null;
 }
 
-const ABSENT = /not in kernel BTF|not in kallsyms|is not loaded|does not exist/;
+/** A variant's outcome, from its probe's status and reason code (never from the words). */
+export function variantStatus(p: Pick<PlannedProbe, 'status' | 'reasonCode'>): VariantResult['status'] {
+  if (p.status === 'attached') return 'attached';
+  return p.reasonCode && TARGET_ABSENT.has(p.reasonCode) ? 'absent' : 'refused';
+}
 
 /**
  * Loads and attaches every candidate of the catalogue that this kernel has, not
@@ -49,8 +56,7 @@ export async function attachAllVariants(kernel: KernelView, catalogue: ProbeSpec
       try {
         for (const p of session.probes) {
           const c = chosen.get(p.name)!;
-          const status = p.status === 'attached' ? 'attached' : ABSENT.test(p.reason ?? '') ? 'absent' : 'refused';
-          out.push({ probe: p.name, mode: c.mode, target: p.target ?? c.target, status, reason: p.reason });
+          out.push({ probe: p.name, mode: c.mode, target: p.target ?? c.target, status: variantStatus(p), reason: p.reason, reason_code: p.reasonCode });
         }
       } finally {
         session.close();

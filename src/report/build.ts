@@ -4,6 +4,7 @@ import { CaptureContents, readCaptureFile } from '../capture/reader';
 import { CaptureHeader } from '../capture/types';
 import { RawEvent } from '../events/types';
 import { probesAtEnd } from '../capture/header';
+import { notWatched } from './watched';
 
 export interface BuildOptions {
   /** Overrides the leak age the capture was recorded with. */
@@ -52,6 +53,14 @@ export function buildReport(path: string, options: BuildOptions = {}): Report {
   const endNs = contents.trailer?.endNs ?? a.lastTs;
   const lastSnapshot = contents.snapshots[contents.snapshots.length - 1];
   const lost = contents.trailer?.lost ?? lastSnapshot?.counters.find((c) => c.name === 'ringbuf_lost')?.value ?? 0;
+  const probes = probesAtEnd(h, contents.snapshots).map((p) => ({
+    name: p.name,
+    target: orNull(p.target),
+    mode: orNull(p.mode),
+    status: p.status,
+    reason: orNull(p.reason),
+    reason_code: orNull(p.reasonCode ?? ''),
+  }));
   return {
     format: 'iommutrace-report/1',
     capture: {
@@ -63,7 +72,8 @@ export function buildReport(path: string, options: BuildOptions = {}): Report {
       damage: contents.damage ?? null,
       stop_reason: contents.trailer?.stopReason ?? null,
     },
-    probes: probesAtEnd(h, contents.snapshots).map((p) => ({ name: p.name, target: orNull(p.target), mode: orNull(p.mode), status: p.status, reason: orNull(p.reason) })),
+    probes,
+    not_watched: notWatched(probes),
     events: { total: a.total, lost },
     ...a.summary(endNs),
   };

@@ -46,14 +46,50 @@ export function printableJson(value: unknown): string {
   return JSON.stringify(value, null, 2).replace(UNSAFE_IN_JSON, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 }
 
-/** Aligned text columns for terminal reports; the last column is never padded. Control characters in cells are escaped. */
-export function table(header: string[], rows: string[][], gap = 2): string {
+/** Columns a terminal report wraps to: the terminal's width, 80 when stdout is not one. */
+export function outputWidth(stream: NodeJS.WriteStream = process.stdout): number {
+  return stream.isTTY && stream.columns ? stream.columns : 80;
+}
+
+/**
+ * `text` broken at spaces into lines of at most `width` characters, the ones after
+ * the first starting with `indent` spaces. Runs of spaces inside a line are kept (they
+ * align columns); a word longer than a line stays whole.
+ */
+export function wrap(text: string, width: number, indent = 0): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const token of text.match(/\S+\s*/g) ?? ['']) {
+    const lead = out.length ? ' '.repeat(indent) : '';
+    if (line.trim() && (lead + line + token).trimEnd().length > width) {
+      out.push((lead + line).trimEnd());
+      line = token;
+    } else {
+      line += token;
+    }
+  }
+  out.push(((out.length ? ' '.repeat(indent) : '') + line).trimEnd());
+  return out;
+}
+
+/**
+ * Aligned text columns for terminal reports; the last column is never padded, and
+ * with `width` it wraps under itself (or under the row, when too narrow). Control
+ * characters in cells are escaped.
+ */
+export function table(header: string[], rows: string[][], gap = 2, width?: number): string {
   const cells = rows.map((r) => r.map((c) => escapeControls(c ?? '')));
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
-  const line = (row: string[]): string =>
-    row
-      .map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i] + gap)))
-      .join('')
-      .trimEnd();
+  const lastAt = widths.slice(0, -1).reduce((sum, w) => sum + w + gap, 0);
+  const room = width === undefined ? Infinity : width - lastAt;
+  const line = (row: string[]): string => {
+    const head = row.slice(0, -1).map((c, i) => c.padEnd(widths[i] + gap)).join('');
+    const last = row[row.length - 1] ?? '';
+    if (last.length <= room) return (head + last).trimEnd();
+    // Too little room at the right: the last column goes under the row, indented.
+    if (room < 20) return [head.trimEnd(), ...wrap(last, width! - 4).map((l) => `    ${l}`)].join('\n');
+    const [first, ...more] = wrap(last, room);
+    return [(head + first).trimEnd(), ...more.map((l) => ' '.repeat(lastAt) + l)].join('\n');
+  };
   return [line(header), ...cells.map(line)].join('\n');
 }

@@ -4,6 +4,9 @@ import { printableDeep, table } from './table';
 
 const n = (x: number): string => x.toLocaleString('en-US');
 
+/** What a section no attached probe fed shows instead of zeros. */
+const NOT_WATCHED = 'not watched: no probe of this path was attached (see iommutrace doctor)';
+
 function section(title: string, body: string): string {
   return `${title}\n${body.replace(/^/gm, '  ')}`;
 }
@@ -40,18 +43,25 @@ export function renderReport(report: Report): string {
   else if (c.cut) out.push('cut       the file ends before its trailer; counts cover what was read');
   // A probe attached at the start and gone during the capture (its module was unloaded).
   const detached = r.probes.filter((p) => p.status === 'detached');
+  const notRequested = r.probes.filter((p) => p.reason_code === 'not_requested');
+  const missing = r.probes.filter((p) => p.status !== 'attached' && p.status !== 'detached' && p.reason_code !== 'not_requested');
   out.push(
-    `probes    ${attached.length} attached, ${r.probes.length - attached.length - detached.length} unavailable` +
+    `probes    ${attached.length} attached, ${missing.length} unavailable` +
+      (notRequested.length ? `, ${notRequested.length} not requested` : '') +
       (detached.length ? `, ${detached.length} detached during the capture` : ''),
   );
   out.push('');
   out.push(section('PROBES', table(['PROBE', 'MODE', 'TARGET'], attached.map((p) => [p.name, p.mode ?? '-', p.target ?? '-']))));
   for (const p of detached) out.push(`  DETACHED  ${p.name} (${p.mode ?? '-'} ${p.target ?? '-'}): ${p.reason ?? 'no reason recorded'}; its counts stop there`);
-  const missing = r.probes.filter((p) => p.status !== 'attached' && p.status !== 'detached');
   if (missing.length) out.push(`  unavailable: ${missing.map((p) => p.name).join(', ')} (why: report --json, or doctor)`);
+  if (notRequested.length) out.push(`  not requested (--probes): ${notRequested.map((p) => p.name).join(', ')}`);
   out.push('');
+  // A section no probe fed says so: its zeros would claim nothing happened.
+  const unwatched = new Set(r.not_watched);
+  const watched = (name: string, body: () => string): string => (unwatched.has(name) ? NOT_WATCHED : body());
   const d = r.dma;
-  out.push(section('DMA', `map ${n(d.map_calls)} calls, ${formatBytes(d.map_bytes)}    unmap ${n(d.unmap_calls)} calls, ${formatBytes(d.unmap_bytes)}`));
+  out.push(section('DMA', watched('dma', () => `map ${n(d.map_calls)} calls, ${formatBytes(d.map_bytes)}    unmap ${n(d.unmap_calls)} calls, ${formatBytes(d.unmap_bytes)}`)));
+  const attaches = !unwatched.has('attaches');
   if (r.devices.length) {
     out.push(
       section(
@@ -62,9 +72,9 @@ export function renderReport(report: Report): string {
             x.device === 'unknown' ? `unknown (domain ${x.domain})` : x.device,
             x.group < 0 ? '-' : String(x.group),
             x.driver || '-',
-            n(x.attaches),
-            n(x.detaches),
-            n(x.attach_errors),
+            attaches ? n(x.attaches) : '-',
+            attaches ? n(x.detaches) : '-',
+            attaches ? n(x.attach_errors) : '-',
             n(x.map_calls),
             formatBytes(x.map_bytes),
             n(x.unmap_calls),
@@ -73,6 +83,7 @@ export function renderReport(report: Report): string {
         ),
       ),
     );
+    if (!attaches) out.push(`  ATTACH, DETACH, ERRORS: ${NOT_WATCHED}`);
   }
   out.push('');
   const lat = Object.entries(r.latency);
@@ -96,20 +107,21 @@ export function renderReport(report: Report): string {
   out.push(
     section(
       'GUP',
-      `${n(g.calls)} calls, ${n(g.pages_requested)} pages asked, ${n(g.pages_pinned)} pinned (fast ${n(g.fast_pages)}, slow ${n(g.slow_pages)}), ${n(g.partial)} partial, ${n(g.errors)} errors` +
-        (Object.keys(g.errors_by_errno).length ? ` (${Object.entries(g.errors_by_errno).map(([e, c]) => `${e} ${c}`).join(', ')})` : ''),
+      watched('gup', () => `${n(g.calls)} calls, ${n(g.pages_requested)} pages asked, ${n(g.pages_pinned)} pinned (fast ${n(g.fast_pages)}, slow ${n(g.slow_pages)}), ${n(g.partial)} partial, ${n(g.errors)} errors` +
+        (Object.keys(g.errors_by_errno).length ? ` (${Object.entries(g.errors_by_errno).map(([e, c]) => `${e} ${c}`).join(', ')})` : '')),
     ),
   );
-  out.push(section('PINS', `vfio ${n(r.pins.vfio_pages)} pages, iommufd ${n(r.pins.iommufd_pages)} pages, unpinned ${n(r.pins.unpinned_pages)} pages`));
+  out.push(section('PINS', watched('pins', () => `vfio ${n(r.pins.vfio_pages)} pages, iommufd ${n(r.pins.iommufd_pages)} pages, unpinned ${n(r.pins.unpinned_pages)} pages`)));
   out.push(
     section(
       'DIRTY',
-      `${n(r.dirty.walks)} walks, ${n(r.dirty.errors)} errors, ${formatBytes(r.dirty.bytes_walked)} of IOVA walked` +
-        (Object.keys(r.dirty.by_callback).length ? ` (${Object.entries(r.dirty.by_callback).map(([f, c]) => `${f} ${c}`).join(', ')})` : ''),
+      watched('dirty', () => `${n(r.dirty.walks)} walks, ${n(r.dirty.errors)} errors, ${formatBytes(r.dirty.bytes_walked)} of IOVA walked` +
+        (Object.keys(r.dirty.by_callback).length ? ` (${Object.entries(r.dirty.by_callback).map(([f, c]) => `${f} ${c}`).join(', ')})` : '')),
     ),
   );
   out.push('');
-  if (r.groups.length) {
+  if (unwatched.has('groups')) out.push(section('GROUP REFERENCES', NOT_WATCHED));
+  else if (r.groups.length) {
     const rows: string[] = [];
     for (const grp of r.groups) {
       rows.push(`group ${grp.group} [${grp.devices.join(' ') || 'no device seen'}]: ${grp.gets} gets, ${grp.puts} puts, ${grp.outstanding} outstanding`);
@@ -124,7 +136,8 @@ export function renderReport(report: Report): string {
   if (r.overflow.stacks) lost.push(`${n(r.overflow.stacks)} stacks not kept: the stack table was full`);
   if (r.overflow.groups) lost.push(`${n(r.overflow.groups)} gets and puts on groups not kept: the group table was full`);
   if (lost.length) out.push(section('OVERFLOW', lost.join('\n')));
-  if (r.page_faults.length) {
+  if (unwatched.has('page_faults')) out.push('', section('IO PAGE FAULTS', NOT_WATCHED));
+  else if (r.page_faults.length) {
     out.push('');
     out.push(section('IO PAGE FAULTS', table(['DEVICE', 'IOVA', 'FLAGS'], r.page_faults.map((f) => [f.device, f.iova, String(f.flags)]))));
   }

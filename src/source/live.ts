@@ -32,7 +32,8 @@ export class NoProbeError extends Error {
     super(NoProbeError.describe(probes));
   }
 
-  static describe(probes: PlannedProbe[]): string {
+  static describe(planned: PlannedProbe[]): string {
+    const probes = planned.filter((p) => p.reasonCode !== 'not_requested');
     if (probes.length === 0) return 'no probe was selected';
     // A probe with no usable candidate has a reason per candidate; one that failed at load or attach, one.
     const reasons = probes.map((p) => new Set(p.mode === null && p.tried.length ? p.tried.map((t) => t.reason) : [p.reason ?? 'not attached']));
@@ -157,7 +158,10 @@ export class LiveSource implements EventSource {
   }
 
   get probes(): ProbeStatus[] {
-    return this.session.probes.map((p) => ({ name: p.name, target: p.target, mode: p.mode, status: p.status, reason: p.reason }));
+    // What was asked for: the capture header alone lists the probes --probes left out.
+    return this.session.probes
+      .filter((p) => p.reasonCode !== 'not_requested')
+      .map((p) => ({ name: p.name, target: p.target, mode: p.mode, status: p.status, reason: p.reason }));
   }
 
   get attached(): Set<string> {

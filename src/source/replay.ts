@@ -52,7 +52,9 @@ export class ReplaySource implements EventSource {
 
   /** As they ended: a probe whose module was unloaded during the recording shows detached. */
   get probes(): ProbeStatus[] {
-    return probesAtEnd(this.contents.header, this.contents.snapshots).map((p) => ({
+    // What was asked for: the report alone lists the probes --probes left out.
+    const asked = probesAtEnd(this.contents.header, this.contents.snapshots).filter((p) => p.reasonCode !== 'not_requested');
+    return asked.map((p) => ({
       name: p.name,
       target: p.target || null,
       mode: p.mode || null,

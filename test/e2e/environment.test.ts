@@ -94,7 +94,10 @@ test('no BTF: doctor says so and names every probe it takes down, record says wh
   assert.equal(text.status, 1);
   assert.match(text.stdout, /^BTF\s+no \(\/sys\/kernel\/btf\/vmlinux is missing\)/m);
   assert.match(text.stdout, /^CO-RE\s+no kernel types: no program can load \(set IOMMUTRACE_BTF/m);
-  assert.match(text.stdout, /^iommu\.map\s+unavailable\s+.*the kernel has no BTF/m);
+  // One cause for every probe: said once, under the table.
+  assert.match(text.stdout, /^iommu\.map\s+unavailable\s+.*see 1$/m);
+  assert.match(text.stdout, /^ {2}1 {2}\[no_core_btf\] the kernel has no BTF/m);
+  assert.equal(text.stdout.split('the kernel has no BTF').length, 2, text.stdout);
   assert.match(text.stdout, new RegExp(`^0 of ${DEFAULT_PROBES} probes can attach on this kernel\\.$`, 'm'));
 
   const file = path.join(tmp, 'nobtf.iotrace');

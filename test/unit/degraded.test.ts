@@ -43,7 +43,7 @@ test('a probe on a module function records the module holding it, from BTF or ka
   assert.equal(pin.status, 'available', pin.reason ?? '');
   assert.equal(pin.module, 'vfio_iommu_type1');
   const k = selectProbes('vfio.pin:kprobe');
-  const viaKprobe = plan(new ModuleKernel(DEBIAN_6_1), k.catalogue, (n) => k.names.has(n))[0];
+  const viaKprobe = plan(new ModuleKernel(DEBIAN_6_1), k.catalogue, (n) => k.names.has(n)).find((p) => p.name === 'vfio.pin')!;
   assert.equal(viaKprobe.mode, 'kretprobe');
   assert.equal(viaKprobe.module, 'vfio_iommu_type1');
   assert.equal(plan(new ModuleKernel(DEBIAN_6_1), CATALOGUE).find((p) => p.name === 'iommu.map')!.module, undefined);
@@ -90,7 +90,8 @@ test('a probe that detached during a capture reads back detached, with its modul
   const report = {
     format: 'iommutrace-report/1',
     capture: { started_at: '2026-11-21T15:00:00Z', duration_ns: 1e10, host: 'lab', kernel: { release: '6.1.0-56-amd64', btf: true }, cut: false, damage: null, stop_reason: 'SIGINT' },
-    probes: ended.map((p) => ({ name: p.name, target: p.target, mode: p.mode, status: p.status, reason: p.reason || null })),
+    probes: ended.map((p) => ({ name: p.name, target: p.target, mode: p.mode, status: p.status, reason: p.reason || null, reason_code: p.reasonCode || null })),
+    not_watched: [],
     events: { total: 0, lost: 0 },
     latency: {},
     latency_histograms: {},
