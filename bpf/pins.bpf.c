@@ -223,4 +223,29 @@ int BPF_KRETPROBE(iommufd_iopt_pin_kretprobe, int ret)
 	return 0;
 }
 
+/*
+ * static void batch_unpin(batch, pages, first_page_off, npages): iommufd releasing
+ * npages user pages of an IOAS mapping (unmap, or an area torn down), where not inlined.
+ */
+static __always_inline void iopt_unpin(struct iopt_pages *pages, __u64 npages)
+{
+	pin_emit(IT_PROBE_IOMMUFD_IOPT_UNPIN, 0, (__u64)BPF_CORE_READ(pages, uptr), npages, npages);
+}
+
+SEC("fentry")
+int BPF_PROG(iommufd_iopt_unpin_fentry, void *batch, struct iopt_pages *pages, unsigned int first_page_off,
+	     __u64 npages)
+{
+	iopt_unpin(pages, npages);
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(iommufd_iopt_unpin_kprobe, void *batch, struct iopt_pages *pages, unsigned int first_page_off,
+	       __u64 npages)
+{
+	iopt_unpin(pages, npages);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";

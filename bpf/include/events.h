@@ -61,6 +61,7 @@ enum it_probe {
 	IT_PROBE_IOMMU_MAP_ATOMIC = 38,		/* iommu_map_atomic: the DMA API's maps up to 6.2 */
 	IT_PROBE_IOMMU_MAP_SG_ATOMIC = 39,	/* iommu_map_sg_atomic: the DMA API's sg maps up to 6.2 */
 	IT_PROBE_IOMMU_GROUP_SNAPSHOT = 40,	/* iommu_group_show_type: a group's domain and devices at start */
+	IT_PROBE_IOMMUFD_IOPT_UNPIN = 41,	/* iopt unpin path (batch_unpin) */
 	IT_PROBE_MAX,
 };
 
