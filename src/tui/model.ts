@@ -1,4 +1,5 @@
 import { Aggregator } from '../aggregate/engine';
+import { attachSource } from '../aggregate/devices';
 import { DeviceDetail, rowKey } from '../aggregate/per-device';
 import { RateTracker } from '../aggregate/rates';
 import { RawEvent } from '../events/types';
@@ -47,13 +48,13 @@ export class Model {
     private readonly src: EventSource,
     private readonly leakAgeNs: number,
   ) {
-    this.attachWatched = src.attached.has('iommu.attach_dev') || src.attached.has('iommu.attach_group');
+    this.attachWatched = attachSource(src.attached) !== 'tracepoint';
     this.reset();
   }
 
   reset(): void {
     this.agg = new Aggregator({ attached: this.src.attached, symbolize: (a) => this.src.symbolize(a), leakAgeNs: this.leakAgeNs });
-    this.detail = new DeviceDetail(this.agg.devices);
+    this.detail = new DeviceDetail(this.agg.devices, this.src.attached);
     this.log = new EventLog();
     this.rates.reset();
     this.sampleTimes.length = 0;
