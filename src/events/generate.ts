@@ -105,20 +105,21 @@ export function generate(objectPath: string, shownPath = objectPath): string {
     out.push(constTable('enum it_counter: counter -> index in it_counters.', 'COUNTERS', 'CounterName', [...schema.counters].map(([n, id]) => [n, String(id)])));
 
     const header = carried(schema.header);
+    // Type aliases, not interfaces: plain records of fields (assignable to Record<string, unknown>, as the capture writer takes them).
     out.push(`/** struct it_event_hdr as events carry it (hdr.type is the event's kind). ts_ns counts from the session's start. */
-export interface EventHeader {
+export type EventHeader = {
 ${header.map((s) => `  ${s.name}: ${fieldType(s)};`).join('\n')}
-}
+};
 `);
     const headerNames = new Set(header.map((s) => s.name));
     const kinds = [...schema.types.values()];
     for (const t of kinds) {
       const own = carried(t.layout).filter((s) => !headerNames.has(s.name));
       out.push(`/** struct ${t.layout.name}. */
-export interface ${pascal(t.kind)}Event extends EventHeader {
+export type ${pascal(t.kind)}Event = EventHeader & {
   kind: '${t.kind}';
 ${own.map((s) => `  ${s.name}: ${fieldType(s)};`).join('\n')}
-}
+};
 `);
     }
     out.push(`/** Every event, told apart by kind. */\nexport type RawEvent =\n${kinds.map((t) => `  | ${pascal(t.kind)}Event`).join('\n')};\n`);

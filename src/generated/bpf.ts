@@ -72,17 +72,17 @@ export const COUNTERS = {
 export type CounterName = keyof typeof COUNTERS;
 
 /** struct it_event_hdr as events carry it (hdr.type is the event's kind). ts_ns counts from the session's start. */
-export interface EventHeader {
+export type EventHeader = {
   ts_ns: number;
   pid: number;
   tid: number;
   probe: ProbeName | 'unknown';
   ret: number;
   comm: string;
-}
+};
 
 /** struct it_ev_attach. */
-export interface AttachEvent extends EventHeader {
+export type AttachEvent = EventHeader & {
   kind: 'attach';
   lat_ns: number;
   domain: bigint;
@@ -91,20 +91,20 @@ export interface AttachEvent extends EventHeader {
   group_id: number;
   dev_name: string;
   driver: string;
-}
+};
 
 /** struct it_ev_group_ref. */
-export interface GroupRefEvent extends EventHeader {
+export type GroupRefEvent = EventHeader & {
   kind: 'group_ref';
   group: bigint;
   group_id: number;
   nr_frames: number;
   dev_name: string;
   stack: bigint[];
-}
+};
 
 /** struct it_ev_dma. */
-export interface DmaEvent extends EventHeader {
+export type DmaEvent = EventHeader & {
   kind: 'dma';
   lat_ns: number;
   domain: bigint;
@@ -113,10 +113,10 @@ export interface DmaEvent extends EventHeader {
   done: number;
   group_id: number;
   pad: number;
-}
+};
 
 /** struct it_ev_gup. */
-export interface GupEvent extends EventHeader {
+export type GupEvent = EventHeader & {
   kind: 'gup';
   lat_ns: number;
   start: bigint;
@@ -124,19 +124,19 @@ export interface GupEvent extends EventHeader {
   gup_flags: number;
   fast_pages: number;
   fast_seen: number;
-}
+};
 
 /** struct it_ev_pin. */
-export interface PinEvent extends EventHeader {
+export type PinEvent = EventHeader & {
   kind: 'pin';
   lat_ns: number;
   addr: bigint;
   nr_pages: number;
   pinned: number;
-}
+};
 
 /** struct it_ev_dirty. */
-export interface DirtyEvent extends EventHeader {
+export type DirtyEvent = EventHeader & {
   kind: 'dirty';
   lat_ns: number;
   bitmap: bigint;
@@ -144,23 +144,23 @@ export interface DirtyEvent extends EventHeader {
   length: number;
   page_size: number;
   fn: bigint;
-}
+};
 
 /** struct it_ev_iommu_tp. */
-export interface IommuTpEvent extends EventHeader {
+export type IommuTpEvent = EventHeader & {
   kind: 'iommu_tp';
   iova: bigint;
   group_id: number;
   flags: number;
   dev_name: string;
   driver: string;
-}
+};
 
 /** struct it_ev_selftest. */
-export interface SelftestEvent extends EventHeader {
+export type SelftestEvent = EventHeader & {
   kind: 'selftest';
   seq: number;
-}
+};
 
 /** Every event, told apart by kind. */
 export type RawEvent =

@@ -3,7 +3,7 @@ import { attachSource } from '../aggregate/devices';
 import { DeviceDetail, rowKey } from '../aggregate/per-device';
 import { RateTracker } from '../aggregate/rates';
 import { RawEvent } from '../events/types';
-import { EventSource } from '../source/source';
+import { EndNote, EventSource } from '../source/source';
 import { describeEvent, EventLog } from './eventlog';
 
 export type Summary = ReturnType<Aggregator['summary']>;
@@ -17,6 +17,8 @@ export interface View {
   nowNs: number;
   paused: boolean;
   ended: boolean;
+  /** Why the replay ended early (cut, damaged), once it has. */
+  endNote?: EndNote;
   events: number;
   lost: number;
   cpuPct: number;
@@ -43,6 +45,7 @@ export class Model {
   private lastSampleNs = -1;
   private seenLeaks = new Set<string>();
   private readonly attachWatched: boolean;
+  private endLogged = false;
 
   constructor(
     private readonly src: EventSource,
@@ -100,6 +103,11 @@ export class Model {
   /** Summarizes at the source's time, samples the rates and logs newly suspected leaks. */
   view(state: { paused: boolean; ended: boolean; cpuPct: number }): View {
     const nowNs = this.src.now();
+    const endNote = state.ended ? this.src.endNote?.() : undefined;
+    if (endNote && !this.endLogged) {
+      this.endLogged = true;
+      this.log.push({ ts_ns: nowNs, level: 'error', text: `replay ended: ${endNote.detail}` });
+    }
     const summary = this.agg.summary(nowNs);
     this.rates.sample(nowNs, this.counters(summary));
     // As RateTracker does: the first sample is the base, one that does not move time is dropped.
@@ -130,6 +138,7 @@ export class Model {
       rates: this.rates,
       sampleTimes: this.sampleTimes,
       log: this.log,
+      endNote,
       ...state,
     };
   }
