@@ -7,7 +7,7 @@ import { Aggregator } from '../../src/aggregate/engine';
 import { DeviceDetail, rowKey } from '../../src/aggregate/per-device';
 import { RateTracker } from '../../src/aggregate/rates';
 import { AttachEvent, DmaEvent, PinEvent, ProbeName, RawEvent } from '../../src/events/types';
-import { parseAnsi, toHtml, toPlain } from '../../src/tui/ansi';
+import { parseAnsi, toHtml, toPlain } from '../tui/ansi';
 import { describeEvent, EventLog } from '../../src/tui/eventlog';
 import { compact, fit, sparkline } from '../../src/tui/format';
 import { headerLine } from '../../src/tui/header';
