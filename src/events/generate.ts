@@ -27,8 +27,19 @@ function key(name: string): string {
   return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? name : `'${name}'`;
 }
 
+/** Entries filled into lines of up to 120 columns: these are tables of data, read by name. */
+function filled(items: string[]): string {
+  const lines: string[] = [];
+  for (const item of items) {
+    const last = lines.length - 1;
+    if (last >= 0 && lines[last].length + item.length + 1 <= 120) lines[last] += ` ${item}`;
+    else lines.push(`  ${item}`);
+  }
+  return lines.join('\n');
+}
+
 function constTable(doc: string, name: string, typeName: string, entries: [string, string][]): string {
-  const body = entries.map(([k, v]) => `  ${key(k)}: ${v},`).join('\n');
+  const body = filled(entries.map(([k, v]) => `${key(k)}: ${v},`));
   return `/** ${doc} */\nexport const ${name} = {\n${body}\n} as const;\nexport type ${typeName} = keyof typeof ${name};\n`;
 }
 
@@ -70,19 +81,17 @@ function flat(btf: Btf, name: string): boolean {
 
 function structLayout(btf: Btf, name: string): string {
   const s = btf.struct(name)!;
-  const fields = s.fields
-    .map((f) => {
-      const el = f.element ? `, count: ${f.count}` : '';
-      return `    ${key(f.name)}: { offset: ${f.offset}, size: ${f.element?.size ?? f.size}, signed: ${(f.element?.kind ?? f.kind) === 'int'}${el} },`;
-    })
-    .join('\n');
-  return `  ${key(name)}: {\n    size: ${s.size},\n    fields: {\n  ${fields.replace(/\n/g, '\n  ')}\n    },\n  },`;
+  const fields = s.fields.map((f) => {
+    const el = f.element ? `, count: ${f.count}` : '';
+    return `${key(f.name)}: { offset: ${f.offset}, size: ${f.element?.size ?? f.size}, signed: ${(f.element?.kind ?? f.kind) === 'int'}${el} },`;
+  });
+  return `  ${key(name)}: { size: ${s.size}, fields: {\n${filled(fields)}\n  } },`;
 }
 
 function structInterface(btf: Btf, name: string): string {
   const s = btf.struct(name)!;
-  const fields = s.fields.map((f) => `  ${key(f.name)}: number${f.element ? '[]' : ''};`).join('\n');
-  return `/** struct ${name}. */\nexport interface ${pascal(name)} {\n${fields}\n}\n`;
+  const fields = s.fields.map((f) => `${key(f.name)}: number${f.element ? '[]' : ''};`);
+  return `/** struct ${name}. */\nexport interface ${pascal(name)} {\n${filled(fields)}\n}\n`;
 }
 
 /** The generated module's text for the object at `objectPath`. */
@@ -124,15 +133,34 @@ ${own.map((s) => `  ${s.name}: ${fieldType(s)};`).join('\n')}
     }
     out.push(`/** Every event, told apart by kind. */\nexport type RawEvent =\n${kinds.map((t) => `  | ${pascal(t.kind)}Event`).join('\n')};\n`);
     out.push(`export interface EventOfKind {\n${kinds.map((t) => `  ${t.kind}: ${pascal(t.kind)}Event;`).join('\n')}\n}\n`);
-    const fieldRows = kinds.map((t) => `  ${t.kind}: [\n${carried(t.layout).map((s) => `    { name: '${s.name}', type: '${s.type}', width: ${s.width} },`).join('\n')}\n  ],`);
-    out.push(`/** Per kind, the fields its events carry (besides kind): what a capture's columns must hold. */
-export const EVENT_FIELDS: { readonly [K in EventKind]: readonly { readonly name: keyof EventOfKind[K] & string; readonly type: 'int' | 'string' | 'addr'; readonly width: number }[] } = {
-${fieldRows.join('\n')}
+    const row = (s: FieldSpec) => `  { name: '${s.name}', type: '${s.type}', width: ${s.width} },`;
+    const ownRows = (t: (typeof kinds)[number]) => carried(t.layout).filter((s) => !headerNames.has(s.name));
+    out.push(`/** How events carry a field: a number, a string or an exact 64-bit address; width > 1 for arrays. */
+export type EventField<Name extends string = string> = { readonly name: Name; readonly type: 'int' | 'string' | 'addr'; readonly width: number };
+
+/** The header's fields, which every kind carries first. */
+export const HEADER_FIELDS: readonly EventField<keyof EventHeader>[] = [
+${header.map(row).join('\n')}
+];
+
+/** Per kind, the fields its events carry (besides kind): what a capture's columns must hold. */
+export const EVENT_FIELDS: { readonly [K in EventKind]: readonly EventField<keyof EventOfKind[K] & string>[] } = {
+${kinds.map((t) => `  ${t.kind}: [...HEADER_FIELDS,${ownRows(t).map((s) => ` { name: '${s.name}', type: '${s.type}', width: ${s.width} }`).join(',')}],`).join('\n')}
 };
 `);
 
-    const progs = obj.programs().map((p) => [p.name, `'${p.section.split('/')[0]}'`] as [string, string]);
-    out.push(constTable('The object\'s programs and the section (attach mode) each was compiled for.', 'PROGRAMS', 'ProgramName', progs));
+    const byMode = new Map<string, string[]>();
+    for (const p of obj.programs()) {
+      const mode = p.section.split('/')[0];
+      byMode.set(mode, [...(byMode.get(mode) ?? []), `'${p.name}'`]);
+    }
+    // One line per mode: a long list of names, read by tsc and tests rather than people.
+    out.push(`/** The object's programs, by the section (attach mode) each was compiled for. */
+export const PROGRAMS = {
+${[...byMode].map(([mode, names]) => `  ${mode}: [${names.join(', ')}],`).join('\n')}
+} as const;
+export type ProgramName = (typeof PROGRAMS)[keyof typeof PROGRAMS][number];
+`);
 
     const ms = maps(btf);
     const str = (s: string | null) => (s === null ? 'null' : `'${s}'`);

@@ -82,6 +82,13 @@ function tracepoint(probe: With<'tp_btf' | 'raw_tp' | 'tracepoint'>, category: s
   ];
 }
 
+/*
+ * Functions that are built in on some kernels and in a module on others: the same
+ * candidates for both places, the usual one first (only one exists on a kernel).
+ */
+const BUILT_IN_FIRST = (module: string): Opts[] => [{}, { module }];
+const MODULE_FIRST = (module: string): Opts[] => [{ module }, {}];
+
 const DMA_TP_LACKS = ['latency', 'domain', 'group attribution', 'errors'];
 
 export const CATALOGUE: Spec[] = [
@@ -224,68 +231,44 @@ export const CATALOGUE: Spec[] = [
   {
     name: 'vfio.pin',
     description: 'vfio_pin_pages_remote(): pages VFIO type1 pinned for a DMA mapping',
-    candidates: [
-      ...paired('vfio.pin', ['vfio_pin_pages_remote'], { module: 'vfio_iommu_type1', minArgs: 3 }),
-      ...paired('vfio.pin', ['vfio_pin_pages_remote'], { minArgs: 3 }),
-    ],
+    candidates: MODULE_FIRST('vfio_iommu_type1').flatMap((where) => paired('vfio.pin', ['vfio_pin_pages_remote'], { ...where, minArgs: 3 })),
   },
   {
     name: 'vfio.unpin',
     description: 'vfio_unpin_pages_remote(): pages VFIO type1 unpinned on unmap',
-    candidates: [
-      ...paired('vfio.unpin', ['vfio_unpin_pages_remote'], { module: 'vfio_iommu_type1', minArgs: 4 }),
-      ...paired('vfio.unpin', ['vfio_unpin_pages_remote'], { minArgs: 4 }),
-    ],
+    candidates: MODULE_FIRST('vfio_iommu_type1').flatMap((where) => paired('vfio.unpin', ['vfio_unpin_pages_remote'], { ...where, minArgs: 4 })),
   },
   {
     name: 'iommufd.pin',
     description: 'iommufd_access_pin_pages(): pages an in-kernel iommufd access pinned',
-    candidates: [
-      ...paired('iommufd.pin', ['iommufd_access_pin_pages'], { minArgs: 3 }),
-      ...paired('iommufd.pin', ['iommufd_access_pin_pages'], { module: 'iommufd', minArgs: 3 }),
-    ],
+    candidates: BUILT_IN_FIRST('iommufd').flatMap((where) => paired('iommufd.pin', ['iommufd_access_pin_pages'], { ...where, minArgs: 3 })),
   },
   {
     name: 'iommufd.unpin',
     description: 'iommufd_access_unpin_pages(): pages an in-kernel iommufd access unpinned',
-    candidates: [
-      ...entry('iommufd.unpin', ['iommufd_access_unpin_pages'], { minArgs: 3 }),
-      ...entry('iommufd.unpin', ['iommufd_access_unpin_pages'], { module: 'iommufd', minArgs: 3 }),
-    ],
+    candidates: BUILT_IN_FIRST('iommufd').flatMap((where) => entry('iommufd.unpin', ['iommufd_access_unpin_pages'], { ...where, minArgs: 3 })),
   },
   {
     name: 'iommufd.iopt_pin',
     description: 'pfn_reader_user_pin(): user pages iommufd pinned for an IOAS mapping, where not inlined',
-    candidates: [
-      ...paired('iommufd.iopt_pin', ['pfn_reader_user_pin'], { minArgs: 4 }),
-      ...paired('iommufd.iopt_pin', ['pfn_reader_user_pin'], { module: 'iommufd', minArgs: 4 }),
-    ],
+    candidates: BUILT_IN_FIRST('iommufd').flatMap((where) => paired('iommufd.iopt_pin', ['pfn_reader_user_pin'], { ...where, minArgs: 4 })),
   },
 
   // Dirty tracking: built in from 6.7 (CONFIG_IOMMUFD_DRIVER), in vfio.ko on 6.1-6.6.
   {
     name: 'dirty.walk',
     description: 'iova_bitmap_for_each(): one dirty-bitmap walk, with the callback that consumes it',
-    candidates: [
-      ...paired('dirty.walk', ['iova_bitmap_for_each'], { minArgs: 3 }),
-      ...paired('dirty.walk', ['iova_bitmap_for_each'], { module: 'vfio', minArgs: 3 }),
-    ],
+    candidates: BUILT_IN_FIRST('vfio').flatMap((where) => paired('dirty.walk', ['iova_bitmap_for_each'], { ...where, minArgs: 3 })),
   },
   {
     name: 'dirty.alloc',
     description: 'iova_bitmap_alloc(): a dirty bitmap set up over an IOVA range',
-    candidates: [
-      ...paired('dirty.alloc', ['iova_bitmap_alloc'], { minArgs: 3 }),
-      ...paired('dirty.alloc', ['iova_bitmap_alloc'], { module: 'vfio', minArgs: 3 }),
-    ],
+    candidates: BUILT_IN_FIRST('vfio').flatMap((where) => paired('dirty.alloc', ['iova_bitmap_alloc'], { ...where, minArgs: 3 })),
   },
   {
     name: 'dirty.free',
     description: 'iova_bitmap_free(): a dirty bitmap released',
-    candidates: [
-      ...entry('dirty.free', ['iova_bitmap_free'], { minArgs: 1 }),
-      ...entry('dirty.free', ['iova_bitmap_free'], { module: 'vfio', minArgs: 1 }),
-    ],
+    candidates: BUILT_IN_FIRST('vfio').flatMap((where) => entry('dirty.free', ['iova_bitmap_free'], { ...where, minArgs: 1 })),
   },
 
   // The iommu:* tracepoints as events of their own.
