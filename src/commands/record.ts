@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { Flags } from '@oclif/core';
 import { DETACHED_COUNTER, liveHeader } from '../capture/header';
-import { CaptureEvent, CaptureWriter } from '../capture/writer';
+import { CaptureWriter } from '../capture/writer';
 import { BaseCommand, UserError } from '../command';
 import { RawEvent } from '../events/types';
 import { privilegeProblem } from '../probes/privileges';
