@@ -1,6 +1,6 @@
 import { AttachEvent, DmaEvent } from '../events/types';
 import { ProbeName } from '../generated/bpf';
-import { probesFor, ROLES } from './truth';
+import { probesFor, roleOf, ROLES } from './truth';
 
 export interface DeviceRow {
   device: string;
@@ -91,7 +91,10 @@ export class DeviceTable {
     if (!perDevice && e.ret === 0 && e.domain !== 0n && !detach && rows.length) {
       if (!this.domains.has(e.domain)) this.learn(e.domain, rows[0].device);
     }
-    // Count each logical attach once, from the best source watched.
+    // Count each logical attach once, from the best source watched; attach records
+    // of probes that count no attach (truth.ts) only teach domains.
+    const counts = roleOf(e.probe)?.counts;
+    if (counts !== 'attach' && counts !== 'detach') return;
     if (perDevice ? this.source !== 'per-device' : this.source !== 'api') return;
     for (const r of rows) {
       if (e.ret !== 0) r.attach_errors++;
