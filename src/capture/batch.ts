@@ -53,11 +53,12 @@ function nextValue(c: Cursor | undefined, spec: EventKindSpec['columns'][number]
 
 /**
  * Builds the events of one kind from the values of their columns, in column
- * order. Only kinds whose columns cover their interface reach it (the reader
- * checks every header with lacking()), so what it builds is that interface. Generated once per kind so every event is one object literal of one
+ * order. Generated once per kind so every event is one object literal of one
  * shape (dynamic stores field by field cost most of reading a capture). Only
  * column names checkHeader() accepted reach it, each as a quoted string key:
- * nothing else from the file becomes code.
+ * nothing else from the file becomes code. Only known kinds whose columns cover
+ * their interface are built (the reader checks each header with lacking()), so
+ * what it builds is that interface.
  */
 type EventMaker = (kind: string, ts: number, v: unknown[]) => RawEvent;
 
@@ -79,13 +80,13 @@ const makers = new WeakMap<EventKindSpec, EventMaker>();
 export function readBatch(b: Batch, kinds: Map<number, EventKindSpec>, strings: string[]): { events: RawEvent[]; skipped: number } {
   if (b.tsDelta.length !== b.count || b.kind.length !== b.count) throw new Error('batch columns disagree on the event count');
   // Per kind id: its spec, how its events are built and the batch's cursors by column index.
-  const plans = new Map<number, { kind: EventKindSpec; make: EventMaker; values: unknown[]; cursors: (Cursor | undefined)[] }>();
+  const plans = new Map<number, { kind: EventKindSpec; known: boolean; make: EventMaker; values: unknown[]; cursors: (Cursor | undefined)[] }>();
   const plan = (id: number) => {
     let p = plans.get(id);
     if (!p) {
       const kind = kinds.get(id);
       if (!kind) throw new Error(`unknown event kind ${id}`);
-      plans.set(id, (p = { kind, make: makers.get(kind) ?? eventMaker(kind), values: new Array(kind.columns.length), cursors: [] }));
+      plans.set(id, (p = { kind, known: knownKind(kind.name), make: makers.get(kind) ?? eventMaker(kind), values: new Array(kind.columns.length), cursors: [] }));
       makers.set(kind, p.make);
     }
     return p;
@@ -98,8 +99,8 @@ export function readBatch(b: Batch, kinds: Map<number, EventKindSpec>, strings: 
   let skipped = 0;
   for (let i = 0; i < b.count; i++) {
     ts += b.tsDelta[i];
-    const { kind, make, values, cursors } = plan(b.kind[i]);
-    if (!knownKind(kind.name)) {
+    const { kind, known, make, values, cursors } = plan(b.kind[i]);
+    if (!known) {
       skipped++;
       continue;
     }
