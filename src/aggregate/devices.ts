@@ -1,4 +1,6 @@
 import { AttachEvent, DmaEvent } from '../events/types';
+import { ProbeName } from '../generated/bpf';
+import { probesFor, roleOf, ROLES } from './truth';
 
 export interface DeviceRow {
   device: string;
@@ -20,21 +22,16 @@ const DOMAIN_DMA_API = 1 << 1;
 const DOMAIN_PT = 1 << 2;
 const DOMAIN_BLOCKED = 0;
 
-const DETACH_PROBES = new Set(['iommu.detach_device', 'iommu.detach_group', 'iommu.detach_handle']);
-/** The attach API VFIO and iommufd call: what a user means by an attach or a detach. */
-export const API_PROBES = new Set(['iommu.attach_device', 'iommu.attach_group', 'iommu.attach_handle', 'iommu.replace_group', ...DETACH_PROBES]);
+const DETACH: ProbeName[] = probesFor('detach');
+const DETACH_PROBES = new Set<string>(DETACH);
 
-/**
- * Where attaches are counted from, best first: the attach API (one event per
- * logical attach or detach); else the per-device core (__iommu_attach_device,
- * which also sees DMA-ownership moves to the blocking domain and back to the
- * default one); else the attach_device_to_domain tracepoint.
- */
-export type AttachSource = 'api' | 'per-device' | 'tracepoint';
+/** Where attaches are counted from: the ranks of truth.ts's 'attach' probes, best first. */
+const SOURCES = ['api', 'per-device', 'tracepoint'] as const;
+export type AttachSource = (typeof SOURCES)[number];
 
 export function attachSource(attached: Set<string>): AttachSource {
-  if ([...API_PROBES].some((p) => attached.has(p))) return 'api';
-  return attached.has('iommu.attach_dev') ? 'per-device' : 'tracepoint';
+  const ranks = [...probesFor('attach'), ...DETACH].filter((p) => attached.has(p)).map((p) => ROLES[p]!.rank as number);
+  return SOURCES[Math.min(SOURCES.length - 1, ...ranks)];
 }
 
 export function isDefaultDomainType(type: number): boolean {
@@ -94,7 +91,10 @@ export class DeviceTable {
     if (!perDevice && e.ret === 0 && e.domain !== 0n && !detach && rows.length) {
       if (!this.domains.has(e.domain)) this.learn(e.domain, rows[0].device);
     }
-    // Count each logical attach once, from the best source watched.
+    // Count each logical attach once, from the best source watched; attach records
+    // of probes that count no attach (truth.ts) only teach domains.
+    const counts = roleOf(e.probe)?.counts;
+    if (counts !== 'attach' && counts !== 'detach') return;
     if (perDevice ? this.source !== 'per-device' : this.source !== 'api') return;
     for (const r of rows) {
       if (e.ret !== 0) r.attach_errors++;

@@ -1,14 +1,12 @@
 import { AttachEvent, DmaEvent, PinEvent, RawEvent } from '../events/types';
 import { DeviceRow, DeviceTable } from './devices';
 import { Histogram } from './loglinear';
+import { roleOf, sourcesOf } from './truth';
 
 /** The key of a row of DeviceTable.list(): rows of unknown domains carry their domain. */
 export function rowKey(r: DeviceRow): string {
   return r.domain ? `unknown:${r.domain.slice(2)}` : r.device;
 }
-
-const PIN = new Set(['vfio.pin', 'iommufd.pin']);
-const UNPIN = new Set(['vfio.unpin', 'iommufd.unpin']);
 
 /**
  * What the dashboard shows per device beyond DeviceTable: map latency, and pages
@@ -22,13 +20,22 @@ export class DeviceDetail {
   readonly pinned = new Map<string, number>();
   unattributedPins = 0;
   private readonly byPid = new Map<number, string>();
+  /** The same pin and unpin probes as the report's (truth.ts): the panel and the report agree. */
+  private readonly pins: Set<string>;
+  private readonly unpins: Set<string>;
 
-  constructor(private readonly devices: DeviceTable) {}
+  constructor(
+    private readonly devices: DeviceTable,
+    attached: ReadonlySet<string>,
+  ) {
+    this.pins = sourcesOf(['pin.vfio', 'pin.iommufd'], attached);
+    this.unpins = sourcesOf(['unpin.vfio', 'unpin.iommufd'], attached);
+  }
 
   add(e: RawEvent): void {
-    if (e.kind === 'dma') this.onDma(e as DmaEvent);
-    else if (e.kind === 'attach') this.onAttach(e as AttachEvent);
-    else if (e.kind === 'pin') this.onPin(e as PinEvent);
+    if (e.kind === 'dma') this.onDma(e);
+    else if (e.kind === 'attach') this.onAttach(e);
+    else if (e.kind === 'pin') this.onPin(e);
   }
 
   /** The last domain mapped into and its histogram: maps come in long runs into one domain, so keyFor() runs once a run. */
@@ -50,14 +57,14 @@ export class DeviceDetail {
 
   private onAttach(e: AttachEvent): void {
     this.lastHist = undefined; // an attach may give the domain its device
-    const detach = e.probe.startsWith('iommu.detach');
+    const detach = roleOf(e.probe)?.counts === 'detach';
     if (e.ret !== 0 || detach) return;
     const dev = e.dev_name || [...(this.devices.groupDevices.get(e.group_id) ?? [])][0];
     if (dev) this.byPid.set(e.pid, dev);
   }
 
   private onPin(e: PinEvent): void {
-    const sign = PIN.has(e.probe) ? 1 : UNPIN.has(e.probe) ? -1 : 0;
+    const sign = this.pins.has(e.probe) ? 1 : this.unpins.has(e.probe) ? -1 : 0;
     if (!sign || e.pinned <= 0) return;
     const dev = this.byPid.get(e.pid);
     if (!dev) {

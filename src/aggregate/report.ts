@@ -35,7 +35,19 @@ export interface Report {
   latency_histograms: Record<string, { low_ns: number; high_ns: number; count: number }[]>;
   dma: { map_calls: number; map_bytes: number; unmap_calls: number; unmap_bytes: number };
   devices: DeviceRow[];
-  pins: { vfio_pages: number; iommufd_pages: number; unpinned_pages: number };
+  /**
+   * Pages pinned by VFIO type1 and iommufd; unpinned_pages is every unpin path's
+   * (VFIO, iommufd, and the GUP unpins of io_uring, O_DIRECT and others), each
+   * page once, and the three parts follow it (see aggregate/truth.ts).
+   */
+  pins: {
+    vfio_pages: number;
+    iommufd_pages: number;
+    unpinned_pages: number;
+    vfio_unpinned_pages: number;
+    iommufd_unpinned_pages: number;
+    gup_unpinned_pages: number;
+  };
   pin_ledger: { pid: number; comm: string; path: string; pinned: number; unpinned: number; outstanding: number }[];
   gup: GupCounts & { errors_by_errno: Record<string, number> };
   /** GUP per process (pid -1 sums the processes past the table's bound). */

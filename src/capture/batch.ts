@@ -2,7 +2,8 @@
  * Events from the columns of one EventBatch (src/capture/iotrace.proto): deltas
  * undone, string indexes resolved, 64-bit addresses rebuilt from their halves.
  */
-import { CaptureEvent } from './writer';
+import { RawEvent } from '../events/types';
+import { knownKind } from './columns';
 import { ColumnType, EventKindSpec } from './types';
 import { Batch, Values } from './wire';
 
@@ -55,9 +56,11 @@ function nextValue(c: Cursor | undefined, spec: EventKindSpec['columns'][number]
  * order. Generated once per kind so every event is one object literal of one
  * shape (dynamic stores field by field cost most of reading a capture). Only
  * column names checkHeader() accepted reach it, each as a quoted string key:
- * nothing else from the file becomes code.
+ * nothing else from the file becomes code. Only known kinds whose columns cover
+ * their interface are built (the reader checks each header with lacking()), so
+ * what it builds is that interface.
  */
-type EventMaker = (kind: string, ts: number, v: unknown[]) => CaptureEvent;
+type EventMaker = (kind: string, ts: number, v: unknown[]) => RawEvent;
 
 function eventMaker(kind: EventKindSpec): EventMaker {
   const fields = kind.columns.map((c, i) => {
@@ -69,16 +72,21 @@ function eventMaker(kind: EventKindSpec): EventMaker {
 
 const makers = new WeakMap<EventKindSpec, EventMaker>();
 
-export function readBatch(b: Batch, kinds: Map<number, EventKindSpec>, strings: string[], onEvent: (e: CaptureEvent) => void): number {
+/**
+ * The events of one batch, in order; events of kinds this build does not know
+ * (a newer recorder's) are counted in `skipped`, not built. Throws on damage,
+ * before any event is handed over: damage drops a batch, never half of one.
+ */
+export function readBatch(b: Batch, kinds: Map<number, EventKindSpec>, strings: string[]): { events: RawEvent[]; skipped: number } {
   if (b.tsDelta.length !== b.count || b.kind.length !== b.count) throw new Error('batch columns disagree on the event count');
   // Per kind id: its spec, how its events are built and the batch's cursors by column index.
-  const plans = new Map<number, { kind: EventKindSpec; make: EventMaker; values: unknown[]; cursors: (Cursor | undefined)[] }>();
+  const plans = new Map<number, { kind: EventKindSpec; known: boolean; make: EventMaker; values: unknown[]; cursors: (Cursor | undefined)[] }>();
   const plan = (id: number) => {
     let p = plans.get(id);
     if (!p) {
       const kind = kinds.get(id);
       if (!kind) throw new Error(`unknown event kind ${id}`);
-      plans.set(id, (p = { kind, make: makers.get(kind) ?? eventMaker(kind), values: new Array(kind.columns.length), cursors: [] }));
+      plans.set(id, (p = { kind, known: knownKind(kind.name), make: makers.get(kind) ?? eventMaker(kind), values: new Array(kind.columns.length), cursors: [] }));
       makers.set(kind, p.make);
     }
     return p;
@@ -87,10 +95,15 @@ export function readBatch(b: Batch, kinds: Map<number, EventKindSpec>, strings: 
     if (c.index < 4096) plan(c.kind).cursors[c.index] = { values: c.values, lo: c.valuesLo, i: 0, prev: 0, prevLo: 0 };
   }
   let ts = b.tsFirstNs;
-  const events = new Array<CaptureEvent>(b.count);
+  const events: RawEvent[] = [];
+  let skipped = 0;
   for (let i = 0; i < b.count; i++) {
     ts += b.tsDelta[i];
-    const { kind, make, values, cursors } = plan(b.kind[i]);
+    const { kind, known, make, values, cursors } = plan(b.kind[i]);
+    if (!known) {
+      skipped++;
+      continue;
+    }
     const specs = kind.columns;
     for (let index = 0; index < specs.length; index++) {
       const spec = specs[index];
@@ -104,9 +117,7 @@ export function readBatch(b: Batch, kinds: Map<number, EventKindSpec>, strings: 
       for (let j = 0; j < width; j++) vals[j] = nextValue(c, spec, kind.name, strings);
       values[index] = vals;
     }
-    events[i] = make(kind.name, ts, values);
+    events.push(make(kind.name, ts, values));
   }
-  // Only hand events over once the whole batch decoded: damage drops a batch, never half of one.
-  for (const e of events) onEvent(e);
-  return events.length;
+  return { events, skipped };
 }

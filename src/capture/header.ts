@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import type { Decoder } from '../events/decode';
+import type { LiveKernel } from '../probes/kernel-live';
 import type { PlannedProbe } from '../probes/planner';
-import type { LiveSource } from '../source/live';
 import { captureKinds } from './kinds';
 import { CaptureHeader, CaptureProbe, Snapshot } from './types';
 
@@ -41,8 +42,20 @@ export function toolVersion(): string {
   return (require('../../../package.json') as { version: string }).version;
 }
 
+/**
+ * What the header takes from a live source (source/live.ts's LiveSource), said
+ * here so that capture/ does not import source/, which reads captures.
+ */
+export interface RecordedSource {
+  readonly kernel: LiveKernel;
+  readonly planned: PlannedProbe[];
+  readonly decoder: Decoder;
+  readonly clockBaseNs: bigint;
+  readonly wallBaseUnixNs: number;
+}
+
 /** The header of a capture of this host's kernel through `src`. */
-export function liveHeader(src: LiveSource, leakAgeNs: number, argv: string[]): CaptureHeader {
+export function liveHeader(src: RecordedSource, leakAgeNs: number, argv: string[]): CaptureHeader {
   const facts = src.kernel.facts();
   return {
     toolVersion: toolVersion(),

@@ -1,13 +1,25 @@
 import * as fs from 'node:fs';
+import { RawEvent } from '../events/types';
+import { lacking } from './columns';
 import { crc32 } from './crc32';
 import { Frame, FORMAT_VERSION, MAGIC, PREAMBLE_SIZE } from './proto';
 import { COLUMN_NAME, readBatch } from './batch';
 import { CaptureHeader, EventKindSpec, Snapshot, Trailer } from './types';
 import { readEventsFrame } from './wire';
-import { CaptureEvent } from './writer';
 
-/** A file that is not a capture we can read at all (bad magic, other version, no header). */
-export class CaptureError extends Error {}
+/**
+ * A file that is not a capture we can read at all (bad magic, other version, no
+ * header). `damaged`: it is a capture, but its header is damaged or unusable by
+ * this build (the CLI exits 2 for damage, 1 otherwise).
+ */
+export class CaptureError extends Error {
+  constructor(
+    message: string,
+    readonly damaged = false,
+  ) {
+    super(message);
+  }
+}
 
 export interface CaptureContents {
   header: CaptureHeader;
@@ -17,8 +29,12 @@ export interface CaptureContents {
   trailer?: Trailer;
   /** Events read (also handed to onEvent, in order). */
   events: number;
+  /** Events of kinds this build does not know (a newer recorder's): read past, not handed over. */
+  skipped: number;
   /** The file ends inside a frame or before the trailer: it was cut (killed, disk full). */
   cut: boolean;
+  /** When cut: the byte where the last, incomplete frame starts. */
+  cutAt?: number;
   /** Where and how the file is damaged, when a frame is corrupt; reading stopped there. */
   damage?: string;
   bytes: number;
@@ -58,7 +74,7 @@ function readVarint(buf: Buffer, off: number): { value: number; next: number } |
 export interface ReadCallbacks {
   /** The header, before any event. */
   onHeader?: (h: CaptureHeader) => void;
-  onEvent?: (e: CaptureEvent) => void;
+  onEvent?: (e: RawEvent) => void;
 }
 
 /** Where frames are read from: a whole buffer, or a file read frame by frame. */
@@ -110,13 +126,15 @@ function walk(src: ByteSource, out: Partial<CaptureContents> & { strings: string
   while (off < src.size) {
     const at = off;
     const len = readVarint(src.read(off, 5), 0);
-    if (!len || off + len.next + len.value + 4 > src.size) {
-      if (len && len.value > MAX_FRAME) out.damage = `frame at byte ${at} claims ${len.value} bytes`;
-      out.cut = true;
+    // A claim past any sane size is damage, wherever it points; only a frame that
+    // could be whole but runs past the end means the file was cut.
+    if (len && len.value > MAX_FRAME) {
+      out.damage = `frame at byte ${at} claims ${len.value} bytes`;
       break;
     }
-    if (len.value > MAX_FRAME) {
-      out.damage = `frame at byte ${at} claims ${len.value} bytes`;
+    if (!len || off + len.next + len.value + 4 > src.size) {
+      out.cut = true;
+      out.cutAt = at;
       break;
     }
     const framed = src.read(off + len.next, len.value + 4);
@@ -136,10 +154,13 @@ function walk(src: ByteSource, out: Partial<CaptureContents> & { strings: string
       break;
     }
     if (!out.header) {
-      if (!frame.header) throw new CaptureError('capture has no header frame');
-      const bad = checkHeader(frame.header as CaptureHeader);
-      if (bad) throw new CaptureError(`capture header is damaged: ${bad}`);
-      out.header = frame.header as CaptureHeader;
+      if (!frame.header) throw new CaptureError('capture has no header frame', true);
+      const header = frame.header as CaptureHeader;
+      const bad = checkHeader(header);
+      if (bad) throw new CaptureError(`capture header is damaged: ${bad}`, true);
+      const lacks = header.kinds.map(lacking).find((l) => l !== undefined);
+      if (lacks) throw new CaptureError(lacks, true);
+      out.header = header;
       onHeader(out.header);
       continue;
     }
@@ -160,8 +181,11 @@ function walk(src: ByteSource, out: Partial<CaptureContents> & { strings: string
       break;
     }
   }
-  if (!out.header) throw new CaptureError('capture is cut before its header');
-  if (!out.trailer && !out.damage) out.cut = true;
+  if (!out.header) throw out.damage ? new CaptureError(`capture header is damaged: ${out.damage}`, true) : new CaptureError('capture is cut before its header');
+  if (!out.trailer && !out.damage && !out.cut) {
+    out.cut = true;
+    out.cutAt = src.size;
+  }
 }
 
 /** A frame as an object, or the line saying why it does not decode. */
@@ -175,7 +199,7 @@ function decodeFrame(payload: Buffer, at: number): Record<string, unknown> | str
 }
 
 function emptyContents(bytes: number): Omit<CaptureContents, 'header'> & { header?: CaptureHeader; strings: string[] } {
-  return { snapshots: [], symbols: new Map(), events: 0, cut: false, bytes, strings: [] };
+  return { snapshots: [], symbols: new Map(), events: 0, skipped: 0, cut: false, bytes, strings: [] };
 }
 
 /** Reads a capture, calling onEvent for every event in order. */
@@ -192,22 +216,25 @@ function readFrom(src: ByteSource, cb: ReadCallbacks): CaptureContents {
     cb.onHeader?.(h);
   };
   walk(src, out, onHeader, (b) => {
-    const damage = decodeBatch(src, b, kinds, out.strings, (e) => {
-      out.events++;
-      onEvent(e);
-    });
-    if (damage) out.damage = damage;
-    return !damage;
+    const read = decodeBatch(src, b, kinds, out.strings);
+    if (typeof read === 'string') {
+      out.damage = read;
+      return false;
+    }
+    out.skipped += read.skipped;
+    out.events += read.events.length;
+    // Outside decodeBatch: what the consumer throws is its own error, never the file's damage.
+    for (const e of read.events) onEvent(e);
+    return true;
   });
   const { strings: _, ...contents } = out;
   return contents as CaptureContents;
 }
 
-/** Decodes one event frame; returns the damage line, or undefined when it read whole. */
-function decodeBatch(src: ByteSource, b: PendingBatch, kinds: Map<number, EventKindSpec>, strings: string[], onEvent: (e: CaptureEvent) => void): string | undefined {
+/** Decodes one event frame: its events, or the line saying where and how it is damaged. */
+function decodeBatch(src: ByteSource, b: PendingBatch, kinds: Map<number, EventKindSpec>, strings: string[]): ReturnType<typeof readBatch> | string {
   try {
-    readBatch(readEventsFrame(src.read(b.payload, b.length)), kinds, strings, onEvent);
-    return undefined;
+    return readBatch(readEventsFrame(src.read(b.payload, b.length)), kinds, strings);
   } catch (err) {
     return `frame at byte ${b.at} is inconsistent: ${(err as Error).message}`;
   }
@@ -267,17 +294,17 @@ export class CaptureStream {
   }
 
   /** The next frame's events, in order; undefined at the end or at damage (then contents.damage says where). */
-  next(): CaptureEvent[] | undefined {
+  next(): RawEvent[] | undefined {
     if (this.nextBatch >= this.batches.length) return undefined;
-    const events: CaptureEvent[] = [];
-    const damage = decodeBatch(this.src, this.batches[this.nextBatch++], this.kinds, this.strings, (e) => events.push(e));
-    if (damage) {
-      this.contents.damage ??= damage;
+    const read = decodeBatch(this.src, this.batches[this.nextBatch++], this.kinds, this.strings);
+    if (typeof read === 'string') {
+      this.contents.damage ??= read;
       this.nextBatch = this.batches.length;
       return undefined;
     }
-    this.contents.events += events.length;
-    return events;
+    this.contents.skipped += read.skipped;
+    this.contents.events += read.events.length;
+    return read.events;
   }
 
   close(): void {

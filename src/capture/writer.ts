@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import type { RawEvent } from '../events/types';
 import { crc32 } from './crc32';
 import { Frame, FORMAT_VERSION, MAGIC } from './proto';
 import { CaptureHeader, ColumnType, EventKindSpec, Snapshot, Trailer } from './types';
@@ -107,7 +108,8 @@ export class CaptureWriter {
     return c;
   }
 
-  add(e: CaptureEvent): void {
+  add(e: RawEvent | CaptureEvent): void {
+    const fields: Record<string, unknown> = e;
     const kind = this.kinds.get(e.kind);
     if (!kind) throw new Error(`event kind ${e.kind} is not in the capture header`);
     if (this.count === 0) {
@@ -119,7 +121,7 @@ export class CaptureWriter {
     this.kindIds.push(kind.id);
     kind.columns.forEach((spec, index) => {
       const c = this.column(kind.id, index);
-      const v = e[spec.name];
+      const v = fields[spec.name];
       const width = spec.width || 1;
       for (let j = 0; j < width; j++) {
         const x = width > 1 ? (v as unknown[] | undefined)?.[j] : v;

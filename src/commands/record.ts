@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { Flags } from '@oclif/core';
 import { DETACHED_COUNTER, liveHeader } from '../capture/header';
-import { CaptureEvent, CaptureWriter } from '../capture/writer';
+import { CaptureWriter } from '../capture/writer';
 import { BaseCommand, describeError, UserError } from '../command';
 import { RawEvent } from '../events/types';
 import { privilegeProblem } from '../probes/privileges';
@@ -100,7 +100,7 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
     src.start((e: RawEvent) => {
       if (e.kind === 'group_ref') for (const a of e.stack.slice(0, e.nr_frames)) if (a) addresses.add(a);
       if (e.kind === 'dirty' && e.fn) addresses.add(e.fn);
-      write(() => w.add(e as unknown as CaptureEvent));
+      write(() => w.add(e));
     });
     // The signal handlers go in before the line that says we are recording: a SIGINT
     // sent as soon as it appears must stop the recording, not kill the process.

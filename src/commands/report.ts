@@ -41,7 +41,7 @@ A cut or damaged file is reported up to what could be read, and says so.`;
         untilNs: monotonic(flags['until-ns'], '--until-ns'),
       });
     } catch (err) {
-      if (err instanceof CaptureError) throw new UserError(`${args.file}: ${err.message}`);
+      if (err instanceof CaptureError) throw new UserError(`${args.file}: ${err.message}`, err.damaged ? 2 : 1);
       throw err;
     }
     this.log(flags.json ? printableJson(report) : renderReport(report));

@@ -1,6 +1,9 @@
 import { FieldLayout } from '../loader';
+import { ADDR_TYPEDEF, eventFields, FieldSpec } from './fields';
 import { EventSchema } from './schema';
 import { RawEvent } from './types';
+
+export type { FieldSpec } from './fields';
 
 /**
  * A compiled decoder for one event type. The record starts at byte o of b, which
@@ -20,15 +23,6 @@ export function timeBase(ns: bigint): TimeBase {
   return { hi: Number(ns >> 32n), lo: Number(ns & 0xffffffffn) };
 }
 
-/** How a decoded field is stored: integer, string, or exact 64-bit address; width > 1 for arrays. */
-export interface FieldSpec {
-  name: string;
-  type: 'int' | 'string' | 'addr';
-  width: number;
-}
-
-const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const ADDR_TYPEDEF = 'it_addr_t';
 
 /** Unsigned little-endian bytes, for the rare field that is not naturally aligned. */
 function bytes(off: number, size: number): string {
@@ -56,23 +50,6 @@ function scalar(kind: FieldLayout['kind'], size: number, off: number, addr: bool
       // Addresses are exact bigints; counts, sizes and times exact below 2^53, which is all they need.
       if (addr) return `q[(i >> 1) + ${off / 8}]`;
       return signed ? `((${w(1)} | 0) * 4294967296 + ${w(0)})` : `(${w(1)} * 4294967296 + ${w(0)})`;
-  }
-}
-
-function spec(name: string, f: FieldLayout): FieldSpec | undefined {
-  switch (f.kind) {
-    case 'uint':
-    case 'int':
-    case 'enum':
-      return { name, type: f.typedef === ADDR_TYPEDEF && f.size === 8 ? 'addr' : 'int', width: 1 };
-    case 'ptr':
-      return { name, type: 'addr', width: 1 };
-    case 'char':
-      return { name, type: 'string', width: 1 };
-    case 'array':
-      return { name, type: f.element!.typedef === ADDR_TYPEDEF ? 'addr' : 'int', width: f.count! };
-    default:
-      return undefined;
   }
 }
 
@@ -156,11 +133,8 @@ export class Decoder {
     for (const t of schema.types.values()) {
       const props = [`kind: ${JSON.stringify(t.kind)}`];
       const specs: FieldSpec[] = [];
-      for (const f of t.layout.fields) {
-        const name = f.name.startsWith('hdr.') ? f.name.slice(4) : f.name;
-        if (!IDENT.test(name)) continue; // nested struct members other than the header
-        const fs = spec(name, f);
-        if (!fs) continue;
+      for (const { field: f, spec: fs } of eventFields(t.layout.fields)) {
+        const name = fs.name;
         specs.push(fs);
         // Times count from the session's base, exact as a number.
         const expr =

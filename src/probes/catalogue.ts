@@ -1,3 +1,4 @@
+import { ProbeName, ProgramName } from '../generated/bpf';
 import { AttachMode, Candidate, ProbeSpec } from './types';
 
 /*
@@ -17,13 +18,29 @@ interface Opts {
   lacks?: string[];
 }
 
-function prog(probe: string, attach: AttachMode) {
+/*
+ * The program names a probe's helper builds, as types: a helper takes only probes
+ * whose programs the object has (src/generated/bpf.ts), so a probe or program
+ * missing from bpf/*.bpf.c, or a misspelt name, fails tsc.
+ */
+type Underscored<P extends string> = P extends `${infer A}.${infer B}` ? `${A}_${B}` : P;
+type Suffix<M extends AttachMode> = M extends 'tracepoint' ? 'tp' : M;
+type With<M extends AttachMode> = { [P in ProbeName]: `${Underscored<P>}_${Suffix<M>}` extends ProgramName ? P : never }[ProbeName];
+type Trampolines = With<'fentry' | 'fexit'>;
+type Kprobes = With<'kprobe' | 'kretprobe'>;
+
+function prog(probe: ProbeName, attach: AttachMode) {
   const suffix = attach === 'tracepoint' ? 'tp' : attach;
-  return { program: `${probe.replace('.', '_')}_${suffix}`, attach };
+  // The helpers' signatures (With<...>) have made sure this name is one of the object's.
+  return { program: `${probe.replace('.', '_')}_${suffix}` as ProgramName, attach };
 }
 
-function cand(probe: string, mode: AttachMode, target: string, modes: AttachMode[], o: Opts): Candidate {
-  const c: Candidate = { mode, target, programs: modes.map((m) => prog(probe, m)) };
+/** The catalogue's own specs: names of the object's probes and programs (the planner takes any). */
+type Spec = ProbeSpec<ProbeName, ProgramName>;
+type Cand = Candidate<ProgramName>;
+
+function cand(probe: ProbeName, mode: AttachMode, target: string, modes: AttachMode[], o: Opts): Cand {
+  const c: Cand = { mode, target, programs: modes.map((m) => prog(probe, m)) };
   if (o.module) c.module = o.module;
   if (o.minArgs) c.minArgs = o.minArgs;
   if (o.lacks && o.lacks.length) c.lacks = o.lacks;
@@ -31,7 +48,7 @@ function cand(probe: string, mode: AttachMode, target: string, modes: AttachMode
 }
 
 /** Entry + exit programs (latency, return): fentry/fexit, else kprobe/kretprobe. */
-function paired(probe: string, targets: string[], o: Opts = {}): Candidate[] {
+function paired(probe: Trampolines & Kprobes, targets: string[], o: Opts = {}): Cand[] {
   return [
     ...targets.map((t) => cand(probe, 'fexit', t, ['fentry', 'fexit'], o)),
     ...targets.map((t) => cand(probe, 'kretprobe', t, ['kprobe', 'kretprobe'], o)),
@@ -39,7 +56,7 @@ function paired(probe: string, targets: string[], o: Opts = {}): Candidate[] {
 }
 
 /** One program at the function's entry: fentry, else kprobe. */
-function entry(probe: string, targets: string[], o: Opts = {}): Candidate[] {
+function entry(probe: With<'fentry'> & With<'kprobe'>, targets: string[], o: Opts = {}): Cand[] {
   return [
     ...targets.map((t) => cand(probe, 'fentry', t, ['fentry'], o)),
     ...targets.map((t) => cand(probe, 'kprobe', t, ['kprobe'], o)),
@@ -47,7 +64,7 @@ function entry(probe: string, targets: string[], o: Opts = {}): Candidate[] {
 }
 
 /** One program at the function's return: fexit, else kprobe + kretprobe (the entry keeps the arguments). */
-function exit(probe: string, targets: string[], o: Opts = {}, kretprobeOnly = false): Candidate[] {
+function exit(probe: With<'fexit'> & With<'kretprobe'>, targets: string[], o: Opts = {}, kretprobeOnly = false): Cand[] {
   const kmodes: AttachMode[] = kretprobeOnly ? ['kretprobe'] : ['kprobe', 'kretprobe'];
   return [
     ...targets.map((t) => cand(probe, 'fexit', t, ['fexit'], o)),
@@ -56,7 +73,7 @@ function exit(probe: string, targets: string[], o: Opts = {}, kretprobeOnly = fa
 }
 
 /** A tracepoint in its three flavours: tp_btf, raw_tp, classic (perf) tracepoint. */
-function tracepoint(probe: string, category: string, event: string, lacks: string[] = []): Candidate[] {
+function tracepoint(probe: With<'tp_btf' | 'raw_tp' | 'tracepoint'>, category: string, event: string, lacks: string[] = []): Cand[] {
   const o = { lacks };
   return [
     cand(probe, 'tp_btf', event, ['tp_btf'], o),
@@ -65,9 +82,16 @@ function tracepoint(probe: string, category: string, event: string, lacks: strin
   ];
 }
 
+/*
+ * Functions that are built in on some kernels and in a module on others: the same
+ * candidates for both places, the usual one first (only one exists on a kernel).
+ */
+const BUILT_IN_FIRST = (module: string): Opts[] => [{}, { module }];
+const MODULE_FIRST = (module: string): Opts[] => [{ module }, {}];
+
 const DMA_TP_LACKS = ['latency', 'domain', 'group attribution', 'errors'];
 
-export const CATALOGUE: ProbeSpec[] = [
+export const CATALOGUE: Spec[] = [
   // Attach, detach, replace: (domain, dev | group); latency and return code.
   {
     name: 'iommu.attach_device',
@@ -207,68 +231,44 @@ export const CATALOGUE: ProbeSpec[] = [
   {
     name: 'vfio.pin',
     description: 'vfio_pin_pages_remote(): pages VFIO type1 pinned for a DMA mapping',
-    candidates: [
-      ...paired('vfio.pin', ['vfio_pin_pages_remote'], { module: 'vfio_iommu_type1', minArgs: 3 }),
-      ...paired('vfio.pin', ['vfio_pin_pages_remote'], { minArgs: 3 }),
-    ],
+    candidates: MODULE_FIRST('vfio_iommu_type1').flatMap((where) => paired('vfio.pin', ['vfio_pin_pages_remote'], { ...where, minArgs: 3 })),
   },
   {
     name: 'vfio.unpin',
     description: 'vfio_unpin_pages_remote(): pages VFIO type1 unpinned on unmap',
-    candidates: [
-      ...paired('vfio.unpin', ['vfio_unpin_pages_remote'], { module: 'vfio_iommu_type1', minArgs: 4 }),
-      ...paired('vfio.unpin', ['vfio_unpin_pages_remote'], { minArgs: 4 }),
-    ],
+    candidates: MODULE_FIRST('vfio_iommu_type1').flatMap((where) => paired('vfio.unpin', ['vfio_unpin_pages_remote'], { ...where, minArgs: 4 })),
   },
   {
     name: 'iommufd.pin',
     description: 'iommufd_access_pin_pages(): pages an in-kernel iommufd access pinned',
-    candidates: [
-      ...paired('iommufd.pin', ['iommufd_access_pin_pages'], { minArgs: 3 }),
-      ...paired('iommufd.pin', ['iommufd_access_pin_pages'], { module: 'iommufd', minArgs: 3 }),
-    ],
+    candidates: BUILT_IN_FIRST('iommufd').flatMap((where) => paired('iommufd.pin', ['iommufd_access_pin_pages'], { ...where, minArgs: 3 })),
   },
   {
     name: 'iommufd.unpin',
     description: 'iommufd_access_unpin_pages(): pages an in-kernel iommufd access unpinned',
-    candidates: [
-      ...entry('iommufd.unpin', ['iommufd_access_unpin_pages'], { minArgs: 3 }),
-      ...entry('iommufd.unpin', ['iommufd_access_unpin_pages'], { module: 'iommufd', minArgs: 3 }),
-    ],
+    candidates: BUILT_IN_FIRST('iommufd').flatMap((where) => entry('iommufd.unpin', ['iommufd_access_unpin_pages'], { ...where, minArgs: 3 })),
   },
   {
     name: 'iommufd.iopt_pin',
     description: 'pfn_reader_user_pin(): user pages iommufd pinned for an IOAS mapping, where not inlined',
-    candidates: [
-      ...paired('iommufd.iopt_pin', ['pfn_reader_user_pin'], { minArgs: 4 }),
-      ...paired('iommufd.iopt_pin', ['pfn_reader_user_pin'], { module: 'iommufd', minArgs: 4 }),
-    ],
+    candidates: BUILT_IN_FIRST('iommufd').flatMap((where) => paired('iommufd.iopt_pin', ['pfn_reader_user_pin'], { ...where, minArgs: 4 })),
   },
 
   // Dirty tracking: built in from 6.7 (CONFIG_IOMMUFD_DRIVER), in vfio.ko on 6.1-6.6.
   {
     name: 'dirty.walk',
     description: 'iova_bitmap_for_each(): one dirty-bitmap walk, with the callback that consumes it',
-    candidates: [
-      ...paired('dirty.walk', ['iova_bitmap_for_each'], { minArgs: 3 }),
-      ...paired('dirty.walk', ['iova_bitmap_for_each'], { module: 'vfio', minArgs: 3 }),
-    ],
+    candidates: BUILT_IN_FIRST('vfio').flatMap((where) => paired('dirty.walk', ['iova_bitmap_for_each'], { ...where, minArgs: 3 })),
   },
   {
     name: 'dirty.alloc',
     description: 'iova_bitmap_alloc(): a dirty bitmap set up over an IOVA range',
-    candidates: [
-      ...paired('dirty.alloc', ['iova_bitmap_alloc'], { minArgs: 3 }),
-      ...paired('dirty.alloc', ['iova_bitmap_alloc'], { module: 'vfio', minArgs: 3 }),
-    ],
+    candidates: BUILT_IN_FIRST('vfio').flatMap((where) => paired('dirty.alloc', ['iova_bitmap_alloc'], { ...where, minArgs: 3 })),
   },
   {
     name: 'dirty.free',
     description: 'iova_bitmap_free(): a dirty bitmap released',
-    candidates: [
-      ...entry('dirty.free', ['iova_bitmap_free'], { minArgs: 1 }),
-      ...entry('dirty.free', ['iova_bitmap_free'], { module: 'vfio', minArgs: 1 }),
-    ],
+    candidates: BUILT_IN_FIRST('vfio').flatMap((where) => entry('dirty.free', ['iova_bitmap_free'], { ...where, minArgs: 1 })),
   },
 
   // The iommu:* tracepoints as events of their own.

@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { Constants, MapName } from '../generated/bpf';
 import { BpfObject, Link, LoadError, PACKAGE_ROOT } from '../loader';
 import { KernelView } from './kernel-view';
 import { plan, PlannedProbe } from './planner';
@@ -114,8 +115,8 @@ function configure(obj: BpfObject, probes: PlannedProbe[], options: SessionOptio
     it_cfg_record_all: options.recordAll ?? false,
     it_cfg_target_tgid: options.targetTgid ?? 0,
     it_cfg_selftest_burst: options.selftestBurst ?? 1,
-  });
-  if (options.ringBytes) obj.setMaxEntries('it_events', options.ringBytes);
+  } satisfies Constants);
+  if (options.ringBytes) obj.setMaxEntries('it_events' satisfies MapName, options.ringBytes);
 }
 
 /** Marks the probes whose programs the verifier refused; false when none could be blamed. */

@@ -2,9 +2,9 @@
 export type AttachMode = 'fentry' | 'fexit' | 'kprobe' | 'kretprobe' | 'tracepoint' | 'tp_btf' | 'raw_tp';
 
 /** One BPF program of the object, and how to attach it for a candidate. */
-export interface ProgramSpec {
+export interface ProgramSpec<Program extends string = string> {
   /** The program's name in bpf/*.bpf.c (the C function name). */
-  program: string;
+  program: Program;
   /** How it attaches. fentry/fexit/kprobe/kretprobe take the candidate's symbol. */
   attach: AttachMode;
 }
@@ -13,7 +13,7 @@ export interface ProgramSpec {
  * One way to implement a logical probe on some kernel: a kernel symbol (or
  * tracepoint) and the programs that watch it. Candidates are tried in order.
  */
-export interface Candidate {
+export interface Candidate<Program extends string = string> {
   /** Reported mode: the mode of the program that carries the facts (e.g. 'fexit' for an fentry+fexit pair). */
   mode: AttachMode;
   /**
@@ -24,7 +24,7 @@ export interface Candidate {
   /** Kernel module that holds the function, when it is not built in (module BTF, kallsyms [mod]). */
   module?: string;
   /** Programs enabled together for this candidate (entry + exit pairs, etc.). */
-  programs: ProgramSpec[];
+  programs: ProgramSpec<Program>[];
   /**
    * Argument positions the programs read (1-based, highest); BTF must show at
    * least this many arguments, and trampolines must support the count.
@@ -35,11 +35,11 @@ export interface Candidate {
 }
 
 /** A logical probe as named in the CLI (`iommu.map`) with its candidates in order of preference. */
-export interface ProbeSpec {
-  name: string;
+export interface ProbeSpec<Name extends string = string, Program extends string = string> {
+  name: Name;
   /** What it watches, one line, for doctor and --help. */
   description: string;
-  candidates: Candidate[];
+  candidates: Candidate<Program>[];
   /** Off unless asked for explicitly (e.g. the selftest producer). */
   optIn?: boolean;
 }

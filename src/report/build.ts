@@ -2,7 +2,6 @@ import { Aggregator } from '../aggregate/engine';
 import { Report } from '../aggregate/report';
 import { CaptureContents, readCaptureFile } from '../capture/reader';
 import { CaptureHeader } from '../capture/types';
-import { RawEvent } from '../events/types';
 import { probesAtEnd } from '../capture/header';
 import { notWatched } from './watched';
 
@@ -44,7 +43,7 @@ export function buildReport(path: string, options: BuildOptions = {}): Report {
     onEvent: (e) => {
       if (options.pid !== undefined && e.pid !== options.pid) return;
       if (e.ts_ns < from || e.ts_ns > to) return;
-      agg!.add(e as unknown as RawEvent);
+      agg!.add(e);
     },
   });
   for (const [a, n] of contents.symbols) symbols.set(a, n);

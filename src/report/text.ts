@@ -37,7 +37,7 @@ export function renderReport(report: Report): string {
   const attached = r.probes.filter((p) => p.status === 'attached');
   out.push(
     `capture   ${c.host}  kernel ${c.kernel.release}${c.kernel.btf ? '' : ' (no BTF)'}  started ${c.started_at}  ${formatDuration(c.duration_ns)}`,
-    `events    ${n(r.events.total)} (${n(r.events.lost)} lost${r.events.lost ? ': counts below are lower bounds' : ''})  stopped by ${c.stop_reason ?? 'nothing: the file was cut'}`,
+    `events    ${n(r.events.total)} (${n(r.events.lost)} lost${r.events.lost ? ': counts below are lower bounds' : ''})  stopped by ${c.stop_reason ?? (c.damage ? 'nothing: the file is damaged' : 'nothing: the file was cut')}`,
   );
   if (c.damage) out.push(`damage    ${c.damage}; counts cover what was read before it`);
   else if (c.cut) out.push('cut       the file ends before its trailer; counts cover what was read');

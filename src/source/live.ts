@@ -1,5 +1,6 @@
 import * as os from 'node:os';
 import { Decoder, timeBase } from '../events/decode';
+import { readCounter } from '../events/maps';
 import { EventSchema } from '../events/schema';
 import { RawEvent } from '../events/types';
 import { forEachRecord, Kallsyms, RingBuffer } from '../loader';
@@ -175,17 +176,7 @@ export class LiveSource implements EventSource {
 
   /** Events the kernel could not put in the ring (it was full), since the session started. */
   lost(): number {
-    return this.counter('ringbuf_lost');
-  }
-
-  counter(name: string): number {
-    const id = this.decoder.schema.counters.get(name);
-    if (id === undefined) return 0;
-    const key = Buffer.alloc(4);
-    key.writeUInt32LE(id);
-    const m = this.session.object.map('it_counters');
-    const v = m.lookup(key);
-    return v ? Number(m.sumU64(v)) : 0;
+    return readCounter(this.session.object, 'ringbuf_lost');
   }
 
   symbolize(address: bigint): string {

@@ -1,8 +1,7 @@
 import { probesAtEnd } from '../capture/header';
 import { CaptureContents, CaptureStream } from '../capture/reader';
-import { CaptureEvent } from '../capture/writer';
 import { RawEvent } from '../events/types';
-import { EventSource, ProbeStatus } from './source';
+import { EndNote, EventSource, ProbeStatus } from './source';
 
 export interface ReplayOptions {
   /** 1 plays at the recorded pace, 10 ten times faster, 0 as fast as possible. */
@@ -20,7 +19,7 @@ export class ReplaySource implements EventSource {
   readonly contents: CaptureContents;
   private readonly stream: CaptureStream;
   /** The frame being played and the index of its next event. */
-  private batch: CaptureEvent[] = [];
+  private batch: RawEvent[] = [];
   private inBatch = 0;
   private done = false;
   private readonly symbols: Map<string, string>;
@@ -76,7 +75,7 @@ export class ReplaySource implements EventSource {
   }
 
   /** The next event to play, reading the next frame when this one is done. */
-  private peek(): CaptureEvent | undefined {
+  private peek(): RawEvent | undefined {
     while (this.inBatch >= this.batch.length) {
       const next = this.done ? undefined : this.stream.next();
       if (!next) {
@@ -88,6 +87,13 @@ export class ReplaySource implements EventSource {
       this.inBatch = 0;
     }
     return this.batch[this.inBatch];
+  }
+
+  endNote(): EndNote | undefined {
+    const c = this.contents;
+    if (c.damage) return { state: 'damaged', detail: `the capture is damaged: ${c.damage}; what came before it was played` };
+    if (c.cut) return { state: 'cut', detail: `the capture was cut at byte ${c.cutAt ?? c.bytes} of ${c.bytes}; what came before it was played` };
+    return undefined;
   }
 
   now(): number {
@@ -131,7 +137,7 @@ export class ReplaySource implements EventSource {
       this.inBatch++;
       this.played++;
       if (e.ts_ns > this.position) this.position = e.ts_ns;
-      this.onEvent(e as unknown as RawEvent);
+      this.onEvent(e);
     }
     if (this.ended) {
       const end = this.contents.trailer?.endNs ?? this.position;

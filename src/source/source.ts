@@ -1,5 +1,11 @@
 import { RawEvent } from '../events/types';
 
+/** Why a replay ended early: in a word, and where. */
+export interface EndNote {
+  state: 'cut' | 'damaged';
+  detail: string;
+}
+
 /** A probe as every sink shows it: what was chosen, and whether it runs. */
 export interface ProbeStatus {
   name: string;
@@ -28,6 +34,8 @@ export interface EventSource {
   /** Events delivered so far. */
   readonly events: number;
   symbolize(address: bigint): string;
+  /** Why a replay ended before its trailer (the file was cut or is damaged, and where); undefined otherwise. */
+  endNote?(): EndNote | undefined;
   /** Starts delivering events; `onEnd` fires when a replay runs out (never for live). */
   start(onEvent: (e: RawEvent) => void, onEnd?: () => void): void;
   pause(): void;

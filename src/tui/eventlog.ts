@@ -1,5 +1,6 @@
 import { errnoName } from '../aggregate/errno';
-import { AttachEvent, DirtyEvent, DmaEvent, GupEvent, IommuTpEvent, PinEvent, RawEvent } from '../events/types';
+import { roleOf } from '../aggregate/truth';
+import { AttachEvent, IommuTpEvent, RawEvent } from '../events/types';
 
 export type Level = 'info' | 'warn' | 'error';
 
@@ -14,7 +15,7 @@ function who(e: RawEvent): string {
 }
 
 function attachLine(e: AttachEvent): LogEntry {
-  const detach = e.probe.startsWith('iommu.detach');
+  const detach = roleOf(e.probe)?.counts === 'detach';
   const what = detach ? 'detach' : 'attach';
   const target = e.dev_name || `group ${e.group_id}`;
   if (e.ret !== 0) return { ts_ns: e.ts_ns, level: 'error', text: `${who(e)} ${what} ${target} failed ${errnoName(e.ret)}` };
@@ -51,25 +52,17 @@ function fail(e: RawEvent, what: string, ret: number, extra = ''): LogEntry {
 export function describeEvent(e: RawEvent, attachWatched: boolean): LogEntry | undefined {
   switch (e.kind) {
     case 'attach':
-      return attachLine(e as AttachEvent);
+      return attachLine(e);
     case 'iommu_tp':
-      return tpLine(e as IommuTpEvent, attachWatched);
-    case 'dma': {
-      const d = e as DmaEvent;
-      return d.ret < 0 ? fail(d, d.probe, d.ret, ` (${d.size} bytes at iova 0x${d.iova.toString(16)})`) : undefined;
-    }
-    case 'gup': {
-      const g = e as GupEvent;
-      return g.ret < 0 ? fail(g, g.probe, g.ret, ` (${g.nr_pages} pages)`) : undefined;
-    }
-    case 'pin': {
-      const p = e as PinEvent;
-      return p.pinned < 0 ? fail(p, p.probe, p.pinned, ` (${p.nr_pages} pages)`) : undefined;
-    }
-    case 'dirty': {
-      const d = e as DirtyEvent;
-      return d.probe === 'dirty.walk' && d.ret < 0 ? fail(d, 'dirty bitmap walk', d.ret) : undefined;
-    }
+      return tpLine(e, attachWatched);
+    case 'dma':
+      return e.ret < 0 ? fail(e, e.probe, e.ret, ` (${e.size} bytes at iova 0x${e.iova.toString(16)})`) : undefined;
+    case 'gup':
+      return e.ret < 0 ? fail(e, e.probe, e.ret, ` (${e.nr_pages} pages)`) : undefined;
+    case 'pin':
+      return e.pinned < 0 ? fail(e, e.probe, e.pinned, ` (${e.nr_pages} pages)`) : undefined;
+    case 'dirty':
+      return e.probe === 'dirty.walk' && e.ret < 0 ? fail(e, 'dirty bitmap walk', e.ret) : undefined;
     default:
       return undefined;
   }

@@ -44,7 +44,7 @@ export function headerLine(v: View, width: number): string {
   const down = v.probes.length - attached - detached;
   const gone = detached ? `, ${detached} detached` : '';
   const lost = v.lost > 0 ? seg(`{white-fg}{red-bg}{bold} lost ${compact(v.lost)} {/bold}{/red-bg}{/white-fg}`, 9, ` lost ${compact(v.lost)} `) : seg('lost 0', 9);
-  const state = v.paused ? 'PAUSED' : v.kind === 'replay' && v.ended ? 'replay ended' : '';
+  const state = v.paused ? 'PAUSED' : v.kind === 'replay' && v.ended ? (v.endNote ? `replay ended: ${v.endNote.state}` : 'replay ended') : '';
   const probes = `probes ${attached} attached, ${down} unavailable${gone} (u)`;
   const parts: Segment[] = [
     seg('{bold}iommutop{/bold}', 10, 'iommutop'),

@@ -1,8 +1,9 @@
 import { Aggregator } from '../aggregate/engine';
+import { attachSource } from '../aggregate/devices';
 import { DeviceDetail, rowKey } from '../aggregate/per-device';
 import { RateTracker } from '../aggregate/rates';
 import { RawEvent } from '../events/types';
-import { EventSource } from '../source/source';
+import { EndNote, EventSource } from '../source/source';
 import { describeEvent, EventLog } from './eventlog';
 
 export type Summary = ReturnType<Aggregator['summary']>;
@@ -16,6 +17,8 @@ export interface View {
   nowNs: number;
   paused: boolean;
   ended: boolean;
+  /** Why the replay ended early (cut, damaged), once it has. */
+  endNote?: EndNote;
   events: number;
   lost: number;
   cpuPct: number;
@@ -42,18 +45,19 @@ export class Model {
   private lastSampleNs = -1;
   private seenLeaks = new Set<string>();
   private readonly attachWatched: boolean;
+  private endLogged = false;
 
   constructor(
     private readonly src: EventSource,
     private readonly leakAgeNs: number,
   ) {
-    this.attachWatched = src.attached.has('iommu.attach_dev') || src.attached.has('iommu.attach_group');
+    this.attachWatched = attachSource(src.attached) !== 'tracepoint';
     this.reset();
   }
 
   reset(): void {
     this.agg = new Aggregator({ attached: this.src.attached, symbolize: (a) => this.src.symbolize(a), leakAgeNs: this.leakAgeNs });
-    this.detail = new DeviceDetail(this.agg.devices);
+    this.detail = new DeviceDetail(this.agg.devices, this.src.attached);
     this.log = new EventLog();
     this.rates.reset();
     this.sampleTimes.length = 0;
@@ -99,6 +103,11 @@ export class Model {
   /** Summarizes at the source's time, samples the rates and logs newly suspected leaks. */
   view(state: { paused: boolean; ended: boolean; cpuPct: number }): View {
     const nowNs = this.src.now();
+    const endNote = state.ended ? this.src.endNote?.() : undefined;
+    if (endNote && !this.endLogged) {
+      this.endLogged = true;
+      this.log.push({ ts_ns: nowNs, level: 'error', text: `replay ended: ${endNote.detail}` });
+    }
     const summary = this.agg.summary(nowNs);
     this.rates.sample(nowNs, this.counters(summary));
     // As RateTracker does: the first sample is the base, one that does not move time is dropped.
@@ -129,6 +138,7 @@ export class Model {
       rates: this.rates,
       sampleTimes: this.sampleTimes,
       log: this.log,
+      endNote,
       ...state,
     };
   }

@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { CaptureEvent } from '../../src/capture/writer';
 import { ReplaySource } from '../../src/source/replay';
 import { Model } from '../../src/tui/model';
-import { Pane } from '../../src/tui/tmux';
+import { Pane } from '../tui/tmux';
 import { CLI, ROOT } from '../helpers';
 import { vfioLike, writeCapture } from './synthetic';
 

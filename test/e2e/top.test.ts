@@ -13,7 +13,7 @@ import { EventSchema } from '../../src/events/schema';
 import { CATALOGUE } from '../../src/probes/catalogue';
 import { buildReport } from '../../src/report/build';
 import { formatBytes } from '../../src/util/duration';
-import { Pane } from '../../src/tui/tmux';
+import { Pane } from '../tui/tmux';
 import { BPF_OBJECT, CLI, isRoot, need, ROOT, tracefs } from '../helpers';
 import { labCapture } from '../lab/captures';
 import { cli, hasStackTrace } from './cli';

@@ -54,7 +54,7 @@ function checkVfio(capture: string, truth: GroundTruth): void {
   assert.equal(d.attach_errors, 0);
   assert.equal(d.path, 'vfio-group');
   assert.equal(report.pins.vfio_pages, t.pinned_pages, 'pages pinned by VFIO');
-  assert.equal(report.pins.unpinned_pages, t.unpinned_pages, 'pages unpinned');
+  assert.equal(report.pins.vfio_unpinned_pages, t.unpinned_pages, 'pages VFIO unpinned');
 }
 
 function checkGup(capture: string, truth: GroundTruth): void {

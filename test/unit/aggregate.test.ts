@@ -105,7 +105,7 @@ test('the group table is bounded too: gets and puts on groups past it are counte
 const attach = (ts: number, probe: string, domain: bigint, domainType: number, dev = '0000:00:03.0', ret = 0): RawEvent =>
   ({ kind: 'attach', ...hdr(ts, probe, { ret }), lat_ns: 1000, domain, group: 0xffff0001n, domain_type: domainType, group_id: 3, dev_name: dev, driver: 'vfio-pci' }) as RawEvent;
 const dma = (ts: number, probe: string, domain: bigint, bytes: number): RawEvent =>
-  ({ kind: 'dma', ...hdr(ts, probe), lat_ns: 300, domain, iova: 0x100000n, size: bytes, done: bytes }) as RawEvent;
+  ({ kind: 'dma', ...hdr(ts, probe), lat_ns: 300, domain, iova: 0x100000n, size: bytes, done: bytes, group_id: -1, pad: 0 }) as RawEvent;
 
 test('DMA is attributed to the device whose domain it went to; unknown domains are kept, not dropped', () => {
   // As VFIO type1 does it on 6.1, in the order the exits are seen: DMA ownership
@@ -186,6 +186,6 @@ test('pins per path and the pinned-page ledger per process', () => {
   a.add(pin('vfio.pin', 512));
   a.add(pin('vfio.unpin', 512));
   const s = a.summary(1);
-  assert.deepEqual(s.pins, { vfio_pages: 1024, iommufd_pages: 0, unpinned_pages: 512 });
+  assert.deepEqual(s.pins, { vfio_pages: 1024, iommufd_pages: 0, unpinned_pages: 512, vfio_unpinned_pages: 512, iommufd_unpinned_pages: 0, gup_unpinned_pages: 0 });
   assert.deepEqual(s.pin_ledger, [{ pid: 7, comm: 'insmod', path: 'vfio', pinned: 1024, unpinned: 512, outstanding: 512 }]);
 });

@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { test } from 'node:test';
+import { PROBES, PROGRAMS } from '../../src/generated/bpf';
 import { CATALOGUE } from '../../src/probes/catalogue';
 import { AttachMode } from '../../src/probes/types';
 import { BPF_OBJECT } from '../helpers';
@@ -194,4 +195,11 @@ test('kernel facts the candidates encode', () => {
   const self = get('selftest.getppid');
   assert.equal(self.optIn, true);
   assert.deepEqual(self.candidates[0].programs, [{ program: 'selftest_getppid', attach: 'tracepoint' }]);
+});
+
+test("the generated layer's probes and programs are the object's (read here without the addon)", () => {
+  assert.deepEqual(new Set(Object.keys(PROBES)), enumProbeNames);
+  const generated = Object.entries(PROGRAMS).flatMap(([mode, names]) => names.map((n): [string, string] => [n, mode]));
+  assert.deepEqual(new Map(generated), new Map([...elf.programs].map(([name, section]) => [name, sectionMode(section)])));
+  assert.deepEqual(new Set(CATALOGUE.map((p) => p.name)), new Set(Object.keys(PROBES)));
 });

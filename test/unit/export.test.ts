@@ -21,7 +21,7 @@ const hdr = (ts: number, probe: string) => ({ ts_ns: ts, pid: 7, tid: 7, type: 0
 const attach = (ts: number, dev: string, domain: bigint, group: number): RawEvent =>
   ({ kind: 'attach', ...hdr(ts, 'iommu.attach_dev'), lat_ns: 4000, domain, group: 0x9000n + BigInt(group), domain_type: 1, group_id: group, dev_name: dev, driver: 'vfio-pci' }) as RawEvent;
 const dma = (ts: number, probe: string, domain: bigint, bytes: number, lat = 500): RawEvent =>
-  ({ kind: 'dma', ...hdr(ts, probe), lat_ns: lat, domain, iova: 0n, size: bytes, done: bytes }) as RawEvent;
+  ({ kind: 'dma', ...hdr(ts, probe), lat_ns: lat, domain, iova: 0n, size: bytes, done: bytes, group_id: -1, pad: 0 }) as RawEvent;
 
 function fed(): { a: Aggregator; dl: DeviceLatency } {
   const a = new Aggregator({ attached: new Set(['iommu.attach_dev', 'iommu.map', 'iommu.unmap']), symbolize: (x) => '0x' + x.toString(16), leakAgeNs: 0 });

@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import { Aggregator } from '../../src/aggregate/engine';
 import { DeviceDetail, rowKey } from '../../src/aggregate/per-device';
 import { RateTracker } from '../../src/aggregate/rates';
-import { AttachEvent, DmaEvent, PinEvent, RawEvent } from '../../src/events/types';
-import { parseAnsi, toHtml, toPlain } from '../../src/tui/ansi';
+import { AttachEvent, DmaEvent, PinEvent, ProbeName, RawEvent } from '../../src/events/types';
+import { parseAnsi, toHtml, toPlain } from '../tui/ansi';
 import { describeEvent, EventLog } from '../../src/tui/eventlog';
 import { compact, fit, sparkline } from '../../src/tui/format';
 import { headerLine } from '../../src/tui/header';
@@ -21,9 +21,9 @@ const attach = (ts: number, dev: string, group: number, domain: bigint, pid = 10
   ...base, pid, kind: 'attach', probe: 'iommu.attach_dev', ts_ns: ts, lat_ns: 1000, domain, group: 0x1000n + BigInt(group), domain_type: 1, group_id: group, dev_name: dev, driver: 'vfio-pci',
 });
 const map = (ts: number, domain: bigint, bytes: number, lat: number): DmaEvent => ({
-  ...base, kind: 'dma', probe: 'iommu.map', ts_ns: ts, lat_ns: lat, domain, iova: 0n, size: bytes, done: bytes,
+  ...base, kind: 'dma', probe: 'iommu.map', ts_ns: ts, lat_ns: lat, domain, iova: 0n, size: bytes, done: bytes, group_id: -1, pad: 0,
 });
-const pin = (ts: number, probe: string, pages: number, pid: number): PinEvent => ({
+const pin = (ts: number, probe: ProbeName, pages: number, pid: number): PinEvent => ({
   ...base, pid, kind: 'pin', probe, ts_ns: ts, lat_ns: 100, addr: 0n, nr_pages: pages, pinned: pages,
 });
 
@@ -48,7 +48,7 @@ test('RateTracker: per-second rates between samples, history bounded, resets and
 
 test('DeviceDetail: map latency per device (unknown domains apart), pins credited to the attaching process', () => {
   const agg = new Aggregator({ attached: new Set(['iommu.attach_dev', 'iommu.map', 'vfio.pin']), symbolize: String, leakAgeNs: 1e9 });
-  const d = new DeviceDetail(agg.devices);
+  const d = new DeviceDetail(agg.devices, new Set(['iommu.attach_dev', 'iommu.map', 'vfio.pin']));
   const events: RawEvent[] = [
     attach(1, '0000:00:03.0', 3, 0xd3n, 10),
     attach(2, '0000:00:04.0', 4, 0xd4n, 20),

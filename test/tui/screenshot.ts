@@ -10,7 +10,7 @@ import { Pane } from './tmux';
  * 160x48 tmux pane until the replay ends, the pane (with its colours) becomes an
  * HTML page, and Debian's headless Chromium renders it to PNG.
  *
- *   node dist/src/tui/screenshot.js CAPTURE [OUT.png] [SPEED]
+ *   node dist/test/tui/screenshot.js CAPTURE [OUT.png] [SPEED]
  *
  * Needs tmux and chromium (apt-get install chromium fonts-dejavu-core).
  */

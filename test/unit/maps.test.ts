@@ -1,0 +1,40 @@
+import * as assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { MapSource, MapView, readCounter, readCounters, readHistograms, readProbeStats } from '../../src/events/maps';
+import { COUNTERS, MapName, MAPS, PROBES, STRUCTS } from '../../src/generated/bpf';
+
+/** A per-CPU map of two CPUs held in memory, laid out as the kernel hands values over (8-byte strides). */
+function perCpuMap(name: MapName, valueSize: number, values: Map<string, Buffer[]>): MapView {
+  const stride = (valueSize + 7) & ~7;
+  const raw = (cpus: Buffer[]) => Buffer.concat(cpus.map((c) => Buffer.concat([c, Buffer.alloc(stride - c.length)])));
+  return {
+    name,
+    perCpu: true,
+    lookup: (key: Buffer) => (values.has(key.toString('hex')) ? raw(values.get(key.toString('hex'))!) : undefined),
+    entries: () => [...values].map(([k, v]) => ({ key: Buffer.from(k, 'hex'), value: raw(v) })),
+    perCpuValues: (b: Buffer) => [b.subarray(0, valueSize), b.subarray(stride, stride + valueSize)],
+  };
+}
+
+const u64s = (...n: number[]) => {
+  const b = Buffer.alloc(8 * n.length);
+  n.forEach((v, i) => b.writeBigUInt64LE(BigInt(v), 8 * i));
+  return b;
+};
+const u32 = (n: number) => Buffer.from(new Uint32Array([n]).buffer).toString('hex');
+
+test('typed readers of it_counters, it_probe_stats and it_hist sum over CPUs and name what they read', () => {
+  const maps: Partial<Record<MapName, MapView>> = {
+    it_counters: perCpuMap('it_counters', 8, new Map([[u32(COUNTERS.ringbuf_lost), [u64s(3), u64s(4)]]])),
+    it_probe_stats: perCpuMap('it_probe_stats', STRUCTS.it_probe_stats.size, new Map([[u32(PROBES['iommu.map']), [u64s(10, 1, 40960), u64s(5, 0, 20480)]]])),
+    it_hist: perCpuMap('it_hist', 8, new Map([[Buffer.from([PROBES['iommu.map'], 0, 7, 0, 3, 0, 0, 0]).toString('hex'), [u64s(2), u64s(1)]]])),
+  };
+  const src: MapSource = { map: (name) => maps[name]! };
+  assert.equal(readCounter(src, 'ringbuf_lost'), 7);
+  assert.equal(readCounters(src).hist_overflow, 0);
+  assert.deepEqual([...readProbeStats(src)], [['iommu.map', { calls: 15, errors: 1, amount: 61440 }]]);
+  assert.deepEqual(readHistograms(src), [{ probe: PROBES['iommu.map'], bucket: 7, group_id: 3, count: 3 }]);
+  // The handles are the object's: sizes as the generated layer says.
+  assert.equal(MAPS.it_counters.maxEntries, Object.keys(COUNTERS).length);
+  assert.equal(MAPS.it_probe_stats.value, 'it_probe_stats');
+});
