@@ -1,11 +1,19 @@
 import { AttachEvent, DmaEvent } from '../events/types';
 import { ProbeName } from '../generated/bpf';
+import type { DevicePath, HostDevice } from '../probes/iommu-groups';
+import { domainTypeName, isKernelDomain, type DomainTypeName } from './domain-type';
 import { probesFor, roleOf, ROLES } from './truth';
 
 export interface DeviceRow {
   device: string;
   group: number;
   driver: string;
+  /** How it is held: VFIO group + container, VFIO device cdev on iommufd, a kernel driver; null when unknown. */
+  path: DevicePath | null;
+  /** The IOMMU driver translating for it (intel-iommu, amd-iommu, ...), null when unknown. */
+  iommu_driver: string | null;
+  /** Its current domain's type (DMA, DMA-FQ, identity, blocked, unmanaged), null until one is seen. */
+  domain_type: DomainTypeName | null;
   /** Domain (hex) for rows of DMA into a domain no attach was seen for. */
   domain?: string;
   attaches: number;
@@ -17,10 +25,15 @@ export interface DeviceRow {
   unmap_bytes: number;
 }
 
-/** IOMMU_DOMAIN_* bits: a domain with the DMA API or identity bit is a default domain. */
-const DOMAIN_DMA_API = 1 << 1;
-const DOMAIN_PT = 1 << 2;
+/** IOMMU_DOMAIN_BLOCKED: ownership moves park devices there. */
 const DOMAIN_BLOCKED = 0;
+
+/** The attach APIs and the VFIO path that calls each: type1 attaches groups, iommufd uses handles. */
+const PATH_OF_ATTACH: Partial<Record<string, DevicePath>> = {
+  'iommu.attach_group': 'vfio-group',
+  'iommu.attach_handle': 'vfio-cdev',
+  'iommu.replace_group': 'vfio-cdev',
+};
 
 const DETACH: ProbeName[] = probesFor('detach');
 const DETACH_PROBES = new Set<string>(DETACH);
@@ -35,7 +48,7 @@ export function attachSource(attached: Set<string>): AttachSource {
 }
 
 export function isDefaultDomainType(type: number): boolean {
-  return (type & (DOMAIN_DMA_API | DOMAIN_PT)) !== 0 || type === DOMAIN_BLOCKED;
+  return isKernelDomain(type) || type === DOMAIN_BLOCKED;
 }
 
 /**
@@ -50,12 +63,35 @@ export class DeviceTable {
   /** group id -> devices seen in it. */
   readonly groupDevices = new Map<number, Set<string>>();
 
-  constructor(private readonly source: AttachSource) {}
+  /** What sysfs and /proc said of each device when the source began. */
+  private readonly host = new Map<string, HostDevice>();
+
+  constructor(
+    private readonly source: AttachSource,
+    hostDevices: HostDevice[] = [],
+  ) {
+    for (const d of hostDevices) this.host.set(d.device, d);
+  }
 
   row(device: string, group = -1, driver = ''): DeviceRow {
     let r = this.rows.get(device);
     if (!r) {
-      r = { device, group, driver, attaches: 0, detaches: 0, attach_errors: 0, map_calls: 0, map_bytes: 0, unmap_calls: 0, unmap_bytes: 0 };
+      const h = this.host.get(device);
+      r = {
+        device,
+        group: group >= 0 ? group : (h?.group ?? -1),
+        driver: driver || (h?.driver ?? ''),
+        path: h?.path ?? null,
+        iommu_driver: h?.iommu_driver ?? null,
+        domain_type: null,
+        attaches: 0,
+        detaches: 0,
+        attach_errors: 0,
+        map_calls: 0,
+        map_bytes: 0,
+        unmap_calls: 0,
+        unmap_bytes: 0,
+      };
       this.rows.set(device, r);
     }
     if (r.group < 0 && group >= 0) r.group = group;
@@ -91,6 +127,9 @@ export class DeviceTable {
     if (!perDevice && e.ret === 0 && e.domain !== 0n && !detach && rows.length) {
       if (!this.domains.has(e.domain)) this.learn(e.domain, rows[0].device);
     }
+    if (e.ret === 0 && !detach && (e.domain !== 0n || e.domain_type === DOMAIN_BLOCKED)) {
+      for (const r of rows) this.place(r, e);
+    }
     // Count each logical attach once, from the best source watched; attach records
     // of probes that count no attach (truth.ts) only teach domains.
     const counts = roleOf(e.probe)?.counts;
@@ -101,6 +140,18 @@ export class DeviceTable {
       else if (detach || (perDevice && isDefaultDomainType(e.domain_type))) r.detaches++;
       else r.attaches++;
     }
+  }
+
+  /**
+   * The device's current domain type and how it is held, from a successful attach or
+   * the snapshot at start: a kernel driver on its DMA-API or identity domain is
+   * `kernel`; the attach API a VFIO device came through names its path.
+   */
+  private place(r: DeviceRow, e: AttachEvent): void {
+    r.domain_type = domainTypeName(e.domain_type);
+    const viaApi = PATH_OF_ATTACH[e.probe];
+    if (viaApi && r.driver === 'vfio-pci') r.path = viaApi;
+    else if (isKernelDomain(e.domain_type) && r.driver && r.driver !== 'vfio-pci') r.path = 'kernel';
   }
 
   /** Attach seen only through the attach_device_to_domain tracepoint (no domain). */

@@ -1,3 +1,4 @@
+import type { HostDevice } from '../probes/iommu-groups';
 import { DirtyEvent, DmaEvent, GroupRefEvent, GupEvent, IommuTpEvent, PinEvent, RawEvent } from '../events/types';
 import { attachSource, DeviceTable } from './devices';
 import { errnoName } from './errno';
@@ -15,6 +16,8 @@ export interface AggregatorOptions {
   leakAgeNs: number;
   /** Bounds of the reference ledger (see GroupLedger). */
   limits?: LedgerLimits;
+  /** Every device behind an IOMMU when the source began: paths and IOMMU drivers. */
+  hostDevices?: HostDevice[];
 }
 
 /** The end of an exhaustive switch: `e` is never anything, or tsc says which case is missing. */
@@ -72,7 +75,7 @@ export class Aggregator {
   private readonly pathUnpins: boolean;
 
   constructor(private readonly opts: AggregatorOptions) {
-    this.devices = new DeviceTable(attachSource(opts.attached));
+    this.devices = new DeviceTable(attachSource(opts.attached), opts.hostDevices);
     this.ledger = new GroupLedger(opts.limits);
     this.gupFrom = sources('gup', opts.attached);
     this.pinFrom = sourcesOf(['pin.vfio', 'pin.iommufd', 'unpin.vfio', 'unpin.iommufd', 'unpin.gup'], opts.attached);
@@ -168,12 +171,17 @@ export class Aggregator {
   }
 
   private onPin(e: PinEvent): void {
-    if (!this.pinFrom.has(e.probe) || e.pinned <= 0) return;
+    if (!this.pinFrom.has(e.probe)) return;
     const q = roleOf(e.probe)!.counts;
+    // VFIO's unpin returns the pages whose pin it dropped, leaving out reserved ones
+    // (the zero page behind ROM ranges), which its pin had counted: the ledger
+    // releases every page of the range (nr_pages), so nothing looks held forever.
+    const pages = q === 'unpin.vfio' ? e.nr_pages : e.pinned;
+    if (pages <= 0) return;
     if (q === 'unpin.gup') {
-      this.pins.gup_unpinned_pages += e.pinned;
-      this.pins.unpinned_pages += e.pinned;
-      if (this.pathUnpins) this.nesting.gup(e.tid, e.ts_ns, e.pinned);
+      this.pins.gup_unpinned_pages += pages;
+      this.pins.unpinned_pages += pages;
+      if (this.pathUnpins) this.nesting.gup(e.tid, e.ts_ns, pages);
       return;
     }
     const p = PIN_QUANTITIES[q];
@@ -182,16 +190,16 @@ export class Aggregator {
       // GUP unpins inside this call were counted as GUP's: they are this path's.
       const nested = this.nesting.path(e.tid, e.ts_ns, e.lat_ns);
       this.pins.gup_unpinned_pages -= nested;
-      this.pins.unpinned_pages += e.pinned - nested;
-      if (p.path === 'vfio') this.pins.vfio_unpinned_pages += e.pinned;
-      else this.pins.iommufd_unpinned_pages += e.pinned;
-    } else if (p.path === 'vfio') this.pins.vfio_pages += e.pinned;
-    else this.pins.iommufd_pages += e.pinned;
+      this.pins.unpinned_pages += pages - nested;
+      if (p.path === 'vfio') this.pins.vfio_unpinned_pages += pages;
+      else this.pins.iommufd_unpinned_pages += pages;
+    } else if (p.path === 'vfio') this.pins.vfio_pages += pages;
+    else this.pins.iommufd_pages += pages;
     const key = `${e.pid}:${p.path}`;
     let l = this.pinLedger.get(key);
     if (!l) this.pinLedger.set(key, (l = { pid: e.pid, comm: e.comm, path: p.path, pinned: 0, unpinned: 0 }));
-    if (p.pin) l.pinned += e.pinned;
-    else l.unpinned += e.pinned;
+    if (p.pin) l.pinned += pages;
+    else l.unpinned += pages;
   }
 
   private onDirty(e: DirtyEvent): void {

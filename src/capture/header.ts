@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { Decoder } from '../events/decode';
 import type { LiveKernel } from '../probes/kernel-live';
+import type { HostDevice } from '../probes/iommu-groups';
 import type { PlannedProbe } from '../probes/planner';
 import { captureKinds } from './kinds';
 import { CaptureHeader, CaptureProbe, Snapshot } from './types';
@@ -52,6 +53,7 @@ export interface RecordedSource {
   readonly decoder: Decoder;
   readonly clockBaseNs: bigint;
   readonly wallBaseUnixNs: number;
+  readonly hostDevices: HostDevice[];
 }
 
 /** The header of a capture of this host's kernel through `src`. */
@@ -71,6 +73,7 @@ export function liveHeader(src: RecordedSource, leakAgeNs: number, argv: string[
     leakAgeNs,
     lockdown: facts.lockdown ?? '',
     argv,
+    devices: src.hostDevices.map((d) => ({ ...d, iommuDriver: d.iommu_driver ?? '', path: d.path ?? '' })),
   };
 }
 

@@ -42,6 +42,8 @@ export interface CaptureHeader {
   leakAgeNs: number;
   lockdown: string;
   argv: string[];
+  /** As protobuf gives it: '' for unknown fields. */
+  devices?: { device: string; group: number; driver: string; iommuDriver: string; path: string }[];
 }
 
 export interface HistBucket {

@@ -43,7 +43,7 @@ export class ExportAgent {
 
   constructor(private readonly opts: AgentOptions) {
     const src = opts.source;
-    this.aggregator = new Aggregator({ attached: src.attached, symbolize: (a) => src.symbolize(a), leakAgeNs: opts.leakAgeNs });
+    this.aggregator = new Aggregator({ attached: src.attached, symbolize: (a) => src.symbolize(a), leakAgeNs: opts.leakAgeNs, hostDevices: src.hostDevices });
     this.deviceLatency = new DeviceLatency(this.aggregator.devices);
     if (opts.listen) this.endpoint = new ScrapeEndpoint(() => this.families());
     const host = src.kind === 'live' ? os.hostname() : src.host;

@@ -135,6 +135,11 @@ export const CATALOGUE: Spec[] = [
     description: '__iommu_attach_device(): every device-level attach, with the device',
     candidates: paired('iommu.attach_dev', ['__iommu_attach_device'], { minArgs: 2 }),
   },
+  {
+    name: 'iommu.group_snapshot',
+    description: 'iommu_group_show_type(): each group\'s domain and devices when tracing starts (read through sysfs), so DMA into domains attached before is placed',
+    candidates: entry('iommu.group_snapshot', ['iommu_group_show_type'], { minArgs: 2 }),
+  },
 
   // Group references: one record per reference, with the taker's stack.
   {
@@ -177,6 +182,17 @@ export const CATALOGUE: Spec[] = [
     name: 'iommu.map_sg',
     description: 'iommu_map_sg(): scatterlists mapped into a domain (bytes mapped, latency, errors)',
     candidates: paired('iommu.map_sg', ['iommu_map_sg'], { minArgs: 2 }),
+  },
+  // Up to 6.2 the DMA API maps kernel drivers' buffers through these, not iommu_map.
+  {
+    name: 'iommu.map_atomic',
+    description: 'iommu_map_atomic() (up to 6.2): kernel drivers\' DMA-API mappings (bytes, latency, errors)',
+    candidates: paired('iommu.map_atomic', ['iommu_map_atomic'], { minArgs: 4 }),
+  },
+  {
+    name: 'iommu.map_sg_atomic',
+    description: 'iommu_map_sg_atomic() (up to 6.2): kernel drivers\' DMA-API scatterlists (bytes mapped, latency, errors)',
+    candidates: paired('iommu.map_sg_atomic', ['iommu_map_sg_atomic'], { minArgs: 2 }),
   },
 
   // get_user_pages.
@@ -252,6 +268,11 @@ export const CATALOGUE: Spec[] = [
     name: 'iommufd.iopt_pin',
     description: 'pfn_reader_user_pin(): user pages iommufd pinned for an IOAS mapping, where not inlined',
     candidates: BUILT_IN_FIRST('iommufd').flatMap((where) => paired('iommufd.iopt_pin', ['pfn_reader_user_pin'], { ...where, minArgs: 4 })),
+  },
+  {
+    name: 'iommufd.iopt_unpin',
+    description: 'batch_unpin(): user pages iommufd released from an IOAS mapping, where not inlined',
+    candidates: BUILT_IN_FIRST('iommufd').flatMap((where) => entry('iommufd.iopt_unpin', ['batch_unpin'], { ...where, minArgs: 4 })),
   },
 
   // Dirty tracking: built in from 6.7 (CONFIG_IOMMUFD_DRIVER), in vfio.ko on 6.1-6.6.

@@ -137,3 +137,14 @@ export function readGroupTypes(root = '/sys'): number {
   }
   return n;
 }
+
+/** The devices a capture header recorded (protobuf gives '' for what was unknown). */
+export function recordedDevices(devices: { device: string; group: number; driver: string; iommuDriver: string; path: string }[] | undefined): HostDevice[] {
+  return (devices ?? []).map((d) => ({
+    device: d.device,
+    group: d.group,
+    driver: d.driver,
+    iommu_driver: d.iommuDriver || null,
+    path: d.path === 'vfio-group' || d.path === 'vfio-cdev' || d.path === 'kernel' ? d.path : null,
+  }));
+}

@@ -1,3 +1,4 @@
+import { recordedDevices } from '../probes/iommu-groups';
 import { Aggregator } from '../aggregate/engine';
 import { Report } from '../aggregate/report';
 import { CaptureContents, readCaptureFile } from '../capture/reader';
@@ -29,6 +30,7 @@ export function buildReport(path: string, options: BuildOptions = {}): Report {
       // Symbols come at the end of the file; stacks are symbolized at summary time.
       symbolize: (a) => symbols.get(a.toString(16)) ?? '0x' + a.toString(16),
       leakAgeNs: options.leakAgeNs ?? h.leakAgeNs,
+      hostDevices: recordedDevices(h.devices),
     });
   // The window in the capture's own time (ns from its clock base).
   let from = -Infinity;

@@ -1,3 +1,4 @@
+import { hostDevices, readGroupTypes, type HostDevice } from '../probes/iommu-groups';
 import * as os from 'node:os';
 import { Decoder, timeBase } from '../events/decode';
 import { readCounter } from '../events/maps';
@@ -68,6 +69,8 @@ export class LiveSource implements EventSource {
   private moduleTimer?: NodeJS.Timeout;
   /** Probes that stopped during the session (their module was unloaded), in order. */
   readonly detachments: Detachment[] = [];
+  /** Every device behind an IOMMU when the session began. */
+  hostDevices: HostDevice[] = [];
   /** Called when probes detach during the session (after `probes` shows it). */
   onDetach: (d: Detachment[]) => void = () => {};
 
@@ -115,6 +118,10 @@ export class LiveSource implements EventSource {
       });
     });
     src.ring.pause();
+    // What was attached before we started: the devices from sysfs and /proc, and,
+    // where the snapshot probe runs, each group's current domain into the ring first.
+    src.hostDevices = hostDevices();
+    if (src.attached.has('iommu.group_snapshot')) readGroupTypes();
     return src;
   }
 

@@ -1,3 +1,4 @@
+import { recordedDevices, type HostDevice } from '../probes/iommu-groups';
 import { probesAtEnd } from '../capture/header';
 import { CaptureContents, CaptureStream } from '../capture/reader';
 import { RawEvent } from '../events/types';
@@ -64,6 +65,10 @@ export class ReplaySource implements EventSource {
 
   get attached(): Set<string> {
     return new Set(this.contents.header.probes.filter((p) => p.status === 'attached').map((p) => p.name));
+  }
+
+  get hostDevices(): HostDevice[] {
+    return recordedDevices(this.contents.header.devices);
   }
 
   get events(): number {

@@ -1,4 +1,5 @@
 import { RawEvent } from '../events/types';
+import type { HostDevice } from '../probes/iommu-groups';
 
 /** Why a replay ended early: in a word, and where. */
 export interface EndNote {
@@ -27,6 +28,8 @@ export interface EventSource {
   readonly probes: ProbeStatus[];
   /** Logical probes that are attached (decides which events are authoritative). */
   readonly attached: Set<string>;
+  /** Every device behind an IOMMU when the session (or the recording) began. */
+  readonly hostDevices?: HostDevice[];
   /** Event time (ns from the source's start) the source has reached. */
   now(): number;
   /** Events the kernel could not hand over (ring full), so far. */

@@ -56,7 +56,12 @@ export class Model {
   }
 
   reset(): void {
-    this.agg = new Aggregator({ attached: this.src.attached, symbolize: (a) => this.src.symbolize(a), leakAgeNs: this.leakAgeNs });
+    this.agg = new Aggregator({
+      attached: this.src.attached,
+      symbolize: (a) => this.src.symbolize(a),
+      leakAgeNs: this.leakAgeNs,
+      hostDevices: this.src.hostDevices,
+    });
     this.detail = new DeviceDetail(this.agg.devices, this.src.attached);
     this.log = new EventLog();
     this.rates.reset();
