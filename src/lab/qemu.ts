@@ -35,6 +35,8 @@ function qemuArgs(b: BootSpec): string[] {
     'panic=1',
     // For kernels where these are built in; modules get them from the initramfs.
     'vfio_iommu_type1.allow_unsafe_interrupts=1',
+    // The same for iommufd's device bind (the VFIO device cdev): the emulated IOMMUs remap no interrupts.
+    'iommufd.allow_unsafe_interrupts=1',
     'brd.rd_nr=1',
     'brd.rd_size=16384',
     ...(b.iommu ? IOMMU_SETUP[b.vendor].args : []),

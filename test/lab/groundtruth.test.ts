@@ -111,7 +111,7 @@ function checkPremap(capture: string, truth: GroundTruth): void {
   assert.equal(d.unmap_bytes, t.unmapped_bytes, 'bytes unmapped while recording (the premapped ones too)');
   assert.equal(d.path, 'vfio-group');
   assert.equal(report.pins.vfio_pages, t.pinned_pages, 'pages pinned while recording');
-  assert.equal(report.pins.unpinned_pages, t.unpinned_pages, 'pages unpinned while recording');
+  assert.equal(report.pins.vfio_unpinned_pages, t.unpinned_pages, 'pages unpinned while recording');
 }
 
 /** A kernel driver's DMA into its boot-time default domain equals the kernel's own iommu:map/unmap tracepoints. */
@@ -141,7 +141,7 @@ function checkCdev(capture: string, truth: GroundTruth): void {
   assert.equal(d.attaches, t.attaches, 'attaches');
   assert.equal(d.detaches, t.detaches, 'detaches');
   assert.equal(report.pins.iommufd_pages, t.pinned_pages, 'pages iommufd pinned');
-  assert.equal(report.pins.unpinned_pages, t.unpinned_pages, 'pages iommufd unpinned');
+  assert.equal(report.pins.iommufd_unpinned_pages, t.unpinned_pages, 'pages iommufd unpinned');
 }
 
 /**
@@ -158,7 +158,7 @@ function checkQemu(capture: string, truth: GroundTruth): void {
   assert.equal(d.map_bytes, t.mapped_bytes + TYPE1_FGSP_PROBE_BYTES, `bytes mapped (QEMU traced ${t.trace_add_ram} RAM sections)`);
   assert.equal(d.unmap_bytes, t.unmapped_bytes + TYPE1_FGSP_PROBE_BYTES, 'bytes unmapped (by QEMU and at its exit)');
   assert.equal(report.pins.vfio_pages, t.pinned_pages, 'pages pinned');
-  assert.equal(report.pins.unpinned_pages, t.unpinned_pages, 'pages released');
+  assert.equal(report.pins.vfio_unpinned_pages, t.unpinned_pages, 'pages released');
   const held = report.pin_ledger.filter((p) => p.pid === t.qemu_pid && p.pinned !== p.unpinned);
   assert.deepEqual(held, [], 'nothing left pinned by QEMU after it exits');
 }
