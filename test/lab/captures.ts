@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runLab, type GroundTruth, type KernelName, type WorkloadName } from '../../src/lab';
+import { runLab, type GroundTruth, type IommuVendor, type KernelName, type WorkloadName } from '../../src/lab';
 import { IN_CI, ROOT } from '../helpers';
 import { missingPrerequisite, prepareKernels, requirePrerequisites } from './prerequisites';
 
@@ -17,21 +17,29 @@ export const LAB_CAPTURES = path.join(ROOT, 'build', 'lab-captures');
 export interface Boot {
   kernel: KernelName;
   workloads: WorkloadName[];
+  /** The emulated IOMMU (default intel). */
+  vendor?: IommuVendor;
+}
+
+/** A boot's name: its kernel, its IOMMU when not Intel's, its workloads. */
+export function bootName(boot: Boot): string {
+  return [boot.kernel, ...(boot.vendor && boot.vendor !== 'intel' ? [boot.vendor] : []), ...boot.workloads].join('-');
 }
 
 /** Where a boot's capture is kept. */
 export function capturePath(boot: Boot): string {
-  return path.join(LAB_CAPTURES, `${boot.kernel}-${boot.workloads.join('-')}.iotrace`);
+  return path.join(LAB_CAPTURES, `${bootName(boot)}.iotrace`);
 }
 
 /** Boots, records around the workloads, keeps the capture; returns it with the workloads' ground truth. */
 export async function recordAround(boot: Boot): Promise<{ truth: GroundTruth; capture: string }> {
-  const outDir = path.join(ROOT, 'build', 'lab-out', `${boot.kernel}-${boot.workloads.join('-')}`);
+  const outDir = path.join(ROOT, 'build', 'lab-out', bootName(boot));
   fs.mkdirSync(outDir, { recursive: true });
   const capture = path.join(outDir, 'capture.iotrace');
   const r = await runLab({
     kernel: boot.kernel,
     workloads: boot.workloads,
+    vendor: boot.vendor,
     schedule: 'around',
     readyPattern: 'recording to',
     readyTimeoutMs: 240_000,
@@ -49,7 +57,7 @@ export async function recordAround(boot: Boot): Promise<{ truth: GroundTruth; ca
 }
 
 /** The capture the end-to-end tests replay: VFIO traffic on a device, GUP, and a leaked reference. */
-export const E2E_BOOT: Boot = { kernel: 'debian-6.1', workloads: ['vfio', 'gup', 'leak'] };
+export const E2E_BOOT: Boot = { kernel: 'debian-6.1', workloads: ['vfio', 'gup', 'leak', 'qemu'] };
 
 /**
  * A lab capture of `boot`, recorded now when no earlier run left one. Without the

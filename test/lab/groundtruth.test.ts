@@ -8,23 +8,29 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { before, test } from 'node:test';
 import type { Report } from '../../src/aggregate/report';
-import type { GroundTruth, WorkloadName } from '../../src/lab';
+import type { GroundTruth, IommuVendor, WorkloadName } from '../../src/lab';
 import { CLI } from '../helpers';
 import { E2E_BOOT, recordAround, type Boot } from './captures';
 import { labTestOptions, prepareKernels, requirePrerequisites } from './prerequisites';
 
+/**
+ * Workloads that share a boot run one after the other, each in its own process:
+ * the checks of the VFIO users (vfio, qemu, cdev) read the capture for their own
+ * process only. premap (set up before the tool) and netdev (the device on its own
+ * driver) need boots of their own.
+ */
 const BOOTS: Boot[] = [
   E2E_BOOT,
   { kernel: 'debian-6.1', workloads: ['premap'] },
   { kernel: 'debian-6.1', workloads: ['netdev'] },
-  { kernel: 'debian-6.12', workloads: ['vfio', 'gup', 'leak'] },
+  { kernel: 'debian-6.12', workloads: ['vfio', 'gup', 'leak', 'qemu'] },
   { kernel: 'debian-6.12', workloads: ['premap'] },
   { kernel: 'debian-6.12', workloads: ['netdev'] },
   { kernel: 'iommufd-6.12', workloads: ['dirty', 'gup'] },
-  { kernel: 'iommufd-6.12', workloads: ['vfio', 'leak'] },
-  { kernel: 'iommufd-6.12', workloads: ['cdev'] },
-  { kernel: 'debian-6.1', workloads: ['qemu'] },
-  { kernel: 'debian-6.12', workloads: ['qemu'] },
+  { kernel: 'iommufd-6.12', workloads: ['vfio', 'leak', 'cdev'] },
+  // AMD-Vi: strict mode, its own unmap and IOTLB paths.
+  { kernel: 'debian-6.1', workloads: ['vfio', 'leak', 'qemu'], vendor: 'amd' },
+  { kernel: 'debian-6.12', workloads: ['vfio', 'leak', 'qemu'], vendor: 'amd' },
 ];
 
 /**
@@ -41,9 +47,14 @@ function reportOf(capture: string, filters: string[] = []): Report {
   return JSON.parse(rep.stdout) as Report;
 }
 
-function checkVfio(capture: string, truth: GroundTruth): void {
+/** The report of one process's events (a workload that shares its boot with others). */
+function reportOfPid(capture: string, pid: number): Report {
+  return reportOf(capture, ['--pid', String(pid)]);
+}
+
+function checkVfio(capture: string, truth: GroundTruth, boot: Boot): void {
   const t = truth.vfio![0];
-  const report = reportOf(capture);
+  const report = reportOfPid(capture, t.pid);
   const d = report.devices.find((x) => x.device === t.device);
   assert.ok(d, `device ${t.device} is in the report: ${JSON.stringify(report.devices)}`);
   assert.equal(d.group, t.group, 'group');
@@ -53,6 +64,7 @@ function checkVfio(capture: string, truth: GroundTruth): void {
   assert.equal(d.detaches, t.detaches, 'detaches');
   assert.equal(d.attach_errors, 0);
   assert.equal(d.path, 'vfio-group');
+  assert.equal(d.iommu_driver, IOMMU_DRIVER[boot.vendor ?? 'intel']);
   assert.equal(report.pins.vfio_pages, t.pinned_pages, 'pages pinned by VFIO');
   assert.equal(report.pins.vfio_unpinned_pages, t.unpinned_pages, 'pages VFIO unpinned');
 }
@@ -131,7 +143,7 @@ function checkNetdev(capture: string, truth: GroundTruth): void {
 /** The VFIO device cdev on iommufd: the device's bytes, path, and iommufd's pins and unpins balanced. */
 function checkCdev(capture: string, truth: GroundTruth): void {
   const t = truth.cdev![0];
-  const report = reportOf(capture);
+  const report = reportOfPid(capture, t.pid);
   const d = report.devices.find((x) => x.device === t.device);
   assert.ok(d, `device ${t.device} is in the report: ${JSON.stringify(report.devices)}`);
   assert.deepEqual(unplaced(report), [], 'no DMA on an unknown row');
@@ -150,7 +162,7 @@ function checkCdev(capture: string, truth: GroundTruth): void {
  */
 function checkQemu(capture: string, truth: GroundTruth): void {
   const t = truth.qemu![0];
-  const report = reportOf(capture);
+  const report = reportOfPid(capture, t.qemu_pid);
   const d = report.devices.find((x) => x.device === t.device);
   assert.ok(d, `device ${t.device} is in the report: ${JSON.stringify(report.devices)}`);
   assert.deepEqual(unplaced(report), [], 'no DMA on an unknown row');
@@ -163,7 +175,9 @@ function checkQemu(capture: string, truth: GroundTruth): void {
   assert.deepEqual(held, [], 'nothing left pinned by QEMU after it exits');
 }
 
-const CHECKS: Record<WorkloadName, (capture: string, t: GroundTruth) => void> = {
+const IOMMU_DRIVER: Record<IommuVendor, string> = { intel: 'intel-iommu', amd: 'amd-iommu' };
+
+const CHECKS: Record<WorkloadName, (capture: string, t: GroundTruth, boot: Boot) => void> = {
   vfio: checkVfio,
   gup: checkGup,
   leak: checkLeak,
@@ -177,13 +191,13 @@ const CHECKS: Record<WorkloadName, (capture: string, t: GroundTruth) => void> = 
 before(() => prepareKernels([...new Set(BOOTS.map((b) => b.kernel))]));
 
 for (const boot of BOOTS) {
-  test(`${boot.kernel}: record around ${boot.workloads.join(', ')} equals the ground truth`, labTestOptions(boot.kernel, 15), async () => {
+  test(`${boot.kernel}${boot.vendor === 'amd' ? ' (AMD-Vi)' : ''}: record around ${boot.workloads.join(', ')} equals the ground truth`, labTestOptions(boot.kernel, 15), async () => {
     requirePrerequisites(boot.kernel);
     const { capture, truth } = await recordAround(boot);
     const whole = reportOf(capture);
     assert.equal(whole.events.lost, 0, 'no event lost');
     assert.equal(whole.capture.cut, false);
     assert.equal(whole.capture.stop_reason, 'SIGINT');
-    for (const w of boot.workloads) CHECKS[w](capture, truth);
+    for (const w of boot.workloads) CHECKS[w](capture, truth, boot);
   });
 }
