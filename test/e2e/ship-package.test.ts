@@ -4,12 +4,13 @@
  * doctor and report run from the installed copy, outside the clone.
  */
 import * as assert from 'node:assert/strict';
-import { spawnSync, SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { need, ROOT } from '../helpers';
+import { Pane } from '../../src/tui/tmux';
+import { isRoot, need, ROOT } from '../helpers';
 import { hasStackTrace } from './cli';
 import { SHIP_CAPTURE, shipCapture } from './ship-capture';
 
@@ -171,6 +172,70 @@ test('report from the installed copy says what the clone says', () => {
   const text = installedCli(['report', own]);
   assert.equal(text.status, 0, text.stderr);
   assert.ok(text.stdout.includes(c.device) && text.stdout.includes('shipmod_take'), text.stdout);
+});
+
+test('export --replay from the installed copy serves the capture\'s metrics', { timeout: 120_000 }, async () => {
+  const own = captures()[0];
+  const child = spawn(path.join(prefix, 'bin', 'iommutrace'), ['export', '--replay', own, '--speed', '0', '--listen', '127.0.0.1:0'], {
+    cwd: tmp,
+    env: { HOME: tmp, PATH: `${path.join(prefix, 'bin')}:${BARE}` },
+  });
+  try {
+    let err = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no scrape address: ${err}`)), 60_000);
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+        const m = /metrics on (http:\/\/\S+)/.exec(err);
+        if (m) {
+          clearTimeout(t);
+          resolve(m[1]);
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`export exited ${code}: ${err}`)));
+    });
+    const c = SHIP_CAPTURE;
+    const want = `iommutrace_dma_mapped_bytes_total{device="${c.device}"} ${c.mapBytes}`;
+    let body = '';
+    for (let i = 0; i < 100 && !body.includes(want); i++) {
+      body = await (await fetch(url)).text();
+      if (!body.includes(want)) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(body.includes(want), `${want} in\n${body.slice(0, 2000)}`);
+    assert.match(body, new RegExp(`iommutrace_group_references_leaked\\{group="${c.leakedGroup}"\\} 1`));
+  } finally {
+    child.kill('SIGTERM');
+  }
+});
+
+test('iommutop from the installed copy replays a capture in a terminal and quits on q', { timeout: 120_000 }, async (t) => {
+  if (!need(t, Pane.available(), 'tmux (Debian package tmux)')) return;
+  const pane = Pane.start(140, 40, tmp);
+  try {
+    pane.run(`PATH=${BARE} ${path.join(prefix, 'bin', 'iommutop')} --replay ${captures()[0]} --speed 0`);
+    await pane.waitFor((s) => s.includes(SHIP_CAPTURE.device) && /replay/.test(s), 60_000, 'the device on screen');
+    pane.keys('q');
+    for (let i = 0; i < 100 && pane.alternateScreen(); i++) await new Promise((r) => setTimeout(r, 200));
+    assert.equal(pane.alternateScreen(), false, 'q leaves the dashboard');
+  } finally {
+    pane.kill();
+  }
+});
+
+test('record on this kernel from the installed copy writes a capture its report reads', { timeout: 120_000 }, (t) => {
+  if (!need(t, isRoot(), 'root, to trace')) return;
+  const file = path.join(tmp, 'live.iotrace');
+  const r = installedCli(['record', '-d', '1s', '-o', file]);
+  assert.ok(!hasStackTrace(r.stderr), r.stderr);
+  if (r.status !== 0) {
+    // A kernel where nothing can attach says so in one line (doctor says why).
+    assert.equal(r.status, 1);
+    assert.match(r.stderr.trim(), /^[^\n]*probe[^\n]*$/);
+    return;
+  }
+  const rep = installedCli(['report', file, '--json']);
+  assert.equal(rep.status, 0, rep.stderr);
+  assert.equal(JSON.parse(rep.stdout).capture.kernel.release, os.release());
 });
 
 test('where the prebuilt addon does not load, install builds from source, and without a compiler fails in one clear line', { timeout: 900_000 }, (t) => {
