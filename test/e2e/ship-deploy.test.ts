@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { missingCaps } from '../../src/probes/privileges';
-import { need, ROOT } from '../helpers';
+import { CLI, isRoot, need, ROOT } from '../helpers';
 
 const UNIT = path.join(ROOT, 'deploy', 'systemd', 'iommutrace-export.service');
 const DAEMONSET = path.join(ROOT, 'deploy', 'kubernetes', 'daemonset.yaml');
@@ -103,6 +103,29 @@ test('systemd-analyze security rates the unit\'s exposure OK (below 4 of 10)', (
   assert.ok(Number(m![1]) < 4, `exposure ${m![1]}`);
 });
 
+test('the unit\'s capabilities are enough: record attaches as many probes with only them as with all of root\'s', { timeout: 120_000 }, (t) => {
+  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((f) => fs.existsSync(f));
+  if (!need(t, isRoot() && setpriv !== undefined, 'root and setpriv (util-linux), to drop capabilities')) return;
+  const caps = (unitSettings(fs.readFileSync(UNIT, 'utf8')).get('CapabilityBoundingSet') ?? '').split(/\s+/);
+  const only = caps.map((c) => '+' + c.replace(/^CAP_/, '').toLowerCase()).join(',');
+  const attached = (prefix: string[], name: string): string[] => {
+    const file = path.join(tmp, `${name}.iotrace`);
+    const argv = [...prefix, process.execPath, CLI, 'record', '-d', '1s', '-o', file, '--force'];
+    const r = spawnSync(argv[0], argv.slice(1), {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, HOME: tmp },
+    });
+    assert.equal(r.status, 0, `${name}: ${r.stderr}`);
+    const rep = spawnSync(process.execPath, [CLI, 'report', file, '--json'], { encoding: 'utf8' });
+    return (JSON.parse(rep.stdout).probes as { name: string; status: string }[]).filter((p) => p.status === 'attached').map((p) => p.name).sort();
+  };
+  const root = attached([], 'root');
+  const unit = attached([setpriv!, '--inh-caps=-all', '--ambient-caps=-all', `--bounding-set=-all,${only}`], 'unit-caps');
+  assert.ok(root.length > 0, 'something attaches here');
+  assert.deepEqual(unit, root);
+});
+
 // ---------------------------------------------------------------- Kubernetes
 
 interface K8sObject {
@@ -131,7 +154,10 @@ test('the DaemonSet: capabilities instead of privileged, BTF, tracefs and debugf
   const ds = objs.find((o) => o.kind === 'DaemonSet');
   assert.ok(ds, 'a DaemonSet');
   assert.equal(ds.apiVersion, 'apps/v1');
-  assert.ok(objs.some((o) => o.kind === 'Namespace' && o.metadata.name === 'iommutrace'), 'its namespace');
+  const ns = objs.find((o) => o.kind === 'Namespace' && o.metadata.name === 'iommutrace');
+  assert.ok(ns, 'its namespace');
+  // Pod Security admission would refuse host paths and added capabilities at its baseline level.
+  assert.equal(ns.metadata.labels?.['pod-security.kubernetes.io/enforce'], 'privileged');
   const tpl = ds.spec.template;
   assert.ok(Object.keys(ds.spec.selector.matchLabels).length > 0 && matches(ds.spec.selector.matchLabels, tpl.metadata.labels), 'the selector picks the pods');
   const pod = tpl.spec;
