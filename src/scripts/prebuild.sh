@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# npm pack's prepack step: checks that everything the package ships is built and puts
-# the addon, without debug info, where the installed package looks for its prebuilt
-# one (src/loader/native.ts PREBUILT). It must need only libbpf.so.1 beyond what Node
-# itself links: Debian's libbpf.a is not built PIC, so libbpf cannot be linked in.
+# npm pack's prepack step: checks that everything the package ships is built, and puts
+# the addon (stripped of symbols only linking needs) where the installed package looks
+# for its prebuilt one (src/loader/native.ts PREBUILT). It may need only libbpf.so.1
+# beyond what Node itself links: Debian's libbpf.a is not built PIC, so libbpf cannot
+# be linked in.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -14,7 +15,7 @@ done
 out=prebuilds/linux-x64-glibc
 rm -rf prebuilds
 mkdir -p "$out"
-objcopy --strip-debug build/Release/bpf_loader.node "$out/bpf_loader.node"
+objcopy --strip-unneeded build/Release/bpf_loader.node "$out/bpf_loader.node"
 
 allowed='^(libbpf\.so\.1|libstdc\+\+\.so\.6|libm\.so\.6|libgcc_s\.so\.1|libc\.so\.6|ld-linux-x86-64\.so\.2)$'
 for lib in $(objdump -p "$out/bpf_loader.node" | awk '$1 == "NEEDED" { print $2 }'); do
