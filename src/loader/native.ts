@@ -122,11 +122,11 @@ function glibc(): boolean {
 
 /**
  * Addon files to try, in order: a local build first (a clone, or the installed
- * package's fallback build from source), then the prebuilt one where it fits.
+ * package's fallback build from source), then the prebuilt one on linux-x64.
  */
 export function addonCandidates(root = PACKAGE_ROOT): string[] {
   const out = [path.join(root, 'build', 'Release', 'bpf_loader.node')];
-  if (process.platform === 'linux' && process.arch === 'x64' && glibc()) out.push(path.join(root, PREBUILT));
+  if (process.platform === 'linux' && process.arch === 'x64') out.push(path.join(root, PREBUILT));
   return out;
 }
 
@@ -135,6 +135,11 @@ export function loadAddon(candidates = addonCandidates()): { addon?: NativeAddon
   const problems: string[] = [];
   for (const file of candidates) {
     if (!fs.existsSync(file)) continue;
+    // Asked only here: a process report takes milliseconds, and a clone never gets this far.
+    if (file.endsWith(PREBUILT) && !glibc()) {
+      problems.push(`${path.relative(PACKAGE_ROOT, file)}: built for glibc, and this Node runs on another C library`);
+      continue;
+    }
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       return { addon: require(file) as NativeAddon, file, problems };
