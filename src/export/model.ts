@@ -86,6 +86,14 @@ export function buildFamilies(input: ModelInput): Family[] {
       '1',
       input.probes.map((p) => ({ labels: { probe: p.name, mode: p.mode ?? 'none' }, value: p.status === 'attached' ? 1 : 0 })),
     ),
+    // Apart from probe_attached, whose 0 also means "never available": a detached probe
+    // was attached until its module went away, which is what alerts want.
+    gauge(
+      'iommutrace_probe_detached',
+      'Whether a logical probe was detached (1) because its module was unloaded while attached.',
+      '1',
+      input.probes.map((p) => ({ labels: { probe: p.name, mode: p.mode ?? 'none' }, value: p.status === 'detached' ? 1 : 0 })),
+    ),
     counter('iommutrace_events_total', 'Events received from the kernel (or the capture).', '{event}', one(a.total)),
     counter('iommutrace_probe_events_total', 'Events received per logical probe.', '{event}', [...a.perProbe].map(([probe, n]) => ({ labels: { probe }, value: n }))),
     counter('iommutrace_lost_events_total', 'Events the kernel could not hand over (ring buffer full).', '{event}', one(input.lost)),

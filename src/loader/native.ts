@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /** Shapes of the N-API addon's exports (src/loader/native/*.cc). */
@@ -108,20 +109,56 @@ export interface NativeAddon {
   libbpfVersion: string;
 }
 
-/** The package root: dist/src/loader -> root. */
+/** The package root: dist/src/loader -> root (a clone, or the installed package). */
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', '..');
+
+/** Where `npm pack` puts the addon built for linux-x64 with glibc (src/scripts/prebuild.sh). */
+export const PREBUILT = path.join('prebuilds', 'linux-x64-glibc', 'bpf_loader.node');
+
+function glibc(): boolean {
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return Boolean(header?.glibcVersionRuntime);
+}
+
+/**
+ * Addon files to try, in order: a local build first (a clone, or the installed
+ * package's fallback build from source), then the prebuilt one on linux-x64.
+ */
+export function addonCandidates(root = PACKAGE_ROOT): string[] {
+  const out = [path.join(root, 'build', 'Release', 'bpf_loader.node')];
+  if (process.platform === 'linux' && process.arch === 'x64') out.push(path.join(root, PREBUILT));
+  return out;
+}
+
+/** Loads the first candidate that exists and loads; otherwise why each one did not. */
+export function loadAddon(candidates = addonCandidates()): { addon?: NativeAddon; file?: string; problems: string[] } {
+  const problems: string[] = [];
+  for (const file of candidates) {
+    if (!fs.existsSync(file)) continue;
+    // Asked only here: a process report takes milliseconds, and a clone never gets this far.
+    if (file.endsWith(PREBUILT) && !glibc()) {
+      problems.push(`${path.relative(PACKAGE_ROOT, file)}: built for glibc, and this Node runs on another C library`);
+      continue;
+    }
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return { addon: require(file) as NativeAddon, file, problems };
+    } catch (err) {
+      problems.push(`${path.relative(PACKAGE_ROOT, file)}: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  return { problems };
+}
 
 let addon: NativeAddon | undefined;
 
-/** Loads the addon once; a missing build is one clear error. */
+/** Loads the addon once; a missing or unloadable one is one clear error. */
 export function native(): NativeAddon {
   if (addon) return addon;
-  const file = path.join(PACKAGE_ROOT, 'build', 'Release', 'bpf_loader.node');
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    addon = require(file) as NativeAddon;
-  } catch (err) {
-    throw new Error(`bpf-loader-ts addon not built (${file}): run npm run build (${(err as Error).message.split('\n')[0]})`);
-  }
-  return addon;
+  const got = loadAddon();
+  if (got.addon) return (addon = got.addon);
+  const why = got.problems.length ? got.problems.join('; ') : 'no build and no prebuilt addon for this platform';
+  throw new Error(
+    `bpf-loader-ts addon not usable (${why}): in a clone run npm run build; an installed package needs libbpf 1.x (libbpf1), or a build from source: node ${path.join(PACKAGE_ROOT, 'dist', 'src', 'scripts', 'install-addon.js')}`,
+  );
 }

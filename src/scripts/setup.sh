@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool make g++ python3 tmux bpftrace prometheus)
+pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool make g++ python3 tmux bpftrace prometheus systemd binutils)
 if [ "${IOMMUTRACE_LAB:-1}" = 1 ]; then
   pkgs+=(qemu-system-x86 busybox-static kmod xz-utils cpio)
   # the iommufd-6.12 lab kernel, built from Debian's source
