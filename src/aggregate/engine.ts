@@ -82,6 +82,11 @@ export class Aggregator {
     this.pathUnpins = [...sourcesOf(['unpin.vfio', 'unpin.iommufd'], opts.attached)].some((p) => opts.attached.has(p));
   }
 
+  /** Events a probe delivered (0 for one that never fired). */
+  eventsOf(probe: string): number {
+    return this.probes.get(probe)?.events ?? 0;
+  }
+
   add(e: RawEvent): void {
     this.total++;
     if (e.ts_ns > this.lastTs) this.lastTs = e.ts_ns;

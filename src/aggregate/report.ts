@@ -26,7 +26,8 @@ export interface Report {
     stop_reason: string | null;
   };
   /** `reason_code`: the cause of `reason` as a code (src/probes/reasons.ts), null when attached or recorded before 0.3.0. */
-  probes: { name: string; target: string | null; mode: string | null; status: string; reason: string | null; reason_code: string | null }[];
+  /** `events`: what the probe delivered in the window (0: attached but never fired). */
+  probes: { name: string; target: string | null; mode: string | null; status: string; reason: string | null; reason_code: string | null; events: number }[];
   /** Sections no attached probe fed: their zeros mean "not watched", not "nothing happened" (src/report/watched.ts). */
   not_watched: string[];
   events: { total: number; lost: number };

@@ -1,3 +1,4 @@
+import { groupDomainType, hostDevices, type HostDevice } from '../probes/iommu-groups';
 import { Flags } from '@oclif/core';
 import { BaseCommand, UserError } from '../command';
 import { CATALOGUE } from '../probes/catalogue';
@@ -25,6 +26,8 @@ export interface DoctorReport {
     tried: { mode: string; target: string; reason: string; reason_code: ReasonCode }[];
   }[];
   summary: { available: number; unavailable: number };
+  /** Every device behind an IOMMU: its group, driver, IOMMU driver, the group's default domain type, and how it is held. */
+  devices: (HostDevice & { domain_type: string | null })[];
   /** With --attach: every candidate loaded and attached for real. */
   variants?: VariantResult[];
 }
@@ -70,6 +73,7 @@ Exits 0 when at least one probe can attach.`;
           tried: p.tried.map((t) => ({ mode: t.mode, target: t.target, reason: t.reason, reason_code: t.code })),
         })),
         summary: { available, unavailable: planned.length - available },
+        devices: hostDevices().map((d) => ({ ...d, domain_type: groupDomainType(d.group) })),
       };
       if (flags.attach) report.variants = await attachAllVariants(kernel, CATALOGUE.filter((s) => !s.optIn));
     } finally {
@@ -125,6 +129,18 @@ export function render(r: DoctorReport, causes: CauseGroup[], width: number): st
     ...fact('tracefs', tracefs ?? ''),
     ...fact('privileges', k.capabilities.join(' ') || 'none'),
     ...fact('modules', k.modules.join(' ') || '(no vfio/iommu modules loaded)'),
+    ...fact('devices', r.devices.length ? `${r.devices.length} behind an IOMMU` : 'none behind an IOMMU (no IOMMU, or it is off)'),
+    ...(r.devices.length
+      ? [
+          '',
+          table(
+            ['DEVICE', 'GROUP', 'DRIVER', 'PATH', 'IOMMU', 'DOMAIN'],
+            r.devices.map((d) => [d.device, String(d.group), d.driver || '-', d.path ?? '-', d.iommu_driver ?? '-', d.domain_type ?? '-']),
+            2,
+            width,
+          ),
+        ]
+      : []),
     '',
     table(
       ['PROBE', 'STATUS', 'MODE', 'TARGET', 'NOTES'],

@@ -148,3 +148,12 @@ export function recordedDevices(devices: { device: string; group: number; driver
     path: d.path === 'vfio-group' || d.path === 'vfio-cdev' || d.path === 'kernel' ? d.path : null,
   }));
 }
+
+/** The group's default domain type as sysfs prints it (DMA, DMA-FQ, identity, ...), or null. */
+export function groupDomainType(group: number, root = '/sys'): string | null {
+  try {
+    return fs.readFileSync(path.join(root, 'kernel', 'iommu_groups', String(group), 'type'), 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}

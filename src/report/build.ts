@@ -61,6 +61,7 @@ export function buildReport(path: string, options: BuildOptions = {}): Report {
     status: p.status,
     reason: orNull(p.reason),
     reason_code: orNull(p.reasonCode ?? ''),
+    events: a.eventsOf(p.name),
   }));
   return {
     format: 'iommutrace-report/1',

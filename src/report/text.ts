@@ -67,11 +67,14 @@ export function renderReport(report: Report): string {
       section(
         'DEVICES',
         table(
-          ['DEVICE', 'GROUP', 'DRIVER', 'ATTACH', 'DETACH', 'ERRORS', 'MAPS', 'MAPPED', 'UNMAPS', 'UNMAPPED'],
+          ['DEVICE', 'GROUP', 'DRIVER', 'PATH', 'IOMMU', 'DOMAIN', 'ATTACH', 'DETACH', 'ERRORS', 'MAPS', 'MAPPED', 'UNMAPS', 'UNMAPPED'],
           r.devices.map((x) => [
             x.device === 'unknown' ? `unknown (domain ${x.domain})` : x.device,
             x.group < 0 ? '-' : String(x.group),
             x.driver || '-',
+            x.path ?? '-',
+            x.iommu_driver ?? '-',
+            x.domain_type ?? '-',
             attaches ? n(x.attaches) : '-',
             attaches ? n(x.detaches) : '-',
             attaches ? n(x.attach_errors) : '-',

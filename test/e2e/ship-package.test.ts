@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { Pane } from '../../src/tui/tmux';
+import { Pane } from '../tui/tmux';
 import { isRoot, need, ROOT } from '../helpers';
 import { hasStackTrace } from './cli';
 import { SHIP_CAPTURE, shipCapture } from './ship-capture';

@@ -90,7 +90,7 @@ test('a probe that detached during a capture reads back detached, with its modul
   const report = {
     format: 'iommutrace-report/1',
     capture: { started_at: '2026-11-21T15:00:00Z', duration_ns: 1e10, host: 'lab', kernel: { release: '6.1.0-56-amd64', btf: true }, cut: false, damage: null, stop_reason: 'SIGINT' },
-    probes: ended.map((p) => ({ name: p.name, target: p.target, mode: p.mode, status: p.status, reason: p.reason || null, reason_code: p.reasonCode || null })),
+    probes: ended.map((p) => ({ name: p.name, target: p.target, mode: p.mode, status: p.status, reason: p.reason || null, reason_code: p.reasonCode || null, events: 0 })),
     not_watched: [],
     events: { total: 0, lost: 0 },
     latency: {},

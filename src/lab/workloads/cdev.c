@@ -9,7 +9,6 @@
  */
 #include "common.h"
 #include "iommufd-uapi.h"
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 
@@ -18,23 +17,12 @@
 /* /dev/vfio/devices/vfioN of a PCI device bound to vfio-pci, from sysfs. */
 static void cdev_of(const char *bdf, char *path, size_t len)
 {
-	char dir[256];
-	struct dirent *d;
-	DIR *dp;
+	char dir[256], name[64];
 
 	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s/vfio-dev", bdf);
-	dp = opendir(dir);
-	if (!dp)
-		die("%s has no VFIO device cdev (bound to vfio-pci? CONFIG_VFIO_DEVICE_CDEV?)", bdf);
-	while ((d = readdir(dp)) && strncmp(d->d_name, "vfio", 4))
-		;
-	if (!d)
-		die("no vfioN under %s", dir);
-	if (strlen(d->d_name) + sizeof("/dev/vfio/devices/") > len)
-		die("cdev name %s too long", d->d_name);
-	strcpy(path, "/dev/vfio/devices/");
-	strcat(path, d->d_name);
-	closedir(dp);
+	sysfs_entry(dir, "vfio", name, sizeof(name), "VFIO device cdev (bound to vfio-pci? CONFIG_VFIO_DEVICE_CDEV?)");
+	if ((size_t)snprintf(path, len, "/dev/vfio/devices/%s", name) >= len)
+		die("cdev path too long");
 }
 
 int main(int argc, char **argv)

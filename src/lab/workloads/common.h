@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,6 +82,27 @@ static inline void truth_close(FILE *f)
 	fprintf(f, "\n}\n");
 	if (fclose(f))
 		die("writing ground truth");
+}
+
+/*
+ * The first entry of a sysfs directory whose name starts with `prefix` ("" for any),
+ * into out; dies with `what` when the directory or the entry is missing.
+ */
+static inline void sysfs_entry(const char *dir, const char *prefix, char *out, size_t len, const char *what)
+{
+	struct dirent *d;
+	DIR *dp = opendir(dir);
+
+	if (!dp)
+		die("%s: no %s", dir, what);
+	while ((d = readdir(dp)) && (d->d_name[0] == '.' || strncmp(d->d_name, prefix, strlen(prefix))))
+		;
+	if (!d)
+		die("%s: no %s", dir, what);
+	if (strlen(d->d_name) >= len)
+		die("%s: %s too long", dir, d->d_name);
+	memcpy(out, d->d_name, strlen(d->d_name) + 1);
+	closedir(dp);
 }
 
 /* The IOMMU group number of a PCI device, from sysfs; -1 when it has none. */

@@ -9,7 +9,6 @@
  *   netdev --device 0000:00:03.0 --up-ms 500 --out FILE
  */
 #include "common.h"
-#include <dirent.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -30,23 +29,10 @@ static void tracefs_write(const char *file, const char *value)
 /* The network interface of a PCI device, from sysfs. */
 static void iface_of(const char *bdf, char *name, size_t len)
 {
-	char path[256];
-	struct dirent *d;
-	DIR *dir;
+	char dir[256];
 
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/net", bdf);
-	dir = opendir(path);
-	if (!dir)
-		die("%s has no network interface (is it bound to its driver?)", bdf);
-	while ((d = readdir(dir)))
-		if (d->d_name[0] != '.')
-			break;
-	if (!d)
-		die("%s has no network interface", bdf);
-	if (strlen(d->d_name) >= len)
-		die("interface name %s too long", d->d_name);
-	memcpy(name, d->d_name, strlen(d->d_name) + 1);
-	closedir(dir);
+	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s/net", bdf);
+	sysfs_entry(dir, "", name, len, "network interface (is the device bound to its driver?)");
 }
 
 static void set_up(int sock, const char *iface, int up)
