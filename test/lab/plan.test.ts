@@ -1,7 +1,26 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { guestScript, GROUND_TRUTH } from '../../src/lab/guest-script';
+import { guestScript, GROUND_TRUTH, type GuestScript } from '../../src/lab/guest-script';
 import { GO, HELD, planWorkloads } from '../../src/lab/workloads';
+
+/** A guest script with the around schedule: what the tests record with. */
+function aroundScript(workloads: GuestScript['workloads'], command: string[]): string {
+  return guestScript({
+    outDir: '/tmp/o',
+    cwd: '/',
+    workloads,
+    command,
+    schedule: 'around',
+    readyPattern: 'recording',
+    readyTimeoutMs: 1000,
+    readyDelayMs: 0,
+    stopSignal: 'INT',
+    repeat: false,
+    interactive: false,
+    env: {},
+    path: [],
+  });
+}
 
 test('all means what one boot of each kernel can run', () => {
   assert.deepEqual(planWorkloads('debian-6.1', 'all'), { workloads: ['vfio', 'gup', 'leak'], iommu: true, bindVfio: true, bindDriver: false });
@@ -16,24 +35,13 @@ test('netdev leaves the device on its own driver and cannot share a boot with VF
 });
 
 test('an early workload starts before the command, which waits until it is set up; it goes on with the others', () => {
-  const script = guestScript({
-    outDir: '/tmp/o',
-    cwd: '/',
-    workloads: [
+  const script = aroundScript(
+    [
       { name: 'premap', argv: ['/w/vfio', '--held', HELD, '--go', GO, '--out', GROUND_TRUTH], early: true },
       { name: 'gup', argv: ['/w/gup', '--out', GROUND_TRUTH] },
     ],
-    command: ['iommutrace', 'record'],
-    schedule: 'around',
-    readyPattern: 'recording',
-    readyTimeoutMs: 1000,
-    readyDelayMs: 0,
-    stopSignal: 'INT',
-    repeat: false,
-    interactive: false,
-    env: {},
-    path: [],
-  });
+    ['iommutrace', 'record'],
+  );
   assert.match(script, /'\/w\/vfio' '--held' "\$LAB\/held-premap" '--go' "\$LAB\/go" '--out' "\$OUT\/ground-truth\/premap\$sfx\.json"/);
   const at = (s: string): number => {
     const i = script.indexOf(s);
@@ -59,21 +67,7 @@ test('dirty needs the iommufd kernel and cannot share a boot with intel-iommu wo
 });
 
 test('the around schedule stops the command after the workloads and keeps its exit code', () => {
-  const script = guestScript({
-    outDir: '/tmp/o',
-    cwd: '/',
-    workloads: [{ name: 'vfio', argv: ['/w/vfio', '--out', GROUND_TRUTH] }],
-    command: ['iommutrace', 'record', '-o', "it's.iotrace"],
-    schedule: 'around',
-    readyPattern: 'recording',
-    readyTimeoutMs: 1000,
-    readyDelayMs: 0,
-    stopSignal: 'INT',
-    repeat: false,
-    interactive: false,
-    env: {},
-    path: [],
-  });
+  const script = aroundScript([{ name: 'vfio', argv: ['/w/vfio', '--out', GROUND_TRUTH] }], ['iommutrace', 'record', '-o', "it's.iotrace"]);
   assert.match(script, /'iommutrace' 'record' '-o' 'it'\\''s\.iotrace' >"\$LAB\/stdout" 2>"\$LAB\/stderr" &/);
   assert.match(script, /'\/w\/vfio' '--out' "\$OUT\/ground-truth\/vfio\$sfx\.json"/);
   assert.ok(script.indexOf('run_workloads 1') < script.indexOf('kill -INT $cmd'));
