@@ -89,7 +89,7 @@ bounded queue, and failures and dropped samples are exported as metrics.`;
       try {
         source = new ReplaySource(flags.replay, { speed });
       } catch (err) {
-        if (err instanceof CaptureError || (err as NodeJS.ErrnoException).code) throw new UserError(`${flags.replay}: ${describeError(err)}`);
+        if (err instanceof CaptureError || (err as NodeJS.ErrnoException).code) throw new UserError(`${flags.replay}: ${describeError(err)}`, err instanceof CaptureError && err.damaged ? 2 : 1);
         throw err;
       }
     } else {

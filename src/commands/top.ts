@@ -63,7 +63,7 @@ s/S sort, / filter, tab focus, enter details, r reset, u probes, ? help.`;
       try {
         replay = new ReplaySource(flags.replay, { speed });
       } catch (err) {
-        if (err instanceof CaptureError) throw new UserError(`${flags.replay}: ${err.message}`);
+        if (err instanceof CaptureError) throw new UserError(`${flags.replay}: ${err.message}`, err.damaged ? 2 : 1);
         throw err;
       }
       src = replay;

@@ -86,6 +86,13 @@ test('a header whose checksum fails is damage (exit 2), not a cut file', () => {
   const r = report(file);
   assert.equal(r.status, 2, r.stderr);
   assert.doesNotMatch(r.stderr, /cut/);
+  // The same for the replays of top and export: one line, exit 2.
+  for (const cmd of [['top', '--replay', file], ['export', '--replay', file, '--listen', '127.0.0.1:0']]) {
+    const x = spawnSync(process.execPath, [CLI, ...cmd], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(x.status, 2, `${cmd[0]}: ${x.stderr}`);
+    assert.match(x.stderr, /capture header is damaged/);
+    assert.equal(x.stderr.trim().split('\n').length, 1, x.stderr);
+  }
   // A file cut inside its header is still a cut, exit 1.
   fs.writeFileSync(file, buf.subarray(0, FIRST_FRAME + 8));
   assert.equal(report(file).status, 1);
