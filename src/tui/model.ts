@@ -61,6 +61,7 @@ export class Model {
       symbolize: (a) => this.src.symbolize(a),
       leakAgeNs: this.leakAgeNs,
       hostDevices: this.src.hostDevices,
+      processFacts: (pid) => this.src.processFacts?.(pid),
     });
     this.detail = new DeviceDetail(this.agg.devices, this.src.attached);
     this.log = new EventLog();
