@@ -22,6 +22,8 @@ export interface AgentOptions {
   maxQueueSamples: number;
   /** BPF program run statistics (live, when the kernel keeps them). */
   bpfStats?: () => BpfProgStat[] | undefined;
+  /** Per-VM series (`--vm-label`). */
+  vmLabel?: boolean;
 }
 
 /** How long a stopping agent gives healthy targets to take the last values. */
@@ -74,6 +76,7 @@ export class ExportAgent {
       lost: src.lost(),
       source: { kind: src.kind, host: src.host, kernel: src.kernelRelease },
       bpf: this.opts.bpfStats?.(),
+      vmLabel: this.opts.vmLabel,
     });
     return [...model, ...exportFamilies(this.queues)];
   }

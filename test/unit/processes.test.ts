@@ -13,6 +13,9 @@ import { EventSchema } from '../../src/events/schema';
 import { RawEvent } from '../../src/events/types';
 import { ProcessFactsCache, readProcessFacts } from '../../src/process/facts';
 import { cgroupPath, parseQemuOpts, splitCmdline, vmName } from '../../src/process/vmm';
+import { DeviceLatency } from '../../src/aggregate/device-latency';
+import { buildFamilies } from '../../src/export/model';
+import { flatten } from '../../src/export/series';
 import { buildReport } from '../../src/report/build';
 import { ReplaySource } from '../../src/source/replay';
 import { BPF_OBJECT } from '../helpers';
@@ -200,4 +203,25 @@ test('a process frame with a bad pid is damage, said where; what came before it 
   const c = readCaptureFile(file);
   assert.match(c.damage ?? '', /is inconsistent: process info has pid 0/);
   assert.equal(c.events, 1);
+});
+
+test('export --vm-label: per-VM mapped bytes and pinned pages, summed over the VM\'s processes; off, no such series', () => {
+  const facts = new Map([
+    [500, { pid: 500, vm: 'vm-a', cgroup: null }],
+    [501, { pid: 501, vm: 'vm-a', cgroup: null }],
+  ]);
+  const a = new Aggregator({ attached: new Set(ATTACHED), symbolize: () => '', leakAgeNs: 0, processFacts: (pid) => facts.get(pid) });
+  for (const e of workload()) a.add(e as RawEvent);
+  // vm-a restarted as pid 501: its series keep counting.
+  a.add(map(6e9, 501, 'qemu-system-x86', 4096) as RawEvent);
+  a.add(pin(6e9, 501, 'qemu-system-x86', 1) as RawEvent);
+  const input = { aggregator: a, deviceLatency: new DeviceLatency(a.devices), nowNs: 7e9, probes: [], lost: 0, source: { kind: 'replay', host: 'h', kernel: '6.1' } };
+  const off = buildFamilies(input);
+  assert.ok(!off.some((f) => f.name.startsWith('iommutrace_vm_')), 'off by default');
+  const on = buildFamilies({ ...input, vmLabel: true });
+  const family = (name: string) => on.find((f) => f.name === name)!.samples;
+  assert.deepEqual(family('iommutrace_vm_dma_mapped_bytes_total'), [{ labels: { vm: 'vm-a' }, value: (3 << 20) + 4096 }], 'dpdk-app names no VM: no series');
+  assert.deepEqual(family('iommutrace_vm_dma_unmapped_bytes_total'), [{ labels: { vm: 'vm-a' }, value: 1 << 20 }]);
+  assert.deepEqual(family('iommutrace_vm_pinned_pages'), [{ labels: { vm: 'vm-a' }, value: 768 - 256 + 1 }]);
+  assert.ok(flatten(on).some((x) => x.name === 'iommutrace_vm_dma_mapped_bytes_total' && x.labels.vm === 'vm-a'), 'one flattened series per VM');
 });
