@@ -57,7 +57,7 @@ export interface Report {
   /**
    * Per process that mapped, unmapped, pinned or unpinned (VFIO/iommufd pins, as
    * `pins`), most bytes first; pid -1 sums the processes past the table's bound.
-   * `vm` and `cgroup` as the recording host read them (null in captures before 0.4.0).
+   * `vm` and `cgroup` as the recording host read them (null in captures recorded before process frames).
    */
   processes: ProcessRow[];
   dirty: { walks: number; errors: number; bytes_walked: number; by_callback: Record<string, number> };

@@ -27,7 +27,7 @@ export interface CaptureContents {
   snapshots: Snapshot[];
   /** Stack addresses (hex) -> "func+0x1c [module]", as symbolized on the recording host. */
   symbols: Map<string, string>;
-  /** Facts of processes by pid, as read on the recording host (empty in captures before 0.4.0). */
+  /** Facts of processes by pid, as read on the recording host (empty in captures recorded before process frames). */
   processes: Map<number, ProcessFacts>;
   trailer?: Trailer;
   /** Events read (also handed to onEvent, in order). */

@@ -37,6 +37,19 @@ export function readProcessFacts(pid: number, procRoot = '/proc'): ProcessFacts 
 }
 
 /**
+ * Whether /proc here shows the thread an event came from: its comm as the event
+ * saw it. A source in another pid namespace (a container without the host's) or a
+ * pid reused since would otherwise name the wrong process.
+ */
+function sameThread(pid: number, tid: number, comm: string, procRoot: string): boolean {
+  const seen = readOrNull(path.join(procRoot, String(pid), 'task', String(tid), 'comm'));
+  return seen !== null && seen.replace(/\n$/, '') === comm;
+}
+
+/** Events of a pid whose thread /proc does not show before its facts are given up as unknown. */
+const TRIES = 3;
+
+/**
  * Facts of each process read once, when a live source first sees its pid (the
  * process lives then). Bounded: past `limit` pids, new ones are counted, not read.
  */
@@ -45,23 +58,39 @@ export class ProcessFactsCache {
   overflow = 0;
   /** Facts read since the last take(): for the capture writer. */
   private fresh: ProcessFacts[] = [];
+  /** Pids whose event thread /proc did not show yet, and how many times. */
+  private readonly misses = new Map<number, number>();
 
   constructor(
     private readonly procRoot = '/proc',
     private readonly limit = MAX_PROCESS_FACTS,
   ) {}
 
-  /** Reads the pid's facts the first time it is seen. */
-  see(pid: number): void {
+  /**
+   * Reads the pid's facts the first time one of its threads is seen, when /proc
+   * shows that thread (tid and comm as the event has them); else tries again with
+   * its next events, then keeps it as unknown.
+   */
+  see(pid: number, tid: number, comm: string): void {
     // pid 0: the idle task (interrupts), nothing in /proc to read.
     if (pid <= 0 || this.facts.has(pid)) return;
     if (this.facts.size >= this.limit) {
       this.overflow++;
       return;
     }
-    const f = readProcessFacts(pid, this.procRoot);
+    let f: ProcessFacts;
+    if (sameThread(pid, tid, comm, this.procRoot)) f = readProcessFacts(pid, this.procRoot);
+    else {
+      const n = (this.misses.get(pid) ?? 0) + 1;
+      if (n < TRIES) {
+        this.misses.set(pid, n);
+        return;
+      }
+      f = { pid, vm: null, cgroup: null };
+    }
+    this.misses.delete(pid);
     this.facts.set(pid, f);
-    this.fresh.push(f);
+    if (f.vm !== null || f.cgroup !== null) this.fresh.push(f);
   }
 
   get(pid: number): ProcessFacts | undefined {

@@ -124,7 +124,7 @@ export class LiveSource implements EventSource {
         const e = decoder.decode(batch.buffer, off, len);
         if (!e) return;
         src.events++;
-        if (FACT_KINDS.has(e.kind)) src.processes.see(e.pid);
+        if (FACT_KINDS.has(e.kind)) src.processes.see(e.pid, e.tid, e.comm);
         src.onEvent(e);
       });
     });

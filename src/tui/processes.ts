@@ -68,7 +68,7 @@ export class ProcessesPanel extends Panel {
     if (!r) return undefined;
     const lines = [
       `process       ${r.pid < 0 ? '(others: past the table\'s bound)' : `${r.pid} ${r.comm}`}`,
-      `vm            ${r.vm ?? '- (not a VMM that names its VM, or recorded before 0.4.0)'}`,
+      `vm            ${r.vm ?? '- (not a VMM that names its VM, or recorded before process frames)'}`,
       `cgroup        ${r.cgroup ?? '-'}`,
       `mapped        ${formatBytes(r.map_bytes)}   unmapped ${formatBytes(r.unmap_bytes)}`,
       `pinned pages  ${count(r.pinned_pages)}   unpinned ${count(r.unpinned_pages)}`,

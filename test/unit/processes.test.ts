@@ -58,12 +58,13 @@ test('cmdline and cgroup v2 parsing: NUL-separated argv, the 0:: line verbatim',
   assert.equal(cgroupPath(''), null);
 });
 
-/** A fake /proc with one process per entry. */
-function fakeProc(procs: Record<number, { argv: string[]; cgroup?: string }>): string {
+/** A fake /proc with one process per entry (its main thread named `comm`). */
+function fakeProc(procs: Record<number, { argv: string[]; cgroup?: string; comm?: string }>): string {
   const root = fs.mkdtempSync(path.join(tmp, 'proc-'));
   for (const [pid, p] of Object.entries(procs)) {
-    fs.mkdirSync(path.join(root, pid));
+    fs.mkdirSync(path.join(root, pid, 'task', pid), { recursive: true });
     fs.writeFileSync(path.join(root, pid, 'cmdline'), p.argv.map((a) => a + '\0').join(''));
+    fs.writeFileSync(path.join(root, pid, 'task', pid, 'comm'), `${p.comm ?? path.basename(p.argv[0])}\n`);
     if (p.cgroup !== undefined) fs.writeFileSync(path.join(root, pid, 'cgroup'), p.cgroup);
   }
   return root;
@@ -71,26 +72,44 @@ function fakeProc(procs: Record<number, { argv: string[]; cgroup?: string }>): s
 
 test('the live lookup: /proc/PID read once per pid, a vanished process has no facts, the cache is bounded', () => {
   const root = fakeProc({
-    10: { argv: ['/usr/bin/qemu-system-x86_64', '-name', 'guest=vm-a,debug-threads=on'], cgroup: '0::/machine.slice/machine-qemu\\x2d1\\x2dvm\\x2da.scope/libvirt\n' },
+    10: { argv: ['/usr/bin/qemu-system-x86_64', '-name', 'guest=vm-a,debug-threads=on'], comm: 'qemu-system-x86', cgroup: '0::/machine.slice/machine-qemu\\x2d1\\x2dvm\\x2da.scope/libvirt\n' },
     11: { argv: ['fio'], cgroup: '0::/user.slice\n' },
     12: { argv: ['dpdk'] },
   });
   assert.deepEqual(readProcessFacts(10, root), { pid: 10, vm: 'vm-a', cgroup: '/machine.slice/machine-qemu\\x2d1\\x2dvm\\x2da.scope/libvirt' });
   assert.deepEqual(readProcessFacts(99, root), { pid: 99, vm: null, cgroup: null }, 'gone');
   const cache = new ProcessFactsCache(root, 2);
-  cache.see(10);
+  cache.see(10, 10, 'qemu-system-x86');
   // Read once: a later change of the file is not seen.
   fs.writeFileSync(path.join(root, '10', 'cmdline'), 'other\0');
-  cache.see(10);
-  cache.see(0);
-  cache.see(11);
-  cache.see(12);
+  cache.see(10, 10, 'qemu-system-x86');
+  cache.see(0, 0, 'swapper/0');
+  cache.see(11, 11, 'fio');
+  cache.see(12, 12, 'dpdk');
   assert.equal(cache.get(10)?.vm, 'vm-a');
   assert.equal(cache.get(11)?.cgroup, '/user.slice');
   assert.equal(cache.get(12), undefined, 'past the bound');
   assert.equal(cache.overflow, 1);
   assert.deepEqual(cache.take().map((f) => f.pid), [10, 11]);
   assert.deepEqual(cache.take(), [], 'each fact handed to the writer once');
+});
+
+test('the live lookup names nobody when /proc shows another thread than the event\'s (another pid namespace, a reused pid)', () => {
+  const root = fakeProc({ 20: { argv: ['qemu-system-x86_64', '-name', 'guest=other-vm'], comm: 'qemu-system-x86' } });
+  const cache = new ProcessFactsCache(root);
+  // The event's thread is "CPU 0/KVM" with tid 21: not this /proc's process.
+  cache.see(20, 21, 'CPU 0/KVM');
+  cache.see(20, 21, 'CPU 0/KVM');
+  assert.equal(cache.get(20), undefined, 'tried again with the next event');
+  cache.see(20, 21, 'CPU 0/KVM');
+  assert.deepEqual(cache.get(20), { pid: 20, vm: null, cgroup: null }, 'then given up as unknown');
+  assert.deepEqual(cache.take(), [], 'nothing unknown goes into the capture');
+  // A vCPU thread of the right process is enough.
+  fs.mkdirSync(path.join(root, '20', 'task', '22'));
+  fs.writeFileSync(path.join(root, '20', 'task', '22', 'comm'), 'CPU 1/KVM\n');
+  const again = new ProcessFactsCache(root);
+  again.see(20, 22, 'CPU 1/KVM');
+  assert.equal(again.get(20)?.vm, 'other-vm');
 });
 
 const hdr = (ts: number, pid: number, comm: string, probe: string) => ({ ts_ns: ts, pid, tid: pid, ret: 0, comm, probe });
@@ -184,7 +203,7 @@ test('process facts round-trip through a capture: the report names the VM and cg
   assert.equal(new ReplaySource(file).processFacts(600)?.cgroup, '/kubepods.slice/pod1', 'replays (top, export) read them too');
 });
 
-test('a capture without process frames (before 0.4.0) still reads: processes[] holds the figures, vm and cgroup null', () => {
+test('a capture without process frames (recorded before them) still reads: processes[] holds the figures, vm and cgroup null', () => {
   const report = buildReport(capture('old.iotrace', false));
   assert.equal(report.capture.damage, null);
   assert.deepEqual(report.processes.map((p) => [p.pid, p.vm, p.cgroup, p.map_bytes, p.pinned_pages]), [
