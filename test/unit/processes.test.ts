@@ -244,3 +244,11 @@ test('export --vm-label: per-VM mapped bytes and pinned pages, summed over the V
   assert.deepEqual(family('iommutrace_vm_pinned_pages'), [{ labels: { vm: 'vm-a' }, value: 768 - 256 + 1 }]);
   assert.ok(flatten(on).some((x) => x.name === 'iommutrace_vm_dma_mapped_bytes_total' && x.labels.vm === 'vm-a'), 'one flattened series per VM');
 });
+
+test('a process frame with a name past the bound is damage too', () => {
+  const file = path.join(tmp, 'long.iotrace');
+  const w = new CaptureWriter(file, header());
+  w.processes([{ pid: 5, vm: 'v'.repeat(4097), cgroup: null }]);
+  w.close({ endNs: 1, lost: 0, stopReason: 'duration' });
+  assert.match(readCaptureFile(file).damage ?? '', /process 5 has a name longer than 4096/);
+});
