@@ -22,6 +22,8 @@ export interface AggregatorOptions {
   hostDevices?: HostDevice[];
   /** What the recording host read of a process (VM name, cgroup); asked at summary time. */
   processFacts?: (pid: number) => ProcessFacts | undefined;
+  /** Events whose process the recording host did not look up (its table was full). */
+  processFactsOverflow?: () => number;
   /** Bound of the per-process table (default MAX_PROCESS_ROWS). */
   maxProcesses?: number;
 }
@@ -291,7 +293,7 @@ export class Aggregator {
       processes: this.processes.list(this.opts.processFacts),
       dirty: { ...this.dirty, by_callback: this.callbacks() },
       groups: groups.sort((a, b) => a.group - b.group),
-      overflow: { group_refs: this.ledger.overflow, stacks: this.ledger.stackOverflow, groups: this.ledger.groupOverflow, processes: this.processes.overflow },
+      overflow: { group_refs: this.ledger.overflow, stacks: this.ledger.stackOverflow, groups: this.ledger.groupOverflow, processes: this.processes.overflow, process_facts: this.opts.processFactsOverflow?.() ?? 0 },
       page_faults: [...this.faults],
     };
   }

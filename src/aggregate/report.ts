@@ -71,7 +71,10 @@ export interface Report {
     leaked: ListedRef[];
   }[];
   /** Bounded tables that overflowed: what they had to forget. */
-  /** `processes`: events summed into the "(others)" row of processes[] (pid -1). */
-  overflow: { group_refs: number; stacks: number; groups: number; processes: number };
+  /**
+   * `processes`: events summed into the "(others)" row of processes[] (pid -1);
+   * `process_facts`: events whose process the recording host did not look up (no vm, cgroup).
+   */
+  overflow: { group_refs: number; stacks: number; groups: number; processes: number; process_facts: number };
   page_faults: { device: string; iova: string; flags: number; ts_ns: number }[];
 }

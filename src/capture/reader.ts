@@ -29,6 +29,8 @@ export interface CaptureContents {
   symbols: Map<string, string>;
   /** Facts of processes by pid, as read on the recording host (empty in captures recorded before process frames). */
   processes: Map<number, ProcessFacts>;
+  /** Events whose process the recording host did not look up (its table was full). */
+  processesUnread: number;
   trailer?: Trailer;
   /** Events read (also handed to onEvent, in order). */
   events: number;
@@ -177,7 +179,9 @@ function walk(src: ByteSource, out: Partial<CaptureContents> & { strings: string
       } else if (frame.symbols) {
         for (const s of (frame.symbols as { symbols: { address: string; name: string }[] }).symbols) out.symbols!.set(s.address, s.name);
       } else if (frame.processes) {
-        addProcesses(out.processes!, (frame.processes as { processes: { pid: number; vm: string; cgroup: string }[] }).processes);
+        const p = frame.processes as { processes: { pid: number; vm: string; cgroup: string }[]; unreadEvents: number };
+        addProcesses(out.processes!, p.processes);
+        out.processesUnread = Math.max(out.processesUnread!, p.unreadEvents);
       } else if (frame.trailer) {
         out.trailer = frame.trailer as Trailer;
       }
@@ -214,7 +218,7 @@ function decodeFrame(payload: Buffer, at: number): Record<string, unknown> | str
 }
 
 function emptyContents(bytes: number): Omit<CaptureContents, 'header'> & { header?: CaptureHeader; strings: string[] } {
-  return { snapshots: [], symbols: new Map(), processes: new Map(), events: 0, skipped: 0, cut: false, bytes, strings: [] };
+  return { snapshots: [], symbols: new Map(), processes: new Map(), processesUnread: 0, events: 0, skipped: 0, cut: false, bytes, strings: [] };
 }
 
 /** Reads a capture, calling onEvent for every event in order. */

@@ -182,10 +182,16 @@ export class CaptureWriter {
     this.frame({ symbols: { symbols: [...map].map(([a, name]) => ({ address: a.toString(16), name })) } });
   }
 
-  /** Facts of newly seen processes (src/process/facts.ts): one frame for the lot. */
-  processes(list: ProcessFacts[]): void {
-    if (list.length === 0) return;
-    this.frame({ processes: { processes: list.map((p) => ({ pid: p.pid, vm: p.vm ?? '', cgroup: p.cgroup ?? '' })) } });
+  private unreadEvents = 0;
+
+  /**
+   * Facts of newly seen processes (src/process/facts.ts) in one frame, with the
+   * events whose process was not looked up so far (the recorder's table was full).
+   */
+  processes(list: ProcessFacts[], unreadEvents = this.unreadEvents): void {
+    if (list.length === 0 && unreadEvents === this.unreadEvents) return;
+    this.unreadEvents = unreadEvents;
+    this.frame({ processes: { processes: list.map((p) => ({ pid: p.pid, vm: p.vm ?? '', cgroup: p.cgroup ?? '' })), unreadEvents } });
   }
 
   /** Flushes, writes the trailer and closes. The file is complete after this. */

@@ -45,7 +45,7 @@ export class ExportAgent {
 
   constructor(private readonly opts: AgentOptions) {
     const src = opts.source;
-    this.aggregator = new Aggregator({ attached: src.attached, symbolize: (a) => src.symbolize(a), leakAgeNs: opts.leakAgeNs, hostDevices: src.hostDevices, processFacts: (pid) => src.processFacts?.(pid) });
+    this.aggregator = new Aggregator({ attached: src.attached, symbolize: (a) => src.symbolize(a), leakAgeNs: opts.leakAgeNs, hostDevices: src.hostDevices, processFacts: (pid) => src.processFacts?.(pid), processFactsOverflow: () => src.processFactsUnread?.() ?? 0 });
     this.deviceLatency = new DeviceLatency(this.aggregator.devices);
     if (opts.listen) this.endpoint = new ScrapeEndpoint(() => this.families());
     const host = src.kind === 'live' ? os.hostname() : src.host;

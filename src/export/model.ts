@@ -173,6 +173,7 @@ export function buildFamilies(input: ModelInput): Family[] {
       { labels: { table: 'stacks' }, value: s.overflow.stacks },
       { labels: { table: 'groups' }, value: s.overflow.groups },
       { labels: { table: 'processes' }, value: s.overflow.processes },
+      { labels: { table: 'process_facts' }, value: s.overflow.process_facts },
       { labels: { table: 'device_latency' }, value: input.deviceLatency.overflow },
     ]),
   ];

@@ -55,6 +55,7 @@ const TRIES = 3;
  */
 export class ProcessFactsCache {
   readonly facts = new Map<number, ProcessFacts>();
+  /** Events whose process was not looked up: the table was full. */
   overflow = 0;
   /** Facts read since the last take(): for the capture writer. */
   private fresh: ProcessFacts[] = [];

@@ -26,6 +26,7 @@ export function buildReport(path: string, options: BuildOptions = {}): Report {
   let agg: Aggregator | undefined;
   const symbols = new Map<string, string>();
   let processes = new Map<number, ProcessFacts>();
+  let unread = 0;
   const makeAggregator = (h: CaptureHeader): Aggregator =>
     new Aggregator({
       attached: new Set(h.probes.filter((p) => p.status === 'attached').map((p) => p.name)),
@@ -35,6 +36,7 @@ export function buildReport(path: string, options: BuildOptions = {}): Report {
       hostDevices: recordedDevices(h.devices),
       // Like symbols, process facts are read with the whole file; asked at summary time.
       processFacts: (pid) => processes.get(pid),
+      processFactsOverflow: () => unread,
     });
   // The window in the capture's own time (ns from its clock base).
   let from = -Infinity;
@@ -54,6 +56,7 @@ export function buildReport(path: string, options: BuildOptions = {}): Report {
   });
   for (const [a, n] of contents.symbols) symbols.set(a, n);
   processes = contents.processes;
+  unread = contents.processesUnread;
   const a = agg!;
   const h = contents.header;
   const endNs = contents.trailer?.endNs ?? a.lastTs;

@@ -162,6 +162,7 @@ export function renderReport(report: Report): string {
   if (r.overflow.stacks) lost.push(`${n(r.overflow.stacks)} stacks not kept: the stack table was full`);
   if (r.overflow.groups) lost.push(`${n(r.overflow.groups)} gets and puts on groups not kept: the group table was full`);
   if (r.overflow.processes) lost.push(`${n(r.overflow.processes)} events of processes past the process table's bound, summed in its "-" row`);
+  if (r.overflow.process_facts) lost.push(`${n(r.overflow.process_facts)} events of processes the recording host did not look up (no VM name or cgroup): its process table was full`);
   if (lost.length) out.push(section('OVERFLOW', lost.join('\n')));
   if (unwatched.has('page_faults')) out.push('', section('IO PAGE FAULTS', NOT_WATCHED));
   else if (r.page_faults.length) {

@@ -201,6 +201,10 @@ export class LiveSource implements EventSource {
     return this.processes.get(pid);
   }
 
+  processFactsUnread(): number {
+    return this.processes.overflow;
+  }
+
   symbolize(address: bigint): string {
     this.kallsyms ??= Kallsyms.load();
     return this.kallsyms.symbolize(address);

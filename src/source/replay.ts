@@ -118,6 +118,10 @@ export class ReplaySource implements EventSource {
     return this.contents.processes.get(pid);
   }
 
+  processFactsUnread(): number {
+    return this.contents.processesUnread;
+  }
+
   start(onEvent: (e: RawEvent) => void, onEnd: () => void = () => {}): void {
     this.onEvent = onEvent;
     this.onEnd = onEnd;

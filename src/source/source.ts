@@ -40,6 +40,8 @@ export interface EventSource {
   symbolize(address: bigint): string;
   /** What the recording host read of a process (VM name, cgroup), when it read it. */
   processFacts?(pid: number): ProcessFacts | undefined;
+  /** Events whose process was not looked up (the recording host's table was full). */
+  processFactsUnread?(): number;
   /** Why a replay ended before its trailer (the file was cut or is damaged, and where); undefined otherwise. */
   endNote?(): EndNote | undefined;
   /** Starts delivering events; `onEnd` fires when a replay runs out (never for live). */

@@ -62,6 +62,7 @@ export class Model {
       leakAgeNs: this.leakAgeNs,
       hostDevices: this.src.hostDevices,
       processFacts: (pid) => this.src.processFacts?.(pid),
+      processFactsOverflow: () => this.src.processFactsUnread?.() ?? 0,
     });
     this.detail = new DeviceDetail(this.agg.devices, this.src.attached);
     this.log = new EventLog();

@@ -104,7 +104,7 @@ test('a probe that detached during a capture reads back detached, with its modul
     processes: [],
     dirty: { walks: 0, errors: 0, bytes_walked: 0, by_callback: {} },
     groups: [],
-    overflow: { group_refs: 0, stacks: 0, groups: 0, processes: 0 },
+    overflow: { group_refs: 0, stacks: 0, groups: 0, processes: 0, process_facts: 0 },
     page_faults: [],
   } as Report;
   const text = renderReport(report);

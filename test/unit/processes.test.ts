@@ -182,7 +182,7 @@ function capture(name: string, withFacts: boolean): string {
   if (withFacts) w.processes([{ pid: 500, vm: 'vm-a', cgroup: '/machine.slice/machine-qemu\\x2d1\\x2dvm\\x2da.scope' }]);
   w.flush();
   events.slice(4).forEach((e) => w.add(e));
-  if (withFacts) w.processes([{ pid: 600, vm: null, cgroup: '/kubepods.slice/pod1' }]);
+  if (withFacts) w.processes([{ pid: 600, vm: null, cgroup: '/kubepods.slice/pod1' }], 3);
   w.close({ endNs: 5e9, lost: 0, stopReason: 'duration' });
   return file;
 }
@@ -200,12 +200,15 @@ test('process facts round-trip through a capture: the report names the VM and cg
   const report = buildReport(file);
   assert.deepEqual(report.processes, live.summary(5e9).processes, 'the report of the file equals what the recording host aggregated');
   assert.equal(report.processes[0].vm, 'vm-a');
+  assert.equal(contents.processesUnread, 3);
+  assert.equal(report.overflow.process_facts, 3, 'events whose process the recording host did not look up');
   assert.equal(new ReplaySource(file).processFacts(600)?.cgroup, '/kubepods.slice/pod1', 'replays (top, export) read them too');
 });
 
 test('a capture without process frames (recorded before them) still reads: processes[] holds the figures, vm and cgroup null', () => {
   const report = buildReport(capture('old.iotrace', false));
   assert.equal(report.capture.damage, null);
+  assert.equal(report.overflow.process_facts, 0);
   assert.deepEqual(report.processes.map((p) => [p.pid, p.vm, p.cgroup, p.map_bytes, p.pinned_pages]), [
     [500, null, null, 3 << 20, 768],
     [600, null, null, 4096, 0],
