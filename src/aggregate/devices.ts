@@ -181,7 +181,8 @@ export class DeviceTable {
     return (this.lastRow = r);
   }
 
-  dma(e: DmaEvent): void {
+  /** Counts the event in its device's row, and returns the row. */
+  dma(e: DmaEvent): DeviceRow {
     const r = this.dmaRow(e.domain);
     if (e.probe === 'iommu.unmap') {
       r.unmap_calls++;
@@ -190,6 +191,7 @@ export class DeviceTable {
       r.map_calls++;
       r.map_bytes += e.done;
     }
+    return r;
   }
 
   /** The row key DMA into `domain` is counted under (see dma()). */

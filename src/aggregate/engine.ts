@@ -4,6 +4,8 @@ import { attachSource, DeviceTable } from './devices';
 import { errnoName } from './errno';
 import { GroupLedger, LedgerLimits } from './groups';
 import { Histogram } from './loglinear';
+import type { ProcessFacts } from '../process/facts';
+import { ProcessTable } from './processes';
 import { GupCounts, Report } from './report';
 import { Quantity, roleOf, sources, sourcesOf } from './truth';
 import { UnpinNesting } from './unpins';
@@ -18,6 +20,12 @@ export interface AggregatorOptions {
   limits?: LedgerLimits;
   /** Every device behind an IOMMU when the source began: paths and IOMMU drivers. */
   hostDevices?: HostDevice[];
+  /** What the recording host read of a process (VM name, cgroup); asked at summary time. */
+  processFacts?: (pid: number) => ProcessFacts | undefined;
+  /** Events whose process the recording host did not look up (its table was full). */
+  processFactsOverflow?: () => number;
+  /** Bound of the per-process table (default MAX_PROCESS_ROWS). */
+  maxProcesses?: number;
 }
 
 /** The end of an exhaustive switch: `e` is never anything, or tsc says which case is missing. */
@@ -57,6 +65,8 @@ export class Aggregator {
   private readonly nesting = new UnpinNesting();
   private readonly pinLedger = new Map<string, { pid: number; comm: string; path: string; pinned: number; unpinned: number }>();
   readonly gup = gupCounts();
+  /** DMA and pins per process (report `processes[]`). */
+  readonly processes: ProcessTable;
   /** The same per process (pid -1: the ones past MAX_PROCESSES). */
   private readonly gupByPid = new Map<number, GupCounts & { pid: number; comm: string }>();
   readonly gupErrors = new Map<string, number>();
@@ -77,6 +87,7 @@ export class Aggregator {
   constructor(private readonly opts: AggregatorOptions) {
     this.devices = new DeviceTable(attachSource(opts.attached), opts.hostDevices);
     this.ledger = new GroupLedger(opts.limits);
+    this.processes = new ProcessTable(opts.maxProcesses);
     this.gupFrom = sources('gup', opts.attached);
     this.pinFrom = sourcesOf(['pin.vfio', 'pin.iommufd', 'unpin.vfio', 'unpin.iommufd', 'unpin.gup'], opts.attached);
     this.pathUnpins = [...sourcesOf(['unpin.vfio', 'unpin.iommufd'], opts.attached)].some((p) => opts.attached.has(p));
@@ -129,7 +140,12 @@ export class Aggregator {
       this.dma.map_calls++;
       this.dma.map_bytes += e.done;
     }
-    this.devices.dma(e);
+    const row = this.devices.dma(e);
+    // A kernel driver's DMA-API maps run in whatever context was current (an
+    // interrupt, a worker): they belong to no process.
+    if (row.path === 'kernel') return;
+    if (e.probe === 'iommu.unmap') this.processes.unmap(e.pid, e.comm, e.done);
+    else this.processes.map(e.pid, e.comm, e.done, e.ts_ns);
   }
 
   private onGroupRef(e: GroupRefEvent): void {
@@ -205,6 +221,7 @@ export class Aggregator {
     if (!l) this.pinLedger.set(key, (l = { pid: e.pid, comm: e.comm, path: p.path, pinned: 0, unpinned: 0 }));
     if (p.pin) l.pinned += pages;
     else l.unpinned += pages;
+    this.processes.pin(e.pid, e.comm, pages, p.pin);
   }
 
   private onDirty(e: DirtyEvent): void {
@@ -248,7 +265,7 @@ export class Aggregator {
    * The answers so far; `nowNs` dates outstanding references (their age). With
    * refs false the groups' held and leaked lists are left empty (see groupCounts).
    */
-  summary(nowNs: number, { refs = true } = {}): Pick<Report, 'latency' | 'latency_histograms' | 'dma' | 'devices' | 'pins' | 'pin_ledger' | 'gup' | 'gup_by_process' | 'dirty' | 'groups' | 'overflow' | 'page_faults'> {
+  summary(nowNs: number, { refs = true } = {}): Pick<Report, 'latency' | 'latency_histograms' | 'dma' | 'devices' | 'pins' | 'pin_ledger' | 'gup' | 'gup_by_process' | 'processes' | 'dirty' | 'groups' | 'overflow' | 'page_faults'> {
     const groups = [...this.ledger.groups.values()].map((g) => {
       const { held, leaked } = refs ? this.ledger.classify(g, nowNs, this.opts.leakAgeNs, this.opts.symbolize) : { held: [], leaked: [] };
       const known = this.devices.groupDevices.get(g.groupId) ?? new Set<string>();
@@ -273,9 +290,10 @@ export class Aggregator {
       pin_ledger: [...this.pinLedger.values()].map((l) => ({ ...l, outstanding: l.pinned - l.unpinned })),
       gup: { ...this.gup, errors_by_errno: Object.fromEntries(this.gupErrors) },
       gup_by_process: [...this.gupByPid.values()].map((p) => ({ ...p })),
+      processes: this.processes.list(this.opts.processFacts),
       dirty: { ...this.dirty, by_callback: this.callbacks() },
       groups: groups.sort((a, b) => a.group - b.group),
-      overflow: { group_refs: this.ledger.overflow, stacks: this.ledger.stackOverflow, groups: this.ledger.groupOverflow },
+      overflow: { group_refs: this.ledger.overflow, stacks: this.ledger.stackOverflow, groups: this.ledger.groupOverflow, processes: this.processes.overflow, process_facts: this.opts.processFactsOverflow?.() ?? 0 },
       page_faults: [...this.faults],
     };
   }

@@ -1,6 +1,7 @@
 import { DeviceRow } from './devices';
 import { ListedRef } from './groups';
 import { Percentiles } from './loglinear';
+import { ProcessRow } from './processes';
 
 export interface GupCounts {
   calls: number;
@@ -53,6 +54,12 @@ export interface Report {
   gup: GupCounts & { errors_by_errno: Record<string, number> };
   /** GUP per process (pid -1 sums the processes past the table's bound). */
   gup_by_process: (GupCounts & { pid: number; comm: string })[];
+  /**
+   * Per process that mapped, unmapped, pinned or unpinned (VFIO/iommufd pins, as
+   * `pins`), most bytes first; pid -1 sums the processes past the table's bound.
+   * `vm` and `cgroup` as the recording host read them (null in captures recorded before process frames).
+   */
+  processes: ProcessRow[];
   dirty: { walks: number; errors: number; bytes_walked: number; by_callback: Record<string, number> };
   groups: {
     group: number;
@@ -64,6 +71,10 @@ export interface Report {
     leaked: ListedRef[];
   }[];
   /** Bounded tables that overflowed: what they had to forget. */
-  overflow: { group_refs: number; stacks: number; groups: number };
+  /**
+   * `processes`: events summed into the "(others)" row of processes[] (pid -1);
+   * `process_facts`: events whose process the recording host did not look up (no vm, cgroup).
+   */
+  overflow: { group_refs: number; stacks: number; groups: number; processes: number; process_facts: number };
   page_faults: { device: string; iova: string; flags: number; ts_ns: number }[];
 }

@@ -4,6 +4,7 @@ import { lacking } from './columns';
 import { crc32 } from './crc32';
 import { Frame, FORMAT_VERSION, MAGIC, PREAMBLE_SIZE } from './proto';
 import { COLUMN_NAME, readBatch } from './batch';
+import { MAX_FACT_CHARS, MAX_PROCESS_FACTS, type ProcessFacts } from '../process/facts';
 import { CaptureHeader, EventKindSpec, Snapshot, Trailer } from './types';
 import { readEventsFrame } from './wire';
 
@@ -26,6 +27,10 @@ export interface CaptureContents {
   snapshots: Snapshot[];
   /** Stack addresses (hex) -> "func+0x1c [module]", as symbolized on the recording host. */
   symbols: Map<string, string>;
+  /** Facts of processes by pid, as read on the recording host (empty in captures recorded before process frames). */
+  processes: Map<number, ProcessFacts>;
+  /** Events whose process the recording host did not look up (its table was full). */
+  processesUnread: number;
   trailer?: Trailer;
   /** Events read (also handed to onEvent, in order). */
   events: number;
@@ -173,6 +178,10 @@ function walk(src: ByteSource, out: Partial<CaptureContents> & { strings: string
         out.snapshots!.push(frame.snapshot as Snapshot);
       } else if (frame.symbols) {
         for (const s of (frame.symbols as { symbols: { address: string; name: string }[] }).symbols) out.symbols!.set(s.address, s.name);
+      } else if (frame.processes) {
+        const p = frame.processes as { processes: { pid: number; vm: string; cgroup: string }[]; unreadEvents: number };
+        addProcesses(out.processes!, p.processes);
+        out.processesUnread = Math.max(out.processesUnread!, p.unreadEvents);
       } else if (frame.trailer) {
         out.trailer = frame.trailer as Trailer;
       }
@@ -188,6 +197,16 @@ function walk(src: ByteSource, out: Partial<CaptureContents> & { strings: string
   }
 }
 
+/** Process facts of a Processes frame, checked: a pid is a positive integer, names are bounded, the table too. */
+function addProcesses(into: Map<number, ProcessFacts>, list: { pid: number; vm: string; cgroup: string }[]): void {
+  for (const p of list) {
+    if (!Number.isInteger(p.pid) || p.pid <= 0) throw new Error(`process info has pid ${p.pid}`);
+    if (p.vm.length > MAX_FACT_CHARS || p.cgroup.length > MAX_FACT_CHARS) throw new Error(`process ${p.pid} has a name longer than ${MAX_FACT_CHARS}`);
+    if (!into.has(p.pid) && into.size >= MAX_PROCESS_FACTS) throw new Error(`more than ${MAX_PROCESS_FACTS} processes`);
+    into.set(p.pid, { pid: p.pid, vm: p.vm || null, cgroup: p.cgroup || null });
+  }
+}
+
 /** A frame as an object, or the line saying why it does not decode. */
 function decodeFrame(payload: Buffer, at: number): Record<string, unknown> | string {
   const F = Frame();
@@ -199,7 +218,7 @@ function decodeFrame(payload: Buffer, at: number): Record<string, unknown> | str
 }
 
 function emptyContents(bytes: number): Omit<CaptureContents, 'header'> & { header?: CaptureHeader; strings: string[] } {
-  return { snapshots: [], symbols: new Map(), events: 0, skipped: 0, cut: false, bytes, strings: [] };
+  return { snapshots: [], symbols: new Map(), processes: new Map(), processesUnread: 0, events: 0, skipped: 0, cut: false, bytes, strings: [] };
 }
 
 /** Reads a capture, calling onEvent for every event in order. */

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import type { RawEvent } from '../events/types';
 import { crc32 } from './crc32';
 import { Frame, FORMAT_VERSION, MAGIC } from './proto';
+import type { ProcessFacts } from '../process/facts';
 import { CaptureHeader, ColumnType, EventKindSpec, Snapshot, Trailer } from './types';
 
 /** An event as the pipeline carries it: its kind name, time and fields by column name. */
@@ -179,6 +180,18 @@ export class CaptureWriter {
   symbols(map: Map<bigint, string>): void {
     if (map.size === 0) return;
     this.frame({ symbols: { symbols: [...map].map(([a, name]) => ({ address: a.toString(16), name })) } });
+  }
+
+  private unreadEvents = 0;
+
+  /**
+   * Facts of newly seen processes (src/process/facts.ts) in one frame, with the
+   * events whose process was not looked up so far (the recorder's table was full).
+   */
+  processes(list: ProcessFacts[], unreadEvents = this.unreadEvents): void {
+    if (list.length === 0 && unreadEvents === this.unreadEvents) return;
+    this.unreadEvents = unreadEvents;
+    this.frame({ processes: { processes: list.map((p) => ({ pid: p.pid, vm: p.vm ?? '', cgroup: p.cgroup ?? '' })), unreadEvents } });
   }
 
   /** Flushes, writes the trailer and closes. The file is complete after this. */

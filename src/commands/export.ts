@@ -66,6 +66,7 @@ bounded queue, and failures and dropped samples are exported as metrics.`;
     speed: Flags.string({ description: 'replay speed: 1 as recorded, 10 ten times faster, 0 as fast as possible', default: '1' }),
     'leak-age': Flags.string({ description: 'references held longer than this count as held or leaked (default: 30s, or the capture\'s)' }),
     timeout: Flags.string({ description: 'give up on one push request after this long', default: '10s' }),
+    'vm-label': Flags.boolean({ description: 'also export per-VM series labelled vm=NAME (one series per VM: off by default)', default: false }),
     'max-queue-samples': Flags.integer({ description: 'samples each push target may keep waiting; past it the oldest are dropped', default: 100_000, min: 1 }),
   };
 
@@ -112,6 +113,7 @@ bounded queue, and failures and dropped samples are exported as metrics.`;
       timeoutMs,
       maxQueueSamples: flags['max-queue-samples'],
       bpfStats,
+      vmLabel: flags['vm-label'],
     });
     let address: string | undefined;
     try {

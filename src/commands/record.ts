@@ -104,13 +104,16 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
     });
     // The signal handlers go in before the line that says we are recording: a SIGINT
     // sent as soon as it appears must stop the recording, not kill the process.
-    const stopped = this.waitForStop(src, w, durationNs, () => write(() => w.flush()));
+    // Process facts go out with each flush: a cut file keeps the names of what it holds.
+    const flush = (): boolean => write(() => (w.processes(src.processes.take(), src.processes.overflow), w.flush()));
+    const stopped = this.waitForStop(src, w, durationNs, flush);
     process.stderr.write(
       `recording to ${output}: ${src.attached.size} of ${src.probes.length} probes attached${durationNs ? `, for ${flags.duration}` : ''}; Ctrl-C stops\n`,
     );
     const reason = await stopped;
     const lost = src.stop();
     const finished = write(() => {
+      w.processes(src.processes.take(), src.processes.overflow);
       w.symbols(new Map([...addresses].map((a) => [a, src.symbolize(a)])));
       w.close({ endNs: src.now(), lost, stopReason: reason });
     });

@@ -22,6 +22,8 @@ export interface AgentOptions {
   maxQueueSamples: number;
   /** BPF program run statistics (live, when the kernel keeps them). */
   bpfStats?: () => BpfProgStat[] | undefined;
+  /** Per-VM series (`--vm-label`). */
+  vmLabel?: boolean;
 }
 
 /** How long a stopping agent gives healthy targets to take the last values. */
@@ -43,7 +45,7 @@ export class ExportAgent {
 
   constructor(private readonly opts: AgentOptions) {
     const src = opts.source;
-    this.aggregator = new Aggregator({ attached: src.attached, symbolize: (a) => src.symbolize(a), leakAgeNs: opts.leakAgeNs, hostDevices: src.hostDevices });
+    this.aggregator = new Aggregator({ attached: src.attached, symbolize: (a) => src.symbolize(a), leakAgeNs: opts.leakAgeNs, hostDevices: src.hostDevices, processFacts: (pid) => src.processFacts?.(pid), processFactsOverflow: () => src.processFactsUnread?.() ?? 0 });
     this.deviceLatency = new DeviceLatency(this.aggregator.devices);
     if (opts.listen) this.endpoint = new ScrapeEndpoint(() => this.families());
     const host = src.kind === 'live' ? os.hostname() : src.host;
@@ -74,6 +76,7 @@ export class ExportAgent {
       lost: src.lost(),
       source: { kind: src.kind, host: src.host, kernel: src.kernelRelease },
       bpf: this.opts.bpfStats?.(),
+      vmLabel: this.opts.vmLabel,
     });
     return [...model, ...exportFamilies(this.queues)];
   }

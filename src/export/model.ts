@@ -1,6 +1,7 @@
 import { DeviceLatency } from '../aggregate/device-latency';
 import { Aggregator } from '../aggregate/engine';
 import { Histogram } from '../aggregate/loglinear';
+import { ProcessRow } from '../aggregate/processes';
 import { ProbeStatus } from '../source/source';
 import { LE_SECONDS, toExp2 } from './histogram';
 
@@ -49,6 +50,8 @@ export interface ModelInput {
   source: { kind: string; host: string; kernel: string };
   /** Per-program run count and time; only when kernel.bpf_stats_enabled is on (live). */
   bpf?: BpfProgStat[];
+  /** Per-VM series (`export --vm-label`): off by default, a label per VM name. */
+  vmLabel?: boolean;
 }
 
 const counter = (name: string, help: string, unit: string, samples: Sample[]): Family => ({ name, help, unit, type: 'counter', samples });
@@ -68,9 +71,29 @@ function sumBy<T>(rows: T[], key: (r: T) => string, value: (r: T) => number): Sa
 }
 
 /**
+ * Per-VM series, summed over the processes that name the VM (a restarted VM keeps
+ * its series). Processes that name no VM are left out: the label stays one per VM.
+ */
+function vmFamilies(processes: ProcessRow[]): Family[] {
+  const named = processes.filter((p) => p.vm !== null);
+  const by = (v: (p: ProcessRow) => number): Sample[] => {
+    const m = new Map<string, number>();
+    for (const p of named) m.set(p.vm!, (m.get(p.vm!) ?? 0) + v(p));
+    return [...m].map(([vm, value]) => ({ labels: { vm }, value }));
+  };
+  return [
+    counter('iommutrace_vm_dma_mapped_bytes_total', 'Bytes a VM\'s VMM mapped for DMA (export --vm-label).', 'By', by((p) => p.map_bytes)),
+    counter('iommutrace_vm_dma_unmapped_bytes_total', 'Bytes a VM\'s VMM unmapped (export --vm-label).', 'By', by((p) => p.unmap_bytes)),
+    // Pins of pages pinned before the source began may be released during it: never below 0.
+    gauge('iommutrace_vm_pinned_pages', 'Pages a VM\'s VMM holds pinned through VFIO or iommufd, pinned minus unpinned since the source began (export --vm-label).', '{page}', by((p) => p.pinned_pages - p.unpinned_pages).map((x) => ({ ...x, value: Math.max(0, x.value) }))),
+  ];
+}
+
+/**
  * The exported metrics, from the aggregator's state: one model for the scrape
  * endpoint, remote write and OTLP, so all three always say the same. Labels are
- * probes, devices, groups and paths only: never pids, comms or addresses.
+ * probes, devices, groups and paths only: never pids, comms or addresses (VM
+ * names only when asked, with `vmLabel`).
  */
 export function buildFamilies(input: ModelInput): Family[] {
   const a = input.aggregator;
@@ -149,9 +172,12 @@ export function buildFamilies(input: ModelInput): Family[] {
       { labels: { table: 'group_refs' }, value: s.overflow.group_refs },
       { labels: { table: 'stacks' }, value: s.overflow.stacks },
       { labels: { table: 'groups' }, value: s.overflow.groups },
+      { labels: { table: 'processes' }, value: s.overflow.processes },
+      { labels: { table: 'process_facts' }, value: s.overflow.process_facts },
       { labels: { table: 'device_latency' }, value: input.deviceLatency.overflow },
     ]),
   ];
+  if (input.vmLabel) out.push(...vmFamilies(s.processes));
   if (input.bpf) {
     const labels = (p: BpfProgStat): Labels => ({ probe: p.probe, program: p.program });
     out.push(

@@ -4,6 +4,7 @@ import { Report } from '../aggregate/report';
 import { CaptureContents, readCaptureFile } from '../capture/reader';
 import { CaptureHeader } from '../capture/types';
 import { probesAtEnd } from '../capture/header';
+import type { ProcessFacts } from '../process/facts';
 import { notWatched } from './watched';
 
 export interface BuildOptions {
@@ -24,6 +25,8 @@ function orNull(s: string): string | null {
 export function buildReport(path: string, options: BuildOptions = {}): Report {
   let agg: Aggregator | undefined;
   const symbols = new Map<string, string>();
+  let processes = new Map<number, ProcessFacts>();
+  let unread = 0;
   const makeAggregator = (h: CaptureHeader): Aggregator =>
     new Aggregator({
       attached: new Set(h.probes.filter((p) => p.status === 'attached').map((p) => p.name)),
@@ -31,6 +34,9 @@ export function buildReport(path: string, options: BuildOptions = {}): Report {
       symbolize: (a) => symbols.get(a.toString(16)) ?? '0x' + a.toString(16),
       leakAgeNs: options.leakAgeNs ?? h.leakAgeNs,
       hostDevices: recordedDevices(h.devices),
+      // Like symbols, process facts are read with the whole file; asked at summary time.
+      processFacts: (pid) => processes.get(pid),
+      processFactsOverflow: () => unread,
     });
   // The window in the capture's own time (ns from its clock base).
   let from = -Infinity;
@@ -49,6 +55,8 @@ export function buildReport(path: string, options: BuildOptions = {}): Report {
     },
   });
   for (const [a, n] of contents.symbols) symbols.set(a, n);
+  processes = contents.processes;
+  unread = contents.processesUnread;
   const a = agg!;
   const h = contents.header;
   const endNs = contents.trailer?.endNs ?? a.lastTs;

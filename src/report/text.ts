@@ -88,6 +88,29 @@ export function renderReport(report: Report): string {
     );
     if (!attaches) out.push(`  ATTACH, DETACH, ERRORS: ${NOT_WATCHED}`);
   }
+  if (r.processes.length) {
+    out.push(
+      section(
+        'PROCESSES',
+        table(
+          ['PID', 'COMM', 'VM', 'MAPPED', 'UNMAPPED', 'PINNED', 'UNPINNED', 'MAPPING FOR', 'RATE', 'CGROUP'],
+          r.processes.map((x) => [
+            x.pid < 0 ? '-' : String(x.pid),
+            x.comm,
+            x.vm ?? '-',
+            formatBytes(x.map_bytes),
+            formatBytes(x.unmap_bytes),
+            n(x.pinned_pages),
+            n(x.unpinned_pages),
+            // First to last map: how long its start-up mapping took.
+            x.first_map_ns === null || x.last_map_ns === null ? '-' : formatDuration(x.last_map_ns - x.first_map_ns),
+            x.map_bytes_per_s === null ? '-' : `${formatBytes(x.map_bytes_per_s)}/s`,
+            x.cgroup ?? '-',
+          ]),
+        ),
+      ),
+    );
+  }
   out.push('');
   const lat = Object.entries(r.latency);
   if (lat.length) {
@@ -138,6 +161,8 @@ export function renderReport(report: Report): string {
   if (r.overflow.group_refs) lost.push(`${n(r.overflow.group_refs)} outstanding references forgotten: the ledger was full`);
   if (r.overflow.stacks) lost.push(`${n(r.overflow.stacks)} stacks not kept: the stack table was full`);
   if (r.overflow.groups) lost.push(`${n(r.overflow.groups)} gets and puts on groups not kept: the group table was full`);
+  if (r.overflow.processes) lost.push(`${n(r.overflow.processes)} events of processes past the process table's bound, summed in its "-" row`);
+  if (r.overflow.process_facts) lost.push(`${n(r.overflow.process_facts)} events of processes the recording host did not look up (no VM name or cgroup): its process table was full`);
   if (lost.length) out.push(section('OVERFLOW', lost.join('\n')));
   if (unwatched.has('page_faults')) out.push('', section('IO PAGE FAULTS', NOT_WATCHED));
   else if (r.page_faults.length) {

@@ -10,6 +10,7 @@ import { LiveKernel, readModules } from '../probes/kernel-live';
 import { PlannedProbe } from '../probes/planner';
 import { DEFAULT_OBJECT, ProbeSession, SessionOptions } from '../probes/session';
 import { ProbeSpec } from '../probes/types';
+import { ProcessFacts, ProcessFactsCache } from '../process/facts';
 import { EventSource, ProbeStatus } from './source';
 
 export interface LiveOptions extends SessionOptions {
@@ -19,6 +20,13 @@ export interface LiveOptions extends SessionOptions {
 
 /** How often /proc/modules is read, to notice a module unloaded under an attached probe. */
 export const MODULE_POLL_MS = 500;
+
+/**
+ * Event kinds whose processes are looked up in /proc: those that map or pin (the
+ * report's processes[]), and the selftest probe, so the lookup can be tested on
+ * kernels where nothing maps. Others would fill the bounded cache with bystanders.
+ */
+const FACT_KINDS = new Set<string>(['dma', 'pin', 'gup', 'selftest']);
 
 /** A probe that stopped during the session, and when (ns from the clock base). */
 export interface Detachment {
@@ -71,6 +79,8 @@ export class LiveSource implements EventSource {
   readonly detachments: Detachment[] = [];
   /** Every device behind an IOMMU when the session began. */
   hostDevices: HostDevice[] = [];
+  /** VM names and cgroups of the processes events name, read while they live. */
+  readonly processes = new ProcessFactsCache();
   /** Called when probes detach during the session (after `probes` shows it). */
   onDetach: (d: Detachment[]) => void = () => {};
 
@@ -114,6 +124,7 @@ export class LiveSource implements EventSource {
         const e = decoder.decode(batch.buffer, off, len);
         if (!e) return;
         src.events++;
+        if (FACT_KINDS.has(e.kind)) src.processes.see(e.pid, e.tid, e.comm);
         src.onEvent(e);
       });
     });
@@ -184,6 +195,14 @@ export class LiveSource implements EventSource {
   /** Events the kernel could not put in the ring (it was full), since the session started. */
   lost(): number {
     return readCounter(this.session.object, 'ringbuf_lost');
+  }
+
+  processFacts(pid: number): ProcessFacts | undefined {
+    return this.processes.get(pid);
+  }
+
+  processFactsUnread(): number {
+    return this.processes.overflow;
   }
 
   symbolize(address: bigint): string {

@@ -2,6 +2,7 @@ import { recordedDevices, type HostDevice } from '../probes/iommu-groups';
 import { probesAtEnd } from '../capture/header';
 import { CaptureContents, CaptureStream } from '../capture/reader';
 import { RawEvent } from '../events/types';
+import type { ProcessFacts } from '../process/facts';
 import { EndNote, EventSource, ProbeStatus } from './source';
 
 export interface ReplayOptions {
@@ -111,6 +112,14 @@ export class ReplaySource implements EventSource {
 
   symbolize(address: bigint): string {
     return this.symbols.get(address.toString(16)) ?? '0x' + address.toString(16);
+  }
+
+  processFacts(pid: number): ProcessFacts | undefined {
+    return this.contents.processes.get(pid);
+  }
+
+  processFactsUnread(): number {
+    return this.contents.processesUnread;
   }
 
   start(onEvent: (e: RawEvent) => void, onEnd: () => void = () => {}): void {

@@ -1,5 +1,6 @@
 import { RawEvent } from '../events/types';
 import type { HostDevice } from '../probes/iommu-groups';
+import type { ProcessFacts } from '../process/facts';
 
 /** Why a replay ended early: in a word, and where. */
 export interface EndNote {
@@ -37,6 +38,10 @@ export interface EventSource {
   /** Events delivered so far. */
   readonly events: number;
   symbolize(address: bigint): string;
+  /** What the recording host read of a process (VM name, cgroup), when it read it. */
+  processFacts?(pid: number): ProcessFacts | undefined;
+  /** Events whose process was not looked up (the recording host's table was full). */
+  processFactsUnread?(): number;
   /** Why a replay ended before its trailer (the file was cut or is damaged, and where); undefined otherwise. */
   endNote?(): EndNote | undefined;
   /** Starts delivering events; `onEnd` fires when a replay runs out (never for live). */

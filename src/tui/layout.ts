@@ -14,6 +14,7 @@ export const KINDS = {
   groups: [],
   dirty: [],
   log: [],
+  processes: ['vm', 'pid', 'mapped', 'pinned', 'rate', 'mapping', 'unmapped', 'cgroup'],
 } as const satisfies Record<string, readonly string[] | undefined>;
 
 export type WidgetKind = keyof typeof KINDS;

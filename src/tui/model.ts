@@ -61,6 +61,8 @@ export class Model {
       symbolize: (a) => this.src.symbolize(a),
       leakAgeNs: this.leakAgeNs,
       hostDevices: this.src.hostDevices,
+      processFacts: (pid) => this.src.processFacts?.(pid),
+      processFactsOverflow: () => this.src.processFactsUnread?.() ?? 0,
     });
     this.detail = new DeviceDetail(this.agg.devices, this.src.attached);
     this.log = new EventLog();

@@ -7,6 +7,7 @@ import { LatencyPanel } from './latency';
 import { LogPanel } from './log';
 import { WidgetKind, WidgetSpec } from './layout';
 import { Panel } from './panel';
+import { ProcessesPanel } from './processes';
 import { RatesPanel, SparklinesPanel } from './rates';
 
 const MAKERS: Record<WidgetKind, new (parent: blessed.Widgets.Node, spec: WidgetSpec) => Panel> = {
@@ -18,6 +19,7 @@ const MAKERS: Record<WidgetKind, new (parent: blessed.Widgets.Node, spec: Widget
   groups: GroupsPanel,
   dirty: DirtyPanel,
   log: LogPanel,
+  processes: ProcessesPanel,
 };
 
 /** The panel a layout entry asks for. */

@@ -225,6 +225,8 @@ test('the Grafana dashboard: a datasource variable, every panel on it, every met
   assert.ok(d.templating.list.some((v: { type: string; name: string }) => v.type === 'datasource' && v.name === 'datasource'));
   const exported = new Set(families().flatMap((f) => (f.type === 'histogram' ? ['_bucket', '_sum', '_count'].map((x) => f.name + x) : [f.name])));
   for (const n of ['iommutrace_bpf_prog_run_seconds_total', 'iommutrace_export_failures_total', 'iommutrace_export_dropped_samples_total', 'iommutrace_export_queue_samples']) exported.add(n);
+  // Only with --vm-label.
+  for (const n of ['iommutrace_vm_dma_mapped_bytes_total', 'iommutrace_vm_dma_unmapped_bytes_total', 'iommutrace_vm_pinned_pages']) exported.add(n);
   let queries = 0;
   for (const p of d.panels) {
     if (p.type === 'row') continue;

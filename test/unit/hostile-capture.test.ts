@@ -192,6 +192,8 @@ function writeHostile(file: string): void {
   const w = new CaptureWriter(file, header(PROBES), { batchEvents: 64 });
   for (const e of hostileEvents()) w.add(e);
   w.symbols(hostileSymbols());
+  // VM names and cgroups as a hostile recording host would claim them (within the reader's bound).
+  w.processes(HOSTILE.map((s, i) => ({ pid: 100 + i, vm: s.slice(0, 4096), cgroup: `/machine.slice/${s}`.slice(0, 4096) })));
   w.close({ endNs: 1_000_000, lost: 0, stopReason: HOSTILE.slice(0, 5).join('') });
   const marker = Buffer.from(BAD_UTF8_MARKER);
   let patched = 0;
@@ -275,6 +277,7 @@ test('the hostile capture really carries the hostile strings (it reads back with
   assert.ok(c.header.argv.some((a) => a.includes('\x1b]52;')));
   assert.ok(c.header.argv.some((a) => a.includes('\ufffd')), 'the invalid UTF-8 reads as replacement characters');
   assert.ok([...c.symbols.values()].includes('__proto__'));
+  assert.ok([...c.processes.values()].some((p) => p.vm?.includes('\x1b[2J')), 'VM names too');
 });
 
 test('report (text) of a hostile capture: exit 0, no raw control byte, nothing written anywhere', () => {

@@ -15,6 +15,7 @@ import { DEFAULT_LAYOUT, LayoutError, loadLayout, pickScreen, place, validateLay
 import { Model, View } from '../../src/tui/model';
 import { ago, chartUnit, downsample, RatesPanel, SparklinesPanel, yAxis } from '../../src/tui/rates';
 import { fitColumns, TableState } from '../../src/tui/table';
+import { ProcessesPanel } from '../../src/tui/processes';
 
 const base = { pid: 10, tid: 10, type: 0, ret: 0, comm: 'qemu' };
 const attach = (ts: number, dev: string, group: number, domain: bigint, pid = 10): AttachEvent => ({
@@ -288,4 +289,32 @@ test('the Rates panel draws the chosen series with blessed-contrib\'s line chart
   s = text().slice(0, 12);
   assert.ok(!s.some((l) => BRAILLE.test(l)), s.join('\n'));
   assert.equal(q.focusable, false);
+});
+
+test('the processes panel: VM (or comm), pid, MiB mapped, pinned pages, rate and mapping time, within its width; the default layout has it on both screens', (t) => {
+  const { screen, text } = offscreen(80, 10);
+  t.after(() => screen.destroy());
+  const src = {
+    kind: 'replay' as const, host: 'lab', kernelRelease: '6.1', attached: new Set(['iommu.map', 'vfio.pin']), events: 0, probes: [],
+    now: () => 3e9, lost: () => 0, symbolize: String, start() {}, pause() {}, resume() {}, stop: () => 0,
+    processFacts: (pid: number) => (pid === 42 ? { pid, vm: 'vm-alpha', cgroup: '/machine.slice/machine-qemu\\x2d1\\x2dvm\\x2dalpha.scope' } : undefined),
+  };
+  const m = new Model(src, 1e9);
+  m.add({ ...map(1e9, 0xd3n, 1 << 30, 1000), pid: 42, comm: 'qemu-system-x86' });
+  m.add({ ...map(3e9, 0xd3n, 1 << 30, 1000), pid: 42, comm: 'qemu-system-x86' });
+  m.add(pin(3e9, 'vfio.pin', 524288, 42));
+  m.add({ ...map(2e9, 0xd3n, 4096, 1000), pid: 77, comm: 'dpdk' });
+  const v = m.view({ paused: false, ended: false, cpuPct: 0 });
+  const spec = { kind: 'processes' as const, row: 0, col: 0, rowSpan: 1, colSpan: 1, metrics: ['vm', 'pid', 'mapped', 'pinned', 'rate', 'mapping'] };
+  const p = new ProcessesPanel(screen, spec);
+  p.place({ top: 0, left: 0, width: 60, height: 6 });
+  p.update(v, { filter: '' });
+  screen.render();
+  const s = text().slice(0, 6).map((l) => l.slice(0, 60));
+  assert.match(s[0], /Processes · 2 · 1 VM/);
+  assert.match(s[2], /│ vm-alpha +42 +2048\.0 +524,288 +1024\.0 +2\.0s │/, s.join('\n'));
+  assert.match(s[3], /│ dpdk +77 +0\.0 +0 +- +0ns │/, 'one map: no rate, no mapping time; no VM: its comm');
+  assert.ok(s.every((l) => l.length <= 60));
+  assert.match(p.details()!.body, /cgroup +\/machine\.slice\/machine-qemu/);
+  for (const sc of loadLayout(DEFAULT_LAYOUT).screens) assert.ok(sc.widgets.some((w) => w.kind === 'processes'), `${sc.name} shows processes`);
 });

@@ -1,0 +1,95 @@
+import type { ProcessFacts } from '../process/facts';
+
+/** One process's DMA and pins (report --json `processes[]`, CLI.md). */
+export interface ProcessRow {
+  pid: number;
+  comm: string;
+  vm: string | null;
+  cgroup: string | null;
+  map_bytes: number;
+  unmap_bytes: number;
+  pinned_pages: number;
+  unpinned_pages: number;
+  /** Event time (ns from the capture's start) of its first and last map; null when it only unmapped or pinned. */
+  first_map_ns: number | null;
+  last_map_ns: number | null;
+  /** map_bytes over first..last map, per second: the rate while it mapped (null with fewer than two map times). */
+  map_bytes_per_s: number | null;
+}
+
+type Counts = Omit<ProcessRow, 'vm' | 'cgroup' | 'map_bytes_per_s'>;
+
+/** Processes kept apart; the rest are summed in one row (pid -1, "(others)"). */
+export const MAX_PROCESS_ROWS = 4096;
+
+/**
+ * DMA maps and VFIO/iommufd pins per process. They run in the VMM's own context
+ * (its VFIO or iommufd ioctl), so the event's pid (the tgid) is the process.
+ */
+export class ProcessTable {
+  private readonly rows = new Map<number, Counts>();
+  /** Events summed into the "(others)" row because the table was full. */
+  overflow = 0;
+
+  constructor(private readonly limit = MAX_PROCESS_ROWS) {}
+
+  private row(pid: number, comm: string): Counts {
+    let r = this.rows.get(pid);
+    if (r) return r;
+    if (this.rows.size >= this.limit) {
+      this.overflow++;
+      pid = -1;
+      comm = '(others)';
+      r = this.rows.get(-1);
+      if (r) return r;
+    }
+    r = { pid, comm, map_bytes: 0, unmap_bytes: 0, pinned_pages: 0, unpinned_pages: 0, first_map_ns: null, last_map_ns: null };
+    this.rows.set(pid, r);
+    return r;
+  }
+
+  map(pid: number, comm: string, bytes: number, tsNs: number): void {
+    const r = this.row(pid, comm);
+    r.map_bytes += bytes;
+    if (r.first_map_ns === null || tsNs < r.first_map_ns) r.first_map_ns = tsNs;
+    if (r.last_map_ns === null || tsNs > r.last_map_ns) r.last_map_ns = tsNs;
+  }
+
+  unmap(pid: number, comm: string, bytes: number): void {
+    this.row(pid, comm).unmap_bytes += bytes;
+  }
+
+  pin(pid: number, comm: string, pages: number, pinned: boolean): void {
+    const r = this.row(pid, comm);
+    if (pinned) r.pinned_pages += pages;
+    else r.unpinned_pages += pages;
+  }
+
+  get size(): number {
+    return this.rows.size;
+  }
+
+  /** The rows, most bytes mapped first, with the facts the recording host read (null where it read none). */
+  list(facts: (pid: number) => ProcessFacts | undefined = () => undefined): ProcessRow[] {
+    return [...this.rows.values()]
+      .map((r) => {
+        const f = r.pid > 0 ? facts(r.pid) : undefined;
+        const span = r.first_map_ns !== null && r.last_map_ns !== null ? r.last_map_ns - r.first_map_ns : 0;
+        const row: ProcessRow = {
+          pid: r.pid,
+          comm: r.comm,
+          vm: f?.vm ?? null,
+          cgroup: f?.cgroup ?? null,
+          map_bytes: r.map_bytes,
+          unmap_bytes: r.unmap_bytes,
+          pinned_pages: r.pinned_pages,
+          unpinned_pages: r.unpinned_pages,
+          first_map_ns: r.first_map_ns,
+          last_map_ns: r.last_map_ns,
+          map_bytes_per_s: span > 0 ? Math.round(r.map_bytes / (span / 1e9)) : null,
+        };
+        return row;
+      })
+      .sort((a, b) => b.map_bytes - a.map_bytes || b.pinned_pages - a.pinned_pages || a.pid - b.pid);
+  }
+}

@@ -1,0 +1,107 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { cgroupPath, splitCmdline, vmName } from './vmm';
+
+/** What the recording host knew of a process: kept in the capture, so reports elsewhere name it alike. */
+export interface ProcessFacts {
+  pid: number;
+  vm: string | null;
+  cgroup: string | null;
+}
+
+/** Processes whose facts are kept; the rest are counted (see ProcessFactsCache.overflow). */
+export const MAX_PROCESS_FACTS = 4096;
+
+/** Longest name or path kept: a hostile or odd command line cannot bloat the capture. */
+export const MAX_FACT_CHARS = 4096;
+
+function readOrNull(file: string): string | null {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return null; // gone already, or not ours to read
+  }
+}
+
+/**
+ * Reads /proc/PID/{cmdline,cgroup} (under `procRoot`). Only the VM name and the
+ * cgroup are kept, never the command line: it may carry secrets (QEMU's
+ * `-object secret,data=...`).
+ */
+export function readProcessFacts(pid: number, procRoot = '/proc'): ProcessFacts {
+  const dir = path.join(procRoot, String(pid));
+  const cmdline = readOrNull(path.join(dir, 'cmdline'));
+  const cgroup = readOrNull(path.join(dir, 'cgroup'));
+  const clip = (s: string | null) => (s === null ? null : s.slice(0, MAX_FACT_CHARS));
+  return { pid, vm: clip(cmdline ? vmName(splitCmdline(cmdline)) : null), cgroup: clip(cgroup ? cgroupPath(cgroup) : null) };
+}
+
+/**
+ * Whether /proc here shows the thread an event came from: its comm as the event
+ * saw it. A source in another pid namespace (a container without the host's) or a
+ * pid reused since would otherwise name the wrong process.
+ */
+function sameThread(pid: number, tid: number, comm: string, procRoot: string): boolean {
+  const seen = readOrNull(path.join(procRoot, String(pid), 'task', String(tid), 'comm'));
+  return seen !== null && seen.replace(/\n$/, '') === comm;
+}
+
+/** Events of a pid whose thread /proc does not show before its facts are given up as unknown. */
+const TRIES = 3;
+
+/**
+ * Facts of each process read once, when a live source first sees its pid (the
+ * process lives then). Bounded: past `limit` pids, new ones are counted, not read.
+ */
+export class ProcessFactsCache {
+  readonly facts = new Map<number, ProcessFacts>();
+  /** Events whose process was not looked up: the table was full. */
+  overflow = 0;
+  /** Facts read since the last take(): for the capture writer. */
+  private fresh: ProcessFacts[] = [];
+  /** Pids whose event thread /proc did not show yet, and how many times. */
+  private readonly misses = new Map<number, number>();
+
+  constructor(
+    private readonly procRoot = '/proc',
+    private readonly limit = MAX_PROCESS_FACTS,
+  ) {}
+
+  /**
+   * Reads the pid's facts the first time one of its threads is seen, when /proc
+   * shows that thread (tid and comm as the event has them); else tries again with
+   * its next events, then keeps it as unknown.
+   */
+  see(pid: number, tid: number, comm: string): void {
+    // pid 0: the idle task (interrupts), nothing in /proc to read.
+    if (pid <= 0 || this.facts.has(pid)) return;
+    if (this.facts.size >= this.limit) {
+      this.overflow++;
+      return;
+    }
+    let f: ProcessFacts;
+    if (sameThread(pid, tid, comm, this.procRoot)) f = readProcessFacts(pid, this.procRoot);
+    else {
+      const n = (this.misses.get(pid) ?? 0) + 1;
+      if (n < TRIES) {
+        this.misses.set(pid, n);
+        return;
+      }
+      f = { pid, vm: null, cgroup: null };
+    }
+    this.misses.delete(pid);
+    this.facts.set(pid, f);
+    if (f.vm !== null || f.cgroup !== null) this.fresh.push(f);
+  }
+
+  get(pid: number): ProcessFacts | undefined {
+    return this.facts.get(pid);
+  }
+
+  /** The facts read since the last call. */
+  take(): ProcessFacts[] {
+    const out = this.fresh;
+    this.fresh = [];
+    return out;
+  }
+}
