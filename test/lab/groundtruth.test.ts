@@ -175,6 +175,13 @@ function checkQemu(capture: string, truth: GroundTruth): void {
   assert.equal(report.pins.vfio_unpinned_pages, t.unpinned_pages, 'pages released');
   const held = report.pin_ledger.filter((p) => p.pid === t.qemu_pid && p.pinned !== p.unpinned);
   assert.deepEqual(held, [], 'nothing left pinned by QEMU after it exits');
+  // Which VM: QEMU's -name guest=NAME, read on the recording host and kept in the capture.
+  const vm = report.processes.filter((p) => p.vm === t.vm);
+  assert.equal(vm.length, 1, `one process names the VM ${t.vm}: ${JSON.stringify(report.processes)}`);
+  assert.deepEqual(
+    { pid: vm[0].pid, comm: vm[0].comm, map_bytes: vm[0].map_bytes, unmap_bytes: vm[0].unmap_bytes, pinned_pages: vm[0].pinned_pages, unpinned_pages: vm[0].unpinned_pages },
+    { pid: t.qemu_pid, comm: 'qemu-system-x86', map_bytes: d.map_bytes, unmap_bytes: d.unmap_bytes, pinned_pages: t.pinned_pages, unpinned_pages: t.unpinned_pages },
+  );
 }
 
 const IOMMU_DRIVER: Record<IommuVendor, string> = { intel: 'intel-iommu', amd: 'amd-iommu' };
