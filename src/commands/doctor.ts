@@ -73,7 +73,7 @@ Exits 0 when at least one probe can attach.`;
           tried: p.tried.map((t) => ({ mode: t.mode, target: t.target, reason: t.reason, reason_code: t.code })),
         })),
         summary: { available, unavailable: planned.length - available },
-        devices: hostDevices().map((d) => ({ ...d, domain_type: groupDomainType(d.group) })),
+        devices: withGroupTypes(hostDevices()),
       };
       if (flags.attach) report.variants = await attachAllVariants(kernel, CATALOGUE.filter((s) => !s.optIn));
     } finally {
@@ -108,6 +108,15 @@ function renderCauses(causes: CauseGroup[], unavailable: number, width: number):
 function causeRefs(causes: CauseGroup[], name: string): string {
   const refs = causes.flatMap((c, i) => (c.probes.some((p) => p.name === name) ? [String(i + 1)] : []));
   return refs.length ? `see ${refs.join(', ')}` : '';
+}
+
+/** Each device with its group's default domain type, read once per group. */
+function withGroupTypes(devices: HostDevice[]): DoctorReport['devices'] {
+  const types = new Map<number, string | null>();
+  return devices.map((d) => {
+    if (!types.has(d.group)) types.set(d.group, groupDomainType(d.group));
+    return { ...d, domain_type: types.get(d.group)! };
+  });
 }
 
 export function render(r: DoctorReport, causes: CauseGroup[], width: number): string {

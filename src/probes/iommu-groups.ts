@@ -20,7 +20,18 @@ export interface HostDevice {
   path: DevicePath | null;
 }
 
-const SYSFS_GROUPS = '/sys/kernel/iommu_groups';
+/** The IOMMU group numbers sysfs lists under `root`, ascending ([] without an IOMMU). */
+function groupIds(root: string): number[] {
+  try {
+    return fs
+      .readdirSync(path.join(root, 'kernel', 'iommu_groups'))
+      .filter((g) => /^\d+$/.test(g))
+      .map(Number)
+      .sort((a, b) => a - b);
+  } catch {
+    return [];
+  }
+}
 
 function readlinkBase(p: string): string {
   try {
@@ -79,23 +90,19 @@ function heldVfio(proc = '/proc'): { groups: Set<number>; cdevs: Set<string> } {
 /** Every device in an IOMMU group, with its driver, IOMMU driver and, where it shows, its path. */
 export function hostDevices(root = '/sys'): HostDevice[] {
   const groupsDir = path.join(root, 'kernel', 'iommu_groups');
-  let groups: string[] = [];
-  try {
-    groups = fs.readdirSync(groupsDir).filter((g) => /^\d+$/.test(g));
-  } catch {
-    return [];
-  }
+  const groups = groupIds(root);
+  if (groups.length === 0) return [];
   const held = root === '/sys' ? heldVfio() : { groups: new Set<number>(), cdevs: new Set<string>() };
   const out: HostDevice[] = [];
-  for (const g of groups.sort((a, b) => Number(a) - Number(b))) {
+  for (const g of groups) {
     let devices: string[] = [];
     try {
-      devices = fs.readdirSync(path.join(groupsDir, g, 'devices'));
+      devices = fs.readdirSync(path.join(groupsDir, String(g), 'devices'));
     } catch {
       continue;
     }
     for (const device of devices.sort()) {
-      const dir = path.join(groupsDir, g, 'devices', device);
+      const dir = path.join(groupsDir, String(g), 'devices', device);
       const driver = readlinkBase(path.join(dir, 'driver'));
       let cdev = '';
       try {
@@ -106,8 +113,8 @@ export function hostDevices(root = '/sys'): HostDevice[] {
       let devicePath: DevicePath | null = null;
       if (driver && driver !== 'vfio-pci') devicePath = 'kernel';
       else if (cdev && held.cdevs.has(cdev)) devicePath = 'vfio-cdev';
-      else if (held.groups.has(Number(g))) devicePath = 'vfio-group';
-      out.push({ device, group: Number(g), driver, iommu_driver: iommuDriverOf(readlinkBase(path.join(dir, 'iommu'))), path: devicePath });
+      else if (held.groups.has(g)) devicePath = 'vfio-group';
+      out.push({ device, group: g, driver, iommu_driver: iommuDriverOf(readlinkBase(path.join(dir, 'iommu'))), path: devicePath });
     }
   }
   return out;
@@ -119,23 +126,7 @@ export function hostDevices(root = '/sys'): HostDevice[] {
  * devices. Returns how many groups were read.
  */
 export function readGroupTypes(root = '/sys'): number {
-  const groupsDir = path.join(root, 'kernel', 'iommu_groups');
-  let n = 0;
-  let groups: string[] = [];
-  try {
-    groups = fs.readdirSync(groupsDir).filter((g) => /^\d+$/.test(g));
-  } catch {
-    return 0;
-  }
-  for (const g of groups) {
-    try {
-      fs.readFileSync(path.join(groupsDir, g, 'type'));
-      n++;
-    } catch {
-      // a group removed meanwhile, or a kernel without the attribute (before 5.11)
-    }
-  }
-  return n;
+  return groupIds(root).filter((g) => groupDomainType(g, root) !== null).length;
 }
 
 /** The devices a capture header recorded (protobuf gives '' for what was unknown). */
@@ -149,7 +140,10 @@ export function recordedDevices(devices: { device: string; group: number; driver
   }));
 }
 
-/** The group's default domain type as sysfs prints it (DMA, DMA-FQ, identity, ...), or null. */
+/**
+ * The group's default domain type as sysfs prints it (DMA, DMA-FQ, identity, ...), or
+ * null (a group removed meanwhile, or a kernel before 5.11 without the attribute).
+ */
 export function groupDomainType(group: number, root = '/sys'): string | null {
   try {
     return fs.readFileSync(path.join(root, 'kernel', 'iommu_groups', String(group), 'type'), 'utf8').trim() || null;

@@ -5,8 +5,9 @@ import { Percentiles } from '../aggregate/loglinear';
 import { compact, count, formatBytes, formatDuration, mibPerSec } from './format';
 import { WidgetSpec } from './layout';
 import { View } from './model';
-import { Details, Panel, UiState } from './panel';
-import { Column, TableState } from './table';
+import { Details, UiState } from './panel';
+import { Column } from './table';
+import { ColumnId, TablePanel } from './table-panel';
 
 interface Row extends DeviceRow {
   key: string;
@@ -16,7 +17,10 @@ interface Row extends DeviceRow {
   pinned: number;
 }
 
-const num = (id: string, title: string, width: number, v: (r: Row) => number, text: (n: number) => string = count): Column<Row> => ({
+/** A column of the devices table: its id one of layout.ts's. */
+type DeviceColumn = Column<Row> & { id: ColumnId<'devices'> };
+
+const num = (id: ColumnId<'devices'>, title: string, width: number, v: (r: Row) => number, text: (n: number) => string = count): DeviceColumn => ({
   id,
   title,
   width,
@@ -25,7 +29,7 @@ const num = (id: string, title: string, width: number, v: (r: Row) => number, te
   key: v,
 });
 
-const latency = (id: string, title: string, q: 'p50_ns' | 'p99_ns'): Column<Row> => ({
+const latency = (id: ColumnId<'devices'>, title: string, q: 'p50_ns' | 'p99_ns'): DeviceColumn => ({
   id,
   title,
   width: 8,
@@ -34,7 +38,7 @@ const latency = (id: string, title: string, q: 'p50_ns' | 'p99_ns'): Column<Row>
   key: (r) => r.lat?.[q] ?? -1,
 });
 
-const COLUMNS: Column<Row>[] = [
+const COLUMNS: DeviceColumn[] = [
   { id: 'device', title: 'DEVICE', width: 12, align: 'left', flex: true, text: (r) => (r.domain ? `unknown ${r.domain}` : r.device), key: (r) => r.device },
   { id: 'group', title: 'GRP', width: 4, align: 'right', text: (r) => (r.group >= 0 ? String(r.group) : '-'), key: (r) => r.group },
   { id: 'driver', title: 'DRIVER', width: 9, align: 'left', text: (r) => r.driver || '-', key: (r) => r.driver },
@@ -51,19 +55,10 @@ const COLUMNS: Column<Row>[] = [
   num('pinned', 'PINNED', 7, (r) => r.pinned, compact),
 ];
 
-export const DEVICE_COLUMNS = COLUMNS.map((c) => c.id);
-
 /** The devices table: one row per device (BDF), sortable, selectable, filtered. */
-export class DevicesPanel extends Panel {
-  override readonly focusable = true;
-  override readonly sortable = true;
-  private readonly table: TableState<Row>;
-
+export class DevicesPanel extends TablePanel<Row, 'devices'> {
   constructor(parent: blessed.Widgets.Node, spec: WidgetSpec) {
-    super(parent, spec, 'Devices');
-    const ids = spec.metrics.length ? spec.metrics : DEVICE_COLUMNS;
-    const cols = ids.map((id) => COLUMNS.find((c) => c.id === id)!);
-    this.table = new TableState(cols, (r) => r.key, cols.some((c) => c.id === 'mapped') ? 'mapped' : cols[0].id);
+    super(parent, spec, 'Devices', 'devices', COLUMNS, (r) => r.key);
   }
 
   update(v: View, ui: UiState): void {
@@ -89,18 +84,6 @@ export class DevicesPanel extends Panel {
     const lines = this.table.render(width, height, this.isFocused);
     if (rows.length === 0) lines.push(`{gray-fg}${ui.filter ? 'no device matches the filter' : 'no device seen yet'}{/gray-fg}`);
     this.box.setContent(lines.join('\n'));
-  }
-
-  override key(name: string): boolean {
-    const { height } = this.inner;
-    const moves: Record<string, number> = { up: -1, down: 1, k: -1, j: 1, pageup: -(height - 1), pagedown: height - 1, home: -Infinity, end: Infinity };
-    if (!(name in moves)) return false;
-    this.table.move(moves[name]);
-    return true;
-  }
-
-  override sort(reverse: boolean): void {
-    this.table.sort(reverse);
   }
 
   override details(): Details | undefined {

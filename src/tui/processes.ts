@@ -3,15 +3,16 @@ import { ProcessRow } from '../aggregate/processes';
 import { count, formatBytes, formatDuration, mibPerSec } from './format';
 import { WidgetSpec } from './layout';
 import { View } from './model';
-import { Details, Panel, UiState } from './panel';
-import { Column, TableState } from './table';
+import { Details, UiState } from './panel';
+import { Column } from './table';
+import { ColumnId, TablePanel } from './table-panel';
 
 const mib = (bytes: number): string => (bytes / 1048576).toFixed(1);
 /** First to last map: how long the process's start-up mapping took. */
 const mapping = (r: ProcessRow): number => (r.first_map_ns === null || r.last_map_ns === null ? -1 : r.last_map_ns - r.first_map_ns);
 const name = (r: ProcessRow): string => (r.pid < 0 ? '(others)' : (r.vm ?? r.comm));
 
-const COLUMNS: Column<ProcessRow>[] = [
+const COLUMNS: (Column<ProcessRow> & { id: ColumnId<'processes'> })[] = [
   { id: 'vm', title: 'VM/COMM', width: 10, align: 'left', flex: true, text: name, key: name, tag: (r) => (r.vm ? undefined : 'gray-fg') },
   { id: 'pid', title: 'PID', width: 7, align: 'right', text: (r) => (r.pid < 0 ? '-' : String(r.pid)), key: (r) => r.pid },
   { id: 'mapped', title: 'MiB', width: 8, align: 'right', text: (r) => mib(r.map_bytes), key: (r) => r.map_bytes },
@@ -22,22 +23,13 @@ const COLUMNS: Column<ProcessRow>[] = [
   { id: 'cgroup', title: 'CGROUP', width: 20, align: 'left', text: (r) => r.cgroup ?? '-', key: (r) => r.cgroup ?? '' },
 ];
 
-export const PROCESS_COLUMNS = COLUMNS.map((c) => c.id);
-
 /**
  * Processes that mapped or pinned, by VM where the VMM names one: how much each
  * mapped and pinned, how fast, and how long its mapping took.
  */
-export class ProcessesPanel extends Panel {
-  override readonly focusable = true;
-  override readonly sortable = true;
-  private readonly table: TableState<ProcessRow>;
-
+export class ProcessesPanel extends TablePanel<ProcessRow, 'processes'> {
   constructor(parent: blessed.Widgets.Node, spec: WidgetSpec) {
-    super(parent, spec, 'Processes');
-    const ids = spec.metrics.length ? spec.metrics : PROCESS_COLUMNS;
-    const cols = ids.map((id) => COLUMNS.find((c) => c.id === id)!);
-    this.table = new TableState(cols, (r) => String(r.pid), cols.some((c) => c.id === 'mapped') ? 'mapped' : cols[0].id);
+    super(parent, spec, 'Processes', 'processes', COLUMNS, (r) => String(r.pid));
   }
 
   update(v: View, ui: UiState): void {
@@ -50,17 +42,6 @@ export class ProcessesPanel extends Panel {
     const lines = this.table.render(width, height, this.isFocused);
     if (rows.length === 0) lines.push(`{gray-fg}${ui.filter ? 'no process matches the filter' : 'no process mapped or pinned yet'}{/gray-fg}`);
     this.box.setContent(lines.join('\n'));
-  }
-
-  override key(name: string): boolean {
-    const moves: Record<string, number> = { up: -1, down: 1, k: -1, j: 1, home: -Infinity, end: Infinity };
-    if (!(name in moves)) return false;
-    this.table.move(moves[name]);
-    return true;
-  }
-
-  override sort(reverse: boolean): void {
-    this.table.sort(reverse);
   }
 
   override details(): Details | undefined {
