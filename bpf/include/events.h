@@ -62,6 +62,8 @@ enum it_probe {
 	IT_PROBE_IOMMU_MAP_SG_ATOMIC = 39,	/* iommu_map_sg_atomic: the DMA API's sg maps up to 6.2 */
 	IT_PROBE_IOMMU_GROUP_SNAPSHOT = 40,	/* iommu_group_show_type: a group's domain and devices at start */
 	IT_PROBE_IOMMUFD_IOPT_UNPIN = 41,	/* iopt unpin path (batch_unpin) */
+	IT_PROBE_VFIO_MAP_DMA = 42,		/* VFIO_IOMMU_MAP_DMA (vfio_iommu_type1_ioctl): user-space map requests */
+	IT_PROBE_IOMMUFD_IOAS_MAP = 43,		/* IOMMU_IOAS_MAP (iommufd_ioas_map): user-space map requests */
 	IT_PROBE_MAX,
 };
 
@@ -76,6 +78,7 @@ enum it_event_type {
 	IT_EV_DIRTY = 6,	/* struct it_ev_dirty */
 	IT_EV_IOMMU_TP = 7,	/* struct it_ev_iommu_tp */
 	IT_EV_SELFTEST = 8,	/* struct it_ev_selftest */
+	IT_EV_MAP_REQUEST = 9,	/* struct it_ev_map_request */
 	IT_EV_MAX,
 };
 
@@ -181,6 +184,32 @@ struct it_ev_iommu_tp {
 	__u32 flags;		/* io_page_fault */
 	char dev_name[IT_DEV_NAME_LEN];
 	char driver[IT_DEV_NAME_LEN];	/* io_page_fault */
+};
+
+/*
+ * A user-space DMA map request (VFIO type1 MAP_DMA, iommufd IOAS_MAP) and the
+ * figures the kernel decides a refusal by, read in the caller's context: its
+ * locked memory against RLIMIT_MEMLOCK, CAP_IPC_LOCK, and for VFIO the
+ * container's entries against dma_entry_limit. Always in the ring when it
+ * failed (hdr.ret = -errno); successes only in record mode.
+ */
+struct it_ev_map_request {
+	struct it_event_hdr hdr;
+	__u64 lat_ns;
+	__u64 size;		/* bytes asked for */
+	/*
+	 * Locked memory the limit is checked against, when the call began, in pages:
+	 * VFIO type1 counts mm->locked_vm, iommufd the user's locked_vm.
+	 */
+	__u64 locked_pages;
+	/* RLIMIT_MEMLOCK (rlim_cur) in pages, as the kernel compares it; 2^52 - 1 when unlimited */
+	__u64 limit_pages;
+	__u32 cap_ipc_lock;	/* 1: the caller had CAP_IPC_LOCK (the limit does not apply) */
+	/* VFIO type1 only: the container's free entries after the call, and the
+	 * module parameter (0 when it could not be read; then dma_avail is not known either). */
+	__u32 dma_avail;
+	__u32 dma_entry_limit;
+	__u32 pad;
 };
 
 /* Test and benchmark producer. */

@@ -82,6 +82,50 @@ struct pfn_reader_user {
 	unsigned long upages_end;
 };
 
+/* What a map request is refused by: locked memory, its limit, CAP_IPC_LOCK. */
+struct mm_struct {
+	unsigned long locked_vm;	/* pages; VFIO type1 accounts its pins here */
+};
+
+struct rlimit {
+	unsigned long rlim_cur;
+};
+
+struct signal_struct {
+	struct rlimit rlim[16];
+};
+
+struct user_struct {
+	struct { long counter; } locked_vm;	/* atomic_long_t, pages; iommufd accounts here */
+};
+
+/* kernel_cap_t is u32[2] up to 6.2 and one u64 since: the same 8 bytes on x86-64,
+ * read whole through the field's address (its members are never named). */
+struct it_kernel_cap {
+	__u64 bits;
+};
+
+struct cred {
+	struct it_kernel_cap cap_effective;
+	struct user_struct *user;
+};
+
+struct task_struct {
+	struct mm_struct *mm;
+	struct signal_struct *signal;
+	const struct cred *cred;
+};
+
+/* vfio_iommu_type1.ko's container (module BTF). */
+struct vfio_iommu {
+	unsigned int dma_avail;
+};
+
+/* iommufd's ioctl context: cmd is the kernel's copy of the command. */
+struct iommufd_ucmd {
+	void *cmd;
+};
+
 /* Context layouts of the classic (perf) iommu:* tracepoints. */
 struct trace_entry {
 	unsigned short type;

@@ -1,5 +1,6 @@
 import type { HostDevice } from '../probes/iommu-groups';
 import { DirtyEvent, DmaEvent, GroupRefEvent, GupEvent, IommuTpEvent, PinEvent, RawEvent } from '../events/types';
+import { MapFailureTable } from './map-failures';
 import { attachSource, DeviceTable } from './devices';
 import { errnoName } from './errno';
 import { GroupLedger, LedgerLimits } from './groups';
@@ -67,6 +68,8 @@ export class Aggregator {
   readonly gup = gupCounts();
   /** DMA and pins per process (report `processes[]`). */
   readonly processes: ProcessTable;
+  /** Failed user-space maps, explained (report `map_failures[]`). */
+  readonly mapFailures: MapFailureTable;
   /** The same per process (pid -1: the ones past MAX_PROCESSES). */
   private readonly gupByPid = new Map<number, GupCounts & { pid: number; comm: string }>();
   readonly gupErrors = new Map<string, number>();
@@ -88,6 +91,7 @@ export class Aggregator {
     this.devices = new DeviceTable(attachSource(opts.attached), opts.hostDevices);
     this.ledger = new GroupLedger(opts.limits);
     this.processes = new ProcessTable(opts.maxProcesses);
+    this.mapFailures = new MapFailureTable(opts.maxProcesses);
     this.gupFrom = sources('gup', opts.attached);
     this.pinFrom = sourcesOf(['pin.vfio', 'pin.iommufd', 'unpin.vfio', 'unpin.iommufd', 'unpin.gup'], opts.attached);
     this.pathUnpins = [...sourcesOf(['unpin.vfio', 'unpin.iommufd'], opts.attached)].some((p) => opts.attached.has(p));
@@ -122,6 +126,7 @@ export class Aggregator {
       case 'pin': return this.onPin(e);
       case 'dirty': return this.onDirty(e);
       case 'iommu_tp': return this.onTracepoint(e);
+      case 'map_request': return this.mapFailures.add(e);
       case 'selftest': return; // counted above (events per probe); nothing else to learn
       default: return unhandled(e);
     }
@@ -265,7 +270,7 @@ export class Aggregator {
    * The answers so far; `nowNs` dates outstanding references (their age). With
    * refs false the groups' held and leaked lists are left empty (see groupCounts).
    */
-  summary(nowNs: number, { refs = true } = {}): Pick<Report, 'latency' | 'latency_histograms' | 'dma' | 'devices' | 'pins' | 'pin_ledger' | 'gup' | 'gup_by_process' | 'processes' | 'dirty' | 'groups' | 'overflow' | 'page_faults'> {
+  summary(nowNs: number, { refs = true } = {}): Pick<Report, 'latency' | 'latency_histograms' | 'dma' | 'devices' | 'pins' | 'pin_ledger' | 'gup' | 'gup_by_process' | 'processes' | 'map_failures' | 'dirty' | 'groups' | 'overflow' | 'page_faults'> {
     const groups = [...this.ledger.groups.values()].map((g) => {
       const { held, leaked } = refs ? this.ledger.classify(g, nowNs, this.opts.leakAgeNs, this.opts.symbolize) : { held: [], leaked: [] };
       const known = this.devices.groupDevices.get(g.groupId) ?? new Set<string>();
@@ -291,9 +296,10 @@ export class Aggregator {
       gup: { ...this.gup, errors_by_errno: Object.fromEntries(this.gupErrors) },
       gup_by_process: [...this.gupByPid.values()].map((p) => ({ ...p })),
       processes: this.processes.list(this.opts.processFacts),
+      map_failures: this.mapFailures.list(this.opts.processFacts),
       dirty: { ...this.dirty, by_callback: this.callbacks() },
       groups: groups.sort((a, b) => a.group - b.group),
-      overflow: { group_refs: this.ledger.overflow, stacks: this.ledger.stackOverflow, groups: this.ledger.groupOverflow, processes: this.processes.overflow, process_facts: this.opts.processFactsOverflow?.() ?? 0 },
+      overflow: { group_refs: this.ledger.overflow, stacks: this.ledger.stackOverflow, groups: this.ledger.groupOverflow, processes: this.processes.overflow, map_failures: this.mapFailures.overflow, process_facts: this.opts.processFactsOverflow?.() ?? 0 },
       page_faults: [...this.faults],
     };
   }

@@ -1,6 +1,7 @@
 import { DeviceRow } from './devices';
 import { ListedRef } from './groups';
 import { Percentiles } from './loglinear';
+import { MapFailureRow } from './map-failures';
 import { ProcessRow } from './processes';
 
 export interface GupCounts {
@@ -60,6 +61,11 @@ export interface Report {
    * `vm` and `cgroup` as the recording host read them (null in captures recorded before process frames).
    */
   processes: ProcessRow[];
+  /**
+   * Every failed user-space map (VFIO MAP_DMA, iommufd IOAS_MAP), grouped by process,
+   * call, errno and cause, with the figures the kernel held (CLI.md); most failures first.
+   */
+  map_failures: MapFailureRow[];
   dirty: { walks: number; errors: number; bytes_walked: number; by_callback: Record<string, number> };
   groups: {
     group: number;
@@ -73,8 +79,9 @@ export interface Report {
   /** Bounded tables that overflowed: what they had to forget. */
   /**
    * `processes`: events summed into the "(others)" row of processes[] (pid -1);
-   * `process_facts`: events whose process the recording host did not look up (no vm, cgroup).
+   * `process_facts`: events whose process the recording host did not look up (no vm, cgroup);
+   * `map_failures`: failures summed under pid -1 of map_failures[] (the table keeps as many processes as processes[]).
    */
-  overflow: { group_refs: number; stacks: number; groups: number; processes: number; process_facts: number };
+  overflow: { group_refs: number; stacks: number; groups: number; processes: number; map_failures: number; process_facts: number };
   page_faults: { device: string; iova: string; flags: number; ts_ns: number }[];
 }

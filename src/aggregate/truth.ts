@@ -16,7 +16,8 @@ export type Quantity =
   | 'group.put'
   | 'dirty.walk'
   | 'device.added'
-  | 'page_fault';
+  | 'page_fault'
+  | 'map_failure';
 
 /**
  * What a probe's events count, and its rank among the probes that count the same
@@ -90,6 +91,9 @@ export const ROLES: Record<ProbeName, Role | null> = {
   'iommu.tp_add': r('device.added'),
   'iommu.tp_remove': null,
   'iommu.io_page_fault': r('page_fault'),
+  // User-space map requests: their failures, explained (successes are counted at iommu.map).
+  'vfio.map_dma': r('map_failure'),
+  'iommufd.ioas_map': r('map_failure'),
   'selftest.getppid': null,
   'selftest.hist': null,
 };

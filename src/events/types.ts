@@ -12,6 +12,7 @@ export type {
   GroupRefEvent,
   GupEvent,
   IommuTpEvent,
+  MapRequestEvent,
   PinEvent,
   ProbeName,
   RawEvent,

@@ -1,6 +1,7 @@
 import { DeviceLatency } from '../aggregate/device-latency';
 import { Aggregator } from '../aggregate/engine';
 import { Histogram } from '../aggregate/loglinear';
+import { MapFailureRow } from '../aggregate/map-failures';
 import { ProcessRow } from '../aggregate/processes';
 import { ProbeStatus } from '../source/source';
 import { LE_SECONDS, toExp2 } from './histogram';
@@ -70,11 +71,24 @@ function sumBy<T>(rows: T[], key: (r: T) => string, value: (r: T) => number): Sa
   return [...m].map(([k, v]) => ({ labels: { device: k }, value: v }));
 }
 
+/** Failures summed by call, errno and cause, plus what `extra` adds (the VM); never a pid. */
+function mapFailureSamples(rows: MapFailureRow[], extra: (f: MapFailureRow) => Labels): Sample[] {
+  const m = new Map<string, Sample>();
+  for (const f of rows) {
+    const labels: Labels = { ...extra(f), api: f.api, errno: f.errno, cause: f.cause };
+    const key = JSON.stringify(labels);
+    const s = m.get(key) ?? { labels, value: 0 };
+    s.value += f.count;
+    m.set(key, s);
+  }
+  return [...m.values()];
+}
+
 /**
  * Per-VM series, summed over the processes that name the VM (a restarted VM keeps
  * its series). Processes that name no VM are left out: the label stays one per VM.
  */
-function vmFamilies(processes: ProcessRow[]): Family[] {
+function vmFamilies(processes: ProcessRow[], failures: MapFailureRow[]): Family[] {
   const named = processes.filter((p) => p.vm !== null);
   const by = (v: (p: ProcessRow) => number): Sample[] => {
     const m = new Map<string, number>();
@@ -85,6 +99,7 @@ function vmFamilies(processes: ProcessRow[]): Family[] {
     counter('iommutrace_vm_dma_mapped_bytes_total', 'Bytes a VM\'s VMM mapped for DMA (export --vm-label).', 'By', by((p) => p.map_bytes)),
     counter('iommutrace_vm_dma_unmapped_bytes_total', 'Bytes a VM\'s VMM unmapped (export --vm-label).', 'By', by((p) => p.unmap_bytes)),
     // Pins of pages pinned before the source began may be released during it: never below 0.
+    counter('iommutrace_vm_map_failures_total', 'DMA maps a VM\'s VMM had refused, by call, errno and cause (export --vm-label).', '{failure}', mapFailureSamples(failures.filter((f) => f.vm !== null), (f) => ({ vm: f.vm! }))),
     gauge('iommutrace_vm_pinned_pages', 'Pages a VM\'s VMM holds pinned through VFIO or iommufd, pinned minus unpinned since the source began (export --vm-label).', '{page}', by((p) => p.pinned_pages - p.unpinned_pages).map((x) => ({ ...x, value: Math.max(0, x.value) }))),
   ];
 }
@@ -160,6 +175,7 @@ export function buildFamilies(input: ModelInput): Family[] {
     counter('iommutrace_gup_requested_pages_total', 'Pages GUP callers asked for.', '{page}', one(s.gup.pages_requested)),
     counter('iommutrace_gup_partial_total', 'GUP calls that pinned fewer pages than asked.', '{call}', one(s.gup.partial)),
     counter('iommutrace_gup_errors_total', 'GUP calls that failed, by errno.', '{error}', Object.entries(s.gup.errors_by_errno).map(([errno, n]) => ({ labels: { errno }, value: n }))),
+    counter('iommutrace_map_failures_total', 'User-space DMA maps the kernel refused (VFIO MAP_DMA, iommufd IOAS_MAP), by call, errno and cause.', '{failure}', mapFailureSamples(s.map_failures, () => ({}))),
     counter('iommutrace_dirty_walks_total', 'Dirty-bitmap walks (iova_bitmap_for_each).', '{walk}', one(s.dirty.walks)),
     counter('iommutrace_dirty_walk_errors_total', 'Dirty-bitmap walks that failed.', '{error}', one(s.dirty.errors)),
     counter('iommutrace_dirty_walked_bytes_total', 'IOVA bytes covered by dirty-bitmap walks.', 'By', one(s.dirty.bytes_walked)),
@@ -173,11 +189,12 @@ export function buildFamilies(input: ModelInput): Family[] {
       { labels: { table: 'stacks' }, value: s.overflow.stacks },
       { labels: { table: 'groups' }, value: s.overflow.groups },
       { labels: { table: 'processes' }, value: s.overflow.processes },
+      { labels: { table: 'map_failures' }, value: s.overflow.map_failures },
       { labels: { table: 'process_facts' }, value: s.overflow.process_facts },
       { labels: { table: 'device_latency' }, value: input.deviceLatency.overflow },
     ]),
   ];
-  if (input.vmLabel) out.push(...vmFamilies(s.processes));
+  if (input.vmLabel) out.push(...vmFamilies(s.processes, s.map_failures));
   if (input.bpf) {
     const labels = (p: BpfProgStat): Labels => ({ probe: p.probe, program: p.program });
     out.push(

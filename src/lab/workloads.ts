@@ -1,6 +1,6 @@
 import type { KernelName } from './kernels';
 
-export const WORKLOAD_NAMES = ['vfio', 'gup', 'dirty', 'leak', 'premap', 'netdev', 'cdev', 'qemu'] as const;
+export const WORKLOAD_NAMES = ['vfio', 'gup', 'dirty', 'leak', 'premap', 'netdev', 'cdev', 'qemu', 'entrylimit', 'memlock'] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 /** What `--workload` accepts: one workload, `all` that apply to the kernel, or `none`. */
 export type WorkloadSelection = WorkloadName | 'all' | 'none';
@@ -40,6 +40,9 @@ const SPECS: Record<WorkloadName, WorkloadSpec> = {
   cdev: { iommu: true, device: 'vfio', kernels: ['iommufd-6.12'] },
   // A real VMM: Debian's QEMU passing the device through to a guest held at -S.
   qemu: { iommu: true, device: 'vfio', kernels: ['debian-6.1', 'debian-6.12'] },
+  // MAP_DMA refused: the container's dma_entry_limit reached; RLIMIT_MEMLOCK without CAP_IPC_LOCK.
+  entrylimit: { iommu: true, device: 'vfio', kernels: EVERY_KERNEL },
+  memlock: { iommu: true, device: 'vfio', kernels: EVERY_KERNEL },
 };
 
 export function isEarly(w: WorkloadName): boolean {
@@ -94,6 +97,8 @@ export interface WorkloadParams {
   premap?: { before?: number; during?: number; sizeMiB?: number };
   netdev?: { upMs?: number };
   qemu?: { name?: string; memoryMiB?: number };
+  entrylimit?: { limit?: number; extra?: number };
+  memlock?: { limitKiB?: number; sizesKiB?: number[] };
 }
 
 /** Stand-ins in an early workload's argv: the file it creates once set up, the file it waits for. */
@@ -125,6 +130,12 @@ export function workloadArgv(
       return [`${bin}/qemu`, '--device', LAB_DEVICE, '--name', params.qemu?.name ?? 'lab-vm', '--memory-mib', String(params.qemu?.memoryMiB ?? 256), '--out', out];
     case 'netdev':
       return [`${bin}/netdev`, '--device', LAB_DEVICE, '--up-ms', String(params.netdev?.upMs ?? 500), '--out', out];
+    case 'entrylimit':
+      return [`${bin}/mapfail`, '--mode', 'entrylimit', '--device', LAB_DEVICE, '--limit', String(params.entrylimit?.limit ?? 8), '--extra', String(params.entrylimit?.extra ?? 3), '--out', out];
+    case 'memlock':
+      // 3 MiB fits in 4 MiB, 3 more do not, 1 MiB does (exactly at the limit), 2 MiB do not.
+      return [`${bin}/mapfail`, '--mode', 'memlock', '--device', LAB_DEVICE, '--limit-kib', String(params.memlock?.limitKiB ?? 4096),
+        '--sizes-kib', (params.memlock?.sizesKiB ?? [3072, 3072, 1024, 2048]).join(','), '--out', out];
     case 'leak':
       if (!leakModule) throw new Error('leak workload without its module');
       return [`${bin}/leak`, '--module', leakModule, '--device', LAB_DEVICE, '--gets', String(params.leak?.gets ?? 4), '--keep', String(params.leak?.keep ?? 1), '--out', out];
@@ -267,6 +278,27 @@ export interface DirtyTruth extends TruthBase {
   bitmap_pages_per_walk: number;
 }
 
+/**
+ * MAP_DMA requests the kernel refused, each with its errno (0: mapped). entrylimit:
+ * L + K one-page maps into a container opened with dma_entry_limit L. memlock: maps
+ * of the given sizes without CAP_IPC_LOCK under RLIMIT_MEMLOCK = limit_bytes;
+ * locked_before is what the process had mapped (and so locked) before each.
+ */
+export interface MapFailTruth extends TruthBase {
+  workload: 'entrylimit' | 'memlock';
+  device: string;
+  group: number;
+  maps: number;
+  failed: number;
+  failed_bytes: number;
+  /** entrylimit: L, and the module parameter before (put back); 0 for memlock. */
+  dma_entry_limit: number;
+  dma_entry_limit_before: number;
+  /** memlock: RLIMIT_MEMLOCK in bytes; 0 for entrylimit. */
+  limit_bytes: number;
+  requests: { size: number; locked_before: number; errno: number }[];
+}
+
 export interface LeakTruth extends TruthBase {
   workload: 'leak';
   module: string;
@@ -291,4 +323,6 @@ export interface GroundTruth {
   netdev?: NetdevTruth[];
   cdev?: CdevTruth[];
   qemu?: QemuTruth[];
+  entrylimit?: MapFailTruth[];
+  memlock?: MapFailTruth[];
 }

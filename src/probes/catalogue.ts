@@ -275,6 +275,20 @@ export const CATALOGUE: Spec[] = [
     candidates: BUILT_IN_FIRST('iommufd').flatMap((where) => entry('iommufd.iopt_unpin', ['batch_unpin'], { ...where, minArgs: 4 })),
   },
 
+  // User-space map requests, for their failures and why (locked memory, entry limit).
+  {
+    name: 'vfio.map_dma',
+    description: 'VFIO_IOMMU_MAP_DMA through vfio_iommu_type1_ioctl(): map requests, their latency, and for failures the locked memory, RLIMIT_MEMLOCK, CAP_IPC_LOCK and the container\'s entries against dma_entry_limit',
+    // vfio_dma_do_map() is inlined into the ioctl handler on Debian 6.1 and 6.12;
+    // the handler is the driver's ops callback, so it always has a symbol.
+    candidates: MODULE_FIRST('vfio_iommu_type1').flatMap((where) => paired('vfio.map_dma', ['vfio_iommu_type1_ioctl'], { ...where, minArgs: 3 })),
+  },
+  {
+    name: 'iommufd.ioas_map',
+    description: 'iommufd_ioas_map(): IOMMU_IOAS_MAP requests, their latency, and for failures the user\'s locked memory, RLIMIT_MEMLOCK and CAP_IPC_LOCK',
+    candidates: BUILT_IN_FIRST('iommufd').flatMap((where) => paired('iommufd.ioas_map', ['iommufd_ioas_map'], { ...where, minArgs: 1 })),
+  },
+
   // Dirty tracking: built in from 6.7 (CONFIG_IOMMUFD_DRIVER), in vfio.ko on 6.1-6.6.
   {
     name: 'dirty.walk',

@@ -1,3 +1,4 @@
+import { failureReason } from '../aggregate/map-failures';
 import { Report } from '../aggregate/report';
 import { formatBytes, formatDuration } from '../util/duration';
 import { printableDeep, table } from './table';
@@ -111,6 +112,29 @@ export function renderReport(report: Report): string {
       ),
     );
   }
+  if (unwatched.has('map_failures')) out.push(section('MAP FAILURES', NOT_WATCHED));
+  else if (r.map_failures.length) {
+    out.push(
+      section(
+        'MAP FAILURES',
+        table(
+          ['PID', 'COMM', 'VM', 'CALL', 'ERRNO', 'CAUSE', 'COUNT', 'ASKED', 'CAP_IPC_LOCK', 'WHY'],
+          r.map_failures.map((x) => [
+            x.pid < 0 ? '-' : String(x.pid),
+            x.comm,
+            x.vm ?? '-',
+            x.api,
+            x.errno,
+            x.cause,
+            n(x.count),
+            formatBytes(x.bytes),
+            x.cap_ipc_lock ? 'yes' : 'no',
+            failureReason(x),
+          ]),
+        ),
+      ),
+    );
+  }
   out.push('');
   const lat = Object.entries(r.latency);
   if (lat.length) {
@@ -162,6 +186,7 @@ export function renderReport(report: Report): string {
   if (r.overflow.stacks) lost.push(`${n(r.overflow.stacks)} stacks not kept: the stack table was full`);
   if (r.overflow.groups) lost.push(`${n(r.overflow.groups)} gets and puts on groups not kept: the group table was full`);
   if (r.overflow.processes) lost.push(`${n(r.overflow.processes)} events of processes past the process table's bound, summed in its "-" row`);
+  if (r.overflow.map_failures) lost.push(`${n(r.overflow.map_failures)} map failures of processes past the table's bound, summed in its "-" row`);
   if (r.overflow.process_facts) lost.push(`${n(r.overflow.process_facts)} events of processes the recording host did not look up (no VM name or cgroup): its process table was full`);
   if (lost.length) out.push(section('OVERFLOW', lost.join('\n')));
   if (unwatched.has('page_faults')) out.push('', section('IO PAGE FAULTS', NOT_WATCHED));

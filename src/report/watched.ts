@@ -22,6 +22,7 @@ export const SECTION_PROBES: Record<string, readonly string[]> = {
   dirty: ['dirty.walk'],
   groups: ['iommu.group_get', 'iommu.group_ref_get', 'iommu.group_put'],
   page_faults: ['iommu.io_page_fault'],
+  map_failures: ['vfio.map_dma', 'iommufd.ioas_map'],
 };
 
 /** The sections (in report order) that no probe which ran could feed. */

@@ -23,10 +23,10 @@ export const MODULE_POLL_MS = 500;
 
 /**
  * Event kinds whose processes are looked up in /proc: those that map or pin (the
- * report's processes[]), and the selftest probe, so the lookup can be tested on
+ * report's processes[]) or whose maps failed (map_failures[]), and the selftest probe, so the lookup can be tested on
  * kernels where nothing maps. Others would fill the bounded cache with bystanders.
  */
-const FACT_KINDS = new Set<string>(['dma', 'pin', 'gup', 'selftest']);
+const FACT_KINDS = new Set<string>(['dma', 'pin', 'gup', 'map_request', 'selftest']);
 
 /** A probe that stopped during the session, and when (ns from the clock base). */
 export interface Detachment {

@@ -1,4 +1,5 @@
 import { errnoName } from '../aggregate/errno';
+import { describeMapRequest } from '../aggregate/map-failures';
 import { roleOf } from '../aggregate/truth';
 import { AttachEvent, IommuTpEvent, RawEvent } from '../events/types';
 
@@ -10,8 +11,11 @@ export interface LogEntry {
   text: string;
 }
 
-function who(e: RawEvent): string {
-  return `${e.comm}[${e.pid}]`;
+/** A process's VM name, where the source knows one. */
+export type VmOf = (pid: number) => string | null | undefined;
+
+function who(e: RawEvent, vmOf?: VmOf): string {
+  return vmOf?.(e.pid) || `${e.comm}[${e.pid}]`;
 }
 
 function attachLine(e: AttachEvent): LogEntry {
@@ -45,11 +49,12 @@ function fail(e: RawEvent, what: string, ret: number, extra = ''): LogEntry {
 
 /**
  * The line an event deserves in the dashboard's log, if any: attaches and
- * detaches, failures of any call, IO page faults. Map, pin and reference traffic
- * is too frequent to list; the panels count it. Called for every event, so the
- * common case (a call that succeeded) allocates nothing.
+ * detaches, failures of any call (refused maps in words, by VM name where known),
+ * IO page faults. Map, pin and reference traffic is too frequent to list; the
+ * panels count it. Called for every event, so the common case (a call that
+ * succeeded) allocates nothing.
  */
-export function describeEvent(e: RawEvent, attachWatched: boolean): LogEntry | undefined {
+export function describeEvent(e: RawEvent, attachWatched: boolean, vmOf?: VmOf): LogEntry | undefined {
   switch (e.kind) {
     case 'attach':
       return attachLine(e);
@@ -61,6 +66,10 @@ export function describeEvent(e: RawEvent, attachWatched: boolean): LogEntry | u
       return e.ret < 0 ? fail(e, e.probe, e.ret, ` (${e.nr_pages} pages)`) : undefined;
     case 'pin':
       return e.pinned < 0 ? fail(e, e.probe, e.pinned, ` (${e.nr_pages} pages)`) : undefined;
+    case 'map_request': {
+      const text = e.ret < 0 ? describeMapRequest(e, who(e, vmOf)) : undefined;
+      return text ? { ts_ns: e.ts_ns, level: 'error', text } : undefined;
+    }
     case 'dirty':
       return e.probe === 'dirty.walk' && e.ret < 0 ? fail(e, 'dirty bitmap walk', e.ret) : undefined;
     default:

@@ -12,6 +12,22 @@ function stamp(ns: number): string {
   return `+${(ns / 1e9).toFixed(3)}s`;
 }
 
+/** Lines an entry may take; past them it ends in an ellipsis. */
+const MAX_WRAP = 3;
+
+/** `s` in lines of `w` columns, broken at a space where one is near the end. */
+export function wrap(s: string, w: number): string[] {
+  const out: string[] = [];
+  while (s.length > w && out.length < MAX_WRAP - 1 && w > 1) {
+    const space = s.lastIndexOf(' ', w);
+    const cut = space > w / 2 ? space : w;
+    out.push(fit(s.slice(0, cut), w));
+    s = s.slice(cut).replace(/^ /, '');
+  }
+  out.push(fit(s, w));
+  return out;
+}
+
 /** Attaches, detaches, failures, IO page faults and suspected leaks, newest at the bottom. */
 export class LogPanel extends Panel {
   override readonly focusable = true;
@@ -35,11 +51,12 @@ export class LogPanel extends Panel {
     const end = this.shown.length - this.back;
     const page = this.shown.slice(Math.max(0, end - height), end);
     const sw = page.length ? Math.max(...page.map((e) => stamp(e.ts_ns).length)) : 0;
-    const lines = page.map((e) => {
-      const text = `{gray-fg}${stamp(e.ts_ns).padStart(sw)}{/gray-fg} ${esc(fit(e.text, Math.max(0, width - sw - 1)))}`;
+    // A line in words (a refused map and why) is longer than half a screen: wrapped, the newest kept.
+    const lines = page.flatMap((e) => wrap(e.text, Math.max(0, width - sw - 1)).map((part, i) => {
+      const text = `${i ? ' '.repeat(sw) : `{gray-fg}${stamp(e.ts_ns).padStart(sw)}{/gray-fg}`} ${esc(part)}`;
       const c = COLOR[e.level];
       return c ? `{${c}}${text}{/${c}}` : text;
-    });
+    })).slice(-height);
     this.setTitle(this.back ? `${this.back} newer below (end)` : `${this.shown.length}`);
     this.box.setContent(lines.length ? lines.join('\n') : '{gray-fg}no attach, detach, failure or fault yet{/gray-fg}');
   }

@@ -46,6 +46,7 @@ export class Model {
   private seenLeaks = new Set<string>();
   private readonly attachWatched: boolean;
   private endLogged = false;
+  private readonly vmOf = (pid: number) => this.src.processFacts?.(pid)?.vm;
 
   constructor(
     private readonly src: EventSource,
@@ -75,7 +76,7 @@ export class Model {
   add(e: RawEvent): void {
     this.agg.add(e);
     this.detail.add(e);
-    const line = describeEvent(e, this.attachWatched);
+    const line = describeEvent(e, this.attachWatched, this.vmOf);
     if (line) this.log.push(line);
   }
 

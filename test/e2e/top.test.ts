@@ -11,6 +11,7 @@ import { CaptureEvent, CaptureWriter } from '../../src/capture/writer';
 import { Decoder } from '../../src/events/decode';
 import { EventSchema } from '../../src/events/schema';
 import { CATALOGUE } from '../../src/probes/catalogue';
+import { failureReason } from '../../src/aggregate/map-failures';
 import { buildReport } from '../../src/report/build';
 import { formatBytes } from '../../src/util/duration';
 import { Pane } from '../tui/tmux';
@@ -38,7 +39,7 @@ const CORE = 0xffffffff81234560n;
  */
 function syntheticCapture(file: string, seconds: number): void {
   const decoder = new Decoder(EventSchema.fromFile(BPF_OBJECT));
-  const attached = ['iommu.attach_dev', 'iommu.map', 'iommu.unmap', 'iommu.group_get', 'iommu.group_put', 'gup.fast', 'vfio.pin', 'iommu.tp_add'];
+  const attached = ['iommu.attach_dev', 'iommu.map', 'iommu.unmap', 'iommu.group_get', 'iommu.group_put', 'gup.fast', 'vfio.pin', 'iommu.tp_add', 'vfio.map_dma'];
   const header: CaptureHeader = {
     toolVersion: '0.0.0-test',
     host: 'synthetic',
@@ -79,6 +80,9 @@ function syntheticCapture(file: string, seconds: number): void {
       add({ kind: 'group_ref', ...hdr(t + 3, 'iommu.group_put'), group: GROUP_PTR + 4n, group_id: 4, nr_frames: 0, dev_name: '', stack: Array(16).fill(0n) });
     }
   }
+  // vm-alpha's MAP_DMA refused at 1.5 s: 3 MiB more with 3 MiB locked under a 4 MiB RLIMIT_MEMLOCK, no CAP_IPC_LOCK.
+  add({ kind: 'map_request', ...hdr(1.5e9, 'vfio.map_dma', 'qemu', 301), ret: -12, lat_ns: 70_000, size: 3 << 20, locked_pages: 768, limit_pages: 1024, cap_ipc_lock: 0, dma_avail: 65534, dma_entry_limit: 65535, pad: 0 });
+  w.processes([{ pid: 301, vm: 'vm-alpha', cgroup: null }]);
   w.symbols(new Map([[CORE, 'iommu_group_get+0x10'], [TAKER, 'leak_take+0x1c [iommutrace_leak]']]));
   w.close({ endNs: seconds * 1e9, lost: 0, stopReason: 'duration' });
 }
@@ -145,6 +149,29 @@ test('iommutop shows the device, its mapped volume, the leak and its taker, the 
     assert.ok(s.includes(`${pct}%`), `fast share ${pct}%`);
     assert.ok(s.includes(`probes ${attached} attached, ${r.probes.length - attached} unavailable (u)`), 'the probe status line');
     assert.match(s, /lost 0/);
+    p.keys('q');
+    await assertRestored(p);
+  });
+});
+
+test('the event log says each refused map in words: who (the VM where named), the call, its size, and why', async (t) => {
+  if (!available(t)) return;
+  t.diagnostic(`capture: ${MAIN_NAME}`);
+  const r = buildReport(MAIN);
+  assert.ok(r.map_failures.length > 0, `${MAIN_NAME} holds refused maps`);
+  // Wide enough for each line on one row (narrower, a line wraps).
+  await withPane(220, 48, async (p) => {
+    p.run(top(`--replay ${MAIN} --speed 0`));
+    await p.waitFor((x) => x.includes('replay ended'), DEADLINE, 'the replay to end');
+    // Only the refusals: the log keeps its newest lines, the filter picks them out.
+    p.keys('/', ...'refused', 'Enter');
+    const s = await p.waitFor((x) => x.includes('filter "refused"'), DEADLINE, 'the filter');
+    for (const f of r.map_failures) {
+      // Each group's last refusal: the report's detail is its figures.
+      const line = `${f.vm ?? `${f.comm}[${f.pid}]`}: ${f.api === 'vfio_map_dma' ? 'MAP_DMA' : 'IOAS_MAP'} `;
+      const why = `refused: ${failureReason(f)}`;
+      assert.ok(s.split('\n').some((l) => l.includes(line) && l.includes(why)), `a log line with "${line}" and "${why}":\n${s}`);
+    }
     p.keys('q');
     await assertRestored(p);
   });
@@ -271,11 +298,11 @@ test('u lists each unavailable probe with its reason; ? shows the keys; / filter
     p.run(top(`--replay ${SHORT} --speed 0`));
     await p.waitFor((x) => x.includes('replay ended'), DEADLINE, 'the replay');
     p.keys('u');
-    let s = await p.waitFor((x) => x.includes('Probes: 8 attached, 1 unavailable'), DEADLINE, 'the probe list');
+    let s = await p.waitFor((x) => x.includes('Probes: 9 attached, 1 unavailable'), DEADLINE, 'the probe list');
     assert.match(s, /dirty\.walk +iova_bitmap_for_each is not in this kernel/);
     // Escape alone: a key right behind it would read as Meta-key, as on any terminal.
     p.keys('Escape');
-    await p.waitFor((x) => !x.includes('Probes: 8 attached'), DEADLINE, 'the probe list to close');
+    await p.waitFor((x) => !x.includes('Probes: 9 attached'), DEADLINE, 'the probe list to close');
     p.keys('?');
     s = await p.waitFor((x) => x.includes('iommutop keys'), DEADLINE, 'the help');
     assert.match(s, /p +pause/);

@@ -56,8 +56,8 @@ export async function recordAround(boot: Boot): Promise<{ truth: GroundTruth; ca
   return { truth: r.groundTruth, capture };
 }
 
-/** The capture the end-to-end tests replay: VFIO traffic on a device, GUP, and a leaked reference. */
-export const E2E_BOOT: Boot = { kernel: 'debian-6.1', workloads: ['vfio', 'gup', 'leak', 'qemu'] };
+/** The capture the end-to-end tests replay: VFIO traffic on a device, GUP, a leaked reference, a VM, refused maps. */
+export const E2E_BOOT: Boot = { kernel: 'debian-6.1', workloads: ['vfio', 'gup', 'leak', 'qemu', 'entrylimit', 'memlock'] };
 
 /**
  * A lab capture of `boot`, recorded now when no earlier run left one. Without the

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { before, test } from 'node:test';
 import type { Report } from '../../src/aggregate/report';
 import type { ProbeName } from '../../src/generated/bpf';
-import type { GroundTruth, IommuVendor, WorkloadName } from '../../src/lab';
+import type { GroundTruth, IommuVendor, MapFailTruth, WorkloadName } from '../../src/lab';
 import { CATALOGUE } from '../../src/probes/catalogue';
 import { CLI } from '../helpers';
 import { capturePath, E2E_BOOT, recordAround, type Boot } from './captures';
@@ -25,7 +25,7 @@ const BOOTS: Boot[] = [
   E2E_BOOT,
   { kernel: 'debian-6.1', workloads: ['premap'] },
   { kernel: 'debian-6.1', workloads: ['netdev'] },
-  { kernel: 'debian-6.12', workloads: ['vfio', 'gup', 'leak', 'qemu'] },
+  { kernel: 'debian-6.12', workloads: ['vfio', 'gup', 'leak', 'qemu', 'entrylimit', 'memlock'] },
   { kernel: 'debian-6.12', workloads: ['premap'] },
   { kernel: 'debian-6.12', workloads: ['netdev'] },
   { kernel: 'iommufd-6.12', workloads: ['dirty', 'gup'] },
@@ -184,6 +184,40 @@ function checkQemu(capture: string, truth: GroundTruth): void {
   );
 }
 
+const ERRNO: Record<number, string> = { 12: 'ENOMEM', 28: 'ENOSPC' };
+
+/**
+ * MAP_DMA refusals, explained: the workload's own requests and errnos against
+ * map_failures[] of its process, with the figures the kernel decided by.
+ */
+function checkMapFailures(t: MapFailTruth, expected: { cause: string; errno: number; cap_ipc_lock: boolean; detail: Record<string, number> }, capture: string): void {
+  assert.ok(t.failed > 0, `the workload saw refusals: ${JSON.stringify(t.requests)}`);
+  assert.ok(t.requests.every((r) => r.errno === 0 || r.errno === expected.errno), `every refusal is ${ERRNO[expected.errno]}: ${JSON.stringify(t.requests)}`);
+  const report = reportOfPid(capture, t.pid);
+  assert.equal(report.latency['vfio.map_dma']?.count, t.maps, 'every MAP_DMA request seen');
+  const strip = ({ pid, comm, vm, api, errno, cause, count, bytes, cap_ipc_lock, detail }: Report['map_failures'][number]) =>
+    ({ pid, comm, vm, api, errno, cause, count, bytes, cap_ipc_lock, detail });
+  assert.deepEqual(report.map_failures.map(strip), [
+    { pid: t.pid, comm: 'mapfail', vm: null, api: 'vfio_map_dma', errno: ERRNO[expected.errno], cause: expected.cause, count: t.failed, bytes: t.failed_bytes, cap_ipc_lock: expected.cap_ipc_lock, detail: expected.detail },
+  ]);
+}
+
+/** dma_entry_limit = L, L + K maps: exactly the last K refused, with the container's entries and the limit. */
+function checkEntrylimit(capture: string, truth: GroundTruth): void {
+  const t = truth.entrylimit![0];
+  const l = t.dma_entry_limit;
+  assert.deepEqual(t.requests.map((r) => r.errno), [...Array(l).fill(0), ...Array(t.maps - l).fill(28)], 'the workload: the maps past the limit were refused');
+  checkMapFailures(t, { cause: 'dma_entry_limit', errno: 28, cap_ipc_lock: true, detail: { dma_entries: l, dma_entry_limit: l } }, capture);
+}
+
+/** Without CAP_IPC_LOCK under a small RLIMIT_MEMLOCK: exactly the maps that cross it fail, with the locked bytes and the limit. */
+function checkMemlock(capture: string, truth: GroundTruth): void {
+  const t = truth.memlock![0];
+  assert.deepEqual(t.requests.map((r) => r.errno), t.requests.map((r) => (r.locked_before + r.size > t.limit_bytes ? 12 : 0)), 'the workload: exactly the maps crossing the limit were refused');
+  const last = t.requests.filter((r) => r.errno).at(-1)!;
+  checkMapFailures(t, { cause: 'locked_memory_limit', errno: 12, cap_ipc_lock: false, detail: { locked_bytes: last.locked_before, limit_bytes: t.limit_bytes } }, capture);
+}
+
 const IOMMU_DRIVER: Record<IommuVendor, string> = { intel: 'intel-iommu', amd: 'amd-iommu' };
 
 const CHECKS: Record<WorkloadName, (capture: string, t: GroundTruth, boot: Boot) => void> = {
@@ -195,6 +229,8 @@ const CHECKS: Record<WorkloadName, (capture: string, t: GroundTruth, boot: Boot)
   netdev: checkNetdev,
   cdev: checkCdev,
   qemu: checkQemu,
+  entrylimit: checkEntrylimit,
+  memlock: checkMemlock,
 };
 
 before(() => prepareKernels([...new Set(BOOTS.map((b) => b.kernel))]));

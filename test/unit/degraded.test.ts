@@ -102,9 +102,10 @@ test('a probe that detached during a capture reads back detached, with its modul
     gup: { calls: 0, pages_requested: 0, pages_pinned: 0, fast_pages: 0, slow_pages: 0, partial: 0, errors: 0, errors_by_errno: {} },
     gup_by_process: [],
     processes: [],
+    map_failures: [],
     dirty: { walks: 0, errors: 0, bytes_walked: 0, by_callback: {} },
     groups: [],
-    overflow: { group_refs: 0, stacks: 0, groups: 0, processes: 0, process_facts: 0 },
+    overflow: { group_refs: 0, stacks: 0, groups: 0, processes: 0, map_failures: 0, process_facts: 0 },
     page_faults: [],
   } as Report;
   const text = renderReport(report);

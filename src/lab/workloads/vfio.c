@@ -10,25 +10,14 @@
  * waits for FILE --go; then N more regions are mapped and kept, and all P + N are
  * unmapped before close. The ground truth counts what happened after --go.
  */
-#include "common.h"
-#include <fcntl.h>
-#include <linux/vfio.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
+#include "vfio-container.h"
 
 #define IOVA 0x100000000ull
 
 static void map_region(int container, void *buf, uint64_t iova, uint64_t size)
 {
-	struct vfio_iommu_type1_dma_map map = {
-		.argsz = sizeof(map),
-		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
-		.vaddr = (uintptr_t)buf,
-		.iova = iova,
-		.size = size,
-	};
-
-	if (ioctl(container, VFIO_IOMMU_MAP_DMA, &map))
+	errno = vfio_try_map(container, buf, iova, size);
+	if (errno)
 		die("VFIO_IOMMU_MAP_DMA at 0x%llx", (unsigned long long)iova);
 }
 
@@ -39,16 +28,6 @@ static uint64_t unmap_region(int container, uint64_t iova, uint64_t size)
 	if (ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap))
 		die("VFIO_IOMMU_UNMAP_DMA at 0x%llx", (unsigned long long)iova);
 	return unmap.size;
-}
-
-static void *anon(uint64_t size)
-{
-	void *buf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (buf == MAP_FAILED)
-		die("mmap %llu bytes", (unsigned long long)size);
-	memset(buf, 0x5a, size);
-	return buf;
 }
 
 /* Creates `held`, then waits (up to 10 minutes) until `go` exists. */
@@ -69,9 +48,7 @@ int main(int argc, char **argv)
 	const char *bdf, *out, *held, *go;
 	long rounds, size_mib, premap;
 	int container, group_fd, group;
-	struct vfio_group_status status = { .argsz = sizeof(status) };
 	uint64_t size, start = mono_ns(), mapped = 0, unmapped = 0;
-	char path[64];
 	void *buf;
 
 	workload_name = "vfio";
@@ -90,25 +67,8 @@ int main(int argc, char **argv)
 		workload_name = "premap";
 	size = (uint64_t)size_mib << 20;
 
-	group = pci_group(bdf);
-	if (group < 0)
-		die("%s has no IOMMU group", bdf);
-	container = open("/dev/vfio/vfio", O_RDWR);
-	if (container < 0)
-		die("open /dev/vfio/vfio");
-	if (ioctl(container, VFIO_GET_API_VERSION) != VFIO_API_VERSION)
-		die("unexpected VFIO API version");
-	snprintf(path, sizeof(path), "/dev/vfio/%d", group);
-	group_fd = open(path, O_RDWR);
-	if (group_fd < 0)
-		die("open %s", path);
-	if (ioctl(group_fd, VFIO_GROUP_GET_STATUS, &status) || !(status.flags & VFIO_GROUP_FLAGS_VIABLE))
-		die("group %d is not viable (are all its devices bound to vfio-pci?)", group);
-	if (ioctl(group_fd, VFIO_GROUP_SET_CONTAINER, &container))
-		die("VFIO_GROUP_SET_CONTAINER");
 	/* Attaches the group to a new IOMMU domain. */
-	if (ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
-		die("VFIO_SET_IOMMU");
+	container = vfio_container_open(bdf, &group_fd, &group);
 
 	if (premap) {
 		/* Distinct regions, each its own memory, all kept until the end. */
