@@ -154,6 +154,8 @@ function expectations(r: Report): Map<string, number> {
     want.set(`iommutrace_group_references_outstanding{group="${g.group}"}`, g.outstanding);
   }
   for (const [probe, p] of Object.entries(r.latency)) want.set(`iommutrace_probe_latency_seconds_count{probe="${probe}"}`, p.count);
+  // Refused maps by call, errno and cause, as map_failures[] groups them (the dashboard's panels read these).
+  for (const f of r.map_failures) sum(`iommutrace_map_failures_total{api="${f.api}",errno="${f.errno}",cause="${f.cause}"}`, f.count);
   want.set('iommutrace_events_total', r.events.total);
   want.set('iommutrace_lost_events_total', r.events.lost);
   return want;
@@ -329,11 +331,12 @@ test('scrape and remote write into a real Prometheus: PromQL gives the capture r
   const dashboard = JSON.parse(fs.readFileSync(path.join(ROOT, 'dashboards', 'grafana', 'iommutrace.json'), 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
   for (const panel of dashboard.panels) {
     for (const target of panel.targets ?? []) {
-      const expr = target.expr.replace(/\$__rate_interval/g, '5m').replace(/\$(instance|device)/g, '.*');
+      const expr = target.expr.replace(/\$__rate_interval/g, '5m').replace(/\$__range/g, '1h').replace(/\$(instance|device)/g, '.*');
       const result = await query(prom, expr);
       if (/DMA bytes|Map latency|Probe status/.test(panel.title) && /mapped_bytes|probe="iommu.map"\}|probe_attached/.test(expr) && report.dma.map_calls > 0) {
         assert.ok(result.length > 0, `dashboard "${panel.title}": ${expr} has data`);
       }
+
     }
   }
   const [failures] = await query(prom, 'iommutrace_export_failures_total{job="scrape",target="remote_write"}');
