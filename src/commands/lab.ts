@@ -7,6 +7,7 @@ import {
   LabWorkloadError,
   isWorkloadSelection,
   runLab,
+  WORKLOAD_NAMES,
   type IommuVendor,
   type KernelName,
   type LabResult,
@@ -38,7 +39,7 @@ iommutrace top), then powers off and exits with the command's exit code.`;
     iommu: Flags.string({ description: 'the emulated IOMMU: intel (VT-d) or amd (AMD-Vi)', options: [...IOMMU_VENDORS], default: 'intel' }),
     prepare: Flags.boolean({ description: 'download and build what the kernel needs (packages, the iommufd build, initramfs, workloads), then exit', default: false }),
     workload: Flags.string({
-      description: 'workload to run: vfio, gup, dirty (iommufd-6.12 only), leak, all (that apply to the kernel) or none',
+      description: `workload to run: ${WORKLOAD_NAMES.join(', ')} (the README says which kernels each needs), all (that apply to the kernel) or none`,
       default: 'all',
     }),
     out: Flags.string({ description: 'results folder, shared writable with the guest', default: 'lab-out' }),
@@ -65,7 +66,7 @@ iommutrace top), then powers off and exits with the command's exit code.`;
     if (argv.length) throw new UserError(`unexpected argument ${String(argv[0])}: put the command to run after --`);
     const command = dash < 0 ? ['iommutrace', 'top'] : all.slice(dash + 1);
     if (command.length === 0) throw new UserError('nothing after --: give the command to run in the guest');
-    if (!isWorkloadSelection(flags.workload)) throw new UserError(`unknown workload ${flags.workload}: use vfio, gup, dirty, leak, all or none`);
+    if (!isWorkloadSelection(flags.workload)) throw new UserError(`unknown workload ${flags.workload}: use ${WORKLOAD_NAMES.join(', ')}, all or none`);
     if (process.getuid?.() !== 0) throw new UserError('the lab needs root (it shares the host root with the guest as-is)');
     if (flags.prepare) return prepareKernels(flags.kernel === 'all' ? KERNEL_NAMES : [flags.kernel as KernelName]);
     if (flags.kernel === 'all') throw new UserError('--kernel all goes with --prepare: a run boots one kernel');
