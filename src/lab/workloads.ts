@@ -1,6 +1,6 @@
 import type { KernelName } from './kernels';
 
-export const WORKLOAD_NAMES = ['vfio', 'gup', 'dirty', 'leak', 'premap', 'netdev', 'cdev', 'qemu', 'entrylimit', 'memlock'] as const;
+export const WORKLOAD_NAMES = ['vfio', 'gup', 'dirty', 'leak', 'premap', 'netdev', 'cdev', 'qemu', 'entrylimit', 'memlock', 'memlock-iommufd'] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 /** What `--workload` accepts: one workload, `all` that apply to the kernel, or `none`. */
 export type WorkloadSelection = WorkloadName | 'all' | 'none';
@@ -43,6 +43,8 @@ const SPECS: Record<WorkloadName, WorkloadSpec> = {
   // MAP_DMA refused: the container's dma_entry_limit reached; RLIMIT_MEMLOCK without CAP_IPC_LOCK.
   entrylimit: { iommu: true, device: 'vfio', kernels: EVERY_KERNEL },
   memlock: { iommu: true, device: 'vfio', kernels: EVERY_KERNEL },
+  // The same limit through iommufd's IOAS_MAP (the device cdev bound to iommufd).
+  'memlock-iommufd': { iommu: true, device: 'vfio', kernels: ['iommufd-6.12'] },
 };
 
 export function isEarly(w: WorkloadName): boolean {
@@ -133,8 +135,9 @@ export function workloadArgv(
     case 'entrylimit':
       return [`${bin}/mapfail`, '--mode', 'entrylimit', '--device', LAB_DEVICE, '--limit', String(params.entrylimit?.limit ?? 8), '--extra', String(params.entrylimit?.extra ?? 3), '--out', out];
     case 'memlock':
+    case 'memlock-iommufd':
       // 3 MiB fits in 4 MiB, 3 more do not, 1 MiB does (exactly at the limit), 2 MiB do not.
-      return [`${bin}/mapfail`, '--mode', 'memlock', '--device', LAB_DEVICE, '--limit-kib', String(params.memlock?.limitKiB ?? 4096),
+      return [`${bin}/mapfail`, '--mode', name, '--device', LAB_DEVICE, '--limit-kib', String(params.memlock?.limitKiB ?? 4096),
         '--sizes-kib', (params.memlock?.sizesKiB ?? [3072, 3072, 1024, 2048]).join(','), '--out', out];
     case 'leak':
       if (!leakModule) throw new Error('leak workload without its module');
@@ -281,11 +284,12 @@ export interface DirtyTruth extends TruthBase {
 /**
  * MAP_DMA requests the kernel refused, each with its errno (0: mapped). entrylimit:
  * L + K one-page maps into a container opened with dma_entry_limit L. memlock: maps
- * of the given sizes without CAP_IPC_LOCK under RLIMIT_MEMLOCK = limit_bytes;
- * locked_before is what the process had mapped (and so locked) before each.
+ * of the given sizes without CAP_IPC_LOCK under RLIMIT_MEMLOCK = limit_bytes
+ * (memlock-iommufd: through IOMMU_IOAS_MAP); locked_before is what the process had
+ * mapped (and so locked) before each.
  */
 export interface MapFailTruth extends TruthBase {
-  workload: 'entrylimit' | 'memlock';
+  workload: 'entrylimit' | 'memlock' | 'memlock-iommufd';
   device: string;
   group: number;
   maps: number;
@@ -325,4 +329,5 @@ export interface GroundTruth {
   qemu?: QemuTruth[];
   entrylimit?: MapFailTruth[];
   memlock?: MapFailTruth[];
+  'memlock-iommufd'?: MapFailTruth[];
 }

@@ -29,7 +29,7 @@ const BOOTS: Boot[] = [
   { kernel: 'debian-6.12', workloads: ['premap'] },
   { kernel: 'debian-6.12', workloads: ['netdev'] },
   { kernel: 'iommufd-6.12', workloads: ['dirty', 'gup'] },
-  { kernel: 'iommufd-6.12', workloads: ['vfio', 'leak', 'cdev'] },
+  { kernel: 'iommufd-6.12', workloads: ['vfio', 'leak', 'cdev', 'memlock-iommufd'] },
   // AMD-Vi: strict mode, its own unmap and IOTLB paths.
   { kernel: 'debian-6.1', workloads: ['vfio', 'leak', 'qemu'], vendor: 'amd' },
   { kernel: 'debian-6.12', workloads: ['vfio', 'leak', 'qemu'], vendor: 'amd' },
@@ -190,15 +190,15 @@ const ERRNO: Record<number, string> = { 12: 'ENOMEM', 28: 'ENOSPC' };
  * MAP_DMA refusals, explained: the workload's own requests and errnos against
  * map_failures[] of its process, with the figures the kernel decided by.
  */
-function checkMapFailures(t: MapFailTruth, expected: { cause: string; errno: number; cap_ipc_lock: boolean; detail: Record<string, number> }, capture: string): void {
+function checkMapFailures(t: MapFailTruth, expected: { cause: string; errno: number; cap_ipc_lock: boolean; detail: Record<string, number> }, capture: string, iommufd = false): void {
   assert.ok(t.failed > 0, `the workload saw refusals: ${JSON.stringify(t.requests)}`);
   assert.ok(t.requests.every((r) => r.errno === 0 || r.errno === expected.errno), `every refusal is ${ERRNO[expected.errno]}: ${JSON.stringify(t.requests)}`);
   const report = reportOfPid(capture, t.pid);
-  assert.equal(report.latency['vfio.map_dma']?.count, t.maps, 'every MAP_DMA request seen');
+  assert.equal(report.latency[iommufd ? 'iommufd.ioas_map' : 'vfio.map_dma']?.count, t.maps, 'every map request seen');
   const strip = ({ pid, comm, vm, api, errno, cause, count, bytes, cap_ipc_lock, detail }: Report['map_failures'][number]) =>
     ({ pid, comm, vm, api, errno, cause, count, bytes, cap_ipc_lock, detail });
   assert.deepEqual(report.map_failures.map(strip), [
-    { pid: t.pid, comm: 'mapfail', vm: null, api: 'vfio_map_dma', errno: ERRNO[expected.errno], cause: expected.cause, count: t.failed, bytes: t.failed_bytes, cap_ipc_lock: expected.cap_ipc_lock, detail: expected.detail },
+    { pid: t.pid, comm: 'mapfail', vm: null, api: iommufd ? 'iommufd_ioas_map' : 'vfio_map_dma', errno: ERRNO[expected.errno], cause: expected.cause, count: t.failed, bytes: t.failed_bytes, cap_ipc_lock: expected.cap_ipc_lock, detail: expected.detail },
   ]);
 }
 
@@ -211,11 +211,11 @@ function checkEntrylimit(capture: string, truth: GroundTruth): void {
 }
 
 /** Without CAP_IPC_LOCK under a small RLIMIT_MEMLOCK: exactly the maps that cross it fail, with the locked bytes and the limit. */
-function checkMemlock(capture: string, truth: GroundTruth): void {
-  const t = truth.memlock![0];
+function checkMemlock(capture: string, truth: GroundTruth, iommufd = false): void {
+  const t = (iommufd ? truth['memlock-iommufd'] : truth.memlock)![0];
   assert.deepEqual(t.requests.map((r) => r.errno), t.requests.map((r) => (r.locked_before + r.size > t.limit_bytes ? 12 : 0)), 'the workload: exactly the maps crossing the limit were refused');
   const last = t.requests.filter((r) => r.errno).at(-1)!;
-  checkMapFailures(t, { cause: 'locked_memory_limit', errno: 12, cap_ipc_lock: false, detail: { locked_bytes: last.locked_before, limit_bytes: t.limit_bytes } }, capture);
+  checkMapFailures(t, { cause: 'locked_memory_limit', errno: 12, cap_ipc_lock: false, detail: { locked_bytes: last.locked_before, limit_bytes: t.limit_bytes } }, capture, iommufd);
 }
 
 const IOMMU_DRIVER: Record<IommuVendor, string> = { intel: 'intel-iommu', amd: 'amd-iommu' };
@@ -230,7 +230,9 @@ const CHECKS: Record<WorkloadName, (capture: string, t: GroundTruth, boot: Boot)
   cdev: checkCdev,
   qemu: checkQemu,
   entrylimit: checkEntrylimit,
-  memlock: checkMemlock,
+  memlock: (capture, truth) => checkMemlock(capture, truth),
+  // iommufd counts the pins against the user's locked memory, the limit the same.
+  'memlock-iommufd': (capture, truth) => checkMemlock(capture, truth, true),
 };
 
 before(() => prepareKernels([...new Set(BOOTS.map((b) => b.kernel))]));

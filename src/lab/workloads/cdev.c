@@ -7,23 +7,10 @@
  *
  *   cdev --device 0000:00:03.0 --rounds N --size-mib S --out FILE
  */
-#include "common.h"
-#include "iommufd-uapi.h"
-#include <fcntl.h>
+#include "iommufd-device.h"
 #include <sys/mman.h>
 
 #define IOVA 0x100000000ull
-
-/* /dev/vfio/devices/vfioN of a PCI device bound to vfio-pci, from sysfs. */
-static void cdev_of(const char *bdf, char *path, size_t len)
-{
-	char dir[256], name[64];
-
-	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s/vfio-dev", bdf);
-	sysfs_entry(dir, "vfio", name, sizeof(name), "VFIO device cdev (bound to vfio-pci? CONFIG_VFIO_DEVICE_CDEV?)");
-	if ((size_t)snprintf(path, len, "/dev/vfio/devices/%s", name) >= len)
-		die("cdev path too long");
-}
 
 int main(int argc, char **argv)
 {
@@ -32,6 +19,7 @@ int main(int argc, char **argv)
 	uint64_t size, start = mono_ns(), mapped = 0, unmapped = 0;
 	char path[300];
 	int dev, iommufd;
+	__u32 ioas_id;
 	void *buf;
 
 	workload_name = "cdev";
@@ -43,40 +31,18 @@ int main(int argc, char **argv)
 		die("--out FILE is required");
 	size = (uint64_t)size_mib << 20;
 
-	cdev_of(bdf, path, sizeof(path));
-	dev = open(path, O_RDWR);
-	if (dev < 0)
-		die("open %s", path);
-	iommufd = open("/dev/iommu", O_RDWR);
-	if (iommufd < 0)
-		die("open /dev/iommu");
-	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind), .iommufd = iommufd };
-	if (ioctl(dev, VFIO_DEVICE_BIND_IOMMUFD, &bind))
-		die("VFIO_DEVICE_BIND_IOMMUFD");
-	struct iommu_ioas_alloc ioas = { .size = sizeof(ioas) };
-	if (ioctl(iommufd, IOMMU_IOAS_ALLOC, &ioas))
-		die("IOMMU_IOAS_ALLOC");
 	/* Attaching to an IOAS makes the kernel allocate a domain (a HWPT) for the device. */
-	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach), .pt_id = ioas.out_ioas_id };
-	if (ioctl(dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach))
-		die("VFIO_DEVICE_ATTACH_IOMMUFD_PT");
+	ioas_id = iommufd_device_open(bdf, path, sizeof(path), &dev, &iommufd);
 
 	buf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (buf == MAP_FAILED)
 		die("mmap %ld MiB", size_mib);
 	memset(buf, 0x5a, size);
 	for (long i = 0; i < rounds; i++) {
-		struct iommu_ioas_map map = {
-			.size = sizeof(map),
-			.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
-			.ioas_id = ioas.out_ioas_id,
-			.user_va = (uintptr_t)buf,
-			.length = size,
-			.iova = IOVA,
-		};
-		struct iommu_ioas_unmap unmap = { .size = sizeof(unmap), .ioas_id = ioas.out_ioas_id, .iova = IOVA, .length = size };
+		struct iommu_ioas_unmap unmap = { .size = sizeof(unmap), .ioas_id = ioas_id, .iova = IOVA, .length = size };
 
-		if (ioctl(iommufd, IOMMU_IOAS_MAP, &map))
+		errno = ioas_try_map(iommufd, ioas_id, buf, IOVA, size);
+		if (errno)
 			die("IOMMU_IOAS_MAP round %ld", i);
 		mapped += size;
 		if (ioctl(iommufd, IOMMU_IOAS_UNMAP, &unmap))

@@ -10,11 +10,15 @@
  *     drops CAP_IPC_LOCK from its effective set, sets RLIMIT_MEMLOCK to L KiB and
  *     maps one region of each size in turn: exactly those that would take the
  *     pages it has locked past the limit fail with ENOMEM.
+ *   mapfail --mode memlock-iommufd ...
+ *     the same through the device's cdev bound to iommufd (IOMMU_IOAS_MAP), which
+ *     counts the pins against the user's locked memory (iommufd kernel only).
  *
  * The ground truth lists every request with its errno and, for memlock, the
  * bytes the process had locked before it (the sum of what it mapped so far).
  */
 #include "vfio-container.h"
+#include "iommufd-device.h"
 #include <linux/capability.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -92,12 +96,15 @@ static int parse_sizes(const char *s)
 int main(int argc, char **argv)
 {
 	const char *bdf, *out, *mode;
-	int container, group_fd, group, n, failed = 0;
+	int container = -1, group_fd = -1, group, n, failed = 0, iommufd = -1, iommufd_mode;
+	__u32 ioas_id = 0;
+	char cdev[300];
 	long limit = 0, extra = 0, old = 0, limit_kib = 0;
 	uint64_t start = mono_ns(), iova = IOVA, locked = 0, failed_bytes = 0;
 	struct rlimit rl;
 
 	mode = arg_str(argc, argv, "--mode", "");
+	iommufd_mode = 0;
 	workload_name = mode;
 	bdf = arg_str(argc, argv, "--device", "0000:00:03.0");
 	out = arg_str(argc, argv, "--out", NULL);
@@ -115,22 +122,31 @@ int main(int argc, char **argv)
 		atexit(restore_param);
 		write_param(limit);
 		container = vfio_container_open(bdf, &group_fd, &group);
-	} else if (!strcmp(mode, "memlock")) {
+	} else if (!strcmp(mode, "memlock") || (iommufd_mode = !strcmp(mode, "memlock-iommufd"))) {
 		limit_kib = arg_long(argc, argv, "--limit-kib", 4096);
 		n = parse_sizes(arg_str(argc, argv, "--sizes-kib", "3072,3072,1024,2048"));
 		drop_ipc_lock();
 		rl.rlim_cur = rl.rlim_max = (rlim_t)limit_kib << 10;
 		if (setrlimit(RLIMIT_MEMLOCK, &rl))
 			die("setrlimit RLIMIT_MEMLOCK");
-		container = vfio_container_open(bdf, &group_fd, &group);
+		if (iommufd_mode) {
+			/* group_fd holds the device's cdev here. */
+			ioas_id = iommufd_device_open(bdf, cdev, sizeof(cdev), &group_fd, &iommufd);
+			group = pci_group(bdf);
+		} else {
+			container = vfio_container_open(bdf, &group_fd, &group);
+		}
 	} else {
-		die("--mode entrylimit or memlock");
+		die("--mode entrylimit, memlock or memlock-iommufd");
 	}
 	start = mono_ns();
 	for (int i = 0; i < n; i++) {
 		/* Its own memory each: nothing is pinned twice. */
 		reqs[i].locked_before = locked;
-		reqs[i].err = vfio_try_map(container, anon(reqs[i].size), iova, reqs[i].size);
+		void *buf = anon(reqs[i].size);
+
+		reqs[i].err = iommufd_mode ? ioas_try_map(iommufd, ioas_id, buf, iova, reqs[i].size)
+					   : vfio_try_map(container, buf, iova, reqs[i].size);
 		iova += reqs[i].size;
 		if (reqs[i].err) {
 			failed++;
@@ -139,9 +155,9 @@ int main(int argc, char **argv)
 			locked += reqs[i].size;
 		}
 	}
-	/* Closing the container unmaps and unpins what was mapped. */
+	/* Closing the container (or the iommufd) unmaps and unpins what was mapped. */
 	close(group_fd);
-	close(container);
+	close(iommufd_mode ? iommufd : container);
 
 	FILE *f = truth_open(out, start);
 	fprintf(f, ",\n  \"device\": \"%s\",\n  \"group\": %d,\n  \"maps\": %d,\n  \"failed\": %d,\n"
