@@ -16,6 +16,7 @@ import { Model, View } from '../../src/tui/model';
 import { ago, chartUnit, downsample, RatesPanel, SparklinesPanel, yAxis } from '../../src/tui/rates';
 import { fitColumns, TableState } from '../../src/tui/table';
 import { ProcessesPanel } from '../../src/tui/processes';
+import { wrap } from '../../src/tui/log';
 
 const base = { pid: 10, tid: 10, type: 0, ret: 0, comm: 'qemu' };
 const attach = (ts: number, dev: string, group: number, domain: bigint, pid = 10): AttachEvent => ({
@@ -317,4 +318,13 @@ test('the processes panel: VM (or comm), pid, MiB mapped, pinned pages, rate and
   assert.ok(s.every((l) => l.length <= 60));
   assert.match(p.details()!.body, /cgroup +\/machine\.slice\/machine-qemu/);
   for (const sc of loadLayout(DEFAULT_LAYOUT).screens) assert.ok(sc.widgets.some((w) => w.kind === 'processes'), `${sc.name} shows processes`);
+});
+
+test('the event log wraps a long line at a space, up to three rows, the last cut with an ellipsis', () => {
+  const line = 'vm-alpha: MAP_DMA 3.0 MiB refused: locked memory 3.0 MiB of 4.0 MiB limit';
+  assert.deepEqual(wrap(line, 80), [line.padEnd(80)], 'fits: one row');
+  assert.deepEqual(wrap(line, 50).map((r) => r.trimEnd()), ['vm-alpha: MAP_DMA 3.0 MiB refused: locked memory', '3.0 MiB of 4.0 MiB limit']);
+  const rows = wrap('x'.repeat(200), 40);
+  assert.deepEqual(rows.map((r) => r.length), [40, 40, 40], 'no space: cut at the width, three rows at most');
+  assert.ok(rows[2].endsWith('…'));
 });
