@@ -265,7 +265,7 @@ export class Aggregator {
    * The answers so far; `nowNs` dates outstanding references (their age). With
    * refs false the groups' held and leaked lists are left empty (see groupCounts).
    */
-  summary(nowNs: number, { refs = true } = {}): Pick<Report, 'latency' | 'latency_histograms' | 'dma' | 'devices' | 'pins' | 'pin_ledger' | 'gup' | 'gup_by_process' | 'processes' | 'dirty' | 'groups' | 'overflow' | 'page_faults'> {
+  summary(nowNs: number, { refs = true } = {}): Pick<Report, 'latency' | 'latency_histograms' | 'dma' | 'devices' | 'map_sizes' | 'pins' | 'pin_ledger' | 'gup' | 'gup_by_process' | 'processes' | 'dirty' | 'groups' | 'overflow' | 'page_faults'> {
     const groups = [...this.ledger.groups.values()].map((g) => {
       const { held, leaked } = refs ? this.ledger.classify(g, nowNs, this.opts.leakAgeNs, this.opts.symbolize) : { held: [], leaked: [] };
       const known = this.devices.groupDevices.get(g.groupId) ?? new Set<string>();
@@ -286,6 +286,7 @@ export class Aggregator {
       ),
       dma: { ...this.dma },
       devices: this.devices.list(),
+      map_sizes: this.devices.mapSizes(),
       pins: { ...this.pins },
       pin_ledger: [...this.pinLedger.values()].map((l) => ({ ...l, outstanding: l.pinned - l.unpinned })),
       gup: { ...this.gup, errors_by_errno: Object.fromEntries(this.gupErrors) },

@@ -4,8 +4,11 @@
  * nothing about the kernel. Names are the report's JSON keys; `attaches` stands for
  * the attach columns of `devices[]` (attaches, detaches, attach_errors).
  */
+const DMA = ['iommu.map', 'iommu.unmap', 'iommu.map_sg', 'iommu.map_atomic', 'iommu.map_sg_atomic'];
+
 export const SECTION_PROBES: Record<string, readonly string[]> = {
-  dma: ['iommu.map', 'iommu.unmap', 'iommu.map_sg'],
+  dma: DMA,
+  map_sizes: DMA,
   attaches: [
     'iommu.attach_device',
     'iommu.detach_device',

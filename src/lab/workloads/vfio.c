@@ -9,6 +9,9 @@
  * P regions of S MiB are mapped first, FILE --held is created, and the workload
  * waits for FILE --go; then N more regions are mapped and kept, and all P + N are
  * unmapped before close. The ground truth counts what happened after --go.
+ *
+ * With --hugetlb (S a multiple of 2): the memory is 2 MiB huge pages (MAP_HUGETLB),
+ * so type1 pins and maps it in runs of whole huge pages (workload "hugetlb").
  */
 #include "common.h"
 #include <fcntl.h>
@@ -41,9 +44,15 @@ static uint64_t unmap_region(int container, uint64_t iova, uint64_t size)
 	return unmap.size;
 }
 
-static void *anon(uint64_t size)
+#define HUGE_PAGE (2ull << 20)
+
+static void *anon(uint64_t size, int huge)
 {
-	void *buf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *buf;
+
+	if (huge)
+		reserve_huge_pages(size / HUGE_PAGE);
+	buf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | (huge ? MAP_HUGETLB : 0), -1, 0);
 
 	if (buf == MAP_FAILED)
 		die("mmap %llu bytes", (unsigned long long)size);
@@ -67,7 +76,7 @@ static void hold(const char *held, const char *go)
 int main(int argc, char **argv)
 {
 	const char *bdf, *out, *held, *go;
-	long rounds, size_mib, premap;
+	long rounds, size_mib, premap, huge;
 	int container, group_fd, group;
 	struct vfio_group_status status = { .argsz = sizeof(status) };
 	uint64_t size, start = mono_ns(), mapped = 0, unmapped = 0;
@@ -82,6 +91,7 @@ int main(int argc, char **argv)
 	premap = arg_long(argc, argv, "--premap", 0);
 	held = arg_str(argc, argv, "--held", NULL);
 	go = arg_str(argc, argv, "--go", NULL);
+	huge = arg_long(argc, argv, "--hugetlb", 0);
 	if (!out)
 		die("--out FILE is required");
 	if (premap && (!held || !go))
@@ -89,6 +99,11 @@ int main(int argc, char **argv)
 	if (premap)
 		workload_name = "premap";
 	size = (uint64_t)size_mib << 20;
+	if (huge) {
+		workload_name = "hugetlb";
+		if (premap || size % HUGE_PAGE)
+			die("--hugetlb takes whole 2 MiB pages and no --premap");
+	}
 
 	group = pci_group(bdf);
 	if (group < 0)
@@ -113,17 +128,17 @@ int main(int argc, char **argv)
 	if (premap) {
 		/* Distinct regions, each its own memory, all kept until the end. */
 		for (long i = 0; i < premap; i++)
-			map_region(container, anon(size), IOVA + i * size, size);
+			map_region(container, anon(size, 0), IOVA + i * size, size);
 		hold(held, go);
 		start = mono_ns();
 		for (long i = premap; i < premap + rounds; i++) {
-			map_region(container, anon(size), IOVA + i * size, size);
+			map_region(container, anon(size, 0), IOVA + i * size, size);
 			mapped += size;
 		}
 		for (long i = 0; i < premap + rounds; i++)
 			unmapped += unmap_region(container, IOVA + i * size, size);
 	} else {
-		buf = anon(size);
+		buf = anon(size, huge);
 		for (long i = 0; i < rounds; i++) {
 			map_region(container, buf, IOVA, size);
 			mapped += size;
