@@ -62,6 +62,8 @@ enum it_probe {
 	IT_PROBE_IOMMU_MAP_SG_ATOMIC = 39,	/* iommu_map_sg_atomic: the DMA API's sg maps up to 6.2 */
 	IT_PROBE_IOMMU_GROUP_SNAPSHOT = 40,	/* iommu_group_show_type: a group's domain and devices at start */
 	IT_PROBE_IOMMUFD_IOPT_UNPIN = 41,	/* iopt unpin path (batch_unpin) */
+	IT_PROBE_IOMMU_IOTLB_SYNC = 42,		/* the IOMMU driver's iotlb_sync: ranges invalidated after unmaps */
+	IT_PROBE_IOMMU_FLUSH_ALL = 43,		/* the IOMMU driver's flush_iotlb_all: whole-domain flushes (flush queue) */
 	IT_PROBE_MAX,
 };
 
@@ -76,6 +78,7 @@ enum it_event_type {
 	IT_EV_DIRTY = 6,	/* struct it_ev_dirty */
 	IT_EV_IOMMU_TP = 7,	/* struct it_ev_iommu_tp */
 	IT_EV_SELFTEST = 8,	/* struct it_ev_selftest */
+	IT_EV_IOTLB = 9,	/* struct it_ev_iotlb */
 	IT_EV_MAX,
 };
 
@@ -181,6 +184,22 @@ struct it_ev_iommu_tp {
 	__u32 flags;		/* io_page_fault */
 	char dev_name[IT_DEV_NAME_LEN];
 	char driver[IT_DEV_NAME_LEN];	/* io_page_fault */
+};
+
+/*
+ * IOTLB invalidation by the IOMMU driver: a range after unmaps (iotlb_sync, strict
+ * mode and unmanaged domains) or the whole domain (flush_iotlb_all, which the
+ * DMA API's flush queue calls in lazy mode). bytes: the range (end - start + 1),
+ * 0 for a whole-domain flush or an empty range.
+ */
+struct it_ev_iotlb {
+	struct it_event_hdr hdr;
+	__u64 lat_ns;
+	it_addr_t domain;		/* struct iommu_domain * */
+	it_addr_t start;		/* first IOVA of the range */
+	__u64 bytes;
+	__s32 group_id;		/* the domain's group; -1 when unknown */
+	__u32 pad;
 };
 
 /* Test and benchmark producer. */

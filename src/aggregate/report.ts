@@ -1,6 +1,7 @@
 import { DeviceRow } from './devices';
 import { ListedRef } from './groups';
 import { Percentiles } from './loglinear';
+import { IotlbRow } from './iotlb';
 import { SizeClasses } from './map-sizes';
 import { ProcessRow } from './processes';
 
@@ -40,6 +41,8 @@ export interface Report {
   devices: DeviceRow[];
   /** Per device, its successful map calls by size class (powers of two from 4 KiB, src/aggregate/map-sizes.ts). */
   map_sizes: Record<string, SizeClasses>;
+  /** Per device, IOTLB invalidations: range syncs (with the bytes covered) and whole-domain flushes, with latency. */
+  iotlb: Record<string, IotlbRow>;
   /**
    * Pages pinned by VFIO type1 and iommufd; unpinned_pages is every unpin path's
    * (VFIO, iommufd, and the GUP unpins of io_uring, O_DIRECT and others), each

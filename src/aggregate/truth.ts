@@ -16,7 +16,9 @@ export type Quantity =
   | 'group.put'
   | 'dirty.walk'
   | 'device.added'
-  | 'page_fault';
+  | 'page_fault'
+  | 'iotlb.sync'
+  | 'iotlb.flush';
 
 /**
  * What a probe's events count, and its rank among the probes that count the same
@@ -90,6 +92,9 @@ export const ROLES: Record<ProbeName, Role | null> = {
   'iommu.tp_add': r('device.added'),
   'iommu.tp_remove': null,
   'iommu.io_page_fault': r('page_fault'),
+  // The IOMMU driver's invalidations: one op per kernel, no overlap.
+  'iommu.iotlb_sync': r('iotlb.sync'),
+  'iommu.flush_all': r('iotlb.flush'),
   'selftest.getppid': null,
   'selftest.hist': null,
 };

@@ -12,6 +12,7 @@ export type {
   GroupRefEvent,
   GupEvent,
   IommuTpEvent,
+  IotlbEvent,
   PinEvent,
   ProbeName,
   RawEvent,

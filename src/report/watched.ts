@@ -25,6 +25,7 @@ export const SECTION_PROBES: Record<string, readonly string[]> = {
   dirty: ['dirty.walk'],
   groups: ['iommu.group_get', 'iommu.group_ref_get', 'iommu.group_put'],
   page_faults: ['iommu.io_page_fault'],
+  iotlb: ['iommu.iotlb_sync', 'iommu.flush_all'],
 };
 
 /** The sections (in report order) that no probe which ran could feed. */

@@ -71,6 +71,20 @@ function checkVfio(capture: string, truth: GroundTruth, boot: Boot): void {
   assert.equal(report.pins.vfio_pages, t.pinned_pages, 'pages pinned by VFIO');
   assert.equal(report.pins.vfio_unpinned_pages, t.unpinned_pages, 'pages VFIO unpinned');
   sizeSplit(report, t.device);
+  assertStrictInvalidation(report, t.device);
+}
+
+/**
+ * VFIO's domains are unmanaged, so always strict: every unmap's range is invalidated
+ * by the driver's iotlb_sync before the ioctl returns (on VT-d and AMD-Vi alike), each
+ * byte once, since type1 unmaps a region in IOVA order and syncs contiguous runs.
+ */
+function assertStrictInvalidation(report: Report, device: string): void {
+  const d = report.devices.find((x) => x.device === device)!;
+  const io = report.iotlb[device];
+  assert.ok(io && io.sync_calls > 0, `IOTLB syncs for ${device}: ${JSON.stringify(report.iotlb)}`);
+  assert.equal(io.sync_bytes, d.unmap_bytes, 'bytes invalidated equal bytes unmapped');
+  assert.equal(io.sync_latency?.count, io.sync_calls, 'every sync timed');
 }
 
 function checkGup(capture: string, truth: GroundTruth): void {
@@ -213,6 +227,7 @@ function checkHugetlb(capture: string, truth: GroundTruth, boot: Boot): void {
   const p = report.processes.find((x) => x.pid === t.pid);
   assert.equal(p?.huge_map_share, t.mapped_bytes / (t.mapped_bytes + TYPE1_FGSP_PROBE_BYTES), 'the process\'s share of bytes in huge maps');
   assert.equal(report.pins.vfio_pages, t.pinned_pages, 'pages pinned by VFIO');
+  assertStrictInvalidation(report, t.device);
 }
 
 const IOMMU_DRIVER: Record<IommuVendor, string> = { intel: 'intel-iommu', amd: 'amd-iommu' };
