@@ -93,15 +93,9 @@ export function renderReport(report: Report): string {
   const iotlb = Object.entries(r.iotlb ?? {});
   if (iotlb.length) {
     const lat = (p: { p50_ns: number; p99_ns: number } | null) => (p ? `${formatDuration(p.p50_ns)} / ${formatDuration(p.p99_ns)}` : '-');
-    out.push(
-      section(
-        'IOTLB INVALIDATION (sync: ranges after unmaps; flush: whole domain, lazy mode)',
-        table(
-          ['DEVICE', 'SYNCS', 'BYTES', 'SYNC p50/p99', 'FLUSHES', 'FLUSH p50/p99'],
-          iotlb.map(([device, x]) => [device, n(x.sync_calls), formatBytes(x.sync_bytes), lat(x.sync_latency), n(x.flush_calls), lat(x.flush_latency)]),
-        ),
-      ),
-    );
+    const rows = iotlb.map(([device, x]) => [device, n(x.sync_calls), formatBytes(x.sync_bytes), lat(x.sync_latency), n(x.flush_calls), lat(x.flush_latency)]);
+    const title = 'IOTLB INVALIDATION (sync: ranges after unmaps; flush: whole domain, lazy mode)';
+    out.push(section(title, table(['DEVICE', 'SYNCS', 'BYTES', 'SYNC p50/p99', 'FLUSHES', 'FLUSH p50/p99'], rows)));
   }
   const sized = Object.entries(r.map_sizes ?? {});
   if (sized.length) {
