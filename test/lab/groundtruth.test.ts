@@ -156,6 +156,12 @@ function checkNetdev(capture: string, truth: GroundTruth): void {
   assert.equal(d.driver, 'e1000e');
   assert.equal(d.map_bytes, t.tracepoint_map_bytes, `bytes mapped (iommu:map saw ${t.tracepoint_maps} maps)`);
   assert.equal(d.unmap_bytes, t.tracepoint_unmap_bytes, `bytes unmapped (iommu:unmap saw ${t.tracepoint_unmaps} unmaps)`);
+  // Lazy mode (DMA-FQ, VT-d's default): unmaps go to the flush queue, which
+  // invalidates the whole domain in batches instead of syncing each range.
+  assert.equal(d.domain_type, 'DMA-FQ');
+  const io = report.iotlb[t.device];
+  assert.ok(io && io.flush_calls > 0, `whole-domain flushes for the driver's unmaps: ${JSON.stringify(report.iotlb)}`);
+  assert.equal(io.sync_calls, 0, 'no range sync in lazy mode');
 }
 
 /** The VFIO device cdev on iommufd: the device's bytes, path, and iommufd's pins and unpins balanced. */
