@@ -64,6 +64,8 @@ enum it_probe {
 	IT_PROBE_IOMMUFD_IOPT_UNPIN = 41,	/* iopt unpin path (batch_unpin) */
 	IT_PROBE_VFIO_MAP_DMA = 42,		/* VFIO_IOMMU_MAP_DMA (vfio_iommu_type1_ioctl): user-space map requests */
 	IT_PROBE_IOMMUFD_IOAS_MAP = 43,		/* IOMMU_IOAS_MAP (iommufd_ioas_map): user-space map requests */
+	IT_PROBE_IOMMU_IOTLB_SYNC = 44,		/* the IOMMU driver's iotlb_sync: ranges invalidated after unmaps */
+	IT_PROBE_IOMMU_FLUSH_ALL = 45,		/* the IOMMU driver's flush_iotlb_all: whole-domain flushes (flush queue) */
 	IT_PROBE_MAX,
 };
 
@@ -79,6 +81,7 @@ enum it_event_type {
 	IT_EV_IOMMU_TP = 7,	/* struct it_ev_iommu_tp */
 	IT_EV_SELFTEST = 8,	/* struct it_ev_selftest */
 	IT_EV_MAP_REQUEST = 9,	/* struct it_ev_map_request */
+	IT_EV_IOTLB = 10,	/* struct it_ev_iotlb */
 	IT_EV_MAX,
 };
 
@@ -209,6 +212,22 @@ struct it_ev_map_request {
 	 * module parameter (0 when it could not be read; then dma_avail is not known either). */
 	__u32 dma_avail;
 	__u32 dma_entry_limit;
+	__u32 pad;
+};
+
+/*
+ * IOTLB invalidation by the IOMMU driver: a range after unmaps (iotlb_sync, strict
+ * mode and unmanaged domains) or the whole domain (flush_iotlb_all, which the
+ * DMA API's flush queue calls in lazy mode). bytes: the range (end - start + 1),
+ * 0 for a whole-domain flush or an empty range.
+ */
+struct it_ev_iotlb {
+	struct it_event_hdr hdr;
+	__u64 lat_ns;
+	it_addr_t domain;		/* struct iommu_domain * */
+	it_addr_t start;		/* first IOVA of the range */
+	__u64 bytes;
+	__s32 group_id;		/* the domain's group; -1 when unknown */
 	__u32 pad;
 };
 

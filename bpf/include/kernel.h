@@ -57,6 +57,11 @@ struct iommu_domain {
 	unsigned int type;		/* IOMMU_DOMAIN_* */
 };
 
+struct iommu_iotlb_gather {
+	unsigned long start;
+	unsigned long end;
+};
+
 struct group_device {
 	struct list_head list;
 	struct device *dev;

@@ -81,6 +81,7 @@ struct it_layouts {
 	struct it_ev_iommu_tp iommu_tp;
 	struct it_ev_selftest selftest;
 	struct it_ev_map_request map_request;
+	struct it_ev_iotlb iotlb;
 	struct it_hist_key hist_key;
 	struct it_probe_stats probe_stats;
 	enum it_probe probe;

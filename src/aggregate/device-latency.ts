@@ -1,4 +1,4 @@
-import { AttachEvent, DmaEvent, RawEvent } from '../events/types';
+import { AttachEvent, DmaEvent, IotlbEvent, RawEvent } from '../events/types';
 import { DeviceTable } from './devices';
 import { Histogram } from './loglinear';
 
@@ -7,7 +7,7 @@ export const UNKNOWN_DEVICE = 'unknown';
 
 /**
  * Latency histograms per (probe, device) for the events that name their device:
- * DMA map/unmap (through the domain's device in DeviceTable) and per-device
+ * DMA map/unmap and IOTLB invalidations (through the domain's device in DeviceTable) and per-device
  * attaches. Group-wide attaches name no single device and are left to the
  * per-probe histograms. Bounded: past `maxSeries` pairs a new pair is counted in
  * `overflow`, not kept. Feed it every event after the Aggregator has seen it.
@@ -26,8 +26,8 @@ export class DeviceLatency {
   add(e: RawEvent): void {
     if (!('lat_ns' in e) || !(e.lat_ns > 0)) return;
     let device: string | undefined;
-    if (e.kind === 'dma') {
-      const key = this.devices.keyFor((e as DmaEvent).domain);
+    if (e.kind === 'dma' || e.kind === 'iotlb') {
+      const key = this.devices.keyFor((e as DmaEvent | IotlbEvent).domain);
       device = key.startsWith('unknown:') ? UNKNOWN_DEVICE : key;
     } else if (e.kind === 'attach') {
       device = (e as AttachEvent).dev_name || undefined;

@@ -2,6 +2,7 @@ import { AttachEvent, DmaEvent } from '../events/types';
 import { ProbeName } from '../generated/bpf';
 import type { DevicePath, HostDevice } from '../probes/iommu-groups';
 import { domainTypeName, isKernelDomain, type DomainTypeName } from './domain-type';
+import { SizeClasses, SizeHistogram } from './map-sizes';
 import { probesFor, roleOf, ROLES } from './truth';
 
 export interface DeviceRow {
@@ -23,6 +24,8 @@ export interface DeviceRow {
   map_bytes: number;
   unmap_calls: number;
   unmap_bytes: number;
+  /** Share of map_bytes mapped in calls of 2 MiB or more (huge pages); null when nothing was mapped. */
+  huge_map_share: number | null;
 }
 
 /** IOMMU_DOMAIN_BLOCKED: ownership moves park devices there. */
@@ -91,6 +94,7 @@ export class DeviceTable {
         map_bytes: 0,
         unmap_calls: 0,
         unmap_bytes: 0,
+        huge_map_share: null,
       };
       this.rows.set(device, r);
     }
@@ -181,6 +185,9 @@ export class DeviceTable {
     return (this.lastRow = r);
   }
 
+  /** Per row key: its map calls by size class (report `map_sizes`). */
+  private readonly sizes = new Map<string, SizeHistogram>();
+
   /** Counts the event in its device's row, and returns the row. */
   dma(e: DmaEvent): DeviceRow {
     const r = this.dmaRow(e.domain);
@@ -190,8 +197,23 @@ export class DeviceTable {
     } else {
       r.map_calls++;
       r.map_bytes += e.done;
+      let h = this.sizes.get(r.device);
+      if (!h) this.sizes.set(r.device, (h = new SizeHistogram()));
+      h.add(e.done);
+      r.huge_map_share = h.hugeShare;
     }
     return r;
+  }
+
+  /** Map calls by size class per device; DMA into unknown domains under one "unknown". */
+  mapSizes(): Record<string, SizeClasses> {
+    const merged = new Map<string, SizeHistogram>();
+    for (const [key, h] of this.sizes) {
+      const device = key.startsWith('unknown:') ? 'unknown' : key;
+      const m = merged.get(device);
+      merged.set(device, m ? m.merge(h) : h);
+    }
+    return Object.fromEntries([...merged].sort((a, b) => a[0].localeCompare(b[0])).map(([d, h]) => [d, h.toJSON()]));
   }
 
   /** The row key DMA into `domain` is counted under (see dma()). */

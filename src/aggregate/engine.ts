@@ -4,6 +4,7 @@ import { MapFailureTable } from './map-failures';
 import { attachSource, DeviceTable } from './devices';
 import { errnoName } from './errno';
 import { GroupLedger, LedgerLimits } from './groups';
+import { IotlbTable } from './iotlb';
 import { Histogram } from './loglinear';
 import type { ProcessFacts } from '../process/facts';
 import { ProcessTable } from './processes';
@@ -77,6 +78,8 @@ export class Aggregator {
   /** Walk callback address -> walks: it tells VFIO device-side tracking from iommufd's. */
   readonly dirtyCallbacks = new Map<bigint, number>();
   readonly faults: Report['page_faults'] = [];
+  /** IOTLB syncs and flushes per device. */
+  readonly iotlb: IotlbTable;
   /** Per probe: its event count, and its latency histogram (the one in `latency`). */
   private readonly probes = new Map<string, { events: number; hist: Histogram | undefined }>();
   /** The last event's probe and its entry: events come in runs of one probe. */
@@ -90,6 +93,7 @@ export class Aggregator {
   constructor(private readonly opts: AggregatorOptions) {
     this.devices = new DeviceTable(attachSource(opts.attached), opts.hostDevices);
     this.ledger = new GroupLedger(opts.limits);
+    this.iotlb = new IotlbTable(this.devices);
     this.processes = new ProcessTable(opts.maxProcesses);
     this.mapFailures = new MapFailureTable(opts.maxProcesses);
     this.gupFrom = sources('gup', opts.attached);
@@ -127,6 +131,7 @@ export class Aggregator {
       case 'dirty': return this.onDirty(e);
       case 'iommu_tp': return this.onTracepoint(e);
       case 'map_request': return this.mapFailures.add(e);
+      case 'iotlb': return this.iotlb.add(e);
       case 'selftest': return; // counted above (events per probe); nothing else to learn
       default: return unhandled(e);
     }
@@ -270,7 +275,7 @@ export class Aggregator {
    * The answers so far; `nowNs` dates outstanding references (their age). With
    * refs false the groups' held and leaked lists are left empty (see groupCounts).
    */
-  summary(nowNs: number, { refs = true } = {}): Pick<Report, 'latency' | 'latency_histograms' | 'dma' | 'devices' | 'pins' | 'pin_ledger' | 'gup' | 'gup_by_process' | 'processes' | 'map_failures' | 'dirty' | 'groups' | 'overflow' | 'page_faults'> {
+  summary(nowNs: number, { refs = true } = {}): Pick<Report, 'latency' | 'latency_histograms' | 'dma' | 'devices' | 'map_sizes' | 'iotlb' | 'pins' | 'pin_ledger' | 'gup' | 'gup_by_process' | 'processes' | 'map_failures' | 'dirty' | 'groups' | 'overflow' | 'page_faults'> {
     const groups = [...this.ledger.groups.values()].map((g) => {
       const { held, leaked } = refs ? this.ledger.classify(g, nowNs, this.opts.leakAgeNs, this.opts.symbolize) : { held: [], leaked: [] };
       const known = this.devices.groupDevices.get(g.groupId) ?? new Set<string>();
@@ -291,6 +296,8 @@ export class Aggregator {
       ),
       dma: { ...this.dma },
       devices: this.devices.list(),
+      map_sizes: this.devices.mapSizes(),
+      iotlb: this.iotlb.list(),
       pins: { ...this.pins },
       pin_ledger: [...this.pinLedger.values()].map((l) => ({ ...l, outstanding: l.pinned - l.unpinned })),
       gup: { ...this.gup, errors_by_errno: Object.fromEntries(this.gupErrors) },

@@ -1,4 +1,5 @@
 import type { ProcessFacts } from '../process/facts';
+import { HUGE_CLASS } from './map-sizes';
 
 /** One process's DMA and pins (report --json `processes[]`, CLI.md). */
 export interface ProcessRow {
@@ -15,9 +16,11 @@ export interface ProcessRow {
   last_map_ns: number | null;
   /** map_bytes over first..last map, per second: the rate while it mapped (null with fewer than two map times). */
   map_bytes_per_s: number | null;
+  /** Share of map_bytes mapped in calls of 2 MiB or more (a guest on huge pages); null when it mapped nothing. */
+  huge_map_share: number | null;
 }
 
-type Counts = Omit<ProcessRow, 'vm' | 'cgroup' | 'map_bytes_per_s'>;
+type Counts = Omit<ProcessRow, 'vm' | 'cgroup' | 'map_bytes_per_s' | 'huge_map_share'> & { huge_map_bytes: number };
 
 /** Processes kept apart; the rest are summed in one row (pid -1, "(others)"). */
 export const MAX_PROCESS_ROWS = 4096;
@@ -43,7 +46,7 @@ export class ProcessTable {
       r = this.rows.get(-1);
       if (r) return r;
     }
-    r = { pid, comm, map_bytes: 0, unmap_bytes: 0, pinned_pages: 0, unpinned_pages: 0, first_map_ns: null, last_map_ns: null };
+    r = { pid, comm, map_bytes: 0, huge_map_bytes: 0, unmap_bytes: 0, pinned_pages: 0, unpinned_pages: 0, first_map_ns: null, last_map_ns: null };
     this.rows.set(pid, r);
     return r;
   }
@@ -51,6 +54,7 @@ export class ProcessTable {
   map(pid: number, comm: string, bytes: number, tsNs: number): void {
     const r = this.row(pid, comm);
     r.map_bytes += bytes;
+    if (bytes >= HUGE_CLASS) r.huge_map_bytes += bytes;
     if (r.first_map_ns === null || tsNs < r.first_map_ns) r.first_map_ns = tsNs;
     if (r.last_map_ns === null || tsNs > r.last_map_ns) r.last_map_ns = tsNs;
   }
@@ -87,6 +91,7 @@ export class ProcessTable {
           first_map_ns: r.first_map_ns,
           last_map_ns: r.last_map_ns,
           map_bytes_per_s: span > 0 ? Math.round(r.map_bytes / (span / 1e9)) : null,
+          huge_map_share: r.map_bytes ? r.huge_map_bytes / r.map_bytes : null,
         };
         return row;
       })

@@ -2,6 +2,8 @@ import { DeviceRow } from './devices';
 import { ListedRef } from './groups';
 import { Percentiles } from './loglinear';
 import { MapFailureRow } from './map-failures';
+import { IotlbRow } from './iotlb';
+import { SizeClasses } from './map-sizes';
 import { ProcessRow } from './processes';
 
 export interface GupCounts {
@@ -38,6 +40,10 @@ export interface Report {
   latency_histograms: Record<string, { low_ns: number; high_ns: number; count: number }[]>;
   dma: { map_calls: number; map_bytes: number; unmap_calls: number; unmap_bytes: number };
   devices: DeviceRow[];
+  /** Per device, its successful map calls by size class (powers of two from 4 KiB, src/aggregate/map-sizes.ts). */
+  map_sizes: Record<string, SizeClasses>;
+  /** Per device, IOTLB invalidations: range syncs (with the bytes covered) and whole-domain flushes, with latency. */
+  iotlb: Record<string, IotlbRow>;
   /**
    * Pages pinned by VFIO type1 and iommufd; unpinned_pages is every unpin path's
    * (VFIO, iommufd, and the GUP unpins of io_uring, O_DIRECT and others), each

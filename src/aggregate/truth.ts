@@ -17,7 +17,9 @@ export type Quantity =
   | 'dirty.walk'
   | 'device.added'
   | 'page_fault'
-  | 'map_failure';
+  | 'map_failure'
+  | 'iotlb.sync'
+  | 'iotlb.flush';
 
 /**
  * What a probe's events count, and its rank among the probes that count the same
@@ -94,6 +96,9 @@ export const ROLES: Record<ProbeName, Role | null> = {
   // User-space map requests: their failures, explained (successes are counted at iommu.map).
   'vfio.map_dma': r('map_failure'),
   'iommufd.ioas_map': r('map_failure'),
+  // The IOMMU driver's invalidations: one op per kernel, no overlap.
+  'iommu.iotlb_sync': r('iotlb.sync'),
+  'iommu.flush_all': r('iotlb.flush'),
   'selftest.getppid': null,
   'selftest.hist': null,
 };

@@ -13,6 +13,7 @@ export type {
   GupEvent,
   IommuTpEvent,
   MapRequestEvent,
+  IotlbEvent,
   PinEvent,
   ProbeName,
   RawEvent,

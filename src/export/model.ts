@@ -2,6 +2,7 @@ import { DeviceLatency } from '../aggregate/device-latency';
 import { Aggregator } from '../aggregate/engine';
 import { Histogram } from '../aggregate/loglinear';
 import { MapFailureRow } from '../aggregate/map-failures';
+import { SizeClassCounts, SizeClasses } from '../aggregate/map-sizes';
 import { ProcessRow } from '../aggregate/processes';
 import { ProbeStatus } from '../source/source';
 import { LE_SECONDS, toExp2 } from './histogram';
@@ -84,6 +85,15 @@ function mapFailureSamples(rows: MapFailureRow[], extra: (f: MapFailureRow) => L
   return [...m.values()];
 }
 
+function perDevice<T>(rows: Record<string, T>, value: (r: T) => number): Sample[] {
+  return Object.entries(rows).map(([device, r]) => ({ labels: { device }, value: value(r) }));
+}
+
+/** One sample per device and size class (labels device, size: bytes). */
+function bySize(sizes: Record<string, SizeClasses>, value: (c: SizeClassCounts) => number): Sample[] {
+  return Object.entries(sizes).flatMap(([device, classes]) => Object.entries(classes).map(([size, c]) => ({ labels: { device, size }, value: value(c) })));
+}
+
 /**
  * Per-VM series, summed over the processes that name the VM (a restarted VM keeps
  * its series). Processes that name no VM are left out: the label stays one per VM.
@@ -159,6 +169,12 @@ export function buildFamilies(input: ModelInput): Family[] {
     counter('iommutrace_dma_unmapped_bytes_total', 'Bytes unmapped, per device.', 'By', sumBy(rows, (r) => r.device, (r) => r.unmap_bytes)),
     counter('iommutrace_dma_map_calls_total', 'DMA map calls, per device.', '{call}', sumBy(rows, (r) => r.device, (r) => r.map_calls)),
     counter('iommutrace_dma_unmap_calls_total', 'DMA unmap calls, per device.', '{call}', sumBy(rows, (r) => r.device, (r) => r.unmap_calls)),
+    // By size class: the share mapped in huge (2 MiB+) calls is a ratio of these in PromQL.
+    counter('iommutrace_dma_mapped_bytes_by_size_total', 'Bytes mapped for DMA per device, by the call\'s size class (the largest power of two not above it, 4 KiB at least).', 'By', bySize(s.map_sizes, (c) => c.bytes)),
+    counter('iommutrace_dma_map_calls_by_size_total', 'DMA map calls per device, by size class.', '{call}', bySize(s.map_sizes, (c) => c.calls)),
+    counter('iommutrace_iotlb_syncs_total', 'IOTLB range invalidations (the IOMMU driver\'s iotlb_sync) per device.', '{call}', perDevice(s.iotlb, (r) => r.sync_calls)),
+    counter('iommutrace_iotlb_sync_bytes_total', 'IOVA bytes the IOTLB syncs invalidated, per device.', 'By', perDevice(s.iotlb, (r) => r.sync_bytes)),
+    counter('iommutrace_iotlb_flushes_total', 'Whole-domain IOTLB flushes (flush_iotlb_all: the flush queue in lazy mode) per device.', '{call}', perDevice(s.iotlb, (r) => r.flush_calls)),
     counter('iommutrace_device_attaches_total', 'Attaches of a device to an IOMMU domain.', '{attach}', sumBy(rows, (r) => r.device, (r) => r.attaches)),
     counter('iommutrace_device_detaches_total', 'Detaches (returns to the default domain).', '{detach}', sumBy(rows, (r) => r.device, (r) => r.detaches)),
     counter('iommutrace_device_attach_errors_total', 'Attaches that failed.', '{error}', sumBy(rows, (r) => r.device, (r) => r.attach_errors)),

@@ -16,13 +16,13 @@ export const PROBES = {
   'iommu.tp_attach': 28, 'iommu.tp_add': 29, 'iommu.tp_remove': 30, 'iommu.io_page_fault': 31, 'selftest.getppid': 32,
   'selftest.hist': 33, 'gup.slow': 34, 'gup.pin': 35, 'iommu.attach_handle': 36, 'iommu.detach_handle': 37,
   'iommu.map_atomic': 38, 'iommu.map_sg_atomic': 39, 'iommu.group_snapshot': 40, 'iommufd.iopt_unpin': 41,
-  'vfio.map_dma': 42, 'iommufd.ioas_map': 43,
+  'vfio.map_dma': 42, 'iommufd.ioas_map': 43, 'iommu.iotlb_sync': 44, 'iommu.flush_all': 45,
 } as const;
 export type ProbeName = keyof typeof PROBES;
 
 /** enum it_event_type: event kind -> value. */
 export const EVENT_KINDS = {
-  attach: 1, group_ref: 2, dma: 3, gup: 4, pin: 5, dirty: 6, iommu_tp: 7, selftest: 8, map_request: 9,
+  attach: 1, group_ref: 2, dma: 3, gup: 4, pin: 5, dirty: 6, iommu_tp: 7, selftest: 8, map_request: 9, iotlb: 10,
 } as const;
 export type EventKind = keyof typeof EVENT_KINDS;
 
@@ -136,6 +136,17 @@ export type MapRequestEvent = EventHeader & {
   pad: number;
 };
 
+/** struct it_ev_iotlb. */
+export type IotlbEvent = EventHeader & {
+  kind: 'iotlb';
+  lat_ns: number;
+  domain: bigint;
+  start: bigint;
+  bytes: number;
+  group_id: number;
+  pad: number;
+};
+
 /** Every event, told apart by kind. */
 export type RawEvent =
   | AttachEvent
@@ -146,7 +157,8 @@ export type RawEvent =
   | DirtyEvent
   | IommuTpEvent
   | SelftestEvent
-  | MapRequestEvent;
+  | MapRequestEvent
+  | IotlbEvent;
 
 export interface EventOfKind {
   attach: AttachEvent;
@@ -158,6 +170,7 @@ export interface EventOfKind {
   iommu_tp: IommuTpEvent;
   selftest: SelftestEvent;
   map_request: MapRequestEvent;
+  iotlb: IotlbEvent;
 }
 
 /** How events carry a field: a number, a string or an exact 64-bit address; width > 1 for arrays. */
@@ -184,14 +197,15 @@ export const EVENT_FIELDS: { readonly [K in EventKind]: readonly EventField<keyo
   iommu_tp: [...HEADER_FIELDS, { name: 'iova', type: 'addr', width: 1 }, { name: 'group_id', type: 'int', width: 1 }, { name: 'flags', type: 'int', width: 1 }, { name: 'dev_name', type: 'string', width: 1 }, { name: 'driver', type: 'string', width: 1 }],
   selftest: [...HEADER_FIELDS, { name: 'seq', type: 'int', width: 1 }],
   map_request: [...HEADER_FIELDS, { name: 'lat_ns', type: 'int', width: 1 }, { name: 'size', type: 'int', width: 1 }, { name: 'locked_pages', type: 'int', width: 1 }, { name: 'limit_pages', type: 'int', width: 1 }, { name: 'cap_ipc_lock', type: 'int', width: 1 }, { name: 'dma_avail', type: 'int', width: 1 }, { name: 'dma_entry_limit', type: 'int', width: 1 }, { name: 'pad', type: 'int', width: 1 }],
+  iotlb: [...HEADER_FIELDS, { name: 'lat_ns', type: 'int', width: 1 }, { name: 'domain', type: 'addr', width: 1 }, { name: 'start', type: 'addr', width: 1 }, { name: 'bytes', type: 'int', width: 1 }, { name: 'group_id', type: 'int', width: 1 }, { name: 'pad', type: 'int', width: 1 }],
 };
 
 /** The object's programs, by the section (attach mode) each was compiled for. */
 export const PROGRAMS = {
-  fentry: ['iommu_attach_device_fentry', 'iommu_detach_device_fentry', 'iommu_attach_group_fentry', 'iommu_detach_group_fentry', 'iommu_replace_group_fentry', 'iommu_attach_handle_fentry', 'iommu_detach_handle_fentry', 'iommu_attach_dev_fentry', 'dirty_walk_fentry', 'dirty_alloc_fentry', 'dirty_free_fentry', 'iommu_map_fentry', 'iommu_map_atomic_fentry', 'iommu_unmap_fentry', 'iommu_map_sg_fentry', 'iommu_map_sg_atomic_fentry', 'iommu_group_ref_get_fentry', 'iommu_group_put_fentry', 'gup_fast_fentry', 'gup_slow_fentry', 'gup_pin_fast_fentry', 'gup_get_fast_fentry', 'gup_pin_fentry', 'gup_pin_remote_fentry', 'gup_unpin_fentry', 'gup_unpin_page_fentry', 'vfio_map_dma_fentry', 'iommufd_ioas_map_fentry', 'vfio_pin_fentry', 'vfio_unpin_fentry', 'iommufd_pin_fentry', 'iommufd_unpin_fentry', 'iommufd_iopt_pin_fentry', 'iommufd_iopt_unpin_fentry', 'iommu_group_snapshot_fentry'],
-  fexit: ['iommu_attach_device_fexit', 'iommu_detach_device_fexit', 'iommu_attach_group_fexit', 'iommu_detach_group_fexit', 'iommu_replace_group_fexit', 'iommu_attach_handle_fexit', 'iommu_detach_handle_fexit', 'iommu_attach_dev_fexit', 'dirty_walk_fexit', 'dirty_alloc_fexit', 'iommu_map_fexit', 'iommu_map_atomic_fexit', 'iommu_unmap_fexit', 'iommu_map_sg_fexit', 'iommu_map_sg_atomic_fexit', 'iommu_group_get_fexit', 'gup_fast_fexit', 'gup_fast_only_fexit', 'gup_pin_fast_fexit', 'gup_get_fast_fexit', 'gup_pin_fexit', 'gup_pin_remote_fexit', 'vfio_map_dma_fexit', 'iommufd_ioas_map_fexit', 'vfio_pin_fexit', 'vfio_unpin_fexit', 'iommufd_pin_fexit', 'iommufd_iopt_pin_fexit'],
-  kprobe: ['iommu_attach_device_kprobe', 'iommu_detach_device_kprobe', 'iommu_attach_group_kprobe', 'iommu_detach_group_kprobe', 'iommu_replace_group_kprobe', 'iommu_attach_handle_kprobe', 'iommu_detach_handle_kprobe', 'iommu_attach_dev_kprobe', 'dirty_walk_kprobe', 'dirty_alloc_kprobe', 'dirty_free_kprobe', 'iommu_map_kprobe', 'iommu_map_atomic_kprobe', 'iommu_unmap_kprobe', 'iommu_map_sg_kprobe', 'iommu_map_sg_atomic_kprobe', 'iommu_group_get_kprobe', 'iommu_group_ref_get_kprobe', 'iommu_group_put_kprobe', 'gup_fast_kprobe', 'gup_slow_kprobe', 'gup_pin_fast_kprobe', 'gup_get_fast_kprobe', 'gup_pin_kprobe', 'gup_pin_remote_kprobe', 'gup_unpin_kprobe', 'gup_unpin_page_kprobe', 'vfio_map_dma_kprobe', 'iommufd_ioas_map_kprobe', 'vfio_pin_kprobe', 'vfio_unpin_kprobe', 'iommufd_pin_kprobe', 'iommufd_unpin_kprobe', 'iommufd_iopt_pin_kprobe', 'iommufd_iopt_unpin_kprobe', 'iommu_group_snapshot_kprobe'],
-  kretprobe: ['iommu_attach_device_kretprobe', 'iommu_detach_device_kretprobe', 'iommu_attach_group_kretprobe', 'iommu_detach_group_kretprobe', 'iommu_replace_group_kretprobe', 'iommu_attach_handle_kretprobe', 'iommu_detach_handle_kretprobe', 'iommu_attach_dev_kretprobe', 'dirty_walk_kretprobe', 'dirty_alloc_kretprobe', 'iommu_map_kretprobe', 'iommu_map_atomic_kretprobe', 'iommu_unmap_kretprobe', 'iommu_map_sg_kretprobe', 'iommu_map_sg_atomic_kretprobe', 'iommu_group_get_kretprobe', 'gup_fast_kretprobe', 'gup_fast_only_kretprobe', 'gup_pin_fast_kretprobe', 'gup_get_fast_kretprobe', 'gup_pin_kretprobe', 'gup_pin_remote_kretprobe', 'vfio_map_dma_kretprobe', 'iommufd_ioas_map_kretprobe', 'vfio_pin_kretprobe', 'vfio_unpin_kretprobe', 'iommufd_pin_kretprobe', 'iommufd_iopt_pin_kretprobe'],
+  fentry: ['iommu_attach_device_fentry', 'iommu_detach_device_fentry', 'iommu_attach_group_fentry', 'iommu_detach_group_fentry', 'iommu_replace_group_fentry', 'iommu_attach_handle_fentry', 'iommu_detach_handle_fentry', 'iommu_attach_dev_fentry', 'dirty_walk_fentry', 'dirty_alloc_fentry', 'dirty_free_fentry', 'iommu_map_fentry', 'iommu_map_atomic_fentry', 'iommu_unmap_fentry', 'iommu_map_sg_fentry', 'iommu_map_sg_atomic_fentry', 'iommu_group_ref_get_fentry', 'iommu_group_put_fentry', 'gup_fast_fentry', 'gup_slow_fentry', 'gup_pin_fast_fentry', 'gup_get_fast_fentry', 'gup_pin_fentry', 'gup_pin_remote_fentry', 'gup_unpin_fentry', 'gup_unpin_page_fentry', 'iommu_iotlb_sync_fentry', 'iommu_flush_all_fentry', 'vfio_map_dma_fentry', 'iommufd_ioas_map_fentry', 'vfio_pin_fentry', 'vfio_unpin_fentry', 'iommufd_pin_fentry', 'iommufd_unpin_fentry', 'iommufd_iopt_pin_fentry', 'iommufd_iopt_unpin_fentry', 'iommu_group_snapshot_fentry'],
+  fexit: ['iommu_attach_device_fexit', 'iommu_detach_device_fexit', 'iommu_attach_group_fexit', 'iommu_detach_group_fexit', 'iommu_replace_group_fexit', 'iommu_attach_handle_fexit', 'iommu_detach_handle_fexit', 'iommu_attach_dev_fexit', 'dirty_walk_fexit', 'dirty_alloc_fexit', 'iommu_map_fexit', 'iommu_map_atomic_fexit', 'iommu_unmap_fexit', 'iommu_map_sg_fexit', 'iommu_map_sg_atomic_fexit', 'iommu_group_get_fexit', 'gup_fast_fexit', 'gup_fast_only_fexit', 'gup_pin_fast_fexit', 'gup_get_fast_fexit', 'gup_pin_fexit', 'gup_pin_remote_fexit', 'iommu_iotlb_sync_fexit', 'iommu_flush_all_fexit', 'vfio_map_dma_fexit', 'iommufd_ioas_map_fexit', 'vfio_pin_fexit', 'vfio_unpin_fexit', 'iommufd_pin_fexit', 'iommufd_iopt_pin_fexit'],
+  kprobe: ['iommu_attach_device_kprobe', 'iommu_detach_device_kprobe', 'iommu_attach_group_kprobe', 'iommu_detach_group_kprobe', 'iommu_replace_group_kprobe', 'iommu_attach_handle_kprobe', 'iommu_detach_handle_kprobe', 'iommu_attach_dev_kprobe', 'dirty_walk_kprobe', 'dirty_alloc_kprobe', 'dirty_free_kprobe', 'iommu_map_kprobe', 'iommu_map_atomic_kprobe', 'iommu_unmap_kprobe', 'iommu_map_sg_kprobe', 'iommu_map_sg_atomic_kprobe', 'iommu_group_get_kprobe', 'iommu_group_ref_get_kprobe', 'iommu_group_put_kprobe', 'gup_fast_kprobe', 'gup_slow_kprobe', 'gup_pin_fast_kprobe', 'gup_get_fast_kprobe', 'gup_pin_kprobe', 'gup_pin_remote_kprobe', 'gup_unpin_kprobe', 'gup_unpin_page_kprobe', 'iommu_iotlb_sync_kprobe', 'iommu_flush_all_kprobe', 'vfio_map_dma_kprobe', 'iommufd_ioas_map_kprobe', 'vfio_pin_kprobe', 'vfio_unpin_kprobe', 'iommufd_pin_kprobe', 'iommufd_unpin_kprobe', 'iommufd_iopt_pin_kprobe', 'iommufd_iopt_unpin_kprobe', 'iommu_group_snapshot_kprobe'],
+  kretprobe: ['iommu_attach_device_kretprobe', 'iommu_detach_device_kretprobe', 'iommu_attach_group_kretprobe', 'iommu_detach_group_kretprobe', 'iommu_replace_group_kretprobe', 'iommu_attach_handle_kretprobe', 'iommu_detach_handle_kretprobe', 'iommu_attach_dev_kretprobe', 'dirty_walk_kretprobe', 'dirty_alloc_kretprobe', 'iommu_map_kretprobe', 'iommu_map_atomic_kretprobe', 'iommu_unmap_kretprobe', 'iommu_map_sg_kretprobe', 'iommu_map_sg_atomic_kretprobe', 'iommu_group_get_kretprobe', 'gup_fast_kretprobe', 'gup_fast_only_kretprobe', 'gup_pin_fast_kretprobe', 'gup_get_fast_kretprobe', 'gup_pin_kretprobe', 'gup_pin_remote_kretprobe', 'iommu_iotlb_sync_kretprobe', 'iommu_flush_all_kretprobe', 'vfio_map_dma_kretprobe', 'iommufd_ioas_map_kretprobe', 'vfio_pin_kretprobe', 'vfio_unpin_kretprobe', 'iommufd_pin_kretprobe', 'iommufd_iopt_pin_kretprobe'],
   tp_btf: ['iommu_map_tp_btf', 'iommu_unmap_tp_btf', 'iommu_tp_attach_tp_btf', 'iommu_tp_add_tp_btf', 'iommu_tp_remove_tp_btf', 'iommu_io_page_fault_tp_btf'],
   raw_tp: ['iommu_map_raw_tp', 'iommu_unmap_raw_tp', 'iommu_tp_attach_raw_tp', 'iommu_tp_add_raw_tp', 'iommu_tp_remove_raw_tp', 'iommu_io_page_fault_raw_tp'],
   tracepoint: ['iommu_map_tp', 'iommu_unmap_tp', 'iommu_tp_attach_tp', 'iommu_tp_add_tp', 'iommu_tp_remove_tp', 'iommu_io_page_fault_tp', 'selftest_getppid', 'selftest_hist'],
@@ -202,7 +216,7 @@ export type ProgramName = (typeof PROGRAMS)[keyof typeof PROGRAMS][number];
 export const MAPS = {
   it_events: { type: 27, maxEntries: 4194304, key: null, value: null },
   it_counters: { type: 6, maxEntries: 5, key: '__u32', value: '__u64' },
-  it_probe_stats: { type: 6, maxEntries: 44, key: '__u32', value: 'it_probe_stats' },
+  it_probe_stats: { type: 6, maxEntries: 46, key: '__u32', value: 'it_probe_stats' },
   it_hist: { type: 5, maxEntries: 16384, key: 'it_hist_key', value: '__u64' },
   it_inflight: { type: 1, maxEntries: 8192, key: '__u64', value: 'it_inflight' },
   it_domain_group: { type: 1, maxEntries: 4096, key: '__u64', value: '__s32' },

@@ -1,6 +1,6 @@
 import type { KernelName } from './kernels';
 
-export const WORKLOAD_NAMES = ['vfio', 'gup', 'dirty', 'leak', 'premap', 'netdev', 'cdev', 'qemu', 'entrylimit', 'memlock', 'memlock-iommufd'] as const;
+export const WORKLOAD_NAMES = ['vfio', 'gup', 'dirty', 'leak', 'premap', 'netdev', 'cdev', 'qemu', 'entrylimit', 'memlock', 'memlock-iommufd', 'hugetlb'] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 /** What `--workload` accepts: one workload, `all` that apply to the kernel, or `none`. */
 export type WorkloadSelection = WorkloadName | 'all' | 'none';
@@ -38,6 +38,8 @@ const SPECS: Record<WorkloadName, WorkloadSpec> = {
   netdev: { iommu: true, device: 'driver', kernels: ['debian-6.1', 'debian-6.12'] },
   // The VFIO device cdev bound to iommufd (Debian's kernels have no iommufd).
   cdev: { iommu: true, device: 'vfio', kernels: ['iommufd-6.12'] },
+  // The vfio workload on 2 MiB huge pages: every map call a run of whole huge pages.
+  hugetlb: { iommu: true, device: 'vfio', kernels: EVERY_KERNEL },
   // A real VMM: Debian's QEMU passing the device through to a guest held at -S.
   qemu: { iommu: true, device: 'vfio', kernels: ['debian-6.1', 'debian-6.12'] },
   // MAP_DMA refused: the container's dma_entry_limit reached; RLIMIT_MEMLOCK without CAP_IPC_LOCK.
@@ -94,6 +96,7 @@ export function planWorkloads(kernel: KernelName, selection: WorkloadSelection |
 /** Sizes of what the workloads do; the defaults keep a TCG run short. */
 export interface WorkloadParams {
   vfio?: { rounds?: number; sizeMiB?: number };
+  hugetlb?: { rounds?: number; sizeMiB?: number };
   dirty?: { walks?: number; mapMiB?: number };
   leak?: { gets?: number; keep?: number };
   premap?: { before?: number; during?: number; sizeMiB?: number };
@@ -118,6 +121,8 @@ export function workloadArgv(
   switch (name) {
     case 'vfio':
       return [`${bin}/vfio`, '--device', LAB_DEVICE, '--rounds', String(params.vfio?.rounds ?? 10), '--size-mib', String(params.vfio?.sizeMiB ?? 2), '--out', out];
+    case 'hugetlb':
+      return [`${bin}/vfio`, '--device', LAB_DEVICE, '--hugetlb', '1', '--rounds', String(params.hugetlb?.rounds ?? 4), '--size-mib', String(params.hugetlb?.sizeMiB ?? 4), '--out', out];
     case 'gup':
       return [`${bin}/gup`, '--disk', '/dev/ram0', '--out', out];
     case 'dirty':
@@ -163,8 +168,8 @@ export interface TruthBase {
  * contiguous run, 100+ per 2 MiB round; 6.12: one per round): compare bytes.
  */
 export interface VfioTruth extends TruthBase {
-  /** premap: what happened after GO; attaches 0 (the attach came before). */
-  workload: 'vfio' | 'premap';
+  /** premap: what happened after GO; attaches 0 (the attach came before). hugetlb: on 2 MiB huge pages. */
+  workload: 'vfio' | 'premap' | 'hugetlb';
   device: string;
   group: number;
   rounds: number;
@@ -330,4 +335,5 @@ export interface GroundTruth {
   entrylimit?: MapFailTruth[];
   memlock?: MapFailTruth[];
   'memlock-iommufd'?: MapFailTruth[];
+  hugetlb?: VfioTruth[];
 }

@@ -16,6 +16,7 @@ interface Opts {
   module?: string;
   minArgs?: number;
   lacks?: string[];
+  iommu?: string;
 }
 
 /*
@@ -44,6 +45,7 @@ function cand(probe: ProbeName, mode: AttachMode, target: string, modes: AttachM
   if (o.module) c.module = o.module;
   if (o.minArgs) c.minArgs = o.minArgs;
   if (o.lacks && o.lacks.length) c.lacks = o.lacks;
+  if (o.iommu) c.iommu = o.iommu;
   return c;
 }
 
@@ -88,6 +90,20 @@ function tracepoint(probe: With<'tp_btf' | 'raw_tp' | 'tracepoint'>, category: s
  */
 const BUILT_IN_FIRST = (module: string): Opts[] => [{}, { module }];
 const MODULE_FIRST = (module: string): Opts[] => [{ module }, {}];
+
+/** Per IOMMU driver: its iotlb_sync and flush_iotlb_all operations (6.1 to 6.12). */
+const IOMMU_OPS: [iommu: string, sync: string, flush: string][] = [
+  ['intel-iommu', 'intel_iommu_tlb_sync', 'intel_flush_iotlb_all'],
+  ['amd-iommu', 'amd_iommu_iotlb_sync', 'amd_iommu_flush_iotlb_all'],
+];
+
+type IommuOp = (typeof IOMMU_OPS)[number];
+
+/** Paired candidates on each IOMMU driver's operation, trampolines first. */
+function iommuOps(probe: Trampolines & Kprobes, target: (op: IommuOp) => string, minArgs: number): Cand[] {
+  const per = IOMMU_OPS.map((op) => paired(probe, [target(op)], { iommu: op[0], minArgs }));
+  return [...per.map((c) => c[0]), ...per.map((c) => c[1])];
+}
 
 const DMA_TP_LACKS = ['latency', 'domain', 'group attribution', 'errors'];
 
@@ -193,6 +209,20 @@ export const CATALOGUE: Spec[] = [
     name: 'iommu.map_sg_atomic',
     description: 'iommu_map_sg_atomic() (up to 6.2): kernel drivers\' DMA-API scatterlists (bytes mapped, latency, errors)',
     candidates: paired('iommu.map_sg_atomic', ['iommu_map_sg_atomic'], { minArgs: 2 }),
+  },
+
+  // IOTLB invalidation: the core's iommu_iotlb_sync() and flush path are inline or
+  // static; the drivers' ops are the first traceable functions (Intel's and AMD's
+  // are both built into Debian's kernels, only the translating one is called).
+  {
+    name: 'iommu.iotlb_sync',
+    description: 'the IOMMU driver\'s iotlb_sync: IOVA ranges invalidated after unmaps (strict mode, VFIO domains), bytes and latency',
+    candidates: iommuOps('iommu.iotlb_sync', ([, sync]) => sync, 2),
+  },
+  {
+    name: 'iommu.flush_all',
+    description: 'the IOMMU driver\'s flush_iotlb_all: whole-domain invalidations (the DMA API\'s flush queue in lazy mode), latency',
+    candidates: iommuOps('iommu.flush_all', ([, , flush]) => flush, 1),
   },
 
   // get_user_pages.

@@ -50,6 +50,17 @@ export function iommuDriverOf(instance: string): string | null {
   return instance || null;
 }
 
+/** The drivers of the IOMMUs the kernel registered (/sys/class/iommu/*). */
+export function activeIommuDrivers(root = '/sys/class/iommu'): Set<string> {
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(root);
+  } catch {
+    // No IOMMU registered (or no sysfs): none translates.
+  }
+  return new Set(names.map(iommuDriverOf).filter((d): d is string => d !== null));
+}
+
 /**
  * Which groups and which device cdevs some process holds open: the VFIO paths in
  * use. Reading other processes' fds needs CAP_SYS_PTRACE or root; what cannot be

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Btf, Kallsyms, features } from '../loader';
+import { activeIommuDrivers } from './iommu-groups';
 import { FunctionInfo, KernelView, Refusal } from './kernel-view';
 import { effectiveCaps, missingCaps } from './privileges';
 import { ensureTracefs, TracefsState } from './tracefs';
@@ -183,6 +184,10 @@ export class LiveKernel implements KernelView {
 
   moduleLoaded(name: string): boolean {
     return this.modules.has(name);
+  }
+
+  iommuDrivers(): ReadonlySet<string> {
+    return activeIommuDrivers();
   }
 
   trampoline(name: string, kind: 'fentry' | 'fexit', module?: string): Refusal {

@@ -37,6 +37,8 @@ export interface KernelView {
   /** Text symbols in kallsyms named `name` or a compiler clone of it (`name.isra.0`). */
   symbols(name: string): string[];
   moduleLoaded(name: string): boolean;
+  /** The IOMMU drivers translating here (/sys/class/iommu); undefined when not known. */
+  iommuDrivers?(): ReadonlySet<string> | undefined;
   /** The module a kallsyms text symbol belongs to (undefined: the kernel image, or not known). */
   symbolModule?(name: string): string | undefined;
   /** Can a trampoline program of this kind load and attach at the function? */

@@ -10,6 +10,8 @@ export type ReasonCode =
   | 'no_btf'
   /** The target lives in a module that is not loaded. */
   | 'module_not_loaded'
+  /** The target is another IOMMU driver's operation than the one translating here. */
+  | 'other_iommu'
   /** The function or tracepoint is not on this kernel (absent, renamed, inlined). */
   | 'absent'
   /** The function takes fewer arguments than the program reads (another signature). */
@@ -34,7 +36,7 @@ export type ReasonCode =
   | 'detached';
 
 /** Codes that mean the target is not on this kernel, as opposed to there and refused. */
-export const TARGET_ABSENT: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['absent', 'module_not_loaded']);
+export const TARGET_ABSENT: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['absent', 'module_not_loaded', 'other_iommu']);
 
 export interface Reason {
   code: ReasonCode;

@@ -32,6 +32,11 @@ export interface Candidate<Program extends string = string> {
   minArgs?: number;
   /** Facts this variant cannot give (shown in doctor, e.g. 'no latency'). */
   lacks?: string[];
+  /**
+   * The IOMMU driver whose operation the target is ('intel-iommu', 'amd-iommu'):
+   * kernels build several in, and only the one translating here is ever called.
+   */
+  iommu?: string;
 }
 
 /** A logical probe as named in the CLI (`iommu.map`) with its candidates in order of preference. */

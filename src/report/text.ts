@@ -8,6 +8,8 @@ const n = (x: number): string => x.toLocaleString('en-US');
 /** What a section no attached probe fed shows instead of zeros. */
 const NOT_WATCHED = 'not watched: no probe of this path was attached (see iommutrace doctor)';
 
+const share = (part: number, whole: number): string => (whole ? `${((part / whole) * 100).toFixed(1)}%` : '-');
+
 function section(title: string, body: string): string {
   return `${title}\n${body.replace(/^/gm, '  ')}`;
 }
@@ -89,12 +91,28 @@ export function renderReport(report: Report): string {
     );
     if (!attaches) out.push(`  ATTACH, DETACH, ERRORS: ${NOT_WATCHED}`);
   }
+  const iotlb = Object.entries(r.iotlb ?? {});
+  if (iotlb.length) {
+    const lat = (p: { p50_ns: number; p99_ns: number } | null) => (p ? `${formatDuration(p.p50_ns)} / ${formatDuration(p.p99_ns)}` : '-');
+    const rows = iotlb.map(([device, x]) => [device, n(x.sync_calls), formatBytes(x.sync_bytes), lat(x.sync_latency), n(x.flush_calls), lat(x.flush_latency)]);
+    const title = 'IOTLB INVALIDATION (sync: ranges after unmaps; flush: whole domain, lazy mode)';
+    out.push(section(title, table(['DEVICE', 'SYNCS', 'BYTES', 'SYNC p50/p99', 'FLUSHES', 'FLUSH p50/p99'], rows)));
+  }
+  const sized = Object.entries(r.map_sizes ?? {});
+  if (sized.length) {
+    // One row per device and size class: how its mappings were cut (huge pages or 4 KiB runs).
+    const rows = sized.flatMap(([device, classes]) => {
+      const total = Object.values(classes).reduce((s, c) => s + c.bytes, 0);
+      return Object.entries(classes).map(([size, c]) => [device, formatBytes(Number(size)), n(c.calls), formatBytes(c.bytes), share(c.bytes, total)]);
+    });
+    out.push(section('MAP SIZES (calls of at least SIZE)', table(['DEVICE', 'SIZE', 'CALLS', 'BYTES', 'SHARE'], rows)));
+  }
   if (r.processes.length) {
     out.push(
       section(
         'PROCESSES',
         table(
-          ['PID', 'COMM', 'VM', 'MAPPED', 'UNMAPPED', 'PINNED', 'UNPINNED', 'MAPPING FOR', 'RATE', 'CGROUP'],
+          ['PID', 'COMM', 'VM', 'MAPPED', 'UNMAPPED', 'PINNED', 'UNPINNED', 'MAPPING FOR', 'RATE', '>=2M', 'CGROUP'],
           r.processes.map((x) => [
             x.pid < 0 ? '-' : String(x.pid),
             x.comm,
@@ -106,6 +124,7 @@ export function renderReport(report: Report): string {
             // First to last map: how long its start-up mapping took.
             x.first_map_ns === null || x.last_map_ns === null ? '-' : formatDuration(x.last_map_ns - x.first_map_ns),
             x.map_bytes_per_s === null ? '-' : `${formatBytes(x.map_bytes_per_s)}/s`,
+            x.huge_map_share === null || x.huge_map_share === undefined ? '-' : share(x.huge_map_share, 1),
             x.cgroup ?? '-',
           ]),
         ),

@@ -4,8 +4,11 @@
  * nothing about the kernel. Names are the report's JSON keys; `attaches` stands for
  * the attach columns of `devices[]` (attaches, detaches, attach_errors).
  */
+const DMA = ['iommu.map', 'iommu.unmap', 'iommu.map_sg', 'iommu.map_atomic', 'iommu.map_sg_atomic'];
+
 export const SECTION_PROBES: Record<string, readonly string[]> = {
-  dma: ['iommu.map', 'iommu.unmap', 'iommu.map_sg'],
+  dma: DMA,
+  map_sizes: DMA,
   attaches: [
     'iommu.attach_device',
     'iommu.detach_device',
@@ -23,6 +26,7 @@ export const SECTION_PROBES: Record<string, readonly string[]> = {
   groups: ['iommu.group_get', 'iommu.group_ref_get', 'iommu.group_put'],
   page_faults: ['iommu.io_page_fault'],
   map_failures: ['vfio.map_dma', 'iommufd.ioas_map'],
+  iotlb: ['iommu.iotlb_sync', 'iommu.flush_all'],
 };
 
 /** The sections (in report order) that no probe which ran could feed. */

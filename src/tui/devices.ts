@@ -1,5 +1,7 @@
 import * as blessed from 'blessed';
 import { DeviceRow } from '../aggregate/devices';
+import { IotlbRow } from '../aggregate/iotlb';
+import { SizeClasses } from '../aggregate/map-sizes';
 import { rowKey } from '../aggregate/per-device';
 import { Percentiles } from '../aggregate/loglinear';
 import { compact, count, formatBytes, formatDuration, mibPerSec } from './format';
@@ -11,6 +13,8 @@ import { ColumnId, TablePanel } from './table-panel';
 
 interface Row extends DeviceRow {
   key: string;
+  sizes: SizeClasses | undefined;
+  iotlb: IotlbRow | undefined;
   mapsPerSec: number;
   bytesPerSec: number;
   lat?: Percentiles;
@@ -55,6 +59,22 @@ const COLUMNS: DeviceColumn[] = [
   num('pinned', 'PINNED', 7, (r) => r.pinned, compact),
 ];
 
+/** Its map calls by size class, smallest first, and the share of bytes in huge (2 MiB+) calls. */
+function mapSizes(r: Row): string {
+  const classes = Object.entries(r.sizes ?? {});
+  if (!classes.length) return '-';
+  const parts = classes.map(([size, c]) => `${formatBytes(Number(size))}: ${count(c.calls)} (${formatBytes(c.bytes)})`);
+  const share = r.huge_map_share === null ? '' : `   2 MiB or larger: ${(r.huge_map_share * 100).toFixed(1)}% of bytes`;
+  return parts.join(' · ') + share;
+}
+
+/** Its IOTLB invalidations: range syncs with the bytes covered, whole-domain flushes, p50/p99 of each. */
+function iotlbLine(x: IotlbRow | undefined): string {
+  if (!x) return '-';
+  const lat = (p: Percentiles | null) => (p ? ` p50 ${formatDuration(p.p50_ns)} p99 ${formatDuration(p.p99_ns)}` : '');
+  return `${count(x.sync_calls)} syncs, ${formatBytes(x.sync_bytes)}${lat(x.sync_latency)}   ${count(x.flush_calls)} flushes${lat(x.flush_latency)}`;
+}
+
 /** The devices table: one row per device (BDF), sortable, selectable, filtered. */
 export class DevicesPanel extends TablePanel<Row, 'devices'> {
   constructor(parent: blessed.Widgets.Node, spec: WidgetSpec) {
@@ -69,6 +89,8 @@ export class DevicesPanel extends TablePanel<Row, 'devices'> {
         return {
           ...d,
           key,
+          sizes: d.device === 'unknown' ? undefined : v.summary.map_sizes[d.device],
+          iotlb: d.device === 'unknown' ? undefined : v.summary.iotlb[d.device],
           mapsPerSec: v.rates.rate(`dev:${key}:map_calls`),
           bytesPerSec: v.rates.rate(`dev:${key}:map_bytes`),
           lat: v.detail.mapLatency.get(key)?.percentiles(),
@@ -99,6 +121,8 @@ export class DevicesPanel extends TablePanel<Row, 'devices'> {
       `attaches      ${count(r.attaches)}   detaches ${count(r.detaches)}   attach errors ${count(r.attach_errors)}`,
       `maps          ${count(r.map_calls)} calls, ${formatBytes(r.map_bytes)}   now ${compact(r.mapsPerSec)}/s, ${mibPerSec(r.bytesPerSec)} MiB/s`,
       `unmaps        ${count(r.unmap_calls)} calls, ${formatBytes(r.unmap_bytes)}`,
+      `map sizes     ${mapSizes(r)}`,
+      `iotlb         ${iotlbLine(r.iotlb)}`,
       `map latency   ${lat ? `n ${count(lat.count)}  p50 ${formatDuration(lat.p50_ns)}  p90 ${formatDuration(lat.p90_ns)}  p99 ${formatDuration(lat.p99_ns)}  max ${formatDuration(lat.max_ns)}` : '-'}`,
       `pinned pages  ${count(r.pinned)} (pinned minus unpinned by the processes that attached it)`,
     ];

@@ -177,6 +177,36 @@ test('the event log says each refused map in words: who (the VM where named), th
   });
 });
 
+test('device details: its map sizes with the share in huge maps, and its IOTLB syncs and flushes, as the report has them', async (t) => {
+  if (!available(t)) return;
+  const r = buildReport(MAIN);
+  const dev = r.devices.filter((d) => d.device !== 'unknown').sort((a, b) => b.map_bytes - a.map_bytes)[0];
+  const sizes = Object.entries(r.map_sizes[dev.device] ?? {});
+  const io = r.iotlb[dev.device];
+  assert.ok(sizes.length > 0, `the capture maps into ${dev.device}`);
+  await withPane(200, 48, async (p) => {
+    p.run(top(`--replay ${MAIN} --speed 0`));
+    await p.waitFor((x) => x.includes('replay ended'), DEADLINE, 'the replay to end');
+    p.keys('/', ...dev.device.split(''), 'Enter');
+    await p.waitFor((x) => x.includes(`filter "${dev.device}"`), DEADLINE, 'the filter');
+    p.keys('Home', 'Enter');
+    const s = await p.waitFor((x) => x.includes(`Device ${dev.device}`), DEADLINE, 'the device details');
+    const line = (name: string) => s.split('\n').find((l) => l.includes(`${name}  `)) ?? '';
+    const [size, c] = sizes[0];
+    assert.ok(line('map sizes').includes(`${formatBytes(Number(size))}: ${count(c.calls)} (${formatBytes(c.bytes)})`), `smallest class ${size}:\n${s}`);
+    if (dev.huge_map_share !== null) assert.ok(line('map sizes').includes(`2 MiB or larger: ${(dev.huge_map_share * 100).toFixed(1)}%`), line('map sizes'));
+    if (io) {
+      t.diagnostic(`iotlb: ${JSON.stringify(io)}`);
+      assert.ok(line('iotlb').includes(`${count(io.sync_calls)} syncs, ${formatBytes(io.sync_bytes)}`), `iotlb:\n${s}`);
+      assert.ok(line('iotlb').includes(`${count(io.flush_calls)} flushes`), line('iotlb'));
+    } else assert.match(line('iotlb'), /iotlb +-/, 'no invalidation seen: a dash');
+    p.keys('Escape');
+    await p.waitFor((x) => !x.includes(`Device ${dev.device}`), DEADLINE, 'the details to close');
+    p.keys('q');
+    await assertRestored(p);
+  });
+});
+
 test('keys: s and S change the sort order, p freezes the numbers and resumes, q exits 0 with the terminal restored (synthetic capture)', async (t) => {
   if (!available(t)) return;
   await withPane(160, 48, async (p) => {

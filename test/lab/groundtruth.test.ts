@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { before, test } from 'node:test';
+import { HUGE_CLASS } from '../../src/aggregate/map-sizes';
 import type { Report } from '../../src/aggregate/report';
 import type { ProbeName } from '../../src/generated/bpf';
 import type { GroundTruth, IommuVendor, MapFailTruth, WorkloadName } from '../../src/lab';
@@ -25,14 +26,14 @@ const BOOTS: Boot[] = [
   E2E_BOOT,
   { kernel: 'debian-6.1', workloads: ['premap'] },
   { kernel: 'debian-6.1', workloads: ['netdev'] },
-  { kernel: 'debian-6.12', workloads: ['vfio', 'gup', 'leak', 'qemu', 'entrylimit', 'memlock'] },
+  { kernel: 'debian-6.12', workloads: ['vfio', 'gup', 'leak', 'qemu', 'entrylimit', 'memlock', 'hugetlb'] },
   { kernel: 'debian-6.12', workloads: ['premap'] },
   { kernel: 'debian-6.12', workloads: ['netdev'] },
   { kernel: 'iommufd-6.12', workloads: ['dirty', 'gup'] },
   { kernel: 'iommufd-6.12', workloads: ['vfio', 'leak', 'cdev', 'memlock-iommufd'] },
   // AMD-Vi: strict mode, its own unmap and IOTLB paths.
-  { kernel: 'debian-6.1', workloads: ['vfio', 'leak', 'qemu'], vendor: 'amd' },
-  { kernel: 'debian-6.12', workloads: ['vfio', 'leak', 'qemu'], vendor: 'amd' },
+  { kernel: 'debian-6.1', workloads: ['vfio', 'leak', 'qemu', 'hugetlb'], vendor: 'amd' },
+  { kernel: 'debian-6.12', workloads: ['vfio', 'leak', 'qemu', 'hugetlb'], vendor: 'amd' },
 ];
 
 /**
@@ -69,6 +70,21 @@ function checkVfio(capture: string, truth: GroundTruth, boot: Boot): void {
   assert.equal(d.iommu_driver, IOMMU_DRIVER[boot.vendor ?? 'intel']);
   assert.equal(report.pins.vfio_pages, t.pinned_pages, 'pages pinned by VFIO');
   assert.equal(report.pins.vfio_unpinned_pages, t.unpinned_pages, 'pages VFIO unpinned');
+  sizeSplit(report, t.device);
+  assertStrictInvalidation(report, t.device);
+}
+
+/**
+ * VFIO's domains are unmanaged, so always strict: every unmap's range is invalidated
+ * by the driver's iotlb_sync before the ioctl returns (on VT-d and AMD-Vi alike), each
+ * byte once, since type1 unmaps a region in IOVA order and syncs contiguous runs.
+ */
+function assertStrictInvalidation(report: Report, device: string): void {
+  const d = report.devices.find((x) => x.device === device)!;
+  const io = report.iotlb[device];
+  assert.ok(io && io.sync_calls > 0, `IOTLB syncs for ${device}: ${JSON.stringify(report.iotlb)}`);
+  assert.equal(io.sync_bytes, d.unmap_bytes, 'bytes invalidated equal bytes unmapped');
+  assert.equal(io.sync_latency?.count, io.sync_calls, 'every sync timed');
 }
 
 function checkGup(capture: string, truth: GroundTruth): void {
@@ -140,6 +156,12 @@ function checkNetdev(capture: string, truth: GroundTruth): void {
   assert.equal(d.driver, 'e1000e');
   assert.equal(d.map_bytes, t.tracepoint_map_bytes, `bytes mapped (iommu:map saw ${t.tracepoint_maps} maps)`);
   assert.equal(d.unmap_bytes, t.tracepoint_unmap_bytes, `bytes unmapped (iommu:unmap saw ${t.tracepoint_unmaps} unmaps)`);
+  // Lazy mode (DMA-FQ, VT-d's default): unmaps go to the flush queue, which
+  // invalidates the whole domain in batches instead of syncing each range.
+  assert.equal(d.domain_type, 'DMA-FQ');
+  const io = report.iotlb[t.device];
+  assert.ok(io && io.flush_calls > 0, `whole-domain flushes for the driver's unmaps: ${JSON.stringify(report.iotlb)}`);
+  assert.equal(io.sync_calls, 0, 'no range sync in lazy mode');
 }
 
 /** The VFIO device cdev on iommufd: the device's bytes, path, and iommufd's pins and unpins balanced. */
@@ -218,6 +240,36 @@ function checkMemlock(capture: string, truth: GroundTruth, iommufd = false): voi
   checkMapFailures(t, { cause: 'locked_memory_limit', errno: 12, cap_ipc_lock: false, detail: { locked_bytes: last.locked_before, limit_bytes: t.limit_bytes } }, capture, iommufd);
 }
 
+/** A device's map_sizes split at 2 MiB: bytes in smaller calls and in huge ones; they add up to its map_bytes. */
+function sizeSplit(report: Report, device: string): { small: number; huge: number } {
+  const classes = Object.entries(report.map_sizes[device] ?? {});
+  const bytes = (keep: (size: number) => boolean) => classes.filter(([size]) => keep(Number(size))).reduce((s, [, c]) => s + c.bytes, 0);
+  const split = { small: bytes((size) => size < HUGE_CLASS), huge: bytes((size) => size >= HUGE_CLASS) };
+  const d = report.devices.find((x) => x.device === device);
+  assert.equal(split.small + split.huge, d?.map_bytes, `map_sizes of ${device} add up to its bytes mapped`);
+  return split;
+}
+
+/**
+ * VFIO type1 on 2 MiB huge pages: type1 maps each physically contiguous run of
+ * pinned pages in one iommu_map(), and a huge page is one run, so every byte the
+ * workload mapped is in the 2 MiB-or-larger classes; only type1's own probe pages
+ * at attach are smaller.
+ */
+function checkHugetlb(capture: string, truth: GroundTruth, boot: Boot): void {
+  const t = truth.hugetlb![0];
+  const report = reportOfPid(capture, t.pid);
+  const d = report.devices.find((x) => x.device === t.device);
+  assert.ok(d, `device ${t.device} is in the report: ${JSON.stringify(report.devices)}`);
+  assert.equal(d.map_bytes, t.mapped_bytes + TYPE1_FGSP_PROBE_BYTES, 'bytes mapped for the device');
+  assert.equal(d.iommu_driver, IOMMU_DRIVER[boot.vendor ?? 'intel']);
+  assert.deepEqual(sizeSplit(report, t.device), { small: TYPE1_FGSP_PROBE_BYTES, huge: t.mapped_bytes }, `map sizes: ${JSON.stringify(report.map_sizes)}`);
+  const p = report.processes.find((x) => x.pid === t.pid);
+  assert.equal(p?.huge_map_share, t.mapped_bytes / (t.mapped_bytes + TYPE1_FGSP_PROBE_BYTES), 'the process\'s share of bytes in huge maps');
+  assert.equal(report.pins.vfio_pages, t.pinned_pages, 'pages pinned by VFIO');
+  assertStrictInvalidation(report, t.device);
+}
+
 const IOMMU_DRIVER: Record<IommuVendor, string> = { intel: 'intel-iommu', amd: 'amd-iommu' };
 
 const CHECKS: Record<WorkloadName, (capture: string, t: GroundTruth, boot: Boot) => void> = {
@@ -233,6 +285,7 @@ const CHECKS: Record<WorkloadName, (capture: string, t: GroundTruth, boot: Boot)
   memlock: (capture, truth) => checkMemlock(capture, truth),
   // iommufd counts the pins against the user's locked memory, the limit the same.
   'memlock-iommufd': (capture, truth) => checkMemlock(capture, truth, true),
+  hugetlb: checkHugetlb,
 };
 
 before(() => prepareKernels([...new Set(BOOTS.map((b) => b.kernel))]));

@@ -97,6 +97,8 @@ test('a probe that detached during a capture reads back detached, with its modul
     latency_histograms: {},
     dma: { map_calls: 0, map_bytes: 0, unmap_calls: 0, unmap_bytes: 0 },
     devices: [],
+    map_sizes: {},
+    iotlb: {},
     pins: { vfio_pages: 0, iommufd_pages: 0, unpinned_pages: 0, vfio_unpinned_pages: 0, iommufd_unpinned_pages: 0, gup_unpinned_pages: 0 },
     pin_ledger: [],
     gup: { calls: 0, pages_requested: 0, pages_pinned: 0, fast_pages: 0, slow_pages: 0, partial: 0, errors: 0, errors_by_errno: {} },

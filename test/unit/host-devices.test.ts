@@ -65,7 +65,7 @@ test('the snapshot at start places DMA into a domain attached before: on the dev
   assert.deepEqual(devices, [
     {
       device: '0000:00:03.0', group: 3, driver: 'e1000e', path: 'kernel', iommu_driver: 'intel-iommu', domain_type: 'DMA-FQ',
-      attaches: 0, detaches: 0, attach_errors: 0, map_calls: 3, map_bytes: 12288, unmap_calls: 1, unmap_bytes: 8192,
+      attaches: 0, detaches: 0, attach_errors: 0, map_calls: 3, map_bytes: 12288, unmap_calls: 1, unmap_bytes: 8192, huge_map_share: 0,
     },
   ]);
 });

@@ -122,3 +122,21 @@ test('a notrace function refuses the kprobe, and the reason carries the errno', 
   assert.match(p.reason!, /EPERM/);
   assert.match(p.reason!, /kprobe refused at helper: .*EINVAL/);
 });
+
+test('IOTLB probes take the operations of the IOMMU driver that translates here, and say so when none does', () => {
+  for (const [iommu, sync, flush] of [
+    ['intel-iommu', 'intel_iommu_tlb_sync', 'intel_flush_iotlb_all'],
+    ['amd-iommu', 'amd_iommu_iotlb_sync', 'amd_iommu_flush_iotlb_all'],
+  ]) {
+    const m = planFor({ ...DEBIAN_6_12, iommus: [iommu] });
+    assert.equal(get(m, 'iommu.iotlb_sync').target, sync, iommu);
+    assert.equal(get(m, 'iommu.flush_all').target, flush, iommu);
+    assert.equal(get(m, 'iommu.iotlb_sync').mode, 'fexit');
+  }
+  const none = get(planFor({ ...DEBIAN_6_1, iommus: [] }), 'iommu.iotlb_sync');
+  assert.equal(none.status, 'unavailable');
+  assert.equal(none.reasonCode, 'other_iommu');
+  assert.match(none.reason!, /no IOMMU is registered here/);
+  const amd = get(planFor({ ...DEBIAN_6_1, iommus: ['amd-iommu'] }), 'iommu.flush_all');
+  assert.ok(amd.tried.some((t) => /intel_flush_iotlb_all is intel-iommu's; the IOMMU here is amd-iommu/.test(t.reason)), JSON.stringify(amd.tried));
+});

@@ -138,8 +138,8 @@ test('the aggregator: bytes, pins, first and last map and the rate while mapping
   for (const e of workload()) a.add(e as RawEvent);
   const { processes, overflow } = a.summary(5e9);
   assert.deepEqual(processes, [
-    { pid: 500, comm: 'qemu-system-x86', vm: 'vm-a', cgroup: '/machine.slice/x', map_bytes: 3 << 20, unmap_bytes: 1 << 20, pinned_pages: 768, unpinned_pages: 256, first_map_ns: 1e9, last_map_ns: 3e9, map_bytes_per_s: (3 << 20) / 2 },
-    { pid: 600, comm: 'dpdk-app', vm: null, cgroup: null, map_bytes: 4096, unmap_bytes: 0, pinned_pages: 0, unpinned_pages: 0, first_map_ns: 2.5e9, last_map_ns: 2.5e9, map_bytes_per_s: null },
+    { pid: 500, comm: 'qemu-system-x86', vm: 'vm-a', cgroup: '/machine.slice/x', map_bytes: 3 << 20, unmap_bytes: 1 << 20, pinned_pages: 768, unpinned_pages: 256, first_map_ns: 1e9, last_map_ns: 3e9, map_bytes_per_s: (3 << 20) / 2, huge_map_share: 0 },
+    { pid: 600, comm: 'dpdk-app', vm: null, cgroup: null, map_bytes: 4096, unmap_bytes: 0, pinned_pages: 0, unpinned_pages: 0, first_map_ns: 2.5e9, last_map_ns: 2.5e9, map_bytes_per_s: null, huge_map_share: 0 },
   ]);
   assert.equal(overflow.processes, 0);
 });

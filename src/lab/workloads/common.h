@@ -61,6 +61,22 @@ static inline long arg_long(int argc, char **argv, const char *name, long def)
 	return v;
 }
 
+/* Makes sure n more 2 MiB huge pages exist for MAP_HUGETLB. */
+static inline void reserve_huge_pages(long n)
+{
+	FILE *f = fopen("/proc/sys/vm/nr_hugepages", "r+");
+	long have = 0;
+
+	if (!f)
+		die("open /proc/sys/vm/nr_hugepages");
+	if (fscanf(f, "%ld", &have) != 1)
+		have = 0;
+	rewind(f);
+	fprintf(f, "%ld\n", have + n);
+	if (fclose(f))
+		die("reserving %ld huge pages", n);
+}
+
 /* Opens the ground-truth file and writes the fields every workload has. */
 static inline FILE *truth_open(const char *path, uint64_t start_ns)
 {

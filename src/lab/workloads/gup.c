@@ -48,22 +48,6 @@ static void register_buffers(struct iovec *iov, unsigned n)
 	close(ring);
 }
 
-/* Makes sure one free 2 MiB huge page exists for MAP_HUGETLB. */
-static void reserve_huge_page(void)
-{
-	FILE *f = fopen("/proc/sys/vm/nr_hugepages", "r+");
-	long n = 0;
-
-	if (!f)
-		die("open /proc/sys/vm/nr_hugepages");
-	if (fscanf(f, "%ld", &n) != 1)
-		n = 0;
-	rewind(f);
-	fprintf(f, "%ld\n", n + 1);
-	if (fclose(f))
-		die("reserving a huge page");
-}
-
 int main(int argc, char **argv)
 {
 	const char *out, *disk;
@@ -82,7 +66,7 @@ int main(int argc, char **argv)
 		warm[i] = (struct iovec){ map_anon(WARM_PAGES * PAGE, 0, 1), WARM_PAGES * PAGE };
 	for (int i = 0; i < COLD_BUFFERS; i++)
 		cold[i] = (struct iovec){ map_anon(COLD_PAGES * PAGE, 0, 0), COLD_PAGES * PAGE };
-	reserve_huge_page();
+	reserve_huge_pages(1);
 	huge = (struct iovec){ map_anon(HUGE, MAP_HUGETLB, 1), HUGE };
 
 	register_buffers(warm, WARM_BUFFERS);

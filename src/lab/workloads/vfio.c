@@ -9,6 +9,9 @@
  * P regions of S MiB are mapped first, FILE --held is created, and the workload
  * waits for FILE --go; then N more regions are mapped and kept, and all P + N are
  * unmapped before close. The ground truth counts what happened after --go.
+ *
+ * With --hugetlb (S a multiple of 2): the memory is 2 MiB huge pages (MAP_HUGETLB),
+ * so type1 pins and maps it in runs of whole huge pages (workload "hugetlb").
  */
 #include "vfio-container.h"
 
@@ -30,6 +33,21 @@ static uint64_t unmap_region(int container, uint64_t iova, uint64_t size)
 	return unmap.size;
 }
 
+#define HUGE_PAGE (2ull << 20)
+
+/* size bytes of 2 MiB huge pages, touched. */
+static void *huge_pages(uint64_t size)
+{
+	void *buf;
+
+	reserve_huge_pages(size / HUGE_PAGE);
+	buf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	if (buf == MAP_FAILED)
+		die("mmap %llu bytes of huge pages", (unsigned long long)size);
+	memset(buf, 0x5a, size);
+	return buf;
+}
+
 /* Creates `held`, then waits (up to 10 minutes) until `go` exists. */
 static void hold(const char *held, const char *go)
 {
@@ -46,7 +64,7 @@ static void hold(const char *held, const char *go)
 int main(int argc, char **argv)
 {
 	const char *bdf, *out, *held, *go;
-	long rounds, size_mib, premap;
+	long rounds, size_mib, premap, huge;
 	int container, group_fd, group;
 	uint64_t size, start = mono_ns(), mapped = 0, unmapped = 0;
 	void *buf;
@@ -59,6 +77,7 @@ int main(int argc, char **argv)
 	premap = arg_long(argc, argv, "--premap", 0);
 	held = arg_str(argc, argv, "--held", NULL);
 	go = arg_str(argc, argv, "--go", NULL);
+	huge = arg_long(argc, argv, "--hugetlb", 0);
 	if (!out)
 		die("--out FILE is required");
 	if (premap && (!held || !go))
@@ -66,6 +85,11 @@ int main(int argc, char **argv)
 	if (premap)
 		workload_name = "premap";
 	size = (uint64_t)size_mib << 20;
+	if (huge) {
+		workload_name = "hugetlb";
+		if (premap || size % HUGE_PAGE)
+			die("--hugetlb takes whole 2 MiB pages and no --premap");
+	}
 
 	/* Attaches the group to a new IOMMU domain. */
 	container = vfio_container_open(bdf, &group_fd, &group);
@@ -83,7 +107,7 @@ int main(int argc, char **argv)
 		for (long i = 0; i < premap + rounds; i++)
 			unmapped += unmap_region(container, IOVA + i * size, size);
 	} else {
-		buf = anon(size);
+		buf = huge ? huge_pages(size) : anon(size);
 		for (long i = 0; i < rounds; i++) {
 			map_region(container, buf, IOVA, size);
 			mapped += size;

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * IOTLB invalidation, where the cost of unmapping is paid: the IOMMU driver's
+ * iotlb_sync (intel_iommu_tlb_sync, amd_iommu_iotlb_sync) after unmaps in strict
+ * mode and in VFIO's unmanaged domains, and its flush_iotlb_all
+ * (intel_flush_iotlb_all, amd_iommu_flush_iotlb_all), which the DMA API's flush
+ * queue calls in lazy (DMA-FQ) mode. The core's iommu_iotlb_sync() is inline, so
+ * the drivers' ops are the first traceable functions; the planner picks the one
+ * the running kernel has. Both take the domain first, attributed to a group like
+ * DMA maps.
+ */
+#include "common.h"
+
+/* Entry: the domain and, for a sync, the gather's range (read now: the driver consumes it). */
+static __always_inline void iotlb_enter(__u16 probe, void *domain, struct iommu_iotlb_gather *gather)
+{
+	__u64 start = 0, end = 0;
+
+	if (gather) {
+		start = BPF_CORE_READ(gather, start);
+		end = BPF_CORE_READ(gather, end);
+	}
+	it_enter(probe, (__u64)domain, start, end, 0);
+}
+
+static __always_inline void iotlb_exit(__u16 probe)
+{
+	struct it_inflight in;
+	__u64 lat = it_exit(probe, &in);
+	__u64 start, end, bytes;
+	struct it_ev_iotlb *e;
+	__s32 gid;
+
+	if (!lat)
+		return;
+	start = in.args[1];
+	end = in.args[2];
+	/* An empty gather has start ULONG_MAX and end 0. */
+	bytes = end >= start && end ? end - start + 1 : 0;
+	gid = it_domain_group_id(in.args[0]);
+	it_hist_add(probe, gid, lat);
+	it_probe_hit(probe, 0, bytes);
+	if (!it_want_record(0))
+		return;
+	e = it_reserve(sizeof(*e), IT_EV_IOTLB, probe, 0);
+	if (!e)
+		return;
+	e->lat_ns = lat;
+	e->domain = in.args[0];
+	e->start = bytes ? start : 0;
+	e->bytes = bytes;
+	e->group_id = gid;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* void iotlb_sync(struct iommu_domain *, struct iommu_iotlb_gather *) */
+SEC("fentry")
+int BPF_PROG(iommu_iotlb_sync_fentry, struct iommu_domain *domain, struct iommu_iotlb_gather *gather)
+{
+	iotlb_enter(IT_PROBE_IOMMU_IOTLB_SYNC, domain, gather);
+	return 0;
+}
+
+SEC("fexit")
+int iommu_iotlb_sync_fexit(void *ctx)
+{
+	iotlb_exit(IT_PROBE_IOMMU_IOTLB_SYNC);
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(iommu_iotlb_sync_kprobe, struct iommu_domain *domain, struct iommu_iotlb_gather *gather)
+{
+	iotlb_enter(IT_PROBE_IOMMU_IOTLB_SYNC, domain, gather);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(iommu_iotlb_sync_kretprobe)
+{
+	iotlb_exit(IT_PROBE_IOMMU_IOTLB_SYNC);
+	return 0;
+}
+
+/* void flush_iotlb_all(struct iommu_domain *) */
+SEC("fentry")
+int BPF_PROG(iommu_flush_all_fentry, struct iommu_domain *domain)
+{
+	iotlb_enter(IT_PROBE_IOMMU_FLUSH_ALL, domain, NULL);
+	return 0;
+}
+
+SEC("fexit")
+int iommu_flush_all_fexit(void *ctx)
+{
+	iotlb_exit(IT_PROBE_IOMMU_FLUSH_ALL);
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(iommu_flush_all_kprobe, struct iommu_domain *domain)
+{
+	iotlb_enter(IT_PROBE_IOMMU_FLUSH_ALL, domain, NULL);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(iommu_flush_all_kretprobe)
+{
+	iotlb_exit(IT_PROBE_IOMMU_FLUSH_ALL);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
