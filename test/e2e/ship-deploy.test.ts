@@ -78,6 +78,8 @@ test('the systemd unit: the exporter on loopback, restarted on failure, four cap
   assert.ok(!s.has('ProtectKernelLogs'));
   assert.ok(!s.has('ReadWritePaths'), 'the exporter writes nothing');
   assert.equal(s.get('WantedBy'), 'multi-user.target');
+  // The old space capped as a backstop against a leak (README, Performance).
+  assert.match(s.get('Environment') ?? '', /^NODE_OPTIONS=--max-old-space-size=\d+$/);
 });
 
 test('systemd-analyze verify passes the unit without a warning', (t) => {
@@ -228,6 +230,7 @@ test('the Containerfile installs the packed tgz without a compiler and runs the 
   assert.deepEqual(ops('EXPOSE'), [String(PORT)]);
   assert.deepEqual(JSON.parse(ops('ENTRYPOINT')[0]), ['iommutrace', 'export']);
   assert.deepEqual(JSON.parse(ops('CMD')[0]), ['--listen', `0.0.0.0:${PORT}`]);
+  assert.deepEqual(ops('ENV'), [unitSettings(fs.readFileSync(UNIT, 'utf8')).get('Environment')], 'the same heap cap as the systemd unit');
   // The DaemonSet's image runs what the Containerfile builds, with the same arguments.
   const ds = manifests(DAEMONSET).find((o) => o.kind === 'DaemonSet')!;
   assert.deepEqual(ds.spec.template.spec.containers[0].args, JSON.parse(ops('CMD')[0]));

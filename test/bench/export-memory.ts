@@ -1,15 +1,17 @@
 /**
- * memory.rss_growth_mb for `export`: the real command replays a 10 M event
- * capture holding a million group references that are never dropped, as fast
- * as it can, serving /metrics on loopback meanwhile. Resident memory (VmRSS) is
- * sampled throughout; the growth is the peak after the first tenth of the
- * events minus the resident memory then. The first tenth is the warm-up: V8
- * sizes its heap spaces and keeps the pages, whatever the load.
+ * Memory of `export`: the real command replays a 10 M event capture holding a
+ * million group references that are never dropped, as fast as it can, serving
+ * /metrics on loopback meanwhile. The baseline is taken after the first million
+ * events (V8 has sized its spaces, the ledger has started filling); the growth is
+ * the live heap at the end minus the live heap then, both after a full collection.
+ *
+ *   node dist/test/bench/export-memory.js CAPTURE [EVENTS]   (writes CAPTURE when missing)
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { CaptureEvent } from '../../src/capture/writer';
 import { CLI } from '../helpers';
+import { liveHeap, MB, measuredNode, MemoryRun, residentMb } from './memory';
 import { vfioLike, writeCapture } from './synthetic';
 
 /** Every tenth event takes a reference in one of 64 groups from one of 256 call paths; none is put. */
@@ -28,9 +30,8 @@ export function* withLeaks(n: number): Generator<CaptureEvent> {
   }
 }
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : 0;
+export function writeLeakCapture(file: string, n: number): void {
+  writeCapture(file, ['iommu.map', 'iommu.unmap', 'iommu.group_get', 'iommu.group_put'], withLeaks(n));
 }
 
 /** The scrape endpoint's text, and one metric of it summed over its series. */
@@ -40,17 +41,10 @@ async function scrape(port: number): Promise<{ text: string; sum: (name: string)
   return { text, sum };
 }
 
-export interface ExportRss {
-  startMb: number;
-  peakMb: number;
-  events: number;
-  refs: number;
-  overflow: number;
-}
-
-export async function exportRss(file: string, n: number, port = 19464): Promise<ExportRss> {
-  writeCapture(file, ['iommu.map', 'iommu.unmap', 'iommu.group_get', 'iommu.group_put'], withLeaks(n));
-  const child = spawn(process.execPath, [CLI, 'export', '--replay', file, '--speed', '0', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+/** One run of `export --replay` over `file` (n events, from writeLeakCapture). */
+export async function exportMemory(file: string, n: number, hookFile: string, port = 19464): Promise<MemoryRun> {
+  const node = measuredNode(hookFile);
+  const child = spawn(process.execPath, [...node.args, CLI, 'export', '--replay', file, '--speed', '0', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'], env: node.env });
   let err = '';
   child.stderr.on('data', (d) => (err += d));
   try {
@@ -58,24 +52,35 @@ export async function exportRss(file: string, n: number, port = 19464): Promise<
       if (child.exitCode !== null) throw new Error(`export exited: ${err.trim()}`);
       await new Promise((r) => setTimeout(r, 20));
     }
-    let start = 0;
-    let peak = 0;
+    const startMb = residentMb(child.pid!).rss;
+    let base;
     let events = 0;
     while (events < n) {
       await new Promise((r) => setTimeout(r, 200));
-      const rss = rssMb(child.pid!);
       events = (await scrape(port)).sum('iommutrace_events_total');
-      if (events >= n / 10 && !start) start = rss;
-      if (start) peak = Math.max(peak, rss);
+      if (events >= n / 10 && !base) base = await liveHeap(child.pid!, hookFile);
     }
     // Outstanding summed over groups: a million, however many the ledger keeps.
     const { sum, text } = await scrape(port);
     const refs = sum('iommutrace_group_references_outstanding');
     const overflow = Number(/iommutrace_ledger_overflow_total\{table="group_refs"\} (\S+)/.exec(text)?.[1] ?? 0);
-    return { startMb: start, peakMb: Math.max(peak, rssMb(child.pid!)), events, refs, overflow };
+    const end = await liveHeap(child.pid!, hookFile);
+    return {
+      startMb, peakMb: residentMb(child.pid!).peak, heapBaseMb: base!.heapUsed / MB, heapEndMb: end.heapUsed / MB, externalEndMb: end.external / MB, events,
+      note: `${refs} references outstanding, ${overflow} past the ledger's bound (counted, not kept)`,
+    };
   } finally {
     child.kill('SIGINT');
     await new Promise((r) => child.once('exit', r));
-    fs.rmSync(file, { force: true });
   }
+}
+
+if (require.main === module) {
+  const [file, count] = process.argv.slice(2);
+  const n = Number(count ?? 10_000_000);
+  if (!fs.existsSync(file)) writeLeakCapture(file, n);
+  exportMemory(file, n, `${file}.heap`).then((r) => console.log(JSON.stringify(r)), (e) => {
+    console.error(`export-memory: ${(e as Error).message}`);
+    process.exitCode = 1;
+  });
 }
