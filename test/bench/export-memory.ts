@@ -10,7 +10,8 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { CaptureEvent } from '../../src/capture/writer';
-import { CLI } from '../helpers';
+import * as path from 'node:path';
+import { CLI, ROOT } from '../helpers';
 import { liveHeap, MB, measuredNode, MemoryRun, residentMb } from './memory';
 import { vfioLike, writeCapture } from './synthetic';
 
@@ -41,9 +42,18 @@ async function scrape(port: number): Promise<{ text: string; sum: (name: string)
   return { text, sum };
 }
 
-/** One run of `export --replay` over `file` (n events, from writeLeakCapture). */
+/** The agent's V8 settings, as the systemd unit gives them (the one place they are set). */
+export function agentNodeOptions(): string {
+  const unit = fs.readFileSync(path.join(ROOT, 'deploy', 'systemd', 'iommutrace-export.service'), 'utf8');
+  const m = /^Environment="NODE_OPTIONS=([^"]*)"$/m.exec(unit);
+  if (!m) throw new Error('the systemd unit sets no NODE_OPTIONS');
+  return m[1];
+}
+
+/** One run of `export --replay` over `file` (n events, from writeLeakCapture), with the agent's V8 settings. */
 export async function exportMemory(file: string, n: number, hookFile: string, port = 19464): Promise<MemoryRun> {
   const node = measuredNode(hookFile);
+  node.env.NODE_OPTIONS = agentNodeOptions();
   const child = spawn(process.execPath, [...node.args, CLI, 'export', '--replay', file, '--speed', '0', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'], env: node.env });
   let err = '';
   child.stderr.on('data', (d) => (err += d));
@@ -67,7 +77,7 @@ export async function exportMemory(file: string, n: number, hookFile: string, po
     const end = await liveHeap(child.pid!, hookFile);
     return {
       startMb, peakMb: residentMb(child.pid!).peak, heapBaseMb: base!.heapUsed / MB, heapEndMb: end.heapUsed / MB, externalEndMb: end.external / MB, events,
-      note: `${refs} references outstanding, ${overflow} past the ledger's bound (counted, not kept)`,
+      note: `NODE_OPTIONS ${node.env.NODE_OPTIONS} (the systemd unit's); ${refs} references outstanding, ${overflow} past the ledger's bound (counted, not kept)`,
     };
   } finally {
     child.kill('SIGINT');
