@@ -1,4 +1,6 @@
 import { holderOf, takerOf } from './holders';
+import { RefList } from './ref-list';
+import { SiteTable } from './sites';
 
 export interface RefTaken {
   tsNs: number;
@@ -9,16 +11,6 @@ export interface RefTaken {
   stack: bigint[];
 }
 
-/** A reference as the ledger keeps it: the stack interned, so equal stacks are stored once. */
-interface Ref {
-  tsNs: number;
-  pid: number;
-  tid: number;
-  comm: string;
-  /** Index into the stack table; -1 when the table was full. */
-  stack: number;
-}
-
 export interface GroupRefs {
   group: bigint;
   groupId: number;
@@ -26,7 +18,7 @@ export interface GroupRefs {
   gets: number;
   puts: number;
   /** References taken in the window and not (yet) dropped, oldest first. */
-  outstanding: Ref[];
+  outstanding: RefList;
   /** Outstanding references the ledger could not keep (it was full). */
   untracked: number;
 }
@@ -43,7 +35,7 @@ export interface ListedRef {
 export interface LedgerLimits {
   /** Outstanding references kept with their details (default 262,144). */
   maxOutstanding?: number;
-  /** Distinct stacks kept (default 65,536). */
+  /** Distinct stacks kept, each with the command that took it (default 65,536). */
   maxStacks?: number;
   /** Distinct groups kept (default 4,096; a host has a few hundred at most). */
   maxGroups?: number;
@@ -56,40 +48,30 @@ export interface LedgerLimits {
  * Bounded: past its limits a new reference is counted but not kept (and a later
  * put releases such an untracked one first), a new stack is not stored; both are
  * counted in `overflow` and `stackOverflow`. Gets, puts and outstanding stay exact.
+ * At the default bounds the ledger holds at most about 5 MB of references
+ * (20 bytes each, see RefList, twice that while a list doubles) and 11 MB of
+ * 16-frame stacks (see SiteTable).
  */
 export class GroupLedger {
   readonly groups = new Map<bigint, GroupRefs>();
   private outstandingTotal = 0;
-  private readonly stackIds = new Map<string, number>();
-  private readonly stacks: bigint[][] = [];
+  private readonly sites: SiteTable;
   private readonly maxOutstanding: number;
-  private readonly maxStacks: number;
   /** References not kept because the ledger was full. */
   overflow = 0;
-  /** Stacks not kept because the stack table was full. */
-  stackOverflow = 0;
   private readonly maxGroups: number;
   /** Gets and puts on groups past maxGroups: counted here, not kept. */
   groupOverflow = 0;
 
   constructor(limits: LedgerLimits = {}) {
     this.maxOutstanding = limits.maxOutstanding ?? 262_144;
-    this.maxStacks = limits.maxStacks ?? 65_536;
+    this.sites = new SiteTable(limits.maxStacks ?? 65_536);
     this.maxGroups = limits.maxGroups ?? 4096;
   }
 
-  private intern(stack: bigint[]): number {
-    const key = stack.join(',');
-    let id = this.stackIds.get(key);
-    if (id !== undefined) return id;
-    if (this.stacks.length >= this.maxStacks) {
-      this.stackOverflow++;
-      return -1;
-    }
-    id = this.stacks.length;
-    this.stacks.push(stack);
-    this.stackIds.set(key, id);
-    return id;
+  /** Stacks not kept because the stack table was full. */
+  get stackOverflow(): number {
+    return this.sites.overflow;
   }
 
   /** The group's entry; undefined (and counted) when the table is full and it is new. */
@@ -100,7 +82,7 @@ export class GroupLedger {
         this.groupOverflow++;
         return undefined;
       }
-      g = { group: ptr, groupId: id, devices: new Set(), gets: 0, puts: 0, outstanding: [], untracked: 0 };
+      g = { group: ptr, groupId: id, devices: new Set(), gets: 0, puts: 0, outstanding: new RefList(), untracked: 0 };
       this.groups.set(ptr, g);
     }
     if (g.groupId < 0 && id >= 0) g.groupId = id;
@@ -117,7 +99,7 @@ export class GroupLedger {
       this.overflow++;
       return;
     }
-    g.outstanding.push({ tsNs: ref.tsNs, pid: ref.pid, tid: ref.tid, comm: ref.comm, stack: this.intern(ref.stack) });
+    g.outstanding.push(ref.tsNs, ref.pid, ref.tid, this.sites.intern(ref.stack, ref.comm));
     this.outstandingTotal++;
   }
 
@@ -128,8 +110,8 @@ export class GroupLedger {
     const list = g.outstanding;
     // Look back a bounded way for this thread's own reference.
     let i = list.length - 1;
-    while (i >= 0 && i >= list.length - 64 && list[i].tid !== tid) i--;
-    if (i < 0 || list[i]?.tid !== tid) {
+    while (i >= 0 && i >= list.length - 64 && list.tidAt(i) !== tid) i--;
+    if (i < 0 || list.tidAt(i) !== tid) {
       if (g.untracked > 0) {
         g.untracked--;
         return;
@@ -137,33 +119,48 @@ export class GroupLedger {
       if (list.length === 0) return; // taken before the window
       i = list.length - 1;
     }
-    list.splice(i, 1);
+    list.removeAt(i);
     this.outstandingTotal--;
   }
 
-  /** Per stack id, its symbolized frames, taker and holder: worked out once, not per reference. */
-  private readonly named = new Map<number, { stack: string[]; taker: string; holder?: string }>();
+  /** Per site, its symbolized frames, taker and holder: worked out once, not per reference (bounded by the site table). */
+  private readonly named = new Map<number, { stack: string[]; taker: string; holder?: string; comm: string }>();
 
-  private describe(stack: number, symbolize: (a: bigint) => string): { stack: string[]; taker: string; holder?: string } {
-    let d = this.named.get(stack);
+  private describe(site: number, symbolize: (a: bigint) => string): { stack: string[]; taker: string; holder?: string; comm: string } {
+    let d = this.named.get(site);
     if (!d) {
-      const frames = stack < 0 ? ['(stack not kept: stack table full)'] : this.stacks[stack].map(symbolize);
+      const frames = site < 0 ? ['(stack not kept: stack table full)'] : this.sites.frames(site).map(symbolize);
       const taker = takerOf(frames);
-      d = { stack: frames, taker, holder: holderOf(taker) };
-      this.named.set(stack, d);
+      d = { stack: frames, taker, holder: holderOf(taker), comm: site < 0 ? '(not kept)' : this.sites.comm(site) };
+      this.named.set(site, d);
     }
     return d;
+  }
+
+  /** Per site: 1 held by a known holder, 2 not (0 not yet worked out). What counts() asks at every scrape, without the frames' text. */
+  private held = new Uint8Array(0);
+
+  private isHeld(site: number, symbolize: (a: bigint) => string): boolean {
+    if (site < 0) return false;
+    if (site >= this.held.length) {
+      const grown = new Uint8Array(Math.max(256, 2 * (site + 1)));
+      grown.set(this.held);
+      this.held = grown;
+    }
+    if (this.held[site] === 0) this.held[site] = holderOf(takerOf(this.sites.frames(site).map(symbolize))) ? 1 : 2;
+    return this.held[site] === 1;
   }
 
   /** References older than leakAgeNs at nowNs, split into held (known holders) and leaked. */
   classify(g: GroupRefs, nowNs: number, leakAgeNs: number, symbolize: (a: bigint) => string): { held: ListedRef[]; leaked: ListedRef[] } {
     const held: ListedRef[] = [];
     const leaked: ListedRef[] = [];
-    for (const r of g.outstanding) {
-      const age = nowNs - r.tsNs;
+    const list = g.outstanding;
+    for (let i = 0; i < list.length; i++) {
+      const age = nowNs - list.tsAt(i);
       if (age < leakAgeNs) continue;
-      const { stack, taker, holder } = this.describe(r.stack, symbolize);
-      const item = { taker, stack, pid: r.pid, comm: r.comm, age_ns: age };
+      const { stack, taker, holder, comm } = this.describe(list.siteAt(i), symbolize);
+      const item = { taker, stack, pid: list.pidAt(i), comm, age_ns: age };
       if (holder) held.push({ holder, ...item });
       else leaked.push(item);
     }
@@ -174,9 +171,10 @@ export class GroupLedger {
   counts(g: GroupRefs, nowNs: number, leakAgeNs: number, symbolize: (a: bigint) => string): { held: number; leaked: number } {
     let held = 0;
     let leaked = 0;
-    for (const r of g.outstanding) {
-      if (nowNs - r.tsNs < leakAgeNs) continue;
-      if (this.describe(r.stack, symbolize).holder) held++;
+    const list = g.outstanding;
+    for (let i = 0; i < list.length; i++) {
+      if (nowNs - list.tsAt(i) < leakAgeNs) continue;
+      if (this.isHeld(list.siteAt(i), symbolize)) held++;
       else leaked++;
     }
     return { held, leaked };

@@ -3,7 +3,7 @@
  * the same run. Prints a table and writes bench-results.json. Needs root (BPF),
  * bpftrace (from setup.sh) and an idle machine for meaningful numbers.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -14,7 +14,7 @@ import { readCaptureFile } from '../../src/capture/reader';
 import { BPF_OBJECT, CLI, ROOT, tracefs } from '../helpers';
 import { capturePath, E2E_BOOT } from '../lab/captures';
 import { buildHelpers, cDelivery, getppidNs, jsDelivery } from './measure';
-import { exportRss } from './export-rss';
+import { memoryBench } from './memory-bench';
 import { decoder, vfioLike, writeCapture } from './synthetic';
 import { topCpuPercent } from './top-cpu';
 
@@ -202,31 +202,6 @@ function captureSize(): void {
   }
 }
 
-function recordRss(): void {
-  // `record` over 10 M selftest events from the kernel: resident memory at the start and the end.
-  const file = path.join(tmp, 'rss.iotrace');
-  const script = path.join(__dirname, 'rss.js');
-  const out = execFileSync(process.execPath, [script, file, '10000000'], { encoding: 'utf8', timeout: 600_000 });
-  const m = /rss_start_mb=([\d.]+) rss_end_mb=([\d.]+) events=(\d+) lost=(\d+)/.exec(out);
-  if (!m) throw new Error(out);
-  fs.rmSync(file, { force: true });
-  record({
-    name: 'memory.rss_growth_mb.record', value: Number(m[2]) - Number(m[1]), unit: 'MB',
-    reference: { name: 'resident memory at the start', value: Number(m[1]) },
-    goal: '<= 50 MB', note: `${m[3]} events recorded, ${m[4]} lost`,
-  });
-}
-
-async function exportMemory(): Promise<void> {
-  const n = 10_000_000;
-  const r = await exportRss(path.join(tmp, 'leaks.iotrace'), n);
-  record({
-    name: 'memory.rss_growth_mb.export', value: r.peakMb - r.startMb, unit: 'MB',
-    reference: { name: 'resident memory after the first 1 M events', value: r.startMb },
-    goal: '<= 50 MB', note: `${r.events} events replayed, ${r.refs} references outstanding, ${r.overflow} past the ledger's bound (counted, not kept)`,
-  });
-}
-
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the benchmarks load BPF programs: run them as root');
   tracefs();
@@ -237,8 +212,7 @@ async function main(): Promise<void> {
   await startup();
   captureSize();
   record(await topCpuPercent());
-  recordRss();
-  await exportMemory();
+  for (const f of await memoryBench(tmp)) record(f);
   console.log('');
   console.log(
     table(

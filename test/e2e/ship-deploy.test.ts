@@ -31,6 +31,11 @@ function coversTracing(caps: string[]): void {
 
 // ---------------------------------------------------------------- systemd
 
+/** NODE_OPTIONS' value in a systemd Environment= or a Containerfile ENV, quotes taken off. */
+function nodeOptions(setting: string | undefined): string {
+  return /^"?NODE_OPTIONS="?([^"]*)"?$/.exec(setting ?? '')?.[1] ?? '';
+}
+
 /** The unit's [Service] settings; a setting given twice keeps its last value. */
 function unitSettings(text: string): Map<string, string> {
   const m = new Map<string, string>();
@@ -78,6 +83,8 @@ test('the systemd unit: the exporter on loopback, restarted on failure, four cap
   assert.ok(!s.has('ProtectKernelLogs'));
   assert.ok(!s.has('ReadWritePaths'), 'the exporter writes nothing');
   assert.equal(s.get('WantedBy'), 'multi-user.target');
+  // V8's heap sized for a long-running agent (README, Performance).
+  assert.match(nodeOptions(s.get('Environment')), /^--max-semi-space-size=\d+ --max-old-space-size=\d+$/);
 });
 
 test('systemd-analyze verify passes the unit without a warning', (t) => {
@@ -228,6 +235,7 @@ test('the Containerfile installs the packed tgz without a compiler and runs the 
   assert.deepEqual(ops('EXPOSE'), [String(PORT)]);
   assert.deepEqual(JSON.parse(ops('ENTRYPOINT')[0]), ['iommutrace', 'export']);
   assert.deepEqual(JSON.parse(ops('CMD')[0]), ['--listen', `0.0.0.0:${PORT}`]);
+  assert.equal(nodeOptions(ops('ENV')[0]), nodeOptions(unitSettings(fs.readFileSync(UNIT, 'utf8')).get('Environment')), 'the same heap as the systemd unit');
   // The DaemonSet's image runs what the Containerfile builds, with the same arguments.
   const ds = manifests(DAEMONSET).find((o) => o.kind === 'DaemonSet')!;
   assert.deepEqual(ds.spec.template.spec.containers[0].args, JSON.parse(ops('CMD')[0]));
