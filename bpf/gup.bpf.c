@@ -30,10 +30,19 @@ static __always_inline void gup_exit(__u16 probe, __s64 ret)
 	if (!lat)
 		return;
 	pinned = ret > 0 ? ret : 0;
-	it_hist_add(probe, -1, lat);
 	it_probe_hit(probe, ret < 0, pinned);
-	if (!it_want_record(ret < 0))
-		return;
+	if (!it_want_record(ret < 0)) {
+		/* What the aggregator makes of the record below (src/aggregate/engine.ts onGup). */
+		__u32 asked = in.args[1], fast = in.fast_seen ? in.fast_pages : (__u32)pinned;
+		struct it_agg_add a = {
+			.amount = pinned, .asked = asked, .lat = lat, .calls = 1,
+			.partial = (__s64)(__s32)ret < (__s64)asked,
+			.fast = probe == IT_PROBE_GUP_FAST ? (fast < pinned ? fast : pinned) : 0,
+		};
+
+		if (it_agg_call(probe, -1, 0, it_tgid(), &a))
+			return;
+	}
 	e = it_reserve(sizeof(*e), IT_EV_GUP, probe, ret);
 	if (!e)
 		return;
@@ -188,13 +197,26 @@ int BPF_KRETPROBE(gup_pin_remote_kretprobe, long ret)
 	return 0;
 }
 
+/*
+ * Whether a VFIO unpin is in flight on this thread: a GUP unpin inside it is part
+ * of it, and goes to the ring for user space to take out of GUP's count
+ * (src/aggregate/unpins.ts matches them by thread and time).
+ */
+static __always_inline int gup_unpin_nested(void)
+{
+	__u64 key = it_inflight_key(IT_PROBE_VFIO_UNPIN);
+
+	return bpf_map_lookup_elem(&it_inflight, &key) != NULL;
+}
+
 /* Unpins: no return value, the pages released are the pages asked for. */
 static __always_inline void gup_unpin(__u16 probe, __u64 npages)
 {
+	struct it_agg_add a = { .amount = npages, .asked = npages, .calls = 1 };
 	struct it_ev_pin *e;
 
 	it_probe_hit(probe, 0, npages);
-	if (!it_want_record(0))
+	if (!it_want_record(gup_unpin_nested()) && it_agg_call(probe, -1, 0, it_tgid(), &a))
 		return;
 	e = it_reserve(sizeof(*e), IT_EV_PIN, probe, 0);
 	if (!e)

@@ -26,6 +26,12 @@ int selftest_getppid(void *ctx)
 
 	if (it_cfg_target_tgid && tgid != it_cfg_target_tgid)
 		return 0;
+	if (!it_want_record(0)) {
+		struct it_agg_add a = { .calls = it_cfg_selftest_burst };
+
+		if (it_agg_call(IT_PROBE_SELFTEST_GETPPID, -1, 0, tgid, &a))
+			return 0;
+	}
 	/* bpf_loop: the verifier checks the body once, whatever the burst. */
 	bpf_loop(it_cfg_selftest_burst, selftest_emit, NULL, 0);
 	return 0;
@@ -40,7 +46,7 @@ int selftest_hist(void *ctx)
 {
 	if ((bpf_get_current_pid_tgid() >> 32) != it_cfg_target_tgid)
 		return 0;
-	it_hist_add(IT_PROBE_SELFTEST_HIST, -1, bpf_ktime_get_ns() & 0xffff);
+	it_hist_add(IT_PROBE_SELFTEST_HIST, -1, 0, bpf_ktime_get_ns() & 0xffff);
 	return 0;
 }
 

@@ -183,13 +183,18 @@ export class DeviceTable {
 
   /** Counts the event in its device's row, and returns the row. */
   dma(e: DmaEvent): DeviceRow {
-    const r = this.dmaRow(e.domain);
-    if (e.probe === 'iommu.unmap') {
-      r.unmap_calls++;
-      r.unmap_bytes += e.done;
+    return this.dmaCalls(e.domain, e.probe === 'iommu.unmap', 1, e.done);
+  }
+
+  /** Counts `calls` maps or unmaps of `bytes` in all into `domain`'s row, and returns the row. */
+  dmaCalls(domain: bigint, unmap: boolean, calls: number, bytes: number): DeviceRow {
+    const r = this.dmaRow(domain);
+    if (unmap) {
+      r.unmap_calls += calls;
+      r.unmap_bytes += bytes;
     } else {
-      r.map_calls++;
-      r.map_bytes += e.done;
+      r.map_calls += calls;
+      r.map_bytes += bytes;
     }
     return r;
   }

@@ -3,6 +3,7 @@ import { DeviceLatency } from '../aggregate/device-latency';
 import { Aggregator } from '../aggregate/engine';
 import { RawEvent } from '../events/types';
 import { EventSource } from '../source/source';
+import { ExportDump, exportDump } from './dump';
 import { BpfProgStat, buildFamilies, exportFamilies, Family, sampleCount, TargetStats } from './model';
 import { OtlpTarget } from './otlp';
 import { ScrapeEndpoint } from './prometheus';
@@ -68,6 +69,8 @@ export class ExportAgent {
   /** The model of the current state, with the agent's own health. */
   families(): Family[] {
     const src = this.opts.source;
+    // Read at scrape time: what the kernel summed since the last look (aggregated mode).
+    src.flush?.();
     const model = buildFamilies({
       aggregator: this.aggregator,
       deviceLatency: this.deviceLatency,
@@ -79,6 +82,12 @@ export class ExportAgent {
       vmLabel: this.opts.vmLabel,
     });
     return [...model, ...exportFamilies(this.queues)];
+  }
+
+  /** The state, unrounded (export --dump). */
+  dump(): ExportDump {
+    const src = this.opts.source;
+    return exportDump(this.aggregator, this.deviceLatency, src.now(), src.lost());
   }
 
   /** Starts serving and pushing; resolves with the scrape address once it listens. */
@@ -97,6 +106,16 @@ export class ExportAgent {
         // The final values go out now rather than at the next tick.
         this.push();
         onEnd();
+      },
+      {
+        addDelta: (d) => {
+          this.aggregator.addDelta(d);
+          this.deviceLatency.addDelta(d);
+        },
+        addLatency: (l) => {
+          this.aggregator.addLatency(l);
+          this.deviceLatency.addLatency(l);
+        },
       },
     );
     if (this.remoteWrite || this.otlp) this.timer = setInterval(() => this.push(), this.opts.intervalMs);

@@ -1,3 +1,4 @@
+import type { AggregateDelta, LatencyDelta } from '../aggregate/deltas';
 import { RawEvent } from '../events/types';
 import type { HostDevice } from '../probes/iommu-groups';
 import type { ProcessFacts } from '../process/facts';
@@ -15,6 +16,12 @@ export interface ProbeStatus {
   mode: string | null;
   status: string;
   reason: string | null;
+}
+
+/** Takes what the kernel summed in aggregated mode (top and export, live). */
+export interface AggregateSink {
+  addDelta(d: AggregateDelta): void;
+  addLatency(l: LatencyDelta): void;
 }
 
 /**
@@ -44,8 +51,13 @@ export interface EventSource {
   processFactsUnread?(): number;
   /** Why a replay ended before its trailer (the file was cut or is damaged, and where); undefined otherwise. */
   endNote?(): EndNote | undefined;
-  /** Starts delivering events; `onEnd` fires when a replay runs out (never for live). */
-  start(onEvent: (e: RawEvent) => void, onEnd?: () => void): void;
+  /**
+   * Starts delivering events; `onEnd` fires when a replay runs out (never for live).
+   * A live source in aggregated mode also hands what the kernel summed to `sink`.
+   */
+  start(onEvent: (e: RawEvent) => void, onEnd?: () => void, sink?: AggregateSink): void;
+  /** Hands over now what the kernel summed (before a scrape or a redraw); nothing to do elsewhere. */
+  flush?(): void;
   pause(): void;
   resume(): void;
   /** Stops for good; returns the final lost count. */
