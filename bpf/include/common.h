@@ -74,15 +74,20 @@ static __always_inline int it_agg_call(__u16 probe, __s32 group_id, __u64 domain
 	key.size_class = a->amount ? it_log2_u64(a->amount) + 1 : 0;
 	v = bpf_map_lookup_elem(&it_agg, &key);
 	if (!v) {
-		struct it_agg_val fresh = { .first_ns = now, .tid = (__u32)bpf_get_current_pid_tgid() };
+		struct it_agg_val fresh = {};
 
-		bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
 		bpf_map_update_elem(&it_agg, &key, &fresh, BPF_NOEXIST);
 		v = bpf_map_lookup_elem(&it_agg, &key);
 		if (!v) {
 			it_count(IT_CNT_AGG_OVERFLOW);
 			return 0;
 		}
+	}
+	/* This CPU's first call of the key (an entry made on another CPU is zero here). */
+	if (!v->first_ns) {
+		v->first_ns = now;
+		v->tid = (__u32)bpf_get_current_pid_tgid();
+		bpf_get_current_comm(v->comm, sizeof(v->comm));
 	}
 	v->calls += a->calls;
 	v->amount += a->amount;

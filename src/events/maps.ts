@@ -116,9 +116,9 @@ export function readAggregates(src: MapSource): AggEntry[] {
       first_ns: 0n, last_ns: 0n, tid: 0, comm: '',
     };
     for (const cpu of m.perCpu ? m.perCpuValues(value) : [value]) {
+      for (const f of SUMMED) e[f] += read(cpu, v[f]);
       const first = cpu.readBigUInt64LE(v.first_ns.offset);
       if (first === 0n) continue; // this CPU never counted the key
-      for (const f of SUMMED) e[f] += read(cpu, v[f]);
       e.lat_max = Math.max(e.lat_max, read(cpu, v.lat_max));
       if (e.first_ns === 0n || first < e.first_ns) {
         e.first_ns = first;

@@ -1,0 +1,111 @@
+/**
+ * Aggregated mode (top and export) against record mode, in the kernel: in one
+ * guest per kernel, `export` (the kernel sums counts and latencies) and `record`
+ * (every event through the ring) are attached at once around the same workloads,
+ * and every number of the workloads' devices and processes must be equal: calls,
+ * bytes, pages and each latency bucket. Kernel drivers' own DMA (the guest's 9p
+ * root) runs all the time and the two tools start and stop a moment apart, so
+ * rows of kernel-driver devices and totals over every process are not compared.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { before, test } from 'node:test';
+import { DeviceLatency } from '../../src/aggregate/device-latency';
+import { Aggregator } from '../../src/aggregate/engine';
+import { exportDump, type ExportDump } from '../../src/export/dump';
+import { runLab, type KernelName } from '../../src/lab';
+import { ReplaySource } from '../../src/source/replay';
+import { ROOT } from '../helpers';
+import { labTestOptions, prepareKernels, requirePrerequisites } from './prerequisites';
+
+const KERNELS: KernelName[] = ['debian-6.1', 'debian-6.12'];
+
+/** Runs export in the background until it serves, then record; on the runner's INT both stop, record first. */
+function bothTools(out: string): string[] {
+  const script = [
+    'set -m',
+    `iommutrace export --listen 127.0.0.1:9464 --dump ${out}/export.json 2>${out}/export.err &`,
+    'e=$!',
+    `i=0; until grep -q '^exporting' ${out}/export.err 2>/dev/null || [ $i -gt 2400 ]; do sleep 0.1; i=$((i+1)); done`,
+    `iommutrace record -o ${out}/capture.iotrace --force --leak-age 0s &`,
+    'r=$!',
+    "trap 'kill -TERM $r; wait $r; rc=$?; kill -TERM $e; wait $e; exit $((rc + $?))' INT TERM",
+    'wait $r',
+  ].join('\n');
+  return ['sh', '-c', script];
+}
+
+/** The same state from a capture: its events through the aggregator, as `export --replay` builds it. */
+function dumpOfCapture(file: string): Promise<ExportDump> {
+  const src = new ReplaySource(file, { speed: 0 });
+  const a = new Aggregator({ attached: src.attached, symbolize: (x) => src.symbolize(x), leakAgeNs: 0, hostDevices: src.hostDevices });
+  const dl = new DeviceLatency(a.devices);
+  return new Promise((resolve) =>
+    src.start(
+      (e) => {
+        a.add(e);
+        dl.add(e);
+      },
+      () => resolve(exportDump(a, dl, src.now(), src.lost())),
+    ),
+  );
+}
+
+before(() => prepareKernels(KERNELS));
+
+for (const kernel of KERNELS) {
+  test(`${kernel}: export's kernel-summed numbers equal record's events for the workloads' devices and processes`, labTestOptions(kernel, 14), async () => {
+    requirePrerequisites(kernel);
+    const out = path.join(ROOT, 'build', 'lab-out', `aggregated-${kernel}`);
+    fs.mkdirSync(out, { recursive: true });
+    fs.rmSync(path.join(out, 'export.json'), { force: true });
+    const r = await runLab({
+      kernel,
+      workloads: ['vfio', 'gup'],
+      schedule: 'around',
+      readyPattern: 'recording to',
+      readyTimeoutMs: 480_000,
+      readyDelayMs: 2000,
+      command: bothTools(out),
+      outDir: out,
+      timeoutMs: 13 * 60_000,
+      onProgress: (m) => process.stderr.write(`# ${m}\n`),
+    });
+    assert.equal(r.exitCode, 0, `the tools failed in the guest:\n${r.stderr}\n${fs.readFileSync(path.join(out, 'export.err'), 'utf8')}`);
+    const live = JSON.parse(fs.readFileSync(path.join(out, 'export.json'), 'utf8')) as ExportDump;
+    const rec = await dumpOfCapture(path.join(out, 'capture.iotrace'));
+    assert.equal(live.events.lost, 0, 'export lost no event');
+    assert.equal(rec.events.lost, 0, 'record lost no event');
+
+    // The workload's device: every count of its row, and each latency bucket of its maps and unmaps.
+    const vfio = r.groundTruth.vfio![0];
+    const row = (d: ExportDump) => d.devices.find((x) => x.device === vfio.device);
+    assert.ok(row(rec) && row(rec)!.map_calls > 0, `record saw maps on ${vfio.device}`);
+    assert.deepEqual(row(live), row(rec), `the row of ${vfio.device}`);
+    for (const probe of Object.keys(rec.device_latency)) {
+      const want = rec.device_latency[probe]?.[vfio.device];
+      if (want) assert.deepEqual(live.device_latency[probe]?.[vfio.device], want, `${probe} latency buckets on ${vfio.device}`);
+    }
+    // Only the workloads pin through VFIO: the whole probe, buckets included.
+    for (const probe of ['vfio.pin', 'vfio.unpin']) {
+      assert.deepEqual(live.latency_buckets[probe], rec.latency_buckets[probe], `${probe} latency buckets`);
+      assert.equal(live.probe_events[probe], rec.probe_events[probe], `${probe} calls`);
+    }
+    assert.equal(live.pins.vfio_pages, rec.pins.vfio_pages);
+    assert.equal(live.pins.vfio_unpinned_pages, rec.pins.vfio_unpinned_pages);
+
+    // The workloads' processes: DMA, pins, GUP and the map times' span (each tool counts from its own start).
+    for (const pid of [vfio.pid, r.groundTruth.gup![0].pid]) {
+      const proc = (d: ExportDump) => {
+        const p = d.processes.find((x) => x.pid === pid);
+        // vm and cgroup: export reads /proc at its next read of the sums, when a short-lived workload may be gone.
+        return p && { ...p, vm: null, cgroup: null, first_map_ns: null, last_map_ns: null, span: p.first_map_ns === null ? null : p.last_map_ns! - p.first_map_ns };
+      };
+      assert.deepEqual(proc(live), proc(rec), `process ${pid}`);
+      assert.deepEqual(live.gup_by_process.find((x) => x.pid === pid), rec.gup_by_process.find((x) => x.pid === pid), `GUP of process ${pid}`);
+      assert.deepEqual(live.pin_ledger.filter((x) => x.pid === pid), rec.pin_ledger.filter((x) => x.pid === pid), `pin ledger of process ${pid}`);
+    }
+    assert.ok(rec.gup_by_process.some((x) => x.pid === r.groundTruth.gup![0].pid && x.pages_pinned > 0), 'the GUP workload pinned pages');
+  });
+}
