@@ -47,6 +47,7 @@ static __always_inline void dma_exit(__u16 probe, __s64 ret)
 	__u64 size, done;
 	struct it_ev_dma *e;
 	__s32 err, gid;
+	int summed;
 
 	if (!lat)
 		return;
@@ -64,9 +65,10 @@ static __always_inline void dma_exit(__u16 probe, __s64 ret)
 	}
 	gid = it_domain_group_id(in.args[0]);
 	it_probe_hit(probe, err < 0, done);
-	if (!it_want_record(err < 0) && dma_agg(probe, in.args[0], gid, size, done, lat))
+	summed = !it_want_record(err < 0) && dma_agg(probe, in.args[0], gid, size, done, lat);
+	if (it_summed_only(summed))
 		return;
-	e = it_reserve(sizeof(*e), IT_EV_DMA, probe, err);
+	e = it_reserve(sizeof(*e), it_type(IT_EV_DMA, summed), probe, err);
 	if (!e)
 		return;
 	e->lat_ns = lat;
@@ -83,11 +85,13 @@ static __always_inline void dma_exit(__u16 probe, __s64 ret)
 static __always_inline void dma_tp(__u16 probe, __u64 iova, __u64 size, __u64 done)
 {
 	struct it_ev_dma *e;
+	int summed;
 
 	it_probe_hit(probe, 0, done);
-	if (!it_want_record(0) && dma_agg(probe, 0, -1, size, done, 0))
+	summed = !it_want_record(0) && dma_agg(probe, 0, -1, size, done, 0);
+	if (it_summed_only(summed))
 		return;
-	e = it_reserve(sizeof(*e), IT_EV_DMA, probe, 0);
+	e = it_reserve(sizeof(*e), it_type(IT_EV_DMA, summed), probe, 0);
 	if (!e)
 		return;
 	e->lat_ns = 0;

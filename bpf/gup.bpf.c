@@ -26,6 +26,7 @@ static __always_inline void gup_exit(__u16 probe, __s64 ret)
 	__u64 lat = it_exit(probe, &in);
 	struct it_ev_gup *e;
 	__u64 pinned;
+	int summed = 0;
 
 	if (!lat)
 		return;
@@ -40,10 +41,11 @@ static __always_inline void gup_exit(__u16 probe, __s64 ret)
 			.fast = probe == IT_PROBE_GUP_FAST ? (fast < pinned ? fast : pinned) : 0,
 		};
 
-		if (it_agg_call(probe, -1, 0, it_tgid(), &a))
-			return;
+		summed = it_agg_call(probe, -1, 0, it_tgid(), &a);
 	}
-	e = it_reserve(sizeof(*e), IT_EV_GUP, probe, ret);
+	if (it_summed_only(summed))
+		return;
+	e = it_reserve(sizeof(*e), it_type(IT_EV_GUP, summed), probe, ret);
 	if (!e)
 		return;
 	e->lat_ns = lat;
@@ -214,11 +216,13 @@ static __always_inline void gup_unpin(__u16 probe, __u64 npages)
 {
 	struct it_agg_add a = { .amount = npages, .asked = npages, .calls = 1 };
 	struct it_ev_pin *e;
+	int summed;
 
 	it_probe_hit(probe, 0, npages);
-	if (!it_want_record(gup_unpin_nested()) && it_agg_call(probe, -1, 0, it_tgid(), &a))
+	summed = !it_want_record(gup_unpin_nested()) && it_agg_call(probe, -1, 0, it_tgid(), &a);
+	if (it_summed_only(summed))
 		return;
-	e = it_reserve(sizeof(*e), IT_EV_PIN, probe, 0);
+	e = it_reserve(sizeof(*e), it_type(IT_EV_PIN, summed), probe, 0);
 	if (!e)
 		return;
 	e->lat_ns = 0;

@@ -141,7 +141,18 @@ static __always_inline void *it_reserve(__u64 size, __u16 type, __u16 probe, __s
  */
 static __always_inline int it_want_record(int needs_single)
 {
-	return it_cfg_record_all || needs_single;
+	return it_cfg_record_all == 1 || needs_single;
+}
+
+/* Whether a summed call is done with (no record), and the record's type when it is not. */
+static __always_inline int it_summed_only(int summed)
+{
+	return summed && it_cfg_record_all != 2;
+}
+
+static __always_inline __u16 it_type(__u16 type, int summed)
+{
+	return summed ? type | IT_EV_FLAG_SUMMED : type;
 }
 
 static __always_inline __u64 it_inflight_key(__u16 probe)

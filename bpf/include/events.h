@@ -79,6 +79,15 @@ enum it_event_type {
 	IT_EV_MAX,
 };
 
+/*
+ * Bits of hdr.type above the kind. Check mode (it_cfg_record_all 2) sends the calls
+ * it sums in the kernel to the ring as well, marked SUMMED, so one run can compare
+ * the two paths call for call (export --check-aggregation).
+ */
+enum it_event_flag {
+	IT_EV_FLAG_SUMMED = 0x8000,
+};
+
 /* Every record starts with this header. */
 struct it_event_hdr {
 	__u64 ts_ns;		/* bpf_ktime_get_ns() at the event (exit for paired probes) */

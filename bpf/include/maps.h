@@ -98,6 +98,7 @@ struct it_layouts {
 	enum it_probe probe;
 	enum it_event_type type;
 	enum it_counter counter;
+	enum it_event_flag flag;
 };
 
 struct {

@@ -69,6 +69,7 @@ bounded queue, and failures and dropped samples are exported as metrics.`;
     timeout: Flags.string({ description: 'give up on one push request after this long', default: '10s' }),
     'vm-label': Flags.boolean({ description: 'also export per-VM series labelled vm=NAME (one series per VM: off by default)', default: false }),
     'every-event': Flags.boolean({ description: 'live: send every event through the ring buffer, as record does, instead of summing counts and latencies in the kernel', default: false }),
+    'check-aggregation': Flags.boolean({ description: 'live, for tests: also send the calls summed in the kernel through the ring buffer and keep their per-event state beside; --dump then holds both', default: false, hidden: true }),
     dump: Flags.string({ description: 'when stopping, write the exported state, unrounded, as JSON to this file' }),
     'max-queue-samples': Flags.integer({ description: 'samples each push target may keep waiting; past it the oldest are dropped', default: 100_000, min: 1 }),
   };
@@ -101,7 +102,7 @@ bounded queue, and failures and dropped samples are exported as metrics.`;
       const selection = liveSelection(flags.probes);
       const problem = privilegeProblem();
       if (problem) throw new UserError(problem);
-      const live = await LiveSource.open({ recordAll: flags['every-event'], ...selection });
+      const live = await LiveSource.open({ recordAll: flags['every-event'], checkAggregation: flags['check-aggregation'], ...selection });
       source = live;
       bpfStats = () => liveProgStats(live);
     }
@@ -117,6 +118,7 @@ bounded queue, and failures and dropped samples are exported as metrics.`;
       maxQueueSamples: flags['max-queue-samples'],
       bpfStats,
       vmLabel: flags['vm-label'],
+      checkAggregation: flags['check-aggregation'] && !flags.replay,
     });
     let address: string | undefined;
     try {

@@ -128,10 +128,18 @@ export class LiveSource implements EventSource {
     const src = new LiveSource(kernel, session, decoder, clockBaseNs, wallBaseUnixNs);
     const loaded = readModules();
     for (const p of session.attached()) if (p.module) src.moduleAddrs.set(p.module, loaded.get(p.module) ?? '');
+    const check = options.recordAll === false && options.checkAggregation === true;
+    const flagAt = decoder.typeOffset + 1;
+    const flag = decoder.schema.summedFlag >> 8;
     src.ring = new RingBuffer(session.object.map('it_events'), (batch) => {
       forEachRecord(batch, (off, len) => {
+        // Check mode: a summed call's record is marked; it goes only to the sink's everyEvent.
+        const summed = check && (batch.buffer[off + flagAt] & flag) !== 0;
+        if (summed) batch.buffer[off + flagAt] &= ~flag;
         const e = decoder.decode(batch.buffer, off, len);
         if (!e) return;
+        if (check) src.sink?.everyEvent?.(e);
+        if (summed) return;
         src.events++;
         if (FACT_KINDS.has(e.kind)) src.processes.see(e.pid, e.tid, e.comm);
         src.onEvent(e);

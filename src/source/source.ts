@@ -22,6 +22,8 @@ export interface ProbeStatus {
 export interface AggregateSink {
   addDelta(d: AggregateDelta): void;
   addLatency(l: LatencyDelta): void;
+  /** Check mode: every event, the summed ones too (start's onEvent gets only the others, as in aggregated mode). */
+  everyEvent?(e: RawEvent): void;
 }
 
 /**
