@@ -86,6 +86,7 @@ export class ExportAgent {
       nowNs: src.now(),
       probes: src.probes,
       lost: src.lost(),
+      sumOverflow: src.sumOverflow?.(),
       source: { kind: src.kind, host: src.host, kernel: src.kernelRelease },
       bpf: this.opts.bpfStats?.(),
       vmLabel: this.opts.vmLabel,

@@ -220,6 +220,10 @@ export class LiveSource implements EventSource {
     return readCounter(this.session.object, 'ringbuf_lost');
   }
 
+  sumOverflow(): number {
+    return this.aggregates ? readCounter(this.session.object, 'agg_overflow') : 0;
+  }
+
   processFacts(pid: number): ProcessFacts | undefined {
     return this.processes.get(pid);
   }

@@ -44,6 +44,8 @@ export interface EventSource {
   now(): number;
   /** Events the kernel could not hand over (ring full), so far. */
   lost(): number;
+  /** Aggregated mode: calls sent through the ring because the kernel's sum table was full (not lost). */
+  sumOverflow?(): number;
   /** Events delivered so far. */
   readonly events: number;
   symbolize(address: bigint): string;
