@@ -217,11 +217,14 @@ export class LiveSource implements EventSource {
 
   /** Events the kernel could not put in the ring (it was full), since the session started. */
   lost(): number {
-    return readCounter(this.session.object, 'ringbuf_lost');
+    return this.final?.lost ?? readCounter(this.session.object, 'ringbuf_lost');
   }
 
+  /** The counters as they were when the session closed (its maps are gone then). */
+  private final?: { lost: number; sumOverflow: number };
+
   sumOverflow(): number {
-    return this.aggregates ? readCounter(this.session.object, 'agg_overflow') : 0;
+    return this.final?.sumOverflow ?? (this.aggregates ? readCounter(this.session.object, 'agg_overflow') : 0);
   }
 
   processFacts(pid: number): ProcessFacts | undefined {
@@ -280,6 +283,7 @@ export class LiveSource implements EventSource {
    * final count of lost events (read before the maps go away).
    */
   stop(): number {
+    if (this.final) return this.final.lost; // stopped already
     if (this.moduleTimer) clearInterval(this.moduleTimer);
     this.moduleTimer = undefined;
     if (this.aggTimer) clearInterval(this.aggTimer);
@@ -293,9 +297,9 @@ export class LiveSource implements EventSource {
       if (!this.paused) this.deliverSums();
       this.ring.close();
     }
-    const lost = this.lost();
+    this.final = { lost: this.lost(), sumOverflow: this.sumOverflow() };
     this.session.close();
     this.kernel.close();
-    return lost;
+    return this.final.lost;
   }
 }

@@ -26,16 +26,20 @@ import { labTestOptions, prepareKernels, requirePrerequisites } from './prerequi
 
 const KERNELS: KernelName[] = ['debian-6.1', 'debian-6.12'];
 
-/** Runs export in the background until it serves, then record; on the runner's INT both stop, record first. */
+/**
+ * Runs export in the background until it serves, then record; on the runner's TERM
+ * both stop, record first. TERM, not INT: a shell cannot trap a signal ignored when
+ * it started, and a background job without job control (no tty in the guest) starts
+ * with INT ignored.
+ */
 function bothTools(out: string): string[] {
   const script = [
-    'set -m',
     `iommutrace export --listen 127.0.0.1:9464 --check-aggregation --dump ${out}/export.json 2>${out}/export.err &`,
     'e=$!',
-    `i=0; until grep -q '^exporting' ${out}/export.err 2>/dev/null || [ $i -gt 2400 ]; do sleep 0.1; i=$((i+1)); done`,
+    `i=0; until grep -q '^exporting' ${out}/export.err 2>/dev/null || ! kill -0 $e 2>/dev/null || [ $i -gt 2400 ]; do sleep 0.1; i=$((i+1)); done`,
     `iommutrace record -o ${out}/capture.iotrace --force --leak-age 0s &`,
     'r=$!',
-    "trap 'kill -TERM $r; wait $r; rc=$?; kill -TERM $e; wait $e; exit $((rc + $?))' INT TERM",
+    "trap 'kill -TERM $r; wait $r; rc=$?; kill -TERM $e; wait $e; exit $((rc + $?))' TERM",
     'wait $r',
   ].join('\n');
   return ['sh', '-c', script];
@@ -89,6 +93,7 @@ for (const kernel of KERNELS) {
       readyTimeoutMs: 480_000,
       readyDelayMs: 2000,
       command: bothTools(out),
+      stopSignal: 'TERM',
       outDir: out,
       timeoutMs: 13 * 60_000,
       onProgress: (m) => process.stderr.write(`# ${m}\n`),
