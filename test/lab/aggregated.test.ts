@@ -61,9 +61,18 @@ function dumpOfCapture(file: string): Promise<ExportDump> {
   );
 }
 
-/** The dump with its processes' map times (and the rate made of them) left out. */
+/**
+ * The dump with its processes' map times (and the rate made of them) left out, and
+ * the lists kept in first-seen order sorted (sums and events arrive in other orders).
+ */
 function withoutMapTimes(d: ExportDump): ExportDump {
-  return { ...d, processes: d.processes.map((p) => ({ ...p, first_map_ns: null, last_map_ns: null, map_bytes_per_s: null })) };
+  return {
+    ...d,
+    processes: d.processes.map((p) => ({ ...p, first_map_ns: null, last_map_ns: null, map_bytes_per_s: null })),
+    devices: [...d.devices].sort((a, b) => a.device.localeCompare(b.device) || (a.domain ?? '').localeCompare(b.domain ?? '')),
+    gup_by_process: [...d.gup_by_process].sort((a, b) => a.pid - b.pid),
+    pin_ledger: [...d.pin_ledger].sort((a, b) => a.pid - b.pid || a.path.localeCompare(b.path)),
+  };
 }
 
 /** The map times of each process within 100 µs of each other. */
