@@ -45,7 +45,6 @@ static __always_inline void attach_exit(__u16 probe, __s32 ret, int attach)
 		}
 	}
 
-	it_hist_add(probe, gid, lat);
 	it_probe_hit(probe, ret != 0, 0);
 
 	e = it_reserve(sizeof(*e), IT_EV_ATTACH, probe, ret);

@@ -13,11 +13,8 @@ static __always_inline void dirty_emit(__u16 probe, __s32 ret, __u64 lat, struct
 {
 	struct it_ev_dirty *e;
 
-	if (lat)
-		it_hist_add(probe, -1, lat);
+	/* Every walk is a single record (its callback tells the tracking source): few per second. */
 	it_probe_hit(probe, ret < 0, 0);
-	if (!it_want_record(ret < 0))
-		return;
 	e = it_reserve(sizeof(*e), IT_EV_DIRTY, probe, ret);
 	if (!e)
 		return;

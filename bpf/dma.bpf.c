@@ -17,6 +17,24 @@ static __always_inline void dma_enter(__u16 probe, void *domain, __u64 iova, __u
 	it_enter(probe, (__u64)domain, iova, size, 0);
 }
 
+/* IOMMU_DOMAIN_* bit of the domains the kernel's DMA API maps into for its drivers. */
+#define IT_DOMAIN_DMA_API 2
+
+/*
+ * A successful call summed in the kernel. DMA into a kernel driver's DMA-API
+ * domain runs in whatever context was current and belongs to no process: its
+ * tgid is left 0, so interrupts and bystanders do not multiply the keys.
+ */
+static __always_inline int dma_agg(__u16 probe, __u64 domain, __s32 gid, __u64 size, __u64 done, __u64 lat)
+{
+	struct it_agg_add a = { .amount = done, .asked = size, .lat = lat, .calls = 1 };
+	__u32 tgid = it_tgid();
+
+	if (domain && (BPF_CORE_READ((struct iommu_domain *)domain, type) & IT_DOMAIN_DMA_API))
+		tgid = 0;
+	return it_agg_call(probe, gid, domain, tgid, &a);
+}
+
 /*
  * ret: what the function returned: iommu_map(_atomic) 0 or -errno; iommu_unmap the
  * bytes unmapped; iommu_map_sg(_atomic) the bytes mapped or -errno (its size asked
@@ -29,6 +47,7 @@ static __always_inline void dma_exit(__u16 probe, __s64 ret)
 	__u64 size, done;
 	struct it_ev_dma *e;
 	__s32 err, gid;
+	int summed;
 
 	if (!lat)
 		return;
@@ -45,11 +64,11 @@ static __always_inline void dma_exit(__u16 probe, __s64 ret)
 		size = done;
 	}
 	gid = it_domain_group_id(in.args[0]);
-	it_hist_add(probe, gid, lat);
 	it_probe_hit(probe, err < 0, done);
-	if (!it_want_record(err < 0))
+	summed = !it_want_record(err < 0) && dma_agg(probe, in.args[0], gid, size, done, lat);
+	if (it_summed_only(summed))
 		return;
-	e = it_reserve(sizeof(*e), IT_EV_DMA, probe, err);
+	e = it_reserve(sizeof(*e), it_type(IT_EV_DMA, summed), probe, err);
 	if (!e)
 		return;
 	e->lat_ns = lat;
@@ -66,11 +85,13 @@ static __always_inline void dma_exit(__u16 probe, __s64 ret)
 static __always_inline void dma_tp(__u16 probe, __u64 iova, __u64 size, __u64 done)
 {
 	struct it_ev_dma *e;
+	int summed;
 
 	it_probe_hit(probe, 0, done);
-	if (!it_want_record(0))
+	summed = !it_want_record(0) && dma_agg(probe, 0, -1, size, done, 0);
+	if (it_summed_only(summed))
 		return;
-	e = it_reserve(sizeof(*e), IT_EV_DMA, probe, 0);
+	e = it_reserve(sizeof(*e), it_type(IT_EV_DMA, summed), probe, 0);
 	if (!e)
 		return;
 	e->lat_ns = 0;

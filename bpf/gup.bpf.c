@@ -26,15 +26,26 @@ static __always_inline void gup_exit(__u16 probe, __s64 ret)
 	__u64 lat = it_exit(probe, &in);
 	struct it_ev_gup *e;
 	__u64 pinned;
+	int summed = 0;
 
 	if (!lat)
 		return;
 	pinned = ret > 0 ? ret : 0;
-	it_hist_add(probe, -1, lat);
 	it_probe_hit(probe, ret < 0, pinned);
-	if (!it_want_record(ret < 0))
+	if (!it_want_record(ret < 0)) {
+		/* What the aggregator makes of the record below (src/aggregate/engine.ts onGup). */
+		__u32 asked = in.args[1], fast = in.fast_seen ? in.fast_pages : (__u32)pinned;
+		struct it_agg_add a = {
+			.amount = pinned, .asked = asked, .lat = lat, .calls = 1,
+			.partial = (__s64)(__s32)ret < (__s64)asked,
+			.fast = probe == IT_PROBE_GUP_FAST ? (fast < pinned ? fast : pinned) : 0,
+		};
+
+		summed = it_agg_call(probe, -1, 0, it_tgid(), &a);
+	}
+	if (it_summed_only(summed))
 		return;
-	e = it_reserve(sizeof(*e), IT_EV_GUP, probe, ret);
+	e = it_reserve(sizeof(*e), it_type(IT_EV_GUP, summed), probe, ret);
 	if (!e)
 		return;
 	e->lat_ns = lat;
@@ -188,15 +199,30 @@ int BPF_KRETPROBE(gup_pin_remote_kretprobe, long ret)
 	return 0;
 }
 
+/*
+ * Whether a VFIO unpin is in flight on this thread: a GUP unpin inside it is part
+ * of it, and goes to the ring for user space to take out of GUP's count
+ * (src/aggregate/unpins.ts matches them by thread and time).
+ */
+static __always_inline int gup_unpin_nested(void)
+{
+	__u64 key = it_inflight_key(IT_PROBE_VFIO_UNPIN);
+
+	return bpf_map_lookup_elem(&it_inflight, &key) != NULL;
+}
+
 /* Unpins: no return value, the pages released are the pages asked for. */
 static __always_inline void gup_unpin(__u16 probe, __u64 npages)
 {
+	struct it_agg_add a = { .amount = npages, .asked = npages, .calls = 1 };
 	struct it_ev_pin *e;
+	int summed;
 
 	it_probe_hit(probe, 0, npages);
-	if (!it_want_record(0))
+	summed = !it_want_record(gup_unpin_nested()) && it_agg_call(probe, -1, 0, it_tgid(), &a);
+	if (it_summed_only(summed))
 		return;
-	e = it_reserve(sizeof(*e), IT_EV_PIN, probe, 0);
+	e = it_reserve(sizeof(*e), it_type(IT_EV_PIN, summed), probe, 0);
 	if (!e)
 		return;
 	e->lat_ns = 0;

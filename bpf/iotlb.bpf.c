@@ -23,6 +23,13 @@ static __always_inline void iotlb_enter(__u16 probe, void *domain, struct iommu_
 	it_enter(probe, (__u64)domain, start, end, 0);
 }
 
+static __always_inline int iotlb_agg(__u16 probe, __u64 domain, __s32 gid, __u64 bytes, __u64 lat)
+{
+	struct it_agg_add a = { .amount = bytes, .lat = lat, .calls = 1 };
+
+	return it_agg_call(probe, gid, domain, 0, &a);
+}
+
 static __always_inline void iotlb_exit(__u16 probe)
 {
 	struct it_inflight in;
@@ -30,6 +37,7 @@ static __always_inline void iotlb_exit(__u16 probe)
 	__u64 start, end, bytes;
 	struct it_ev_iotlb *e;
 	__s32 gid;
+	int summed;
 
 	if (!lat)
 		return;
@@ -38,11 +46,12 @@ static __always_inline void iotlb_exit(__u16 probe)
 	/* An empty gather has start ULONG_MAX and end 0. */
 	bytes = end >= start && end ? end - start + 1 : 0;
 	gid = it_domain_group_id(in.args[0]);
-	it_hist_add(probe, gid, lat);
 	it_probe_hit(probe, 0, bytes);
-	if (!it_want_record(0))
+	/* Summed per domain, not per process: invalidations are the domain's cost, whoever unmapped. */
+	summed = !it_want_record(0) && iotlb_agg(probe, in.args[0], gid, bytes, lat);
+	if (it_summed_only(summed))
 		return;
-	e = it_reserve(sizeof(*e), IT_EV_IOTLB, probe, 0);
+	e = it_reserve(sizeof(*e), it_type(IT_EV_IOTLB, summed), probe, 0);
 	if (!e)
 		return;
 	e->lat_ns = lat;

@@ -59,12 +59,15 @@ static __always_inline void map_request_exit(__u16 probe, struct it_inflight *in
 	__u64 caps = 0;
 	__u32 limit = 0;
 	int err = ret < 0 ? (int)ret : 0;
+	struct it_agg_add a = { .amount = in->args[2], .lat = lat, .calls = 1 };
+	int summed;
 
-	it_hist_add(probe, -1, lat);
 	it_probe_hit(probe, err < 0, err ? 0 : in->args[2]);
-	if (!it_want_record(err < 0))
+	/* Successes are summed in aggregated mode; a refusal always comes whole, with its figures. */
+	summed = !it_want_record(err < 0) && it_agg_call(probe, -1, 0, it_tgid(), &a);
+	if (it_summed_only(summed))
 		return;
-	e = it_reserve(sizeof(*e), IT_EV_MAP_REQUEST, probe, err);
+	e = it_reserve(sizeof(*e), it_type(IT_EV_MAP_REQUEST, summed), probe, err);
 	if (!e)
 		return;
 	e->lat_ns = lat;

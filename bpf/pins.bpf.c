@@ -17,16 +17,26 @@ static __always_inline __u64 span_pages(__u64 iova, __u64 length)
 	return ((iova + length - 1) >> IT_PAGE_SHIFT) - (iova >> IT_PAGE_SHIFT) + 1;
 }
 
+static __always_inline int pin_is_unpin(__u16 probe)
+{
+	return probe == IT_PROBE_VFIO_UNPIN || probe == IT_PROBE_IOMMUFD_UNPIN || probe == IT_PROBE_IOMMUFD_IOPT_UNPIN;
+}
+
 static __always_inline void pin_emit(__u16 probe, __u64 lat, __u64 addr, __u64 nr_pages, __s64 pinned)
 {
+	struct it_agg_add a = { .amount = pinned, .asked = nr_pages, .lat = lat, .calls = 1 };
 	struct it_ev_pin *e;
+	int summed;
 
-	if (lat)
-		it_hist_add(probe, -1, lat);
 	it_probe_hit(probe, pinned < 0, pinned > 0 ? pinned : 0);
-	if (!it_want_record(pinned < 0))
+	/*
+	 * Pins are summed; unpins go to the ring: a VFIO unpin's GUP unpins are
+	 * matched to it by time in user space, and they are few (one per range).
+	 */
+	summed = !it_want_record(pinned < 0 || pin_is_unpin(probe)) && it_agg_call(probe, -1, 0, it_tgid(), &a);
+	if (it_summed_only(summed))
 		return;
-	e = it_reserve(sizeof(*e), IT_EV_PIN, probe, pinned < 0 ? pinned : 0);
+	e = it_reserve(sizeof(*e), it_type(IT_EV_PIN, summed), probe, pinned < 0 ? pinned : 0);
 	if (!e)
 		return;
 	e->lat_ns = lat;

@@ -36,9 +36,9 @@ static __always_inline void it_probe_hit(__u16 probe, int failed, __u64 amount)
 	s->amount += amount;
 }
 
-static __always_inline void it_hist_add(__u16 probe, __s32 group_id, __u64 lat_ns)
+static __always_inline void it_hist_add(__u16 probe, __s32 group_id, __u64 domain, __u64 lat_ns)
 {
-	struct it_hist_key key = { .probe = probe, .bucket = it_hist_bucket(lat_ns), .group_id = group_id };
+	struct it_hist_key key = { .probe = probe, .bucket = it_hist_bucket(lat_ns), .group_id = group_id, .domain = domain };
 	__u64 one = 1, *v = bpf_map_lookup_elem(&it_hist, &key);
 
 	if (v) {
@@ -47,6 +47,67 @@ static __always_inline void it_hist_add(__u16 probe, __s32 group_id, __u64 lat_n
 	}
 	if (bpf_map_update_elem(&it_hist, &key, &one, BPF_NOEXIST) && !bpf_map_lookup_elem(&it_hist, &key))
 		it_count(IT_CNT_HIST_OVERFLOW);
+}
+
+/* What one call adds to its it_agg entry. */
+struct it_agg_add {
+	__u64 amount;
+	__u64 asked;
+	__u64 fast;
+	__u64 partial;
+	__u64 lat;		/* 0: the call has no latency (tracepoints, unpins) */
+	__u64 calls;		/* 1, or the selftest's burst */
+};
+
+/*
+ * Sums one call into it_agg (and its latency into it_hist); 1 when done, 0 when
+ * it_agg is full: the caller then sends the call to the ring as a single event,
+ * so nothing is lost (counted in IT_CNT_AGG_OVERFLOW).
+ */
+static __always_inline int it_agg_call(__u16 probe, __s32 group_id, __u64 domain, __u32 tgid,
+				       const struct it_agg_add *a)
+{
+	struct it_agg_key key = { .probe = probe, .group_id = group_id, .tgid = tgid, .domain = domain };
+	struct it_agg_val *v;
+	__u64 now = bpf_ktime_get_ns();
+
+	key.size_class = a->amount ? it_log2_u64(a->amount) + 1 : 0;
+	v = bpf_map_lookup_elem(&it_agg, &key);
+	if (!v) {
+		struct it_agg_val fresh = {};
+
+		bpf_map_update_elem(&it_agg, &key, &fresh, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&it_agg, &key);
+		if (!v) {
+			it_count(IT_CNT_AGG_OVERFLOW);
+			return 0;
+		}
+	}
+	/* This CPU's first call of the key (an entry made on another CPU is zero here). */
+	if (!v->first_ns) {
+		v->first_ns = now;
+		v->tid = (__u32)bpf_get_current_pid_tgid();
+		bpf_get_current_comm(v->comm, sizeof(v->comm));
+	}
+	v->calls += a->calls;
+	v->amount += a->amount;
+	v->asked += a->asked;
+	v->fast += a->fast;
+	v->partial += a->partial;
+	v->last_ns = now;
+	if (a->lat) {
+		v->lat_sum += a->lat;
+		if (a->lat > v->lat_max)
+			v->lat_max = a->lat;
+		it_hist_add(probe, group_id, domain, a->lat);
+	}
+	return 1;
+}
+
+/* The caller's tgid. */
+static __always_inline __u32 it_tgid(void)
+{
+	return bpf_get_current_pid_tgid() >> 32;
 }
 
 /*
@@ -73,10 +134,25 @@ static __always_inline void *it_reserve(__u64 size, __u16 type, __u16 probe, __s
 	return h;
 }
 
-/* Whether an event goes to the ring: always when it needs a single record. */
+/*
+ * Whether an event goes to the ring: always in record mode, and always when it
+ * needs a single record (failures, references, attaches); otherwise it is summed
+ * in the kernel with it_agg_call().
+ */
 static __always_inline int it_want_record(int needs_single)
 {
-	return it_cfg_record_all || needs_single;
+	return it_cfg_record_all == 1 || needs_single;
+}
+
+/* Whether a summed call is done with (no record), and the record's type when it is not. */
+static __always_inline int it_summed_only(int summed)
+{
+	return summed && it_cfg_record_all != 2;
+}
+
+static __always_inline __u16 it_type(__u16 type, int summed)
+{
+	return summed ? type | IT_EV_FLAG_SUMMED : type;
 }
 
 static __always_inline __u64 it_inflight_key(__u16 probe)

@@ -6,9 +6,11 @@
 #ifndef IOMMUTRACE_CONFIG_H
 #define IOMMUTRACE_CONFIG_H
 
-/* Send every event to the ring buffer (record mode); otherwise only the ones
- * that need single events (references, attaches, errors) go there. */
-const volatile __u8 it_cfg_record_all __weak = 0;
+/* 1: send every event to the ring buffer (record mode, the default); 0: only the
+ * ones that need single events (references, attaches, errors) go there, the
+ * rest are summed in it_agg and it_hist (top and export); 2: check mode, both
+ * (the summed ones also go to the ring, marked IT_EV_FLAG_SUMMED). */
+const volatile __u8 it_cfg_record_all __weak = 1;
 /* When non-zero, only this process is traced (tests and benchmarks). */
 const volatile __u32 it_cfg_target_tgid __weak = 0;
 /* Records the selftest producer emits per triggering syscall (benchmarks). */

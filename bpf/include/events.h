@@ -85,6 +85,15 @@ enum it_event_type {
 	IT_EV_MAX,
 };
 
+/*
+ * Bits of hdr.type above the kind. Check mode (it_cfg_record_all 2) sends the calls
+ * it sums in the kernel to the ring as well, marked SUMMED, so one run can compare
+ * the two paths call for call (export --check-aggregation).
+ */
+enum it_event_flag {
+	IT_EV_FLAG_SUMMED = 0x8000,
+};
+
 /* Every record starts with this header. */
 struct it_event_hdr {
 	__u64 ts_ns;		/* bpf_ktime_get_ns() at the event (exit for paired probes) */
@@ -237,11 +246,48 @@ struct it_ev_selftest {
 	__u64 seq;
 };
 
-/* Key of the in-kernel latency histograms (see hist.h). */
+/*
+ * Key of the in-kernel latency histograms (see hist.h). They hold the calls that
+ * were aggregated in the kernel (it_agg), not the ones sent to the ring, so user
+ * space adds both without counting a call twice.
+ */
 struct it_hist_key {
 	__u16 probe;		/* enum it_probe */
 	__u16 bucket;		/* log-linear bucket, see it_hist_bucket() */
 	__s32 group_id;		/* attribution; -1 when unknown */
+	it_addr_t domain;	/* struct iommu_domain * of DMA calls (its device), 0 for others */
+};
+
+/*
+ * In-kernel aggregation (top and export): calls that need no single record are
+ * summed here per key instead of going to the ring. Read by
+ * src/source/kernel-aggregates.ts, which turns deltas into what the ring's events
+ * would have told the aggregator.
+ */
+struct it_agg_key {
+	__u16 probe;		/* enum it_probe */
+	__u8 size_class;	/* 0 when nothing moved, else 1 + log2(amount of one call) */
+	__u8 pad;
+	__s32 group_id;		/* DMA: the domain's group, -1 when unknown */
+	__u32 tgid;		/* the caller; 0 for DMA into a kernel driver's DMA-API domain */
+	__u32 pad2;
+	it_addr_t domain;	/* DMA: struct iommu_domain *; 0 for others */
+};
+
+/* Per CPU; user space sums the CPUs (first_ns: the smallest, last_ns and lat_max: the largest). */
+struct it_agg_val {
+	__u64 calls;
+	__u64 amount;		/* bytes done (DMA), pages pinned or unpinned (GUP, pins) */
+	__u64 asked;		/* bytes (DMA) or pages (GUP) asked for */
+	__u64 fast;		/* gup.fast: pages the lockless part pinned */
+	__u64 partial;		/* GUP calls that pinned fewer pages than asked */
+	__u64 lat_sum;		/* ns, over the calls with a latency */
+	__u64 lat_max;
+	__u64 first_ns;		/* bpf_ktime_get_ns() of this CPU's first and last call */
+	__u64 last_ns;
+	__u32 tid;		/* the thread of this CPU's first call, with its comm */
+	__u32 pad;
+	char comm[IT_COMM_LEN];
 };
 
 /* Per-CPU counters, indexed by enum it_counter. */
@@ -251,6 +297,7 @@ enum it_counter {
 	IT_CNT_INFLIGHT_OVERFLOW = 2,	/* the entry-timestamp map was full */
 	IT_CNT_DOMAIN_OVERFLOW = 3,	/* the domain-to-group map was full */
 	IT_CNT_EXIT_UNMATCHED = 4,	/* an exit program found no entry state: the call is not counted */
+	IT_CNT_AGG_OVERFLOW = 5,	/* it_agg was full: the call went to the ring instead (not lost) */
 	IT_CNT_MAX,
 };
 

@@ -37,6 +37,17 @@ struct {
 } it_hist SEC(".maps") __weak;
 
 /*
+ * Calls summed in the kernel when not every event is recorded (see struct
+ * it_agg_key). Full: IT_CNT_AGG_OVERFLOW, and the call goes to the ring.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct it_agg_key);
+	__type(value, struct it_agg_val);
+} it_agg SEC(".maps") __weak;
+
+/*
  * Entry state of paired probes (entry program -> exit program), one per thread
  * and probe: key it_inflight_key(). Full: IT_CNT_INFLIGHT_OVERFLOW.
  */
@@ -83,10 +94,13 @@ struct it_layouts {
 	struct it_ev_map_request map_request;
 	struct it_ev_iotlb iotlb;
 	struct it_hist_key hist_key;
+	struct it_agg_key agg_key;
+	struct it_agg_val agg_val;
 	struct it_probe_stats probe_stats;
 	enum it_probe probe;
 	enum it_event_type type;
 	enum it_counter counter;
+	enum it_event_flag flag;
 };
 
 struct {

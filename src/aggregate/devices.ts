@@ -2,7 +2,7 @@ import { AttachEvent, DmaEvent } from '../events/types';
 import { ProbeName } from '../generated/bpf';
 import type { DevicePath, HostDevice } from '../probes/iommu-groups';
 import { domainTypeName, isKernelDomain, type DomainTypeName } from './domain-type';
-import { SizeClasses, SizeHistogram } from './map-sizes';
+import { SizeClasses, SizeHistogram, sizeClass } from './map-sizes';
 import { probesFor, roleOf, ROLES } from './truth';
 
 export interface DeviceRow {
@@ -190,16 +190,24 @@ export class DeviceTable {
 
   /** Counts the event in its device's row, and returns the row. */
   dma(e: DmaEvent): DeviceRow {
-    const r = this.dmaRow(e.domain);
-    if (e.probe === 'iommu.unmap') {
-      r.unmap_calls++;
-      r.unmap_bytes += e.done;
+    return this.dmaCalls(e.domain, e.probe === 'iommu.unmap', 1, e.done, sizeClass(e.done));
+  }
+
+  /**
+   * Counts `calls` maps or unmaps of `bytes` in all into `domain`'s row, and returns
+   * the row; maps also by their size class (`klass` bytes, the same for all the calls).
+   */
+  dmaCalls(domain: bigint, unmap: boolean, calls: number, bytes: number, klass: number): DeviceRow {
+    const r = this.dmaRow(domain);
+    if (unmap) {
+      r.unmap_calls += calls;
+      r.unmap_bytes += bytes;
     } else {
-      r.map_calls++;
-      r.map_bytes += e.done;
+      r.map_calls += calls;
+      r.map_bytes += bytes;
       let h = this.sizes.get(r.device);
       if (!h) this.sizes.set(r.device, (h = new SizeHistogram()));
-      h.add(e.done);
+      h.addCalls(klass, calls, bytes);
       r.huge_map_share = h.hugeShare;
     }
     return r;

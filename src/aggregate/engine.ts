@@ -1,10 +1,12 @@
 import type { HostDevice } from '../probes/iommu-groups';
+import type { AggregateDelta, LatencyDelta } from './deltas';
 import { DirtyEvent, DmaEvent, GroupRefEvent, GupEvent, IommuTpEvent, PinEvent, RawEvent } from '../events/types';
 import { MapFailureTable } from './map-failures';
 import { attachSource, DeviceTable } from './devices';
 import { errnoName } from './errno';
 import { GroupLedger, LedgerLimits } from './groups';
 import { IotlbTable } from './iotlb';
+import { kernelSizeClass } from './map-sizes';
 import { Histogram } from './loglinear';
 import type { ProcessFacts } from '../process/facts';
 import { ProcessTable } from './processes';
@@ -106,21 +108,26 @@ export class Aggregator {
     return this.probes.get(probe)?.events ?? 0;
   }
 
+  /** The probe's entry (events and histogram): events come in runs of one probe. */
+  private statsOf(probe: string): { events: number; hist: Histogram | undefined } {
+    if (probe === this.lastProbe) return this.lastStats;
+    let found = this.probes.get(probe);
+    if (!found) this.probes.set(probe, (found = { events: 0, hist: undefined }));
+    this.lastProbe = probe;
+    return (this.lastStats = found);
+  }
+
+  private histOf(st: { hist: Histogram | undefined }, probe: string): Histogram {
+    if (!st.hist) this.latency.set(probe, (st.hist = new Histogram()));
+    return st.hist;
+  }
+
   add(e: RawEvent): void {
     this.total++;
     if (e.ts_ns > this.lastTs) this.lastTs = e.ts_ns;
-    let st = this.lastStats;
-    if (e.probe !== this.lastProbe) {
-      let found = this.probes.get(e.probe);
-      if (!found) this.probes.set(e.probe, (found = { events: 0, hist: undefined }));
-      this.lastProbe = e.probe;
-      st = this.lastStats = found;
-    }
+    const st = this.statsOf(e.probe);
     st.events++;
-    if ('lat_ns' in e && e.lat_ns > 0) {
-      if (!st.hist) this.latency.set(e.probe, (st.hist = new Histogram()));
-      st.hist.add(e.lat_ns);
-    }
+    if ('lat_ns' in e && e.lat_ns > 0) (st.hist ?? this.histOf(st, e.probe)).add(e.lat_ns);
     // Every kind of the object, or tsc fails here: a kind added to events.h is handled or said to count nothing.
     switch (e.kind) {
       case 'attach': return this.devices.attach(e);
@@ -135,6 +142,96 @@ export class Aggregator {
       case 'selftest': return; // counted above (events per probe); nothing else to learn
       default: return unhandled(e);
     }
+  }
+
+  /**
+   * Calls the kernel summed (aggregated mode): counted as their events would have
+   * been by add(), with the same tables, gates and bounds. Their latency buckets
+   * come apart, from addLatency().
+   */
+  addDelta(d: AggregateDelta): void {
+    if (d.calls <= 0) return;
+    this.total += d.calls;
+    if (d.last_ns > this.lastTs) this.lastTs = d.last_ns;
+    const st = this.statsOf(d.probe);
+    st.events += d.calls;
+    if (d.lat_sum > 0) this.histOf(st, d.probe).addSumMax(d.lat_sum, d.lat_max);
+    const q = roleOf(d.probe)?.counts;
+    if (q === 'map' || q === 'unmap') this.dmaDelta(d, q === 'unmap');
+    else if (q === 'gup') this.gupDelta(d);
+    else if (q && q in PIN_QUANTITIES) this.pinDelta(d, PIN_QUANTITIES[q]!);
+    else if (q === 'unpin.gup') this.gupUnpinDelta(d);
+    else if (q === 'iotlb.sync' || q === 'iotlb.flush') {
+      this.iotlb.addCalls(d.domain, d.probe, d.calls, d.amount);
+      if (d.lat_sum > 0) this.iotlb.histogram(d.domain, d.probe).addSumMax(d.lat_sum, d.lat_max);
+    }
+  }
+
+  /** New counts of a kernel latency bucket (aggregated mode). */
+  addLatency(l: LatencyDelta): void {
+    this.histOf(this.statsOf(l.probe), l.probe).addCounts(l.bucket, l.count);
+    const q = roleOf(l.probe)?.counts;
+    if (q === 'iotlb.sync' || q === 'iotlb.flush') this.iotlb.histogram(l.domain, l.probe).addCounts(l.bucket, l.count);
+  }
+
+  private dmaDelta(d: AggregateDelta, unmap: boolean): void {
+    if (unmap) {
+      this.dma.unmap_calls += d.calls;
+      this.dma.unmap_bytes += d.amount;
+    } else {
+      this.dma.map_calls += d.calls;
+      this.dma.map_bytes += d.amount;
+    }
+    const klass = kernelSizeClass(d.size_class);
+    const row = this.devices.dmaCalls(d.domain, unmap, d.calls, d.amount, klass);
+    if (row.path === 'kernel') return;
+    if (unmap) this.processes.unmap(d.pid, d.comm, d.amount, d.calls);
+    else this.processes.map(d.pid, d.comm, d.amount, d.first_ns, d.last_ns, d.calls, klass);
+  }
+
+  private gupRow(pid: number, comm: string): GupCounts & { pid: number; comm: string } {
+    let p = this.gupByPid.get(pid);
+    if (!p) {
+      const key = this.gupByPid.size < MAX_PROCESSES ? pid : -1;
+      p = this.gupByPid.get(key) ?? { pid: key, comm: key < 0 ? '(others)' : comm, ...gupCounts() };
+      this.gupByPid.set(key, p);
+    }
+    return p;
+  }
+
+  private gupDelta(d: AggregateDelta): void {
+    if (!this.gupFrom.has(d.probe)) return;
+    for (const g of [this.gup, this.gupRow(d.pid, d.comm)]) {
+      g.calls += d.calls;
+      g.pages_requested += d.asked;
+      g.pages_pinned += d.amount;
+      g.partial += d.partial;
+      g.fast_pages += d.fast;
+      g.slow_pages += d.amount - d.fast;
+    }
+  }
+
+  private pinDelta(d: AggregateDelta, p: { path: 'vfio' | 'iommufd'; pin: boolean }): void {
+    // Unpins of these paths always come as events (the kernel sends them to the ring).
+    if (!this.pinFrom.has(d.probe) || !p.pin || d.amount <= 0) return;
+    if (p.path === 'vfio') this.pins.vfio_pages += d.amount;
+    else this.pins.iommufd_pages += d.amount;
+    this.pinLedgerRow(d.pid, d.comm, p.path).pinned += d.amount;
+    this.processes.pin(d.pid, d.comm, d.amount, true, d.calls);
+  }
+
+  /** GUP unpins outside any VFIO unpin (the kernel sends the nested ones as events). */
+  private gupUnpinDelta(d: AggregateDelta): void {
+    if (!this.pinFrom.has(d.probe) || d.amount <= 0) return;
+    this.pins.gup_unpinned_pages += d.amount;
+    this.pins.unpinned_pages += d.amount;
+  }
+
+  private pinLedgerRow(pid: number, comm: string, path: string): { pinned: number; unpinned: number } {
+    const key = `${pid}:${path}`;
+    let l = this.pinLedger.get(key);
+    if (!l) this.pinLedger.set(key, (l = { pid, comm, path, pinned: 0, unpinned: 0 }));
+    return l;
   }
 
   /** Events per probe, for rates. */
@@ -180,13 +277,7 @@ export class Aggregator {
       const name = errnoName(e.ret);
       this.gupErrors.set(name, (this.gupErrors.get(name) ?? 0) + 1);
     }
-    let p = this.gupByPid.get(e.pid);
-    if (!p) {
-      const pid = this.gupByPid.size < MAX_PROCESSES ? e.pid : -1;
-      p = this.gupByPid.get(pid) ?? { pid, comm: pid < 0 ? '(others)' : e.comm, ...gupCounts() };
-      this.gupByPid.set(pid, p);
-    }
-    for (const g of [this.gup, p]) {
+    for (const g of [this.gup, this.gupRow(e.pid, e.comm)]) {
       g.calls++;
       g.pages_requested += e.nr_pages;
       if (e.ret < 0) {
@@ -226,9 +317,7 @@ export class Aggregator {
       else this.pins.iommufd_unpinned_pages += pages;
     } else if (p.path === 'vfio') this.pins.vfio_pages += pages;
     else this.pins.iommufd_pages += pages;
-    const key = `${e.pid}:${p.path}`;
-    let l = this.pinLedger.get(key);
-    if (!l) this.pinLedger.set(key, (l = { pid: e.pid, comm: e.comm, path: p.path, pinned: 0, unpinned: 0 }));
+    const l = this.pinLedgerRow(e.pid, e.comm, p.path);
     if (p.pin) l.pinned += pages;
     else l.unpinned += pages;
     this.processes.pin(e.pid, e.comm, pages, p.pin);

@@ -33,18 +33,31 @@ export class IotlbTable {
 
   constructor(private readonly devices: DeviceTable) {}
 
-  add(e: IotlbEvent): void {
-    const key = this.devices.keyFor(e.domain);
+  private counts(domain: bigint): Counts {
+    const key = this.devices.keyFor(domain);
     let c = this.rows.get(key);
     if (!c) this.rows.set(key, (c = emptyCounts()));
-    if (e.probe === 'iommu.iotlb_sync') {
-      c.syncCalls++;
-      c.syncBytes += e.bytes;
-      if (e.lat_ns > 0) c.sync.add(e.lat_ns);
-    } else {
-      c.flushCalls++;
-      if (e.lat_ns > 0) c.flush.add(e.lat_ns);
-    }
+    return c;
+  }
+
+  add(e: IotlbEvent): void {
+    this.addCalls(e.domain, e.probe, 1, e.bytes);
+    if (e.lat_ns > 0) this.histogram(e.domain, e.probe).add(e.lat_ns);
+  }
+
+  /** `calls` invalidations of `probe` into `domain` covering `bytes` (one event, or the kernel's sum). */
+  addCalls(domain: bigint, probe: string, calls: number, bytes: number): void {
+    const c = this.counts(domain);
+    if (probe === 'iommu.iotlb_sync') {
+      c.syncCalls += calls;
+      c.syncBytes += bytes;
+    } else c.flushCalls += calls;
+  }
+
+  /** The latency histogram of `probe`'s invalidations into `domain`'s device. */
+  histogram(domain: bigint, probe: string): Histogram {
+    const c = this.counts(domain);
+    return probe === 'iommu.iotlb_sync' ? c.sync : c.flush;
   }
 
   /** Per device, domains no attach placed summed under "unknown". */

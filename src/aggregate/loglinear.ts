@@ -68,6 +68,20 @@ export class Histogram {
     this.min = Math.min(this.min, bucketLow(b));
   }
 
+  /** Counts of a kernel bucket (aggregated mode); the calls' exact sum and maximum come from addSumMax(). */
+  addCounts(b: number, n: number): void {
+    if (n <= 0) return;
+    this.counts[b] += n;
+    this.count += n;
+    this.min = Math.min(this.min, bucketLow(b));
+  }
+
+  /** The exact sum of latencies added by addCounts(), and the largest one seen. */
+  addSumMax(sum: number, max: number): void {
+    this.sum += sum;
+    if (max > this.max) this.max = max;
+  }
+
   merge(o: Histogram): void {
     for (let b = 0; b < BUCKETS; b++) this.counts[b] += o.counts[b];
     this.count += o.count;

@@ -20,6 +20,11 @@ export interface SizeClassCounts {
 /** Size class (bytes, as a string key) -> its calls and bytes. */
 export type SizeClasses = Record<string, SizeClassCounts>;
 
+/** The size class of the kernel's it_agg key (0: nothing moved, else 1 + log2 of one call's amount). */
+export function kernelSizeClass(key: number): number {
+  return key ? Math.max(SMALLEST_CLASS, 2 ** (key - 1)) : 0;
+}
+
 export function sizeClass(bytes: number): number {
   if (bytes <= SMALLEST_CLASS) return SMALLEST_CLASS;
   return 2 ** Math.floor(Math.log2(bytes));
@@ -32,11 +37,15 @@ export class SizeHistogram {
   hugeBytes = 0;
 
   add(bytes: number): void {
+    this.addCalls(sizeClass(bytes), 1, bytes);
+  }
+
+  /** `calls` calls of size class `c` that moved `bytes` in all (the kernel sums them in aggregated mode). */
+  addCalls(c: number, calls: number, bytes: number): void {
     if (bytes <= 0) return;
-    const c = sizeClass(bytes);
     let n = this.classes.get(c);
     if (!n) this.classes.set(c, (n = { calls: 0, bytes: 0 }));
-    n.calls++;
+    n.calls += calls;
     n.bytes += bytes;
     this.bytes += bytes;
     if (c >= HUGE_CLASS) this.hugeBytes += bytes;

@@ -1,4 +1,5 @@
 import { AttachEvent, DmaEvent, PinEvent, RawEvent } from '../events/types';
+import type { AggregateDelta, LatencyDelta } from './deltas';
 import { DeviceRow, DeviceTable } from './devices';
 import { Histogram } from './loglinear';
 import { roleOf, sourcesOf } from './truth';
@@ -38,6 +39,25 @@ export class DeviceDetail {
     else if (e.kind === 'pin') this.onPin(e);
   }
 
+  /** Kernel-summed calls (aggregated mode): map latency sums and pins, as their events would add. */
+  addDelta(d: AggregateDelta): void {
+    const q = roleOf(d.probe)?.counts;
+    if (q === 'map' && d.lat_sum > 0) this.mapHist(d.domain).addSumMax(d.lat_sum, d.lat_max);
+    else if (this.pins.has(d.probe) && d.amount > 0) this.credit(d.pid, d.amount);
+  }
+
+  /** Kernel latency buckets (aggregated mode). */
+  addLatency(l: LatencyDelta): void {
+    if (roleOf(l.probe)?.counts === 'map' && l.domain !== 0n) this.mapHist(l.domain).addCounts(l.bucket, l.count);
+  }
+
+  private mapHist(domain: bigint): Histogram {
+    const key = this.devices.keyFor(domain);
+    let h = this.mapLatency.get(key);
+    if (!h) this.mapLatency.set(key, (h = new Histogram()));
+    return h;
+  }
+
   /** The last domain mapped into and its histogram: maps come in long runs into one domain, so keyFor() runs once a run. */
   private lastDomain = -1n;
   private lastHist: Histogram | undefined;
@@ -46,9 +66,7 @@ export class DeviceDetail {
     if (e.probe === 'iommu.unmap' || !(e.lat_ns > 0)) return;
     let h = e.domain === this.lastDomain ? this.lastHist : undefined;
     if (!h) {
-      const key = this.devices.keyFor(e.domain);
-      h = this.mapLatency.get(key);
-      if (!h) this.mapLatency.set(key, (h = new Histogram()));
+      h = this.mapHist(e.domain);
       this.lastDomain = e.domain;
       this.lastHist = h;
     }
@@ -65,12 +83,12 @@ export class DeviceDetail {
 
   private onPin(e: PinEvent): void {
     const sign = this.pins.has(e.probe) ? 1 : this.unpins.has(e.probe) ? -1 : 0;
-    if (!sign || e.pinned <= 0) return;
-    const dev = this.byPid.get(e.pid);
-    if (!dev) {
-      this.unattributedPins += sign * e.pinned;
-      return;
-    }
-    this.pinned.set(dev, (this.pinned.get(dev) ?? 0) + sign * e.pinned);
+    if (sign && e.pinned > 0) this.credit(e.pid, sign * e.pinned);
+  }
+
+  private credit(pid: number, pages: number): void {
+    const dev = this.byPid.get(pid);
+    if (!dev) this.unattributedPins += pages;
+    else this.pinned.set(dev, (this.pinned.get(dev) ?? 0) + pages);
   }
 }

@@ -1,5 +1,5 @@
 import type { ProcessFacts } from '../process/facts';
-import { HUGE_CLASS } from './map-sizes';
+import { HUGE_CLASS, sizeClass } from './map-sizes';
 
 /** One process's DMA and pins (report --json `processes[]`, CLI.md). */
 export interface ProcessRow {
@@ -36,11 +36,12 @@ export class ProcessTable {
 
   constructor(private readonly limit = MAX_PROCESS_ROWS) {}
 
-  private row(pid: number, comm: string): Counts {
+  /** `events`: how many events the call stands for (the kernel sums calls in aggregated mode). */
+  private row(pid: number, comm: string, events = 1): Counts {
     let r = this.rows.get(pid);
     if (r) return r;
     if (this.rows.size >= this.limit) {
-      this.overflow++;
+      this.overflow += events;
       pid = -1;
       comm = '(others)';
       r = this.rows.get(-1);
@@ -51,20 +52,22 @@ export class ProcessTable {
     return r;
   }
 
-  map(pid: number, comm: string, bytes: number, tsNs: number): void {
-    const r = this.row(pid, comm);
+  /** Maps at tsNs (or `events` of them between tsNs and lastNs). */
+  /** `klass`: the calls' size class (the kernel sums calls of one class). */
+  map(pid: number, comm: string, bytes: number, tsNs: number, lastNs = tsNs, events = 1, klass = sizeClass(bytes)): void {
+    const r = this.row(pid, comm, events);
     r.map_bytes += bytes;
-    if (bytes >= HUGE_CLASS) r.huge_map_bytes += bytes;
+    if (klass >= HUGE_CLASS) r.huge_map_bytes += bytes;
     if (r.first_map_ns === null || tsNs < r.first_map_ns) r.first_map_ns = tsNs;
-    if (r.last_map_ns === null || tsNs > r.last_map_ns) r.last_map_ns = tsNs;
+    if (r.last_map_ns === null || lastNs > r.last_map_ns) r.last_map_ns = lastNs;
   }
 
-  unmap(pid: number, comm: string, bytes: number): void {
-    this.row(pid, comm).unmap_bytes += bytes;
+  unmap(pid: number, comm: string, bytes: number, events = 1): void {
+    this.row(pid, comm, events).unmap_bytes += bytes;
   }
 
-  pin(pid: number, comm: string, pages: number, pinned: boolean): void {
-    const r = this.row(pid, comm);
+  pin(pid: number, comm: string, pages: number, pinned: boolean, events = 1): void {
+    const r = this.row(pid, comm, events);
     if (pinned) r.pinned_pages += pages;
     else r.unpinned_pages += pages;
   }

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { Flags } from '@oclif/core';
 import { CaptureError } from '../capture/reader';
 import { BaseCommand, describeError, UserError } from '../command';
@@ -67,6 +68,9 @@ bounded queue, and failures and dropped samples are exported as metrics.`;
     'leak-age': Flags.string({ description: 'references held longer than this count as held or leaked (default: 30s, or the capture\'s)' }),
     timeout: Flags.string({ description: 'give up on one push request after this long', default: '10s' }),
     'vm-label': Flags.boolean({ description: 'also export per-VM series labelled vm=NAME (one series per VM: off by default)', default: false }),
+    'every-event': Flags.boolean({ description: 'live: send every event through the ring buffer, as record does, instead of summing counts and latencies in the kernel', default: false }),
+    'check-aggregation': Flags.boolean({ description: 'live, for tests: also send the calls summed in the kernel through the ring buffer and keep their per-event state beside; --dump then holds both', default: false, hidden: true }),
+    dump: Flags.string({ description: 'when stopping, write the exported state, unrounded, as JSON to this file' }),
     'max-queue-samples': Flags.integer({ description: 'samples each push target may keep waiting; past it the oldest are dropped', default: 100_000, min: 1 }),
   };
 
@@ -98,7 +102,7 @@ bounded queue, and failures and dropped samples are exported as metrics.`;
       const selection = liveSelection(flags.probes);
       const problem = privilegeProblem();
       if (problem) throw new UserError(problem);
-      const live = await LiveSource.open({ recordAll: true, ...selection });
+      const live = await LiveSource.open({ recordAll: flags['every-event'], checkAggregation: flags['check-aggregation'], ...selection });
       source = live;
       bpfStats = () => liveProgStats(live);
     }
@@ -114,6 +118,7 @@ bounded queue, and failures and dropped samples are exported as metrics.`;
       maxQueueSamples: flags['max-queue-samples'],
       bpfStats,
       vmLabel: flags['vm-label'],
+      checkAggregation: flags['check-aggregation'] && !flags.replay,
     });
     let address: string | undefined;
     try {
@@ -138,6 +143,7 @@ bounded queue, and failures and dropped samples are exported as metrics.`;
     process.once('SIGINT', () => process.exit(130));
     process.once('SIGTERM', () => process.exit(143));
     await agent.stop();
+    if (flags.dump) writeFileSync(flags.dump, JSON.stringify(agent.dump(), null, 1) + '\n');
     process.stderr.write(`stopped by ${signal}\n`);
   }
 }

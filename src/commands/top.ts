@@ -32,6 +32,7 @@ s/S sort, / filter, tab focus, enter details, r reset, u probes, ? help.`;
     interval: Flags.string({ description: 'redraw every (e.g. 500ms, 2s)', default: '1s' }),
     layout: Flags.string({ description: 'dashboard layout file', default: DEFAULT_LAYOUT, defaultHelp: async () => 'dashboards/iommutop.json' }),
     probes: Flags.string({ description: PROBES_FLAG }),
+    'every-event': Flags.boolean({ description: 'live: send every event through the ring buffer, as record does, instead of summing counts and latencies in the kernel', default: false }),
     'leak-age': Flags.string({ description: 'references held longer than this are shown as held or leaked (default: the capture\'s, or 30s live)' }),
   };
 
@@ -69,7 +70,7 @@ s/S sort, / filter, tab focus, enter details, r reset, u probes, ? help.`;
       src = replay;
       leakAgeNs = leakAge ?? replay.contents.header.leakAgeNs;
     } else {
-      src = await LiveSource.open({ recordAll: true, ...selection });
+      src = await LiveSource.open({ recordAll: flags['every-event'], ...selection });
       leakAgeNs = leakAge ?? 30e9;
     }
     if (!process.stdout.isTTY || !process.stdin.isTTY) {

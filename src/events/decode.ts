@@ -120,7 +120,8 @@ export class Decoder {
   /** Indexed by event type id: the hot path avoids Map lookups. */
   private readonly byType: (DecodeFn | undefined)[] = [];
   private readonly sizes: number[] = [];
-  private readonly typeOffset: number;
+  /** Where hdr.type is in a record (its flag bits are above the kind). */
+  readonly typeOffset: number;
   readonly minSize: number;
   /** Per event kind, its fields in decode order (the header's first). */
   readonly fields = new Map<string, FieldSpec[]>();

@@ -76,7 +76,7 @@ function maps(btf: Btf): { name: string; type: number; maxEntries: number; key: 
 /** Flat structs only: the carrier of the event layouts (it_layouts) nests structs and is never read. */
 function flat(btf: Btf, name: string): boolean {
   const s = btf.struct(name);
-  return s !== undefined && s.fields.every((f) => ['uint', 'int', 'enum', 'array'].includes(f.kind));
+  return s !== undefined && s.fields.every((f) => ['uint', 'int', 'enum', 'array', 'char'].includes(f.kind));
 }
 
 function structLayout(btf: Btf, name: string): string {

@@ -1,3 +1,4 @@
+import type { AggCounts } from '../aggregate/deltas';
 import { BpfMap } from '../loader';
 import { COUNTERS, CounterName, HistKey, MapName, PROBES, ProbeName, ProbeStats, STRUCTS } from '../generated/bpf';
 
@@ -66,11 +67,69 @@ export function readProbeStats(src: MapSource): Map<ProbeName, ProbeStats> {
   return out;
 }
 
+/** A key as read: addresses (domain) stay exact 64-bit values. */
+export type HistEntry = Omit<HistKey, 'domain'> & { domain: bigint; count: number };
+
 /** it_hist: every bucket with its count, summed over CPUs. */
-export function readHistograms(src: MapSource): (HistKey & { count: number })[] {
+export function readHistograms(src: MapSource): HistEntry[] {
   const m = src.map('it_hist');
+  const k = STRUCTS.it_hist_key.fields;
+  return m.entries().map(({ key, value }) => ({
+    probe: read(key, k.probe),
+    bucket: read(key, k.bucket),
+    group_id: read(key, k.group_id),
+    domain: key.readBigUInt64LE(k.domain.offset),
+    count: summed(m, value, U64).value,
+  }));
+}
+
+/** One it_agg entry, its CPUs folded: sums summed, first_ns the smallest, last_ns and lat_max the largest. */
+export interface AggEntry extends AggCounts {
+  probe: number;
+  size_class: number;
+  group_id: number;
+  tgid: number;
+  domain: bigint;
+  /** bpf_ktime_get_ns() of the first and last call, as 64-bit values. */
+  first_ns: bigint;
+  last_ns: bigint;
+  /** The thread and comm of the first call. */
+  tid: number;
+  comm: string;
+}
+
+const SUMMED = ['calls', 'amount', 'asked', 'fast', 'partial', 'lat_sum'] as const;
+
+/** it_agg: every entry, folded over CPUs (CPUs that never counted the key are left out). */
+export function readAggregates(src: MapSource): AggEntry[] {
+  const m = src.map('it_agg');
+  const k = STRUCTS.it_agg_key.fields;
+  const v = STRUCTS.it_agg_val.fields;
   return m.entries().map(({ key, value }) => {
-    const k = STRUCTS.it_hist_key.fields;
-    return { probe: read(key, k.probe), bucket: read(key, k.bucket), group_id: read(key, k.group_id), count: summed(m, value, U64).value };
+    const e: AggEntry = {
+      probe: read(key, k.probe),
+      size_class: read(key, k.size_class),
+      group_id: read(key, k.group_id),
+      tgid: read(key, k.tgid),
+      domain: key.readBigUInt64LE(k.domain.offset),
+      calls: 0, amount: 0, asked: 0, fast: 0, partial: 0, lat_sum: 0, lat_max: 0,
+      first_ns: 0n, last_ns: 0n, tid: 0, comm: '',
+    };
+    for (const cpu of m.perCpu ? m.perCpuValues(value) : [value]) {
+      for (const f of SUMMED) e[f] += read(cpu, v[f]);
+      const first = cpu.readBigUInt64LE(v.first_ns.offset);
+      if (first === 0n) continue; // this CPU never counted the key
+      e.lat_max = Math.max(e.lat_max, read(cpu, v.lat_max));
+      if (e.first_ns === 0n || first < e.first_ns) {
+        e.first_ns = first;
+        e.tid = read(cpu, v.tid);
+        const comm = cpu.subarray(v.comm.offset, v.comm.offset + v.comm.size);
+        const end = comm.indexOf(0);
+        e.comm = comm.toString('latin1', 0, end < 0 ? comm.length : end);
+      }
+      const last = cpu.readBigUInt64LE(v.last_ns.offset);
+      if (last > e.last_ns) e.last_ns = last;
+    }
+    return e;
   });
 }

@@ -32,6 +32,8 @@ export class EventSchema {
   readonly probeIds = new Map<string, number>();
   /** Counter name ('ringbuf_lost') -> index in it_counters. */
   readonly counters = new Map<string, number>();
+  /** hdr.type bit of the records check mode also sums in the kernel (enum it_event_flag). */
+  readonly summedFlag: number;
   readonly header: StructLayout;
   readonly histKey: StructLayout;
   readonly probeStats: StructLayout;
@@ -52,6 +54,7 @@ export class EventSchema {
     for (const [name, id] of enumOrThrow(btf, 'it_counter')) {
       if (name !== 'IT_CNT_MAX') this.counters.set(name.replace(/^IT_CNT_/, '').toLowerCase(), id);
     }
+    this.summedFlag = enumOrThrow(btf, 'it_event_flag').get('IT_EV_FLAG_SUMMED') ?? 0;
     this.header = this.struct(btf, 'it_event_hdr');
     this.histKey = this.struct(btf, 'it_hist_key');
     this.probeStats = this.struct(btf, 'it_probe_stats');

@@ -3,6 +3,7 @@ import { DeviceLatency } from '../aggregate/device-latency';
 import { Aggregator } from '../aggregate/engine';
 import { RawEvent } from '../events/types';
 import { EventSource } from '../source/source';
+import { ExportDump, exportDump } from './dump';
 import { BpfProgStat, buildFamilies, exportFamilies, Family, sampleCount, TargetStats } from './model';
 import { OtlpTarget } from './otlp';
 import { ScrapeEndpoint } from './prometheus';
@@ -24,6 +25,8 @@ export interface AgentOptions {
   bpfStats?: () => BpfProgStat[] | undefined;
   /** Per-VM series (`--vm-label`). */
   vmLabel?: boolean;
+  /** Check mode (the source also hands over every summed call): keep a per-event twin for dump(). */
+  checkAggregation?: boolean;
 }
 
 /** How long a stopping agent gives healthy targets to take the last values. */
@@ -37,6 +40,8 @@ const CLOSE_MS = 3000;
 export class ExportAgent {
   readonly aggregator: Aggregator;
   readonly deviceLatency: DeviceLatency;
+  /** Check mode: the same state built from every event, as record mode would. */
+  private readonly twin?: { aggregator: Aggregator; deviceLatency: DeviceLatency };
   readonly endpoint?: ScrapeEndpoint;
   readonly remoteWrite?: RemoteWriteTarget;
   readonly otlp?: OtlpTarget;
@@ -45,8 +50,13 @@ export class ExportAgent {
 
   constructor(private readonly opts: AgentOptions) {
     const src = opts.source;
-    this.aggregator = new Aggregator({ attached: src.attached, symbolize: (a) => src.symbolize(a), leakAgeNs: opts.leakAgeNs, hostDevices: src.hostDevices, processFacts: (pid) => src.processFacts?.(pid), processFactsOverflow: () => src.processFactsUnread?.() ?? 0 });
+    const aggregator = () => new Aggregator({ attached: src.attached, symbolize: (a) => src.symbolize(a), leakAgeNs: opts.leakAgeNs, hostDevices: src.hostDevices, processFacts: (pid) => src.processFacts?.(pid), processFactsOverflow: () => src.processFactsUnread?.() ?? 0 });
+    this.aggregator = aggregator();
     this.deviceLatency = new DeviceLatency(this.aggregator.devices);
+    if (opts.checkAggregation) {
+      const twin = aggregator();
+      this.twin = { aggregator: twin, deviceLatency: new DeviceLatency(twin.devices) };
+    }
     if (opts.listen) this.endpoint = new ScrapeEndpoint(() => this.families());
     const host = src.kind === 'live' ? os.hostname() : src.host;
     if (opts.remoteWrite) {
@@ -68,17 +78,29 @@ export class ExportAgent {
   /** The model of the current state, with the agent's own health. */
   families(): Family[] {
     const src = this.opts.source;
+    // Read at scrape time: what the kernel summed since the last look (aggregated mode).
+    src.flush?.();
     const model = buildFamilies({
       aggregator: this.aggregator,
       deviceLatency: this.deviceLatency,
       nowNs: src.now(),
       probes: src.probes,
       lost: src.lost(),
+      sumOverflow: src.sumOverflow?.(),
       source: { kind: src.kind, host: src.host, kernel: src.kernelRelease },
       bpf: this.opts.bpfStats?.(),
       vmLabel: this.opts.vmLabel,
     });
     return [...model, ...exportFamilies(this.queues)];
+  }
+
+  /** The state, unrounded (export --dump); in check mode with the per-event twin's under `every_event`. */
+  dump(): ExportDump & { every_event?: ExportDump } {
+    const src = this.opts.source;
+    const now = src.now();
+    const out: ExportDump & { every_event?: ExportDump } = exportDump(this.aggregator, this.deviceLatency, now, src.lost());
+    if (this.twin) out.every_event = exportDump(this.twin.aggregator, this.twin.deviceLatency, now, src.lost());
+    return out;
   }
 
   /** Starts serving and pushing; resolves with the scrape address once it listens. */
@@ -97,6 +119,22 @@ export class ExportAgent {
         // The final values go out now rather than at the next tick.
         this.push();
         onEnd();
+      },
+      {
+        addDelta: (d) => {
+          this.aggregator.addDelta(d);
+          this.deviceLatency.addDelta(d);
+        },
+        addLatency: (l) => {
+          this.aggregator.addLatency(l);
+          this.deviceLatency.addLatency(l);
+        },
+        everyEvent: this.twin
+          ? (e) => {
+              this.twin!.aggregator.add(e);
+              this.twin!.deviceLatency.add(e);
+            }
+          : undefined,
       },
     );
     if (this.remoteWrite || this.otlp) this.timer = setInterval(() => this.push(), this.opts.intervalMs);

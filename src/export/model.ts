@@ -49,6 +49,8 @@ export interface ModelInput {
   nowNs: number;
   probes: ProbeStatus[];
   lost: number;
+  /** Aggregated mode: calls the kernel sent one by one because its sum table was full. */
+  sumOverflow?: number;
   source: { kind: string; host: string; kernel: string };
   /** Per-program run count and time; only when kernel.bpf_stats_enabled is on (live). */
   bpf?: BpfProgStat[];
@@ -145,6 +147,7 @@ export function buildFamilies(input: ModelInput): Family[] {
     counter('iommutrace_events_total', 'Events received from the kernel (or the capture).', '{event}', one(a.total)),
     counter('iommutrace_probe_events_total', 'Events received per logical probe.', '{event}', [...a.perProbe].map(([probe, n]) => ({ labels: { probe }, value: n }))),
     counter('iommutrace_lost_events_total', 'Events the kernel could not hand over (ring buffer full).', '{event}', one(input.lost)),
+    counter('iommutrace_kernel_sum_overflow_total', 'Calls sent through the ring buffer one by one because the in-kernel sum table (it_agg) was full: counted, not lost.', '{call}', one(input.sumOverflow ?? 0)),
     {
       name: 'iommutrace_probe_latency_seconds',
       help: 'Latency of each probed kernel call, from log-linear buckets folded into power-of-two bounds.',

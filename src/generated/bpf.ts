@@ -28,7 +28,7 @@ export type EventKind = keyof typeof EVENT_KINDS;
 
 /** enum it_counter: counter -> index in it_counters. */
 export const COUNTERS = {
-  ringbuf_lost: 0, hist_overflow: 1, inflight_overflow: 2, domain_overflow: 3, exit_unmatched: 4,
+  ringbuf_lost: 0, hist_overflow: 1, inflight_overflow: 2, domain_overflow: 3, exit_unmatched: 4, agg_overflow: 5,
 } as const;
 export type CounterName = keyof typeof COUNTERS;
 
@@ -215,9 +215,10 @@ export type ProgramName = (typeof PROGRAMS)[keyof typeof PROGRAMS][number];
 /** The object's maps (.maps): BPF_MAP_TYPE_*, max_entries, key and value types. */
 export const MAPS = {
   it_events: { type: 27, maxEntries: 4194304, key: null, value: null },
-  it_counters: { type: 6, maxEntries: 5, key: '__u32', value: '__u64' },
+  it_counters: { type: 6, maxEntries: 6, key: '__u32', value: '__u64' },
   it_probe_stats: { type: 6, maxEntries: 46, key: '__u32', value: 'it_probe_stats' },
   it_hist: { type: 5, maxEntries: 16384, key: 'it_hist_key', value: '__u64' },
+  it_agg: { type: 5, maxEntries: 4096, key: 'it_agg_key', value: 'it_agg_val' },
   it_inflight: { type: 1, maxEntries: 8192, key: '__u64', value: 'it_inflight' },
   it_domain_group: { type: 1, maxEntries: 4096, key: '__u64', value: '__s32' },
   it_layouts: { type: 2, maxEntries: 1, key: '__u32', value: 'it_layouts' },
@@ -226,9 +227,23 @@ export type MapName = keyof typeof MAPS;
 
 /** Layouts of the structs the maps hold (byte offsets). */
 export const STRUCTS = {
-  it_hist_key: { size: 8, fields: {
+  it_agg_key: { size: 24, fields: {
+  probe: { offset: 0, size: 2, signed: false }, size_class: { offset: 2, size: 1, signed: false },
+  pad: { offset: 3, size: 1, signed: false }, group_id: { offset: 4, size: 4, signed: true },
+  tgid: { offset: 8, size: 4, signed: false }, pad2: { offset: 12, size: 4, signed: false },
+  domain: { offset: 16, size: 8, signed: false },
+  } },
+  it_agg_val: { size: 96, fields: {
+  calls: { offset: 0, size: 8, signed: false }, amount: { offset: 8, size: 8, signed: false },
+  asked: { offset: 16, size: 8, signed: false }, fast: { offset: 24, size: 8, signed: false },
+  partial: { offset: 32, size: 8, signed: false }, lat_sum: { offset: 40, size: 8, signed: false },
+  lat_max: { offset: 48, size: 8, signed: false }, first_ns: { offset: 56, size: 8, signed: false },
+  last_ns: { offset: 64, size: 8, signed: false }, tid: { offset: 72, size: 4, signed: false },
+  pad: { offset: 76, size: 4, signed: false }, comm: { offset: 80, size: 16, signed: false },
+  } },
+  it_hist_key: { size: 16, fields: {
   probe: { offset: 0, size: 2, signed: false }, bucket: { offset: 2, size: 2, signed: false },
-  group_id: { offset: 4, size: 4, signed: true },
+  group_id: { offset: 4, size: 4, signed: true }, domain: { offset: 8, size: 8, signed: false },
   } },
   it_inflight: { size: 48, fields: {
   ts_ns: { offset: 0, size: 8, signed: false }, args: { offset: 8, size: 8, signed: false, count: 4 },
@@ -240,9 +255,20 @@ export const STRUCTS = {
   } },
 } as const;
 
+/** struct it_agg_key. */
+export interface AggKey {
+  probe: number; size_class: number; pad: number; group_id: number; tgid: number; pad2: number; domain: number;
+}
+
+/** struct it_agg_val. */
+export interface AggVal {
+  calls: number; amount: number; asked: number; fast: number; partial: number; lat_sum: number; lat_max: number;
+  first_ns: number; last_ns: number; tid: number; pad: number; comm: number;
+}
+
 /** struct it_hist_key. */
 export interface HistKey {
-  probe: number; bucket: number; group_id: number;
+  probe: number; bucket: number; group_id: number; domain: number;
 }
 
 /** struct it_inflight. */

@@ -12,8 +12,16 @@ export interface SessionOptions {
   objectPath?: string;
   /** Which logical probes to run (default: all but the opt-in ones). */
   select?: (name: string) => boolean;
-  /** Send every event to the ring buffer (record mode), not only the single-event ones. */
+  /**
+   * Send every event to the ring buffer (record mode, the default); false: only the
+   * ones that need single events, the rest summed in the kernel (top and export).
+   */
   recordAll?: boolean;
+  /**
+   * With recordAll false: also send the calls summed in the kernel to the ring,
+   * marked, so the two paths can be compared call for call (tests).
+   */
+  checkAggregation?: boolean;
   /** Ring buffer size in bytes (a power of two, at least a page). */
   ringBytes?: number;
   /** Trace only this process (tests and benchmarks). */
@@ -112,7 +120,7 @@ function configure(obj: BpfObject, probes: PlannedProbe[], options: SessionOptio
     }
   }
   obj.setConstants({
-    it_cfg_record_all: options.recordAll ?? false,
+    it_cfg_record_all: options.recordAll === false ? (options.checkAggregation ? 2 : 0) : 1,
     it_cfg_target_tgid: options.targetTgid ?? 0,
     it_cfg_selftest_burst: options.selftestBurst ?? 1,
   } satisfies Constants);

@@ -11,12 +11,16 @@ import { PlannedProbe } from '../probes/planner';
 import { DEFAULT_OBJECT, ProbeSession, SessionOptions } from '../probes/session';
 import { ProbeSpec } from '../probes/types';
 import { ProcessFacts, ProcessFactsCache } from '../process/facts';
-import { EventSource, ProbeStatus } from './source';
+import { KernelAggregates } from './kernel-aggregates';
+import { AggregateSink, EventSource, ProbeStatus } from './source';
 
 export interface LiveOptions extends SessionOptions {
   /** The probes to plan from (default: the whole catalogue); `record --probes NAME:MODE` narrows candidates. */
   catalogue?: ProbeSpec[];
 }
+
+/** How often the kernel's sums are read in aggregated mode (sinks may flush() more often). */
+export const AGGREGATE_POLL_MS = 1000;
 
 /** How often /proc/modules is read, to notice a module unloaded under an attached probe. */
 export const MODULE_POLL_MS = 500;
@@ -83,6 +87,11 @@ export class LiveSource implements EventSource {
   readonly processes = new ProcessFactsCache();
   /** Called when probes detach during the session (after `probes` shows it). */
   onDetach: (d: Detachment[]) => void = () => {};
+  /** Aggregated mode (recordAll false): what the kernel sums, read at each flush. */
+  private aggregates?: KernelAggregates;
+  private sink?: AggregateSink;
+  private aggTimer?: NodeJS.Timeout;
+  private paused = false;
 
   private constructor(
     readonly kernel: LiveKernel,
@@ -119,16 +128,25 @@ export class LiveSource implements EventSource {
     const src = new LiveSource(kernel, session, decoder, clockBaseNs, wallBaseUnixNs);
     const loaded = readModules();
     for (const p of session.attached()) if (p.module) src.moduleAddrs.set(p.module, loaded.get(p.module) ?? '');
+    const check = options.recordAll === false && options.checkAggregation === true;
+    const flagAt = decoder.typeOffset + 1;
+    const flag = decoder.schema.summedFlag >> 8;
     src.ring = new RingBuffer(session.object.map('it_events'), (batch) => {
       forEachRecord(batch, (off, len) => {
+        // Check mode: a summed call's record is marked; it goes only to the sink's everyEvent.
+        const summed = check && (batch.buffer[off + flagAt] & flag) !== 0;
+        if (summed) batch.buffer[off + flagAt] &= ~flag;
         const e = decoder.decode(batch.buffer, off, len);
         if (!e) return;
+        if (check) src.sink?.everyEvent?.(e);
+        if (summed) return;
         src.events++;
         if (FACT_KINDS.has(e.kind)) src.processes.see(e.pid, e.tid, e.comm);
         src.onEvent(e);
       });
     });
     src.ring.pause();
+    if (options.recordAll === false) src.aggregates = new KernelAggregates(session.object, clockBaseNs);
     // What was attached before we started: the devices from sysfs and /proc, and,
     // where the snapshot probe runs, each group's current domain into the ring first.
     src.hostDevices = hostDevices();
@@ -136,9 +154,14 @@ export class LiveSource implements EventSource {
     return src;
   }
 
-  start(onEvent: (e: RawEvent) => void): void {
+  start(onEvent: (e: RawEvent) => void, _onEnd?: () => void, sink?: AggregateSink): void {
     this.onEvent = onEvent;
+    this.sink = sink;
     this.ring.resume();
+    if (this.aggregates && sink && !this.aggTimer) {
+      this.aggTimer = setInterval(() => this.flush(), AGGREGATE_POLL_MS);
+      this.aggTimer.unref();
+    }
     if (this.moduleAddrs.size && !this.moduleTimer) {
       this.moduleTimer = setInterval(() => this.checkModules(), MODULE_POLL_MS);
       this.moduleTimer.unref();
@@ -194,7 +217,14 @@ export class LiveSource implements EventSource {
 
   /** Events the kernel could not put in the ring (it was full), since the session started. */
   lost(): number {
-    return readCounter(this.session.object, 'ringbuf_lost');
+    return this.final?.lost ?? readCounter(this.session.object, 'ringbuf_lost');
+  }
+
+  /** The counters as they were when the session closed (its maps are gone then). */
+  private final?: { lost: number; sumOverflow: number };
+
+  sumOverflow(): number {
+    return this.final?.sumOverflow ?? (this.aggregates ? readCounter(this.session.object, 'agg_overflow') : 0);
   }
 
   processFacts(pid: number): ProcessFacts | undefined {
@@ -210,11 +240,41 @@ export class LiveSource implements EventSource {
     return this.kallsyms.symbolize(address);
   }
 
+  /** Whether the kernel sums what needs no single event (top and export) rather than sending every event. */
+  get aggregated(): boolean {
+    return this.aggregates !== undefined;
+  }
+
+  /**
+   * Aggregated mode: hands the sink what the kernel summed since the last flush.
+   * The ring is read first, so the attaches that name a domain's device come
+   * before the DMA into it, as they did in the kernel.
+   */
+  flush(): void {
+    if (!this.aggregates || !this.sink || this.paused || this.ring.closed) return;
+    this.ring.drain();
+    this.deliverSums();
+  }
+
+  private deliverSums(): void {
+    const sink = this.sink;
+    if (!this.aggregates || !sink) return;
+    const { deltas, latency } = this.aggregates.read();
+    for (const d of deltas) {
+      this.events += d.calls;
+      if (d.pid > 0) this.processes.see(d.pid, d.tid, d.comm);
+      sink.addDelta(d);
+    }
+    for (const l of latency) sink.addLatency(l);
+  }
+
   pause(): void {
+    this.paused = true;
     this.ring.pause();
   }
 
   resume(): void {
+    this.paused = false;
     this.ring.resume();
   }
 
@@ -223,18 +283,23 @@ export class LiveSource implements EventSource {
    * final count of lost events (read before the maps go away).
    */
   stop(): number {
+    if (this.final) return this.final.lost; // stopped already
     if (this.moduleTimer) clearInterval(this.moduleTimer);
     this.moduleTimer = undefined;
+    if (this.aggTimer) clearInterval(this.aggTimer);
+    this.aggTimer = undefined;
     // A module unloaded since the last look still counts as a detachment in this session.
     if (this.moduleAddrs.size) this.checkModules();
     for (const l of this.session.object.links()) l.close();
     if (!this.ring.closed) {
       this.ring.drain();
+      // After the links are gone the sums are final: the last read makes them whole.
+      if (!this.paused) this.deliverSums();
       this.ring.close();
     }
-    const lost = this.lost();
+    this.final = { lost: this.lost(), sumOverflow: this.sumOverflow() };
     this.session.close();
     this.kernel.close();
-    return lost;
+    return this.final.lost;
   }
 }

@@ -1,3 +1,4 @@
+import type { AggregateDelta, LatencyDelta } from '../aggregate/deltas';
 import { RawEvent } from '../events/types';
 import type { HostDevice } from '../probes/iommu-groups';
 import type { ProcessFacts } from '../process/facts';
@@ -15,6 +16,14 @@ export interface ProbeStatus {
   mode: string | null;
   status: string;
   reason: string | null;
+}
+
+/** Takes what the kernel summed in aggregated mode (top and export, live). */
+export interface AggregateSink {
+  addDelta(d: AggregateDelta): void;
+  addLatency(l: LatencyDelta): void;
+  /** Check mode: every event, the summed ones too (start's onEvent gets only the others, as in aggregated mode). */
+  everyEvent?(e: RawEvent): void;
 }
 
 /**
@@ -35,6 +44,8 @@ export interface EventSource {
   now(): number;
   /** Events the kernel could not hand over (ring full), so far. */
   lost(): number;
+  /** Aggregated mode: calls sent through the ring because the kernel's sum table was full (not lost). */
+  sumOverflow?(): number;
   /** Events delivered so far. */
   readonly events: number;
   symbolize(address: bigint): string;
@@ -44,8 +55,13 @@ export interface EventSource {
   processFactsUnread?(): number;
   /** Why a replay ended before its trailer (the file was cut or is damaged, and where); undefined otherwise. */
   endNote?(): EndNote | undefined;
-  /** Starts delivering events; `onEnd` fires when a replay runs out (never for live). */
-  start(onEvent: (e: RawEvent) => void, onEnd?: () => void): void;
+  /**
+   * Starts delivering events; `onEnd` fires when a replay runs out (never for live).
+   * A live source in aggregated mode also hands what the kernel summed to `sink`.
+   */
+  start(onEvent: (e: RawEvent) => void, onEnd?: () => void, sink?: AggregateSink): void;
+  /** Hands over now what the kernel summed (before a scrape or a redraw); nothing to do elsewhere. */
+  flush?(): void;
   pause(): void;
   resume(): void;
   /** Stops for good; returns the final lost count. */

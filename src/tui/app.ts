@@ -87,6 +87,7 @@ export class Dashboard {
             this.ended = true;
             this.guard(() => this.tick());
           },
+          this.model,
         );
         this.tick();
         this.timer = setInterval(() => this.guard(() => this.tick()), this.opts.intervalMs);
@@ -136,6 +137,7 @@ export class Dashboard {
 
   /** A new view (unless paused), then paint. */
   private tick(): void {
+    this.src.flush?.(); // what the kernel summed (aggregated mode), read each redraw
     if (!this.paused || !this.view) this.view = this.model.view({ paused: this.paused, ended: this.ended, cpuPct: this.cpu.read() });
     this.paint();
   }

@@ -1,5 +1,6 @@
 import { Aggregator } from '../aggregate/engine';
 import { attachSource } from '../aggregate/devices';
+import type { AggregateDelta, LatencyDelta } from '../aggregate/deltas';
 import { DeviceDetail, rowKey } from '../aggregate/per-device';
 import { RateTracker } from '../aggregate/rates';
 import { RawEvent } from '../events/types';
@@ -71,6 +72,17 @@ export class Model {
     this.sampleTimes.length = 0;
     this.lastSampleNs = -1;
     this.seenLeaks = new Set();
+  }
+
+  /** Kernel-summed calls (aggregated mode). */
+  addDelta(d: AggregateDelta): void {
+    this.agg.addDelta(d);
+    this.detail.addDelta(d);
+  }
+
+  addLatency(l: LatencyDelta): void {
+    this.agg.addLatency(l);
+    this.detail.addLatency(l);
   }
 
   add(e: RawEvent): void {

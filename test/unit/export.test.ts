@@ -99,6 +99,7 @@ test('the model: bytes per device, DMA into unknown domains summed under "unknow
     { labels: { probe: 'dirty.walk', mode: 'none' }, value: 0 },
   ]);
   assert.deepEqual(byName(fs, 'iommutrace_lost_events_total').samples, [{ labels: {}, value: 4 }]);
+  assert.deepEqual(byName(fs, 'iommutrace_kernel_sum_overflow_total').samples, [{ labels: {}, value: 0 }], 'shown even at 0 (and for replays)');
   assert.equal(fs.some((f) => f.name.startsWith('iommutrace_bpf_')), false, 'no BPF run stats unless the kernel keeps them');
   assert.equal(sampleCount(fs), flatten(fs).length);
 });

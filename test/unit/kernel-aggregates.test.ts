@@ -1,0 +1,188 @@
+import * as assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DeviceLatency } from '../../src/aggregate/device-latency';
+import { Aggregator } from '../../src/aggregate/engine';
+import { bucketOf } from '../../src/aggregate/loglinear';
+import { MapSource, MapView } from '../../src/events/maps';
+import { RawEvent } from '../../src/events/types';
+import { exportDump } from '../../src/export/dump';
+import { PROBES, ProbeName, STRUCTS } from '../../src/generated/bpf';
+import { KernelAggregates } from '../../src/source/kernel-aggregates';
+
+/*
+ * Aggregated mode against record mode on the same calls: a stand-in kernel fills
+ * it_agg and it_hist per CPU, laid out as the generated layer says (as
+ * bpf/include/common.h it_agg_call() does), and also makes the events record mode
+ * would get; the aggregator fed the read deltas must say what the one fed the
+ * events says, number for number.
+ */
+
+const BASE = 5_000_000_000n; // CLOCK_MONOTONIC at the source's start
+const CPUS = 2;
+const DOMAIN = 0xffff888012340000n;
+const KERNEL_DOMAIN = 0xffff888099990000n;
+
+type Call = { probe: ProbeName; ts: number; pid: number; tid: number; comm: string; lat: number; domain?: bigint; gid?: number; amount: number; asked: number; fast?: number };
+
+/** A per-CPU hash in memory, handed over as the kernel does (values CPU after CPU, 8-aligned). */
+class PerCpuHash implements MapView {
+  readonly perCpu = true;
+  readonly values = new Map<string, Buffer[]>();
+  constructor(
+    readonly name: string,
+    private readonly valueSize: number,
+  ) {}
+  get stride(): number {
+    return (this.valueSize + 7) & ~7;
+  }
+  slot(key: Buffer, cpu: number): Buffer {
+    let v = this.values.get(key.toString('hex'));
+    if (!v) this.values.set(key.toString('hex'), (v = Array.from({ length: CPUS }, () => Buffer.alloc(this.valueSize))));
+    return v[cpu];
+  }
+  lookup = (key: Buffer) => this.entries().find((e) => e.key.equals(key))?.value;
+  entries = () => [...this.values].map(([k, v]) => ({ key: Buffer.from(k, 'hex'), value: Buffer.concat(v.map((c) => Buffer.concat([c, Buffer.alloc(this.stride - c.length)]))) }));
+  perCpuValues = (b: Buffer) => Array.from({ length: CPUS }, (_, i) => b.subarray(i * this.stride, i * this.stride + this.valueSize));
+}
+
+function add64(b: Buffer, off: number, n: number | bigint): void {
+  b.writeBigUInt64LE(b.readBigUInt64LE(off) + BigInt(n), off);
+}
+
+/** The kernel's side of one call in aggregated mode (it_agg_call), on `cpu`. */
+function kernelCall(agg: PerCpuHash, hist: PerCpuHash, c: Call, cpu: number, tgid: number): void {
+  const ka = STRUCTS.it_agg_key;
+  const key = Buffer.alloc(ka.size);
+  key.writeUInt16LE(PROBES[c.probe], ka.fields.probe.offset);
+  key.writeUInt8(c.amount ? 32 - Math.clz32(c.amount) : 0, ka.fields.size_class.offset);
+  key.writeInt32LE(c.gid ?? -1, ka.fields.group_id.offset);
+  key.writeUInt32LE(tgid, ka.fields.tgid.offset);
+  key.writeBigUInt64LE(c.domain ?? 0n, ka.fields.domain.offset);
+  const f = STRUCTS.it_agg_val.fields;
+  const v = agg.slot(key, cpu);
+  const now = BASE + BigInt(c.ts);
+  if (v.readBigUInt64LE(f.first_ns.offset) === 0n) {
+    v.writeBigUInt64LE(now, f.first_ns.offset);
+    v.writeUInt32LE(c.tid, f.tid.offset);
+    v.write(c.comm, f.comm.offset, 'latin1');
+  }
+  add64(v, f.calls.offset, 1);
+  add64(v, f.amount.offset, c.amount);
+  add64(v, f.asked.offset, c.asked);
+  add64(v, f.fast.offset, c.fast ?? 0);
+  add64(v, f.partial.offset, c.probe.startsWith('gup.') && c.amount < c.asked ? 1 : 0);
+  v.writeBigUInt64LE(now, f.last_ns.offset);
+  if (!c.lat) return;
+  add64(v, f.lat_sum.offset, c.lat);
+  if (BigInt(c.lat) > v.readBigUInt64LE(f.lat_max.offset)) v.writeBigUInt64LE(BigInt(c.lat), f.lat_max.offset);
+  const kh = STRUCTS.it_hist_key;
+  const hk = Buffer.alloc(kh.size);
+  hk.writeUInt16LE(PROBES[c.probe], kh.fields.probe.offset);
+  hk.writeUInt16LE(bucketOf(c.lat), kh.fields.bucket.offset);
+  hk.writeInt32LE(c.gid ?? -1, kh.fields.group_id.offset);
+  hk.writeBigUInt64LE(c.domain ?? 0n, kh.fields.domain.offset);
+  add64(hist.slot(hk, cpu), 0, 1);
+}
+
+/** The same call as record mode's event. */
+function eventOf(c: Call): RawEvent {
+  const hdr = { ts_ns: c.ts, pid: c.pid, tid: c.tid, ret: 0, comm: c.comm, probe: c.probe };
+  if (c.probe.startsWith('iommu.')) return { kind: 'dma', ...hdr, lat_ns: c.lat, domain: c.domain!, iova: 0n, size: c.asked, done: c.amount, group_id: c.gid!, pad: 0 } as RawEvent;
+  if (c.probe.startsWith('gup.') && c.probe !== 'gup.unpin') {
+    return { kind: 'gup', ...hdr, ret: c.amount, lat_ns: c.lat, start: 0n, nr_pages: c.asked, gup_flags: 0, fast_pages: c.fast ?? 0, fast_seen: 1 } as RawEvent;
+  }
+  return { kind: 'pin', ...hdr, lat_ns: c.lat, addr: 0n, nr_pages: c.asked, pinned: c.amount } as RawEvent;
+}
+
+const ATTACHED = ['iommu.attach_group', 'iommu.attach_dev', 'iommu.map', 'iommu.unmap', 'gup.fast', 'gup.pin_fast', 'vfio.pin', 'vfio.unpin', 'gup.unpin'];
+
+const attach: RawEvent = {
+  kind: 'attach', ts_ns: 10, pid: 300, tid: 300, ret: 0, comm: 'qemu', probe: 'iommu.attach_group',
+  lat_ns: 900, domain: DOMAIN, group: 0xffff0001n, domain_type: 1, group_id: 3, dev_name: '0000:00:03.0', driver: 'vfio-pci',
+} as RawEvent;
+
+/** A VMM mapping and pinning on two threads, a kernel driver's DMA, and GUP. */
+function workload(): Call[] {
+  const calls: Call[] = [];
+  for (let i = 0; i < 400; i++) {
+    const ts = 1_000 + i * 10;
+    const size = 4096 << (i % 4);
+    const vmm = { pid: 300, tid: 300 + (i % 2), comm: i % 2 ? 'CPU 0/KVM' : 'qemu' };
+    calls.push({ probe: 'iommu.map', ts, ...vmm, lat: 200 + ((i * 37) % 5000), domain: DOMAIN, gid: 3, amount: size, asked: size });
+    if (i % 3 === 0) calls.push({ probe: 'iommu.unmap', ts: ts + 1, ...vmm, lat: 150 + i, domain: DOMAIN, gid: 3, amount: size, asked: size });
+    if (i % 5 === 0) calls.push({ probe: 'vfio.pin', ts: ts + 2, ...vmm, lat: 5000 + i, amount: 1 + (i % 7), asked: 1 + (i % 7) });
+    // A kernel driver's DMA-API maps run wherever: no process counts them.
+    calls.push({ probe: 'iommu.map', ts: ts + 3, pid: 1000 + (i % 9), tid: 1000 + (i % 9), comm: 'kworker', lat: 90 + (i % 50), domain: KERNEL_DOMAIN, gid: 7, amount: 4096, asked: 4096 });
+    if (i % 4 === 0) {
+      const asked = 16;
+      const pinned = i % 8 === 0 ? 16 : 12;
+      calls.push({ probe: 'gup.pin_fast', ts: ts + 4, pid: 500, tid: 500, comm: 'fio', lat: 700 + i, amount: pinned, asked });
+      calls.push({ probe: 'gup.fast', ts: ts + 5, pid: 500, tid: 500, comm: 'fio', lat: 600 + i, amount: pinned, asked, fast: Math.min(pinned, 10) });
+      calls.push({ probe: 'gup.unpin', ts: ts + 6, pid: 500, tid: 500, comm: 'fio', lat: 0, amount: pinned, asked: pinned });
+    }
+  }
+  return calls;
+}
+
+function sinks() {
+  const a = new Aggregator({ attached: new Set(ATTACHED), symbolize: () => '', leakAgeNs: 0, hostDevices: [{ device: '0000:00:02.0', group: 7, driver: 'e1000e', path: 'kernel', iommu_driver: 'intel-iommu' } as never] });
+  const snapshot: RawEvent = { ...attach, probe: 'iommu.group_snapshot', ts_ns: 5, pid: 1, tid: 1, comm: 'init', domain: KERNEL_DOMAIN, domain_type: 3, group_id: 7, dev_name: '0000:00:02.0', driver: 'e1000e', lat_ns: 0 } as RawEvent;
+  const dl = new DeviceLatency(a.devices);
+  for (const e of [snapshot, attach]) {
+    a.add(e);
+    dl.add(e);
+  }
+  return { a, dl };
+}
+
+test('aggregated mode: deltas read from it_agg and it_hist per CPU give the numbers of every event', () => {
+  const calls = workload();
+  const rec = sinks();
+  for (const c of calls) {
+    const e = eventOf(c);
+    rec.a.add(e);
+    rec.dl.add(e);
+  }
+
+  const aggMap = new PerCpuHash('it_agg', STRUCTS.it_agg_val.size);
+  const histMap = new PerCpuHash('it_hist', 8);
+  const maps: MapSource = { map: (name) => (name === 'it_agg' ? aggMap : histMap) };
+  const reader = new KernelAggregates(maps, BASE);
+  const live = sinks();
+  const deliver = () => {
+    const { deltas, latency } = reader.read();
+    for (const d of deltas) {
+      live.a.addDelta(d);
+      live.dl.addDelta(d);
+    }
+    for (const l of latency) {
+      live.a.addLatency(l);
+      live.dl.addLatency(l);
+    }
+    return deltas.length;
+  };
+  // Three reads: mid-run (two CPUs in use), again with nothing new, and at the end.
+  calls.forEach((c, i) => {
+    if (i === Math.floor(calls.length / 2)) {
+      assert.ok(deliver() > 0);
+      assert.equal(deliver(), 0, 'nothing new: no delta');
+    }
+    const kernelDomain = c.domain === KERNEL_DOMAIN;
+    kernelCall(aggMap, histMap, c, i % CPUS, kernelDomain ? 0 : c.pid);
+  });
+  deliver();
+
+  const want = exportDump(rec.a, rec.dl, 1e6, 0);
+  const got = exportDump(live.a, live.dl, 1e6, 0);
+  // Histogram minimums are not exported, and kept to the bucket in aggregated mode.
+  assert.deepEqual(got, want);
+  assert.equal(got.events.total, calls.length + 2);
+  const dev = got.devices.find((d) => d.device === '0000:00:03.0')!;
+  assert.equal(dev.map_calls, 400);
+  assert.equal(got.processes.length, 1, 'the kernel driver\'s DMA belongs to no process');
+  assert.equal(got.processes[0].pid, 300);
+  assert.equal(got.processes[0].comm, 'qemu', 'the comm of the first call');
+  assert.equal(got.processes[0].first_map_ns, 1_000);
+  assert.ok(got.device_latency['iommu.map']['0000:00:03.0'].buckets.length > 10);
+  assert.ok(got.gup.partial > 0 && got.gup.slow_pages > 0 && got.pins.gup_unpinned_pages > 0);
+});
