@@ -22,6 +22,7 @@ import { ReplaySource } from '../../src/source/replay';
 import { Model } from '../../src/tui/model';
 import { Pane } from '../tui/tmux';
 import { CLI, ROOT } from '../helpers';
+import { childrenCpuSeconds, cpuPercentOver } from './proc-cpu';
 import { vfioLike, writeCapture } from './synthetic';
 
 export interface TopCpuResult {
@@ -33,23 +34,12 @@ export interface TopCpuResult {
   note: string;
 }
 
-const TICK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces), from field 3 on.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / TICK;
-}
-
 /** CPU seconds of `node CLI args` (through a shell's cutime/cstime, so the child's whole life counts). */
 function childCpuSeconds(args: string[]): number {
   const quoted = args.map((a) => `'${a}'`).join(' ');
   const r = spawnSync('sh', ['-c', `"${process.execPath}" "${CLI}" ${quoted} >/dev/null || exit 1; cat /proc/$$/stat`], { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (r.status !== 0) throw new Error(`iommutrace ${args.join(' ')} failed: ${r.stderr}`);
-  const f = r.stdout.slice(r.stdout.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[13]) + Number(f[14])) / TICK;
+  return childrenCpuSeconds(r.stdout);
 }
 
 /** Writes the capture and returns its event rate in capture time (events per second). */
@@ -124,14 +114,9 @@ export async function topCpuPercent(opts: { rate?: number; seconds?: number; war
       const pid = Number(fs.readFileSync(`/proc/${shell}/task/${shell}/children`, 'utf8').trim().split(/\s+/)[0]);
       if (!(pid > 0)) throw new Error('no iommutop process under the pane');
       await sleep(warmup * 1000);
-      const c0 = cpuSeconds(pid);
-      const t0 = process.hrtime.bigint();
-      await sleep(seconds * 1000);
-      const c1 = cpuSeconds(pid);
-      const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+      value = await cpuPercentOver(pid, seconds);
       shown = /([\d.]+[kM]?) ev\/s/.exec(pane.text())?.[1] ?? '?';
       if (pane.text().includes('replay ended')) throw new Error('the replay ended inside the measurement window');
-      value = (100 * (c1 - c0)) / wall;
       pane.keys('q');
       await pane.waitFor((s) => /^EXIT=\d+/m.test(s), 30_000, 'iommutop to exit');
     } finally {

@@ -1,0 +1,132 @@
+/**
+ * The guest half of probe.lab_ns_per_call (lab-overhead.ts boots the guest and
+ * runs this inside it, with the device on vfio-pci): per-call cost of our real
+ * DMA-map, unmap and pin programs against bpftrace doing the same job, read from
+ * the kernel's own run statistics. Rounds alternate which tool goes first; each
+ * run is one tool attached around the same VFIO workload. Prints one JSON line.
+ *
+ *   node lab-overhead-guest.js --bin DIR --out DIR [--rounds 3] [--vfio-rounds 20] [--size-mib 2]
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { LAB_DEVICE } from '../../src/lab/workloads';
+import { enableBpfStats, progRuns, progRunsSince, type ProgRun } from './prog-stats';
+
+/** The functions both tools trace on Debian 6.1, by our probe names (entry and exit programs each). */
+export const LAB_PROBES = ['iommu.map', 'iommu.unmap', 'vfio.pin', 'vfio.unpin', 'gup.pin_remote'];
+
+/*
+ * bpftrace's version of the job: a latency histogram per domain (per DMA mapping
+ * for VFIO's pins, per process for GUP) of the same functions, through the same
+ * attach mechanism ours gets on 6.1 (fentry/fexit; kprobes for the 7-argument
+ * pin_user_pages_remote, which the 6.1 trampoline refuses).
+ */
+const BPFTRACE = `
+kfunc:iommu_map { @m[tid] = nsecs; }
+kretfunc:iommu_map /@m[tid]/ { @map[args->domain] = hist(nsecs - @m[tid]); delete(@m[tid]); }
+kfunc:__iommu_unmap { @u[tid] = nsecs; }
+kretfunc:__iommu_unmap /@u[tid]/ { @unmap[args->domain] = hist(nsecs - @u[tid]); delete(@u[tid]); }
+kfunc:vfio_iommu_type1:vfio_pin_pages_remote { @p[tid] = nsecs; }
+kretfunc:vfio_iommu_type1:vfio_pin_pages_remote /@p[tid]/ { @pin[args->dma] = hist(nsecs - @p[tid]); delete(@p[tid]); }
+kfunc:vfio_iommu_type1:vfio_unpin_pages_remote { @q[tid] = nsecs; }
+kretfunc:vfio_iommu_type1:vfio_unpin_pages_remote /@q[tid]/ { @unpin[args->dma] = hist(nsecs - @q[tid]); delete(@q[tid]); }
+kprobe:pin_user_pages_remote { @r[tid] = nsecs; }
+kretprobe:pin_user_pages_remote /@r[tid]/ { @gup[pid] = hist(nsecs - @r[tid]); delete(@r[tid]); }
+`;
+
+interface Tool {
+  name: string;
+  argv: string[];
+  ready: RegExp;
+}
+
+export interface GuestRun {
+  tool: string;
+  round: number;
+  /** Program runs during the workload (entry and exit each count). */
+  runs: ProgRun;
+  /** Nanoseconds of BPF per traced call: two program runs (entry + exit) per call. */
+  nsPerCall: number;
+  workloadMs: number;
+}
+
+function arg(name: string, fallback?: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i > 0 && process.argv[i + 1] !== undefined) return process.argv[i + 1];
+  if (fallback === undefined) throw new Error(`--${name} is required`);
+  return fallback;
+}
+
+/** Starts a tool and resolves once it printed its ready line and its programs sit still. */
+async function start(tool: Tool): Promise<ChildProcess> {
+  const p = spawn(tool.argv[0], tool.argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const on = (d: Buffer): void => {
+      out += d;
+      if (tool.ready.test(out)) resolve();
+    };
+    p.stdout!.on('data', on);
+    p.stderr!.on('data', on);
+    p.once('exit', (code) => reject(new Error(`${tool.name} exited ${code} before it was ready: ${out.trim().slice(-400)}`)));
+  });
+  // bpftrace says "Attaching" before it has attached: wait until its program count holds.
+  let last = -1;
+  for (let i = 0; i < 600; i++) {
+    const n = progRuns(p.pid!).programs;
+    if (n > 0 && n === last) break;
+    last = n;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return p;
+}
+
+async function stop(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null) return;
+  const exited = new Promise((r) => p.once('exit', r));
+  p.kill('SIGINT');
+  await exited;
+}
+
+async function main(): Promise<void> {
+  const bin = arg('bin');
+  const out = arg('out');
+  const rounds = Number(arg('rounds', '3'));
+  const vfioRounds = arg('vfio-rounds', '20');
+  const sizeMiB = arg('size-mib', '2');
+  enableBpfStats();
+  const cli = path.resolve(__dirname, '..', '..', 'src', 'bin', 'iommutrace.js');
+  const capture = path.join(out, 'overhead.iotrace');
+  const tools: Tool[] = [
+    { name: 'iommutrace record', argv: [process.execPath, cli, 'record', '--probes', LAB_PROBES.join(','), '-o', capture, '--force'], ready: /recording to/ },
+    { name: 'bpftrace', argv: ['bpftrace', '-e', BPFTRACE], ready: /Attaching \d+ probes/ },
+  ];
+  const runs: GuestRun[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    // Alternate the order, so neither tool always runs on a warmer (or busier) guest.
+    for (const tool of round % 2 ? tools : [...tools].reverse()) {
+      const p = await start(tool);
+      try {
+        const before = progRuns(p.pid!);
+        const t0 = Date.now();
+        const w = spawnSync(path.join(bin, 'vfio'), ['--device', LAB_DEVICE, '--rounds', vfioRounds, '--size-mib', sizeMiB, '--out', path.join(out, 'vfio.json')], { encoding: 'utf8' });
+        const workloadMs = Date.now() - t0;
+        if (w.status !== 0) throw new Error(`the vfio workload failed: ${(w.stderr || w.stdout).trim().slice(-300)}`);
+        const d = progRunsSince(before, progRuns(p.pid!));
+        if (d.runCount === 0) throw new Error(`${tool.name}: no program ran during the workload`);
+        runs.push({ tool: tool.name, round, runs: d, nsPerCall: (2 * d.runTimeNs) / d.runCount, workloadMs });
+        process.stderr.write(`round ${round} ${tool.name}: ${d.runCount} runs, ${((2 * d.runTimeNs) / d.runCount).toFixed(0)} ns/call\n`);
+      } finally {
+        await stop(p);
+      }
+    }
+  }
+  fs.rmSync(capture, { force: true });
+  console.log(JSON.stringify({ kernel: fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), probes: LAB_PROBES, runs }));
+}
+
+main().catch((err) => {
+  console.error(`lab-overhead-guest: ${(err as Error).message}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,55 @@
+import * as fs from 'node:fs';
+import { parseProgFdinfo } from '../../src/export/bpf-stats';
+
+/**
+ * The kernel's run statistics (kernel.bpf_stats_enabled) summed over every BPF
+ * program a process holds open, ours or bpftrace's alike: its fds that link to
+ * anon_inode:bpf-prog, read from /proc/<pid>/fdinfo. The same reading for both
+ * tools, so their figures compare.
+ */
+export interface ProgRun {
+  programs: number;
+  runCount: number;
+  runTimeNs: number;
+}
+
+export function progRuns(pid: number | 'self'): ProgRun {
+  const out: ProgRun = { programs: 0, runCount: 0, runTimeNs: 0 };
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    let stats;
+    try {
+      if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) !== 'anon_inode:bpf-prog') continue;
+      stats = parseProgFdinfo(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+    } catch {
+      continue; // closed meanwhile
+    }
+    if (!stats) continue;
+    out.programs++;
+    out.runCount += stats.runCount;
+    out.runTimeNs += stats.runTimeNs;
+  }
+  return out;
+}
+
+export function progRunsSince(before: ProgRun, after: ProgRun): ProgRun {
+  return { programs: after.programs, runCount: after.runCount - before.runCount, runTimeNs: after.runTimeNs - before.runTimeNs };
+}
+
+/** Turns the kernel's per-program run statistics on; returns the previous setting to restore. */
+export function enableBpfStats(): string {
+  const file = '/proc/sys/kernel/bpf_stats_enabled';
+  const was = fs.readFileSync(file, 'utf8').trim();
+  fs.writeFileSync(file, '1');
+  return was;
+}
+
+export function restoreBpfStats(was: string): void {
+  fs.writeFileSync('/proc/sys/kernel/bpf_stats_enabled', was);
+}
+
+/** Median, lowest and highest of a list (sorted copy). */
+export function spread(xs: number[]): { median: number; min: number; max: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return { median: s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2, min: s[0], max: s[s.length - 1] };
+}
