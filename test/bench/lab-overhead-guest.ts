@@ -5,11 +5,12 @@
  * the kernel's own run statistics. Rounds alternate which tool goes first; each
  * run is one tool attached around the same VFIO workload. Prints one JSON line.
  *
- *   node lab-overhead-guest.js --bin DIR --out DIR [--rounds 3] [--vfio-rounds 20] [--size-mib 2]
+ *   node lab-overhead-guest.js --bin DIR [--rounds 3] [--vfio-rounds 20] [--size-mib 2]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { readCaptureFile } from '../../src/capture/reader';
 import { LAB_DEVICE } from '../../src/lab/workloads';
 import { enableBpfStats, progRuns, progRunsSince, type ProgRun } from './prog-stats';
 
@@ -49,6 +50,8 @@ export interface GuestRun {
   /** Nanoseconds of BPF per traced call: two program runs (entry + exit) per call. */
   nsPerCall: number;
   workloadMs: number;
+  /** Ours only: events in the capture of this run (one per traced call, the start-up's included), a cross-check of the call count. */
+  events?: number;
 }
 
 function arg(name: string, fallback?: string): string {
@@ -91,13 +94,14 @@ async function stop(p: ChildProcess): Promise<void> {
 
 async function main(): Promise<void> {
   const bin = arg('bin');
-  const out = arg('out');
   const rounds = Number(arg('rounds', '3'));
   const vfioRounds = arg('vfio-rounds', '20');
   const sizeMiB = arg('size-mib', '2');
   enableBpfStats();
   const cli = path.resolve(__dirname, '..', '..', 'src', 'bin', 'iommutrace.js');
-  const capture = path.join(out, 'overhead.iotrace');
+  // In the guest's own tmpfs: a file on the shared 9p folder would make every
+  // write DMA through the IOMMU, traced by the very probes being measured.
+  const capture = '/dev/shm/overhead.iotrace';
   const tools: Tool[] = [
     { name: 'iommutrace record', argv: [process.execPath, cli, 'record', '--probes', LAB_PROBES.join(','), '-o', capture, '--force'], ready: /recording to/ },
     { name: 'bpftrace', argv: ['bpftrace', '-e', BPFTRACE], ready: /Attaching \d+ probes/ },
@@ -110,16 +114,18 @@ async function main(): Promise<void> {
       try {
         const before = progRuns(p.pid!);
         const t0 = Date.now();
-        const w = spawnSync(path.join(bin, 'vfio'), ['--device', LAB_DEVICE, '--rounds', vfioRounds, '--size-mib', sizeMiB, '--out', path.join(out, 'vfio.json')], { encoding: 'utf8' });
+        const w = spawnSync(path.join(bin, 'vfio'), ['--device', LAB_DEVICE, '--rounds', vfioRounds, '--size-mib', sizeMiB, '--out', '/dev/shm/vfio.json'], { encoding: 'utf8' });
         const workloadMs = Date.now() - t0;
         if (w.status !== 0) throw new Error(`the vfio workload failed: ${(w.stderr || w.stdout).trim().slice(-300)}`);
         const d = progRunsSince(before, progRuns(p.pid!));
         if (d.runCount === 0) throw new Error(`${tool.name}: no program ran during the workload`);
         runs.push({ tool: tool.name, round, runs: d, nsPerCall: (2 * d.runTimeNs) / d.runCount, workloadMs });
-        process.stderr.write(`round ${round} ${tool.name}: ${d.runCount} runs, ${((2 * d.runTimeNs) / d.runCount).toFixed(0)} ns/call\n`);
       } finally {
         await stop(p);
       }
+      const run = runs[runs.length - 1];
+      if (tool === tools[0]) run.events = readCaptureFile(capture).events;
+      process.stderr.write(`round ${round} ${tool.name}: ${JSON.stringify(run)}\n`);
     }
   }
   fs.rmSync(capture, { force: true });

@@ -28,7 +28,7 @@ export async function labOverhead(rounds = 3): Promise<LabOverhead> {
     const r = await runLab({
       kernel: 'debian-6.1',
       workloads: 'none',
-      command: [process.execPath, guest, '--bin', bin, '--out', out, '--rounds', String(rounds)],
+      command: [process.execPath, guest, '--bin', bin, '--rounds', String(rounds)],
       outDir: out,
       schedule: 'before',
       timeoutMs: 40 * 60_000,

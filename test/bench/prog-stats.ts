@@ -11,28 +11,35 @@ export interface ProgRun {
   programs: number;
   runCount: number;
   runTimeNs: number;
+  /** Runs per program type (fdinfo's prog_type: 2 kprobe, 5 tracepoint, 26 tracing), for telling where runs come from. */
+  byType: Record<string, number>;
 }
 
 export function progRuns(pid: number | 'self'): ProgRun {
-  const out: ProgRun = { programs: 0, runCount: 0, runTimeNs: 0 };
+  const out: ProgRun = { programs: 0, runCount: 0, runTimeNs: 0, byType: {} };
   for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
-    let stats;
+    let text;
     try {
       if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) !== 'anon_inode:bpf-prog') continue;
-      stats = parseProgFdinfo(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+      text = fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
     } catch {
       continue; // closed meanwhile
     }
+    const stats = parseProgFdinfo(text);
     if (!stats) continue;
     out.programs++;
     out.runCount += stats.runCount;
     out.runTimeNs += stats.runTimeNs;
+    const type = /^prog_type:\s*(\d+)/m.exec(text)?.[1] ?? '?';
+    out.byType[type] = (out.byType[type] ?? 0) + stats.runCount;
   }
   return out;
 }
 
 export function progRunsSince(before: ProgRun, after: ProgRun): ProgRun {
-  return { programs: after.programs, runCount: after.runCount - before.runCount, runTimeNs: after.runTimeNs - before.runTimeNs };
+  const byType: Record<string, number> = {};
+  for (const [t, n] of Object.entries(after.byType)) byType[t] = n - (before.byType[t] ?? 0);
+  return { programs: after.programs, runCount: after.runCount - before.runCount, runTimeNs: after.runTimeNs - before.runTimeNs, byType };
 }
 
 /** Turns the kernel's per-program run statistics on; returns the previous setting to restore. */
