@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { CaptureError } from '../capture/reader';
 import { BaseCommand, describeError, UserError } from '../command';
 import { ExportAgent } from '../export/agent';
