@@ -1,7 +1,9 @@
 /**
- * `npm run bench`: the figures of issue 8, each against a reference measured in
- * the same run. Prints a table and writes bench-results.json. Needs root (BPF),
- * bpftrace (from setup.sh) and an idle machine for meaningful numbers.
+ * `npm run bench`: the figures of issues 8 and 15, each against a reference
+ * measured in the same run, with the spread of repeated runs where a figure is a
+ * median. Prints a table and writes bench-results.json. Needs root (BPF), bpftrace
+ * and tmux (from setup.sh), the QEMU lab for probe.lab_ns_per_call (`--skip lab`
+ * leaves it out) and an idle machine for meaningful numbers.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -17,6 +19,7 @@ import { agentCpu } from './agent-cpu';
 import { labOverhead } from './lab-overhead';
 import { buildHelpers, cDelivery, jsDelivery } from './measure';
 import { probeOverhead } from './probe-overhead';
+import { spread } from './prog-stats';
 import { exportRss } from './export-rss';
 import { decoder, vfioLike, writeCapture } from './synthetic';
 import { topCpuPercent } from './top-cpu';
@@ -94,7 +97,7 @@ function decodeAggregate(delivery: number): void {
   }
   rates.sort((a, b) => a - b);
   record({
-    name: 'pipeline.decode_aggregate', value: rates[3], unit: 'M events/s',
+    name: 'pipeline.decode_aggregate', value: rates[3], unit: 'M events/s', spread: { runs: 7, min: rates[0], max: rates[6] },
     reference: { name: 'bare ring-buffer delivery (above)', value: delivery / 1e6 },
     goal: '>= 5 M events/s on one core', note: `median of 7 runs of ${rounds * n} events; slowest ${rates[0].toFixed(2)}, fastest ${rates[6].toFixed(2)}`,
   });
@@ -142,53 +145,58 @@ async function agent(): Promise<void> {
   }
 }
 
+/**
+ * Start-up to the probes attached, three ways in each round, in rotating order
+ * (a busy host slows whichever run it catches): bpf-loader-ts, the planner and
+ * the session alone (startup.js, to the first event); the command people run,
+ * `iommutrace record` (oclif, the planner over every probe, the capture writer),
+ * to its "recording to" line; bpftrace on the same tracepoint to its exit on the
+ * first event, the reference of both.
+ */
 async function startup(): Promise<void> {
-  const runs = 5;
-  const ours: number[] = [];
-  const theirs: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    ours.push(await spawnUntilExit(process.execPath, [path.join(__dirname, 'startup.js')]));
-    theirs.push(await spawnUntilExit('bpftrace', ['-e', 'tracepoint:syscalls:sys_enter_getppid { exit(); }']));
+  const rounds = 7;
+  const runs: Record<'lib' | 'cli' | 'bpftrace', number[]> = { lib: [], cli: [], bpftrace: [] };
+  const ways = {
+    lib: () => spawnUntilExit(process.execPath, [path.join(__dirname, 'startup.js')]),
+    cli: () => cliUntilRecording(),
+    bpftrace: () => spawnUntilExit('bpftrace', ['-e', 'tracepoint:syscalls:sys_enter_getppid { exit(); }']),
+  };
+  const names = Object.keys(ways) as (keyof typeof ways)[];
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(i + r) % names.length];
+      runs[name].push(await ways[name]());
+    }
   }
-  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const bpftrace = median(theirs);
+  const [lib, cli, bpftrace] = [runs.lib, runs.cli, runs.bpftrace].map(spread);
+  const reference = { name: `bpftrace, same tracepoint, exit on first event (${bpftrace.min.toFixed(0)}-${bpftrace.max.toFixed(0)})`, value: bpftrace.median };
   record({
-    name: 'startup.attach_ms', value: median(ours), unit: 'ms', spread: { runs, min: ours[0], max: ours[runs - 1] },
-    reference: { name: 'bpftrace, same tracepoint, exit on first event', value: bpftrace },
-    goal: 'ratio <= 0.5', note: 'bpf-loader-ts, planner and session (no CLI): process start to probes attached and first event received; median of 5',
+    name: 'startup.attach_ms', value: lib.median, unit: 'ms', spread: { runs: rounds, min: lib.min, max: lib.max }, reference,
+    goal: 'ratio <= 0.5', note: `bpf-loader-ts, planner and session (no CLI): process start to probes attached and first event received; median of ${rounds} rounds in rotating order`,
   });
-  await startupCli(bpftrace);
+  record({
+    name: 'startup.cli_attach_ms', value: cli.median, unit: 'ms', spread: { runs: rounds, min: cli.min, max: cli.max }, reference,
+    goal: 'ratio <= 0.5', note: `\`iommutrace record\` from spawn to "recording to" (probes attached); median of ${rounds} rounds in rotating order`,
+  });
 }
 
-/**
- * The same through the command people run: `iommutrace record` (oclif, the
- * planner over every probe, the capture writer) until it says the probes are
- * attached. bpftrace's figure, to its exit on the first event, is the reference.
- */
-async function startupCli(bpftraceMs: number): Promise<void> {
-  const runs: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const file = path.join(tmp, 'startup.iotrace');
-    const start = process.hrtime.bigint();
-    const p = spawn(process.execPath, [CLI, 'record', '--probes', 'selftest.getppid', '-o', file, '--force'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    await new Promise<void>((resolve, reject) => {
-      p.stderr.on('data', (d) => {
-        err += d;
-        if (/recording to/.test(err)) resolve();
-      });
-      p.once('exit', () => reject(new Error(`record exited: ${err.trim()}`)));
+/** `iommutrace record` from spawn to its "recording to" line, in ms. */
+async function cliUntilRecording(): Promise<number> {
+  const file = path.join(tmp, 'startup.iotrace');
+  const start = process.hrtime.bigint();
+  const p = spawn(process.execPath, [CLI, 'record', '--probes', 'selftest.getppid', '-o', file, '--force'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  await new Promise<void>((resolve, reject) => {
+    p.stderr.on('data', (d) => {
+      err += d;
+      if (/recording to/.test(err)) resolve();
     });
-    runs.push(Number(process.hrtime.bigint() - start) / 1e6);
-    p.kill('SIGINT');
-    await new Promise((r) => p.once('exit', r));
-  }
-  runs.sort((a, b) => a - b);
-  record({
-    name: 'startup.cli_attach_ms', value: runs[2], unit: 'ms',
-    reference: { name: 'bpftrace, same tracepoint, exit on first event', value: bpftraceMs },
-    goal: 'ratio <= 0.5', note: '`iommutrace record` from spawn to "recording to" (probes attached); median of 5',
+    p.once('exit', () => reject(new Error(`record exited: ${err.trim()}`)));
   });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  p.kill('SIGINT');
+  await new Promise((r) => p.once('exit', r));
+  return ms;
 }
 
 /** Spawns and times to exit while this process keeps making getppid() calls. */
