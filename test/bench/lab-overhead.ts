@@ -1,7 +1,8 @@
 /**
  * probe.lab_ns_per_call: the per-call cost of our real DMA-map, unmap and pin
- * programs on Debian 6.1 in the QEMU lab, against bpftrace doing the same job
- * in the same boot (lab-overhead-guest.ts runs inside). One boot; takes the lab
+ * programs on Debian 6.1 in the QEMU lab, as `export` (the agent) and `record`
+ * (every event) run them, against bpftrace doing the same job in the same boot
+ * (lab-overhead-guest.ts runs inside). One boot; takes the lab
  * lock, so it waits for any other lab run. Runs alone too:
  *
  *   node dist/test/bench/lab-overhead.js [ROUNDS]
@@ -15,7 +16,8 @@ import { spread } from './prog-stats';
 
 export interface LabOverhead {
   kernel: string;
-  ours: ReturnType<typeof spread>;
+  record: ReturnType<typeof spread>;
+  export: ReturnType<typeof spread>;
   bpftrace: ReturnType<typeof spread>;
   runs: GuestRun[];
 }
@@ -37,7 +39,7 @@ export async function labOverhead(rounds = 3): Promise<LabOverhead> {
     const line = r.stdout.trim().split('\n').pop() ?? '';
     const res = JSON.parse(line) as { kernel: string; runs: GuestRun[] };
     const of = (tool: string) => spread(res.runs.filter((x) => x.tool === tool).map((x) => x.nsPerCall));
-    return { kernel: res.kernel, ours: of('iommutrace record'), bpftrace: of('bpftrace'), runs: res.runs };
+    return { kernel: res.kernel, record: of('iommutrace record'), export: of('iommutrace export'), bpftrace: of('bpftrace'), runs: res.runs };
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }
