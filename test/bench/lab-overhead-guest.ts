@@ -36,6 +36,10 @@ kprobe:pin_user_pages_remote { @r[tid] = nsecs; }
 kretprobe:pin_user_pages_remote /@r[tid]/ { @gup[pid] = hist(nsecs - @r[tid]); delete(@r[tid]); }
 `;
 
+/** fdinfo's prog_type numbers (enum bpf_prog_type). */
+const PROG_TYPE_KPROBE = '2';
+const PROG_TYPE_TRACING = '26';
+
 interface Tool {
   name: string;
   argv: string[];
@@ -48,12 +52,16 @@ export interface GuestRun {
   /** Program runs during the workload (entry and exit each count). */
   runs: ProgRun;
   /**
-   * Nanoseconds of BPF per traced call: two program runs (entry + exit) per call.
-   * Per call, not per workload: how many calls a run makes varies (6.1 maps each
-   * physically contiguous run of pages at once, and how contiguous the pinned
-   * buffer is depends on what else holds memory).
+   * Nanoseconds of BPF per traced call of the fentry/fexit functions (map, unmap,
+   * VFIO pin and unpin): two program runs per call. Per call, not per workload: how
+   * many calls a run makes varies (6.1 maps each physically contiguous run of pages
+   * at once, and how contiguous the pinned buffer is depends on what else holds
+   * memory); and apart from the kprobes, whose runs under TCG cost tens of times more
+   * and would weigh by how many trampoline calls came with them.
    */
   nsPerCall: number;
+  /** The same for the kprobe pair on pin_user_pages_remote. */
+  kprobeNsPerCall: number;
   workloadMs: number;
   /** Ours only: events in the capture of this run (one per traced call, the start-up's included), a cross-check of the call count. */
   events?: number;
@@ -126,7 +134,8 @@ async function main(): Promise<void> {
         if (w.status !== 0) throw new Error(`the vfio workload failed: ${(w.stderr || w.stdout).trim().slice(-300)}`);
         const d = progRunsSince(before, progRuns(p.pid!));
         if (d.runCount === 0) throw new Error(`${tool.name}: no program ran during the workload`);
-        runs.push({ tool: tool.name, round, runs: d, nsPerCall: (2 * d.runTimeNs) / d.runCount, workloadMs });
+        const perCall = (t: string) => (d.byType[t]?.runCount ? (2 * d.byType[t].runTimeNs) / d.byType[t].runCount : NaN);
+        runs.push({ tool: tool.name, round, runs: d, nsPerCall: perCall(PROG_TYPE_TRACING), kprobeNsPerCall: perCall(PROG_TYPE_KPROBE), workloadMs });
       } finally {
         await stop(p);
       }

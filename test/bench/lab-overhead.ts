@@ -19,6 +19,8 @@ export interface LabOverhead {
   record: ReturnType<typeof spread>;
   export: ReturnType<typeof spread>;
   bpftrace: ReturnType<typeof spread>;
+  /** The kprobe pair's per-call cost, by tool (medians). */
+  kprobe: Record<string, number>;
   runs: GuestRun[];
 }
 
@@ -38,8 +40,10 @@ export async function labOverhead(rounds = 3): Promise<LabOverhead> {
     if (r.exitCode !== 0) throw new Error(`the guest run failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
     const line = r.stdout.trim().split('\n').pop() ?? '';
     const res = JSON.parse(line) as { kernel: string; runs: GuestRun[] };
-    const of = (tool: string) => spread(res.runs.filter((x) => x.tool === tool).map((x) => x.nsPerCall));
-    return { kernel: res.kernel, record: of('iommutrace record'), export: of('iommutrace export'), bpftrace: of('bpftrace'), runs: res.runs };
+    const of = (tool: string, key: 'nsPerCall' | 'kprobeNsPerCall' = 'nsPerCall') => spread(res.runs.filter((x) => x.tool === tool).map((x) => x[key]));
+    const tools = ['iommutrace export', 'iommutrace record', 'bpftrace'];
+    const kprobe = Object.fromEntries(tools.map((t) => [t, of(t, 'kprobeNsPerCall').median]));
+    return { kernel: res.kernel, record: of(tools[1]), export: of(tools[0]), bpftrace: of(tools[2]), kprobe, runs: res.runs };
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }

@@ -11,8 +11,8 @@ export interface ProgRun {
   programs: number;
   runCount: number;
   runTimeNs: number;
-  /** Runs per program type (fdinfo's prog_type: 2 kprobe, 5 tracepoint, 26 tracing), for telling where runs come from. */
-  byType: Record<string, number>;
+  /** Runs and run time per program type (fdinfo's prog_type: 2 kprobe, 5 tracepoint, 26 tracing, i.e. fentry/fexit). */
+  byType: Record<string, { runCount: number; runTimeNs: number }>;
 }
 
 export function progRuns(pid: number | 'self'): ProgRun {
@@ -31,14 +31,19 @@ export function progRuns(pid: number | 'self'): ProgRun {
     out.runCount += stats.runCount;
     out.runTimeNs += stats.runTimeNs;
     const type = /^prog_type:\s*(\d+)/m.exec(text)?.[1] ?? '?';
-    out.byType[type] = (out.byType[type] ?? 0) + stats.runCount;
+    const t = (out.byType[type] ??= { runCount: 0, runTimeNs: 0 });
+    t.runCount += stats.runCount;
+    t.runTimeNs += stats.runTimeNs;
   }
   return out;
 }
 
 export function progRunsSince(before: ProgRun, after: ProgRun): ProgRun {
-  const byType: Record<string, number> = {};
-  for (const [t, n] of Object.entries(after.byType)) byType[t] = n - (before.byType[t] ?? 0);
+  const byType: ProgRun['byType'] = {};
+  for (const [t, n] of Object.entries(after.byType)) {
+    const b = before.byType[t] ?? { runCount: 0, runTimeNs: 0 };
+    byType[t] = { runCount: n.runCount - b.runCount, runTimeNs: n.runTimeNs - b.runTimeNs };
+  }
   return { programs: after.programs, runCount: after.runCount - before.runCount, runTimeNs: after.runTimeNs - before.runTimeNs, byType };
 }
 
