@@ -13,10 +13,12 @@ export interface ProgRun {
   runTimeNs: number;
   /** Runs and run time per program type (fdinfo's prog_type: 2 kprobe, 5 tracepoint, 26 tracing, i.e. fentry/fexit). */
   byType: Record<string, { runCount: number; runTimeNs: number }>;
+  /** Each program by its id (fdinfo's prog_id): type, runs and run time, for telling the functions apart by their counts. */
+  byProgram: Record<string, { type: string; runCount: number; runTimeNs: number }>;
 }
 
 export function progRuns(pid: number | 'self'): ProgRun {
-  const out: ProgRun = { programs: 0, runCount: 0, runTimeNs: 0, byType: {} };
+  const out: ProgRun = { programs: 0, runCount: 0, runTimeNs: 0, byType: {}, byProgram: {} };
   for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
     let text;
     try {
@@ -31,6 +33,8 @@ export function progRuns(pid: number | 'self'): ProgRun {
     out.runCount += stats.runCount;
     out.runTimeNs += stats.runTimeNs;
     const type = /^prog_type:\s*(\d+)/m.exec(text)?.[1] ?? '?';
+    const id = /^prog_id:\s*(\d+)/m.exec(text)?.[1] ?? fd;
+    out.byProgram[id] = { type, ...stats };
     const t = (out.byType[type] ??= { runCount: 0, runTimeNs: 0 });
     t.runCount += stats.runCount;
     t.runTimeNs += stats.runTimeNs;
@@ -44,7 +48,12 @@ export function progRunsSince(before: ProgRun, after: ProgRun): ProgRun {
     const b = before.byType[t] ?? { runCount: 0, runTimeNs: 0 };
     byType[t] = { runCount: n.runCount - b.runCount, runTimeNs: n.runTimeNs - b.runTimeNs };
   }
-  return { programs: after.programs, runCount: after.runCount - before.runCount, runTimeNs: after.runTimeNs - before.runTimeNs, byType };
+  const byProgram: ProgRun['byProgram'] = {};
+  for (const [id, p] of Object.entries(after.byProgram)) {
+    const b = before.byProgram[id] ?? { runCount: 0, runTimeNs: 0 };
+    byProgram[id] = { type: p.type, runCount: p.runCount - b.runCount, runTimeNs: p.runTimeNs - b.runTimeNs };
+  }
+  return { programs: after.programs, runCount: after.runCount - before.runCount, runTimeNs: after.runTimeNs - before.runTimeNs, byType, byProgram };
 }
 
 /** Turns the kernel's per-program run statistics on; returns the previous setting to restore. */
