@@ -21,6 +21,8 @@ export interface LabOverhead {
   bpftrace: ReturnType<typeof spread>;
   /** The kprobe pair's per-call cost, by tool (medians). */
   kprobe: Record<string, number>;
+  /** Per call of the map/unmap functions and of VFIO's pin/unpin alone, by tool (medians; NaN when bpftool could not name the programs). */
+  byFunction: Record<string, { map: number; pin: number }>;
   runs: GuestRun[];
 }
 
@@ -43,7 +45,9 @@ export async function labOverhead(rounds = 3): Promise<LabOverhead> {
     const of = (tool: string, key: 'nsPerCall' | 'kprobeNsPerCall' = 'nsPerCall') => spread(res.runs.filter((x) => x.tool === tool).map((x) => x[key]));
     const tools = ['iommutrace export', 'iommutrace record', 'bpftrace'];
     const kprobe = Object.fromEntries(tools.map((t) => [t, of(t, 'kprobeNsPerCall').median]));
-    return { kernel: res.kernel, record: of(tools[1]), export: of(tools[0]), bpftrace: of(tools[2]), kprobe, runs: res.runs };
+    const fn = (t: string, k: 'map' | 'pin') => spread(res.runs.filter((x) => x.tool === t).map((x) => x.byFunction?.[k] ?? NaN)).median;
+    const byFunction = Object.fromEntries(tools.map((t) => [t, { map: fn(t, 'map'), pin: fn(t, 'pin') }]));
+    return { kernel: res.kernel, record: of(tools[1]), export: of(tools[0]), bpftrace: of(tools[2]), kprobe, byFunction, runs: res.runs };
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }

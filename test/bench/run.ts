@@ -128,7 +128,8 @@ async function labPerCall(): Promise<void> {
     `${r.kernel} in the QEMU lab (TCG, so every figure is many times native): iommu_map, __iommu_unmap, vfio_pin_pages_remote, vfio_unpin_pages_remote (fentry/fexit) ` +
     `around the vfio workload; 2 x run_time_ns / run_cnt of the tool's fentry/fexit programs (kernel.bpf_stats_enabled); ` +
     `${n} rounds rotating which tool goes first; bpftrace ${r.bpftrace.min.toFixed(0)}-${r.bpftrace.max.toFixed(0)}; ` +
-    `the kprobe pair on pin_user_pages_remote apart (ns/call, medians): ${Object.entries(r.kprobe).map(([t, v]) => `${t} ${v.toFixed(0)}`).join(', ')}`;
+    `the kprobe pair on pin_user_pages_remote apart (ns/call, medians): ${Object.entries(r.kprobe).map(([t, v]) => `${t} ${v.toFixed(0)}`).join(', ')}; ` +
+    `by function (ns/call, medians, map+unmap / VFIO pin+unpin): ${Object.entries(r.byFunction).map(([t, v]) => `${t} ${v.map.toFixed(0)} / ${v.pin.toFixed(0)}`).join(', ')}`;
   record({
     name: 'probe.lab_ns_per_call', value: r.export.median, unit: 'ns/call', spread: { runs: n, min: r.export.min, max: r.export.max }, reference,
     goal: 'ratio <= 1.0', note: `ours as \`export\` runs it (${exportMode()}); ${how}`,
