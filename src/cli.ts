@@ -1,5 +1,7 @@
 import * as path from 'node:path';
-import { Config, flush, run } from '@oclif/core';
+import { Config } from '@oclif/core/config';
+import { flush } from '@oclif/core/flush';
+import { run } from '@oclif/core/run';
 import { closest, describeError, USAGE_EXIT } from './command';
 
 const DEBUG = '--debug';

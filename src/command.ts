@@ -1,5 +1,8 @@
 import { getSystemErrorMap } from 'node:util';
-import { Command, Flags } from '@oclif/core';
+// oclif's parts by their own entry points, never '@oclif/core' itself: its index
+// loads all of oclif (help, semver for an engine check, ...), a fifth of start-up.
+import { Command } from '@oclif/core/command';
+import * as Flags from '@oclif/core/flags';
 
 /** Exit status of a command line that does not parse (oclif's, kept for every usage error). */
 export const USAGE_EXIT = 2;

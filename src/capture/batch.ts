@@ -16,6 +16,8 @@ interface Cursor {
   i: number;
   prev: number;
   prevLo: number;
+  /** The last address built: a repeated one (a domain, mostly) costs no new bigint. */
+  addr?: bigint;
 }
 
 const { STRING, ADDR } = ColumnType;
@@ -24,100 +26,146 @@ const { STRING, ADDR } = ColumnType;
 const HALVES = new Uint32Array(2);
 const WORD = new BigUint64Array(HALVES.buffer);
 
-/** The next value of a column, its delta applied (a string index resolved). */
-function nextValue(c: Cursor | undefined, spec: EventKindSpec['columns'][number], kind: string, strings: string[]): unknown {
-  if (!c || c.i >= c.values.length) throw new Error(`column ${spec.name} of ${kind} is short`);
+/** The next address of a column, its deltas applied (lengths checked by the caller). */
+function addr(c: Cursor): bigint {
   const v = c.values[c.i];
-  switch (spec.type) {
-    case STRING:
-      if (!(v >= 0 && v < strings.length)) throw new Error(`string ${v} is not in the table`);
-      c.i++;
-      return strings[v];
-    case ADDR: {
-      const lo = c.lo[c.i];
-      if (lo === undefined) throw new Error(`column ${spec.name} of ${kind} is short`);
-      c.i++;
-      c.prev += v;
-      c.prevLo += lo;
-      // Halves in range for every capture we write; a hostile one wraps, never throws.
-      HALVES[0] = c.prevLo >>> 0;
-      HALVES[1] = c.prev >>> 0;
-      return WORD[0];
-    }
-    default: // INT
-      c.i++;
-      c.prev += v;
-      return c.prev;
-  }
+  const lo = c.lo[c.i++];
+  if (v === 0 && lo === 0 && c.addr !== undefined) return c.addr;
+  c.prev += v;
+  c.prevLo += lo;
+  // Halves in range for every capture we write; a hostile one wraps, never throws.
+  HALVES[0] = c.prevLo >>> 0;
+  HALVES[1] = c.prev >>> 0;
+  return (c.addr = WORD[0]);
+}
+
+/** The next value of a column of any type (lengths and string indexes checked by the caller). */
+function value(c: Cursor, type: number, strings: string[]): unknown {
+  if (type === STRING) return strings[c.values[c.i++]];
+  if (type === ADDR) return addr(c);
+  return (c.prev += c.values[c.i++]);
+}
+
+/** The next `width` values of a wide column (a stack), as an array. */
+function many(c: Cursor, type: number, width: number, strings: string[]): unknown[] {
+  const out = new Array<unknown>(width);
+  for (let j = 0; j < width; j++) out[j] = value(c, type, strings);
+  return out;
 }
 
 /**
- * Builds the events of one kind from the values of their columns, in column
- * order. Generated once per kind so every event is one object literal of one
- * shape (dynamic stores field by field cost most of reading a capture). Only
- * column names checkHeader() accepted reach it, each as a quoted string key:
- * nothing else from the file becomes code. Only known kinds whose columns cover
- * their interface are built (the reader checks each header with lacking()), so
- * what it builds is that interface.
+ * Builds the events of one kind straight from their columns' cursors. Generated
+ * once per kind, so every event is one object literal of one shape and each
+ * field one inlined read (dynamic stores field by field, and a generic read per
+ * value, cost most of reading a capture). Only column names checkHeader()
+ * accepted reach it, each as a quoted string key, and column indexes, types and
+ * widths as numbers: nothing else from the file becomes code. Only known kinds
+ * whose columns cover their interface are built (the reader checks each header
+ * with lacking()), so what it builds is that interface. It reads without bounds
+ * checks: readBatch() checks every column of the batch before the first event.
  */
-type EventMaker = (kind: string, ts: number, v: unknown[]) => RawEvent;
+type EventMaker = (kind: string, ts: number, C: Cursor[], S: string[]) => RawEvent;
 
 function eventMaker(kind: EventKindSpec): EventMaker {
   const fields = kind.columns.map((c, i) => {
     if (!COLUMN_NAME.test(c.name)) throw new Error(`bad column name ${JSON.stringify(c.name)}`);
-    return `${JSON.stringify(c.name)}: v[${i}]`;
+    const type = Number(c.type);
+    const width = Number(c.width) || 1;
+    let read: string;
+    if (width > 1) read = `many(C[${i}], ${type}, ${width}, S)`;
+    else if (type === STRING) read = `S[C[${i}].values[C[${i}].i++]]`;
+    else if (type === ADDR) read = `addr(C[${i}])`;
+    else read = `(C[${i}].prev += C[${i}].values[C[${i}].i++])`;
+    return `${JSON.stringify(c.name)}: ${read}`;
   });
-  return new Function(`return function (kind, ts, v) { return { kind: kind, ts_ns: ts, ${fields.join(', ')} }; };`)() as EventMaker;
+  return new Function('addr', 'many', `return function (kind, ts, C, S) { return { kind: kind, ts_ns: ts, ${fields.join(', ')} }; };`)(addr, many) as EventMaker;
 }
 
 const makers = new WeakMap<EventKindSpec, EventMaker>();
 
 /**
- * The events of one batch, in order; events of kinds this build does not know
- * (a newer recorder's) are counted in `skipped`, not built. Throws on damage,
- * before any event is handed over: damage drops a batch, never half of one.
+ * Throws unless every column of `kind` holds the values of its `n` events in this
+ * batch (string indexes inside the table), so building them cannot run short.
  */
-export function readBatch(b: Batch, kinds: Map<number, EventKindSpec>, strings: string[]): { events: RawEvent[]; skipped: number } {
-  if (b.tsDelta.length !== b.count || b.kind.length !== b.count) throw new Error('batch columns disagree on the event count');
-  // Per kind id: its spec, how its events are built and the batch's cursors by column index.
-  const plans = new Map<number, { kind: EventKindSpec; known: boolean; make: EventMaker; values: unknown[]; cursors: (Cursor | undefined)[] }>();
-  const plan = (id: number) => {
-    let p = plans.get(id);
-    if (!p) {
-      const kind = kinds.get(id);
-      if (!kind) throw new Error(`unknown event kind ${id}`);
-      plans.set(id, (p = { kind, known: knownKind(kind.name), make: makers.get(kind) ?? eventMaker(kind), values: new Array(kind.columns.length), cursors: [] }));
-      makers.set(kind, p.make);
+function checkColumns(kind: EventKindSpec, cursors: (Cursor | undefined)[], n: number, strings: string[]): asserts cursors is Cursor[] {
+  kind.columns.forEach((spec, index) => {
+    const c = cursors[index];
+    const need = n * (spec.width || 1);
+    if (!c || c.values.length < need || (spec.type === ADDR && c.lo.length < need)) throw new Error(`column ${spec.name} of ${kind.name} is short`);
+    if (spec.type !== STRING) return;
+    for (let j = 0; j < need; j++) {
+      const v = c.values[j];
+      if (!(v >= 0 && v < strings.length)) throw new Error(`string ${v} is not in the table`);
     }
-    return p;
-  };
-  for (const c of b.columns) {
-    if (c.index < 4096) plan(c.kind).cursors[c.index] = { values: c.values, lo: c.valuesLo, i: 0, prev: 0, prevLo: 0 };
-  }
-  let ts = b.tsFirstNs;
-  const events: RawEvent[] = [];
-  let skipped = 0;
-  for (let i = 0; i < b.count; i++) {
-    ts += b.tsDelta[i];
-    const { kind, known, make, values, cursors } = plan(b.kind[i]);
-    if (!known) {
-      skipped++;
-      continue;
-    }
-    const specs = kind.columns;
-    for (let index = 0; index < specs.length; index++) {
-      const spec = specs[index];
-      const c = cursors[index];
-      const width = spec.width || 1;
-      if (width === 1) {
-        values[index] = nextValue(c, spec, kind.name, strings);
-        continue;
+  });
+}
+
+type Plan = { kind: EventKindSpec; known: boolean; make: EventMaker; cursors: (Cursor | undefined)[]; n: number };
+
+/**
+ * The events of one batch, built one at a time as they are asked for, so a
+ * player holds one event, not a frame of them: short-lived objects are what the
+ * garbage collector handles cheaply. Events of kinds this build does not know (a
+ * newer recorder's) are counted in `skipped`, not built. The constructor checks
+ * the whole batch and throws on damage, before any event is handed over: damage
+ * drops a batch, never half of one. Its columns are the wire reader's views,
+ * valid until the next frame is read.
+ */
+export class BatchEvents {
+  readonly skipped: number;
+  /** Events it hands over in all. */
+  readonly count: number;
+  private readonly plans = new Map<number, Plan>();
+  private i = 0;
+  private ts: number;
+
+  constructor(
+    private readonly b: Batch,
+    kinds: Map<number, EventKindSpec>,
+    private readonly strings: string[],
+  ) {
+    if (b.tsDelta.length !== b.count || b.kind.length !== b.count) throw new Error('batch columns disagree on the event count');
+    const plan = (id: number): Plan => {
+      let p = this.plans.get(id);
+      if (!p) {
+        const kind = kinds.get(id);
+        if (!kind) throw new Error(`unknown event kind ${id}`);
+        this.plans.set(id, (p = { kind, known: knownKind(kind.name), make: makers.get(kind) ?? eventMaker(kind), cursors: [], n: 0 }));
+        makers.set(kind, p.make);
       }
-      const vals = new Array<unknown>(width);
-      for (let j = 0; j < width; j++) vals[j] = nextValue(c, spec, kind.name, strings);
-      values[index] = vals;
+      return p;
+    };
+    for (const c of b.columns) {
+      if (c.index < 4096) plan(c.kind).cursors[c.index] = { values: c.values, lo: c.valuesLo, i: 0, prev: 0, prevLo: 0 };
     }
-    events.push(make(kind.name, ts, values));
+    for (let i = 0; i < b.count; i++) plan(b.kind[i]).n++;
+    let skipped = 0;
+    for (const p of this.plans.values()) {
+      if (!p.known) skipped += p.n;
+      else if (p.n > 0) checkColumns(p.kind, p.cursors, p.n, strings);
+    }
+    this.skipped = skipped;
+    this.count = b.count - skipped;
+    this.ts = b.tsFirstNs;
   }
-  return { events, skipped };
+
+  /** The next event, or undefined at the end of the batch. */
+  next(): RawEvent | undefined {
+    const b = this.b;
+    while (this.i < b.count) {
+      const i = this.i++;
+      this.ts += b.tsDelta[i];
+      const p = this.plans.get(b.kind[i])!;
+      if (p.known) return p.make(p.kind.name, this.ts, p.cursors as Cursor[], this.strings);
+    }
+    return undefined;
+  }
+}
+
+/** The events of one batch, in order, all at once (see BatchEvents). */
+export function readBatch(b: Batch, kinds: Map<number, EventKindSpec>, strings: string[]): { events: RawEvent[]; skipped: number } {
+  const it = new BatchEvents(b, kinds, strings);
+  const events: RawEvent[] = [];
+  for (let e = it.next(); e; e = it.next()) events.push(e);
+  return { events, skipped: it.skipped };
 }

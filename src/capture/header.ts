@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, webcrypto } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { Decoder } from '../events/decode';
@@ -16,10 +16,26 @@ function readOr(path: string, fallback: string): string {
   }
 }
 
+const VMLINUX_BTF = '/sys/kernel/btf/vmlinux';
+
 /** SHA-256 of the BTF the programs were relocated against ('' when there is none, or it is not a small file). */
-function btfFingerprint(path = '/sys/kernel/btf/vmlinux'): string {
+function btfFingerprint(path = VMLINUX_BTF): string {
   try {
     return createHash('sha256').update(fs.readFileSync(path)).digest('hex');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * The same for the kernel's own BTF, read and hashed off the main thread: started
+ * before the probes load, it is done by the time the header is written, instead
+ * of costing start-up tens of milliseconds. Pass it to liveHeader().
+ */
+export async function kernelBtfFingerprint(): Promise<string> {
+  try {
+    const digest = await webcrypto.subtle.digest('SHA-256', await fs.promises.readFile(VMLINUX_BTF));
+    return Buffer.from(digest).toString('hex');
   } catch {
     return '';
   }
@@ -56,15 +72,19 @@ export interface RecordedSource {
   readonly hostDevices: HostDevice[];
 }
 
-/** The header of a capture of this host's kernel through `src`. */
-export function liveHeader(src: RecordedSource, leakAgeNs: number, argv: string[]): CaptureHeader {
+/**
+ * The header of a capture of this host's kernel through `src`; `kernelBtf` is
+ * kernelBtfFingerprint()'s answer when the caller started it early (used unless
+ * the programs were relocated against a BTF file of their own).
+ */
+export function liveHeader(src: RecordedSource, leakAgeNs: number, argv: string[], kernelBtf?: string): CaptureHeader {
   const facts = src.kernel.facts();
   return {
     toolVersion: toolVersion(),
     host: os.hostname(),
     kernelRelease: facts.release,
     bootId: readOr('/proc/sys/kernel/random/boot_id', ''),
-    btfFingerprint: btfFingerprint(src.kernel.btfCustomPath),
+    btfFingerprint: kernelBtf !== undefined && !src.kernel.btfCustomPath ? kernelBtf : btfFingerprint(src.kernel.btfCustomPath),
     btf: facts.btf,
     probes: src.planned.map(probeRecord),
     clockBaseNs: src.clockBaseNs.toString(),

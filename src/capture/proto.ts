@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import * as protobuf from 'protobufjs';
+import type * as Protobuf from 'protobufjs';
 import { PACKAGE_ROOT } from '../loader/native';
 
 export const MAGIC = Buffer.from('IOTRACE\0', 'latin1');
@@ -7,18 +7,29 @@ export const FORMAT_VERSION = 1;
 /** Magic plus the little-endian version. */
 export const PREAMBLE_SIZE = MAGIC.length + 4;
 
-// Every integer in the format fits a double exactly (times are relative, addresses
-// are split into 32-bit halves), so decode int64 fields as plain numbers.
-(protobuf.util as { Long: unknown }).Long = undefined;
-protobuf.configure();
+let frameType: Protobuf.Type | undefined;
 
-let frameType: protobuf.Type | undefined;
-
-/** The Frame message type of src/capture/iotrace.proto. */
-export function Frame(): protobuf.Type {
+/** The Frame message type of src/capture/iotrace.proto (protobufjs is loaded on first use). */
+export function Frame(): Protobuf.Type {
   if (!frameType) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const protobuf = require('protobufjs') as typeof Protobuf;
+    // Every integer in the format fits a double exactly (times are relative, addresses
+    // are split into 32-bit halves), so decode int64 fields as plain numbers.
+    (protobuf.util as { Long: unknown }).Long = undefined;
+    protobuf.configure();
     const root = protobuf.loadSync(path.join(PACKAGE_ROOT, 'src', 'capture', 'iotrace.proto'));
     frameType = root.lookupType('iommutrace.capture.v1.Frame');
   }
   return frameType;
+}
+
+/**
+ * Loads protobufjs, parses the schema and has it generate the coders of a header
+ * frame, so that the first frame written costs nothing. `record` calls it while
+ * the kernel verifies the programs, when the process would otherwise sit idle.
+ */
+export function warmFrame(): void {
+  const F = Frame();
+  F.encode(F.fromObject({ header: { probes: [{}], kinds: [{ columns: [{}] }], devices: [{}] } })).finish();
 }

@@ -3,10 +3,10 @@ import { RawEvent } from '../events/types';
 import { lacking } from './columns';
 import { crc32 } from './crc32';
 import { Frame, FORMAT_VERSION, MAGIC, PREAMBLE_SIZE } from './proto';
-import { COLUMN_NAME, readBatch } from './batch';
+import { BatchEvents, COLUMN_NAME, readBatch } from './batch';
 import { MAX_FACT_CHARS, MAX_PROCESS_FACTS, type ProcessFacts } from '../process/facts';
 import { CaptureHeader, EventKindSpec, Snapshot, Trailer } from './types';
-import { readEventsFrame } from './wire';
+import { readEventsFrame, type Batch } from './wire';
 
 /**
  * A file that is not a capture we can read at all (bad magic, other version, no
@@ -235,7 +235,7 @@ function readFrom(src: ByteSource, cb: ReadCallbacks): CaptureContents {
     cb.onHeader?.(h);
   };
   walk(src, out, onHeader, (b) => {
-    const read = decodeBatch(src, b, kinds, out.strings);
+    const read = decodeBatch(src, b, kinds, out.strings, readBatch);
     if (typeof read === 'string') {
       out.damage = read;
       return false;
@@ -250,10 +250,10 @@ function readFrom(src: ByteSource, cb: ReadCallbacks): CaptureContents {
   return contents as CaptureContents;
 }
 
-/** Decodes one event frame: its events, or the line saying where and how it is damaged. */
-function decodeBatch(src: ByteSource, b: PendingBatch, kinds: Map<number, EventKindSpec>, strings: string[]): ReturnType<typeof readBatch> | string {
+/** Decodes one event frame with `build` (readBatch, or BatchEvents for one event at a time): its events, or the line saying where and how it is damaged. */
+function decodeBatch<T>(src: ByteSource, b: PendingBatch, kinds: Map<number, EventKindSpec>, strings: string[], build: (batch: Batch, k: typeof kinds, s: string[]) => T): T | string {
   try {
-    return readBatch(readEventsFrame(src.read(b.payload, b.length)), kinds, strings);
+    return build(readEventsFrame(src.read(b.payload, b.length)), kinds, strings);
   } catch (err) {
     return `frame at byte ${b.at} is inconsistent: ${(err as Error).message}`;
   }
@@ -296,6 +296,7 @@ export class CaptureStream {
   private readonly kinds = new Map<number, EventKindSpec>();
   private strings: string[] = [];
   private nextBatch = 0;
+  private current: BatchEvents | undefined;
 
   constructor(path: string) {
     this.fd = openCapture(path);
@@ -314,16 +315,39 @@ export class CaptureStream {
 
   /** The next frame's events, in order; undefined at the end or at damage (then contents.damage says where). */
   next(): RawEvent[] | undefined {
+    const it = this.nextFrame();
+    if (!it) return undefined;
+    const events: RawEvent[] = [];
+    for (let e = it.next(); e; e = it.next()) events.push(e);
+    this.current = undefined;
+    return events;
+  }
+
+  /**
+   * The next event, in order, built as it is asked for (a player holds one event,
+   * not a frame of them); undefined at the end or at damage. Do not mix with next().
+   */
+  nextEvent(): RawEvent | undefined {
+    for (;;) {
+      const e = this.current?.next();
+      if (e) return e;
+      this.current = this.nextFrame();
+      if (!this.current) return undefined;
+    }
+  }
+
+  /** The next event frame, checked whole; undefined at the end or at damage. */
+  private nextFrame(): BatchEvents | undefined {
     if (this.nextBatch >= this.batches.length) return undefined;
-    const read = decodeBatch(this.src, this.batches[this.nextBatch++], this.kinds, this.strings);
+    const read = decodeBatch(this.src, this.batches[this.nextBatch++], this.kinds, this.strings, (b, k, s) => new BatchEvents(b, k, s));
     if (typeof read === 'string') {
       this.contents.damage ??= read;
       this.nextBatch = this.batches.length;
       return undefined;
     }
     this.contents.skipped += read.skipped;
-    this.contents.events += read.events.length;
-    return read.events;
+    this.contents.events += read.count;
+    return read;
   }
 
   close(): void {

@@ -1,5 +1,5 @@
 import { groupDomainType, hostDevices, type HostDevice } from '../probes/iommu-groups';
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { BaseCommand, UserError } from '../command';
 import { CATALOGUE } from '../probes/catalogue';
 import { BTF_ENV, KernelFacts, LiveKernel } from '../probes/kernel-live';

@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { CaptureError } from '../capture/reader';
 import { BaseCommand, describeError, UserError } from '../command';
 import { ExportAgent } from '../export/agent';

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { Flags } from '@oclif/core';
-import { DETACHED_COUNTER, liveHeader } from '../capture/header';
+import * as Flags from '@oclif/core/flags';
+import { DETACHED_COUNTER, kernelBtfFingerprint, liveHeader } from '../capture/header';
+import { warmFrame } from '../capture/proto';
 import { CaptureWriter } from '../capture/writer';
 import { BaseCommand, describeError, UserError } from '../command';
 import { RawEvent } from '../events/types';
@@ -50,6 +51,11 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
     const problem = privilegeProblem();
     if (problem) throw new UserError(problem);
 
+    // Work the header needs, done while the kernel loads and verifies the programs
+    // (the process would sit idle): the BTF fingerprint off the main thread, the
+    // capture format's protobuf schema and coders in a turn of the event loop.
+    const btf = kernelBtfFingerprint();
+    setImmediate(warmFrame);
     const src = await LiveSource.open({
       recordAll: true,
       ringBytes: ringMiB << 20,
@@ -57,7 +63,7 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
     });
     let w: CaptureWriter;
     try {
-      w = new CaptureWriter(output, liveHeader(src, leakAgeNs, process.argv.slice(2)), { force: flags.force });
+      w = new CaptureWriter(output, liveHeader(src, leakAgeNs, process.argv.slice(2), await btf), { force: flags.force });
     } catch (err) {
       src.stop();
       throw new UserError(`cannot create ${output}: ${describeError(err)}`);

@@ -1,4 +1,5 @@
-import { Args, Flags } from '@oclif/core';
+import * as Args from '@oclif/core/args';
+import * as Flags from '@oclif/core/flags';
 import { CaptureError } from '../capture/reader';
 import { BaseCommand, UserError } from '../command';
 import { buildReport } from '../report/build';

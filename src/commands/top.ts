@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { CaptureError } from '../capture/reader';
 import { BaseCommand, UserError } from '../command';
 import { liveSelection, PROBES_FLAG } from '../probes/select';

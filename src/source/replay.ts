@@ -20,9 +20,8 @@ export class ReplaySource implements EventSource {
   readonly kind = 'replay';
   readonly contents: CaptureContents;
   private readonly stream: CaptureStream;
-  /** The frame being played and the index of its next event. */
-  private batch: RawEvent[] = [];
-  private inBatch = 0;
+  /** The next event to play, read ahead by one. */
+  private head: RawEvent | undefined;
   private done = false;
   private readonly symbols: Map<string, string>;
   private played = 0;
@@ -80,19 +79,15 @@ export class ReplaySource implements EventSource {
     return this.peek() === undefined;
   }
 
-  /** The next event to play, reading the next frame when this one is done. */
+  /** The next event to play; the stream builds events one at a time, so they die young. */
   private peek(): RawEvent | undefined {
-    while (this.inBatch >= this.batch.length) {
-      const next = this.done ? undefined : this.stream.next();
-      if (!next) {
-        if (!this.done) this.stream.close();
-        this.done = true;
-        return undefined;
-      }
-      this.batch = next;
-      this.inBatch = 0;
+    if (this.head || this.done) return this.head;
+    this.head = this.stream.nextEvent();
+    if (!this.head) {
+      this.stream.close();
+      this.done = true;
     }
-    return this.batch[this.inBatch];
+    return this.head;
   }
 
   endNote(): EndNote | undefined {
@@ -148,7 +143,7 @@ export class ReplaySource implements EventSource {
     }
     this.lastWall = wall;
     for (let e = this.peek(); e && budget-- > 0 && e.ts_ns <= until; e = this.peek()) {
-      this.inBatch++;
+      this.head = undefined;
       this.played++;
       if (e.ts_ns > this.position) this.position = e.ts_ns;
       this.onEvent(e);

@@ -1,7 +1,9 @@
 /**
- * `npm run bench`: the figures of issue 8, each against a reference measured in
- * the same run. Prints a table and writes bench-results.json. Needs root (BPF),
- * bpftrace (from setup.sh) and an idle machine for meaningful numbers.
+ * `npm run bench`: the figures of issues 8 and 15, each against a reference
+ * measured in the same run, with the spread of repeated runs where a figure is a
+ * median. Prints a table and writes bench-results.json. Needs root (BPF), bpftrace
+ * and tmux (from setup.sh), the QEMU lab for probe.lab_ns_per_call (`--skip lab`
+ * leaves it out) and an idle machine for meaningful numbers.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -13,8 +15,12 @@ import { table } from '../../src/report/table';
 import { readCaptureFile } from '../../src/capture/reader';
 import { BPF_OBJECT, CLI, ROOT, tracefs } from '../helpers';
 import { capturePath, E2E_BOOT } from '../lab/captures';
-import { buildHelpers, cDelivery, getppidNs, jsDelivery } from './measure';
+import { agentCpu, exportMode } from './agent-cpu';
+import { labOverhead } from './lab-overhead';
+import { buildHelpers, cDelivery, jsDelivery } from './measure';
 import { memoryBench } from './memory-bench';
+import { probeOverhead } from './probe-overhead';
+import { spread } from './prog-stats';
 import { decoder, vfioLike, writeCapture } from './synthetic';
 import { topCpuPercent } from './top-cpu';
 
@@ -26,14 +32,26 @@ interface Result {
   ratio: number;
   goal: string;
   note?: string;
+  /** Repeated runs: how many, and the lowest and highest value (the value is their median). */
+  spread?: Spread;
+}
+
+interface Spread {
+  runs: number;
+  min: number;
+  max: number;
 }
 
 const results: Result[] = [];
 function record(r: Omit<Result, 'ratio'>): void {
   const full = { ...r, ratio: r.reference.value ? r.value / r.reference.value : 0 };
   results.push(full);
-  console.log(`${r.name}: ${r.value.toFixed(2)} ${r.unit} (reference ${r.reference.name} ${r.reference.value.toFixed(2)}, ratio ${full.ratio.toFixed(3)})`);
+  const range = r.spread ? ` [${r.spread.runs} runs: ${r.spread.min.toFixed(2)}-${r.spread.max.toFixed(2)}]` : '';
+  console.log(`${r.name}: ${r.value.toFixed(2)} ${r.unit}${range} (reference ${r.reference.name} ${r.reference.value.toFixed(2)}, ratio ${full.ratio.toFixed(3)})`);
 }
+
+/** Sections `--skip NAME,...` leaves out (e.g. lab: the QEMU boot, several minutes). */
+const skip = new Set((process.argv.includes('--skip') ? process.argv[process.argv.indexOf('--skip') + 1] ?? '' : '').split(',').filter(Boolean));
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'iommutrace-bench-'));
 
@@ -79,95 +97,113 @@ function decodeAggregate(delivery: number): void {
   }
   rates.sort((a, b) => a - b);
   record({
-    name: 'pipeline.decode_aggregate', value: rates[3], unit: 'M events/s',
+    name: 'pipeline.decode_aggregate', value: rates[3], unit: 'M events/s', spread: { runs: 7, min: rates[0], max: rates[6] },
     reference: { name: 'bare ring-buffer delivery (above)', value: delivery / 1e6 },
     goal: '>= 5 M events/s on one core', note: `median of 7 runs of ${rounds * n} events; slowest ${rates[0].toFixed(2)}, fastest ${rates[6].toFixed(2)}`,
   });
 }
 
-async function probeOverhead(): Promise<void> {
-  const calls = 2_000_000;
-  const none = await getppidNs(calls, async () => async () => {});
-  const ours = await getppidNs(calls, async (pid) => {
-    const obj = BpfObject.open(BPF_OBJECT);
-    obj.disableAll();
-    obj.setAutoload('selftest_hist', true);
-    obj.setConstants({ it_cfg_target_tgid: pid });
-    await obj.load();
-    obj.attach('selftest_hist', 'tracepoint', 'syscalls:sys_enter_getppid');
-    return async () => obj.close();
-  });
-  const bpftrace = await getppidNs(calls, async (pid) => {
-    const p = spawn('bpftrace', ['-e', `tracepoint:syscalls:sys_enter_getppid /pid == ${pid}/ { @h = hist(nsecs & 0xffff); }`], { stdio: ['ignore', 'pipe', 'pipe'] });
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      p.stdout.on('data', (d) => {
-        out += d;
-        if (/Attaching/.test(out)) resolve();
-      });
-      p.once('exit', (code) => reject(new Error(`bpftrace exited ${code}`)));
-    });
-    // Let it finish attaching after it says so.
-    await new Promise((r) => setTimeout(r, 500));
-    return async () => {
-      p.kill('SIGINT');
-      await new Promise((r) => p.once('exit', r));
-    };
+async function overhead(): Promise<void> {
+  const o = await probeOverhead();
+  const range = (x: { min: number; max: number }) => ({ runs: o.rounds, min: x.min, max: x.max });
+  record({
+    name: 'probe.overhead_ns', value: o.loop.ours.median, unit: 'ns/event', spread: range(o.loop.ours),
+    reference: { name: 'bpftrace hist() on the same tracepoint', value: o.loop.bpftrace.median },
+    goal: 'ratio <= 1.0',
+    note: `getppid() with the program attached minus bare (${o.loop.bare.median.toFixed(1)} ns), median of ${o.rounds} rounds in rotating order; bpftrace ${o.loop.bpftrace.min.toFixed(1)}-${o.loop.bpftrace.max.toFixed(1)}`,
   });
   record({
-    name: 'probe.overhead_ns', value: ours - none, unit: 'ns/event',
-    reference: { name: 'bpftrace hist() on the same tracepoint', value: bpftrace - none },
-    goal: 'ratio <= 1.0', note: `getppid: ${none.toFixed(1)} ns bare`,
+    name: 'probe.run_ns', value: o.kernel.ours.median, unit: 'ns/run', spread: range(o.kernel.ours),
+    reference: { name: 'bpftrace hist(), the same tracepoint, same reading', value: o.kernel.bpftrace.median },
+    goal: 'ratio <= 1.0',
+    note: `run_time_ns / run_cnt from the kernel (kernel.bpf_stats_enabled), median of ${o.rounds} rounds, order alternating; bpftrace ${o.kernel.bpftrace.min.toFixed(1)}-${o.kernel.bpftrace.max.toFixed(1)}`,
   });
 }
 
-async function startup(): Promise<void> {
-  const runs = 5;
-  const ours: number[] = [];
-  const theirs: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    ours.push(await spawnUntilExit(process.execPath, [path.join(__dirname, 'startup.js')]));
-    theirs.push(await spawnUntilExit('bpftrace', ['-e', 'tracepoint:syscalls:sys_enter_getppid { exit(); }']));
-  }
-  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const bpftrace = median(theirs);
+async function labPerCall(): Promise<void> {
+  const r = await labOverhead();
+  const n = r.runs.filter((x) => x.tool === 'bpftrace').length;
+  const reference = { name: 'bpftrace, a latency histogram per domain of the same functions, same boot', value: r.bpftrace.median };
+  const how =
+    `${r.kernel} in the QEMU lab (TCG, so every figure is many times native): iommu_map, __iommu_unmap, vfio_pin_pages_remote, vfio_unpin_pages_remote (fentry/fexit) ` +
+    `around the vfio workload; 2 x run_time_ns / run_cnt of the tool's fentry/fexit programs (kernel.bpf_stats_enabled); ` +
+    `${n} rounds rotating which tool goes first; bpftrace ${r.bpftrace.min.toFixed(0)}-${r.bpftrace.max.toFixed(0)}; ` +
+    `the kprobe pair on pin_user_pages_remote apart (ns/call, medians): ${Object.entries(r.kprobe).map(([t, v]) => `${t} ${v.toFixed(0)}`).join(', ')}; ` +
+    `by function (ns/call, medians, map+unmap / VFIO pin+unpin): ${Object.entries(r.byFunction).map(([t, v]) => `${t} ${v.map.toFixed(0)} / ${v.pin.toFixed(0)}`).join(', ')}`;
   record({
-    name: 'startup.attach_ms', value: median(ours), unit: 'ms',
-    reference: { name: 'bpftrace, same tracepoint, exit on first event', value: bpftrace },
-    goal: 'ratio <= 0.5', note: 'bpf-loader-ts, planner and session (no CLI): process start to probes attached and first event received; median of 5',
+    name: 'probe.lab_ns_per_call', value: r.export.median, unit: 'ns/call', spread: { runs: n, min: r.export.min, max: r.export.max }, reference,
+    goal: 'ratio <= 1.0', note: `ours as \`export\` runs it (${exportMode()}); ${how}`,
   });
-  await startupCli(bpftrace);
+  record({
+    name: 'probe.lab_ns_per_call.record', value: r.record.median, unit: 'ns/call', spread: { runs: n, min: r.record.min, max: r.record.max }, reference,
+    goal: 'ratio <= 1.0 (record sends every event, more than the histogram)', note: `ours as \`record\` runs it; ${how}`,
+  });
+}
+
+async function agent(): Promise<void> {
+  for (const r of await agentCpu()) {
+    record({
+      name: `agent.cpu_percent.${r.rate >= 1e6 ? `${r.rate / 1e6}M` : `${r.rate / 1e3}k`}`, value: r.export.median, unit: '% of a core',
+      spread: { runs: 3, min: r.export.min, max: r.export.max },
+      reference: { name: '`iommutrace record` of the same producer and rate (every event into JavaScript)', value: r.record.median },
+      goal: '<= 1 % at every rate, flat as the rate grows',
+      note: `live \`export --probes selftest.getppid\` (${r.mode}) with getppid_rate.c at ${r.rate}/s (made ${r.achieved}/s); median of 3 windows of 5 s`,
+    });
+  }
 }
 
 /**
- * The same through the command people run: `iommutrace record` (oclif, the
- * planner over every probe, the capture writer) until it says the probes are
- * attached. bpftrace's figure, to its exit on the first event, is the reference.
+ * Start-up to the probes attached, three ways in each round, in rotating order
+ * (a busy host slows whichever run it catches): bpf-loader-ts, the planner and
+ * the session alone (startup.js, to the first event); the command people run,
+ * `iommutrace record` (oclif, the planner over every probe, the capture writer),
+ * to its "recording to" line; bpftrace on the same tracepoint to its exit on the
+ * first event, the reference of both.
  */
-async function startupCli(bpftraceMs: number): Promise<void> {
-  const runs: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const file = path.join(tmp, 'startup.iotrace');
-    const start = process.hrtime.bigint();
-    const p = spawn(process.execPath, [CLI, 'record', '--probes', 'selftest.getppid', '-o', file, '--force'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    await new Promise<void>((resolve, reject) => {
-      p.stderr.on('data', (d) => {
-        err += d;
-        if (/recording to/.test(err)) resolve();
-      });
-      p.once('exit', () => reject(new Error(`record exited: ${err.trim()}`)));
-    });
-    runs.push(Number(process.hrtime.bigint() - start) / 1e6);
-    p.kill('SIGINT');
-    await new Promise((r) => p.once('exit', r));
+async function startup(): Promise<void> {
+  const rounds = 7;
+  const runs: Record<'lib' | 'cli' | 'bpftrace', number[]> = { lib: [], cli: [], bpftrace: [] };
+  const ways = {
+    lib: () => spawnUntilExit(process.execPath, [path.join(__dirname, 'startup.js')]),
+    cli: () => cliUntilRecording(),
+    bpftrace: () => spawnUntilExit('bpftrace', ['-e', 'tracepoint:syscalls:sys_enter_getppid { exit(); }']),
+  };
+  const names = Object.keys(ways) as (keyof typeof ways)[];
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(i + r) % names.length];
+      runs[name].push(await ways[name]());
+    }
   }
-  runs.sort((a, b) => a - b);
+  const [lib, cli, bpftrace] = [runs.lib, runs.cli, runs.bpftrace].map(spread);
+  const reference = { name: `bpftrace, same tracepoint, exit on first event (${bpftrace.min.toFixed(0)}-${bpftrace.max.toFixed(0)})`, value: bpftrace.median };
   record({
-    name: 'startup.cli_attach_ms', value: runs[2], unit: 'ms',
-    reference: { name: 'bpftrace, same tracepoint, exit on first event', value: bpftraceMs },
-    goal: 'ratio <= 0.5', note: '`iommutrace record` from spawn to "recording to" (probes attached); median of 5',
+    name: 'startup.attach_ms', value: lib.median, unit: 'ms', spread: { runs: rounds, min: lib.min, max: lib.max }, reference,
+    goal: 'ratio <= 0.5', note: `bpf-loader-ts, planner and session (no CLI): process start to probes attached and first event received; median of ${rounds} rounds in rotating order`,
   });
+  record({
+    name: 'startup.cli_attach_ms', value: cli.median, unit: 'ms', spread: { runs: rounds, min: cli.min, max: cli.max }, reference,
+    goal: 'ratio <= 0.5', note: `\`iommutrace record\` from spawn to "recording to" (probes attached); median of ${rounds} rounds in rotating order`,
+  });
+}
+
+/** `iommutrace record` from spawn to its "recording to" line, in ms. */
+async function cliUntilRecording(): Promise<number> {
+  const file = path.join(tmp, 'startup.iotrace');
+  const start = process.hrtime.bigint();
+  const p = spawn(process.execPath, [CLI, 'record', '--probes', 'selftest.getppid', '-o', file, '--force'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  await new Promise<void>((resolve, reject) => {
+    p.stderr.on('data', (d) => {
+      err += d;
+      if (/recording to/.test(err)) resolve();
+    });
+    p.once('exit', () => reject(new Error(`record exited: ${err.trim()}`)));
+  });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  p.kill('SIGINT');
+  await new Promise((r) => p.once('exit', r));
+  return ms;
 }
 
 /** Spawns and times to exit while this process keeps making getppid() calls. */
@@ -208,21 +244,23 @@ async function main(): Promise<void> {
   buildHelpers();
   const delivery = await ringbufDelivery();
   decodeAggregate(delivery);
-  await probeOverhead();
+  await overhead();
   await startup();
+  await agent();
   captureSize();
   record(await topCpuPercent());
   for (const f of await memoryBench(tmp)) record(f);
+  if (!skip.has('lab')) await labPerCall();
   console.log('');
   console.log(
     table(
-      ['BENCHMARK', 'VALUE', 'REFERENCE', 'RATIO', 'GOAL'],
-      results.map((r) => [r.name, `${r.value.toFixed(2)} ${r.unit}`, `${r.reference.value.toFixed(2)} (${r.reference.name})`, r.ratio.toFixed(3), r.goal]),
+      ['BENCHMARK', 'VALUE', 'SPREAD', 'REFERENCE', 'RATIO', 'GOAL'],
+      results.map((r) => [r.name, `${r.value.toFixed(2)} ${r.unit}`, r.spread ? `${r.spread.min.toFixed(2)}-${r.spread.max.toFixed(2)} (${r.spread.runs})` : '', `${r.reference.value.toFixed(2)} (${r.reference.name})`, r.ratio.toFixed(3), r.goal]),
     ),
   );
   fs.writeFileSync(
     path.join(ROOT, 'bench-results.json'),
-    JSON.stringify({ results: results.map(({ name, value, unit, reference, ratio }) => ({ name, value, unit, reference, ratio })) }, null, 2) + '\n',
+    JSON.stringify({ results: results.map(({ name, value, unit, reference, ratio, spread, note }) => ({ name, value, unit, reference, ratio, spread, note })) }, null, 2) + '\n',
   );
 }
 

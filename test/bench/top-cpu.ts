@@ -22,6 +22,8 @@ import { ReplaySource } from '../../src/source/replay';
 import { Model } from '../../src/tui/model';
 import { Pane } from '../tui/tmux';
 import { CLI, ROOT } from '../helpers';
+import { childrenCpuSeconds, cpuPercentOver } from './proc-cpu';
+import { spread } from './prog-stats';
 import { vfioLike, writeCapture } from './synthetic';
 
 export interface TopCpuResult {
@@ -31,16 +33,8 @@ export interface TopCpuResult {
   reference: { name: string; value: number };
   goal: string;
   note: string;
-}
-
-const TICK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces), from field 3 on.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / TICK;
+  /** The window split in four: the value is their median. */
+  spread: { runs: number; min: number; max: number };
 }
 
 /** CPU seconds of `node CLI args` (through a shell's cutime/cstime, so the child's whole life counts). */
@@ -48,8 +42,7 @@ function childCpuSeconds(args: string[]): number {
   const quoted = args.map((a) => `'${a}'`).join(' ');
   const r = spawnSync('sh', ['-c', `"${process.execPath}" "${CLI}" ${quoted} >/dev/null || exit 1; cat /proc/$$/stat`], { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (r.status !== 0) throw new Error(`iommutrace ${args.join(' ')} failed: ${r.stderr}`);
-  const f = r.stdout.slice(r.stdout.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[13]) + Number(f[14])) / TICK;
+  return childrenCpuSeconds(r.stdout);
 }
 
 /** Writes the capture and returns its event rate in capture time (events per second). */
@@ -66,6 +59,9 @@ function synthesize(file: string, events: number): number {
   writeCapture(file, ['iommu.map', 'iommu.unmap'], timed());
   return ((events - 1) * 1e9) / (last - first);
 }
+
+/** The measurement window is cut in this many, for a median and a spread. */
+const WINDOWS = 4;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -116,6 +112,7 @@ export async function topCpuPercent(opts: { rate?: number; seconds?: number; war
 
     const pane = Pane.start(160, 48, ROOT);
     let value: number;
+    let range: TopCpuResult['spread'];
     let shown: string;
     try {
       pane.run(`node ${CLI} top --replay ${file} --speed ${speed}; echo EXIT=$?`);
@@ -124,14 +121,13 @@ export async function topCpuPercent(opts: { rate?: number; seconds?: number; war
       const pid = Number(fs.readFileSync(`/proc/${shell}/task/${shell}/children`, 'utf8').trim().split(/\s+/)[0]);
       if (!(pid > 0)) throw new Error('no iommutop process under the pane');
       await sleep(warmup * 1000);
-      const c0 = cpuSeconds(pid);
-      const t0 = process.hrtime.bigint();
-      await sleep(seconds * 1000);
-      const c1 = cpuSeconds(pid);
-      const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+      const windows: number[] = [];
+      for (let i = 0; i < WINDOWS; i++) windows.push(await cpuPercentOver(pid, seconds / WINDOWS));
+      const s = spread(windows);
+      value = s.median;
+      range = { runs: WINDOWS, min: s.min, max: s.max };
       shown = /([\d.]+[kM]?) ev\/s/.exec(pane.text())?.[1] ?? '?';
       if (pane.text().includes('replay ended')) throw new Error('the replay ended inside the measurement window');
-      value = (100 * (c1 - c0)) / wall;
       pane.keys('q');
       await pane.waitFor((s) => /^EXIT=\d+/m.test(s), 30_000, 'iommutop to exit');
     } finally {
@@ -150,12 +146,13 @@ export async function topCpuPercent(opts: { rate?: number; seconds?: number; war
     return {
       name: 'top.cpu_percent',
       value,
+      spread: range,
       unit: '%',
       reference: { name: `iommutrace report, decode + aggregate of the same events at ${rate / 1000}k/s (% of one core)`, value: reference },
       goal: '<= 5% of one core',
       note:
         `iommutop replaying ${events} synthetic VFIO-like events at ${rate} events/s (--speed ${speed.toPrecision(4)}; the header shows ${shown} ev/s, the capture's own pace) ` +
-        `in a 160x48 tmux pane, user+sys from /proc/<pid>/stat over ${seconds} s after ${warmup} s of warm-up; ` +
+        `in a 160x48 tmux pane, user+sys from /proc/<pid>/stat, median of ${WINDOWS} windows over ${seconds} s after ${warmup} s of warm-up; ` +
         `the same replay into the dashboard's model without a screen: ${Number(bare).toFixed(2)}%`,
     };
   } finally {

@@ -1,0 +1,205 @@
+/**
+ * The guest half of probe.lab_ns_per_call (lab-overhead.ts boots the guest and
+ * runs this inside it, with the device on vfio-pci): per-call cost of our real
+ * DMA-map, unmap and pin programs against bpftrace doing the same job, read from
+ * the kernel's own run statistics. Rounds alternate which tool goes first; each
+ * run is one tool attached around the same VFIO workload. Prints one JSON line.
+ *
+ *   node lab-overhead-guest.js --bin DIR [--rounds 3] [--vfio-rounds 50] [--size-mib 2]
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { readCaptureFile } from '../../src/capture/reader';
+import { LAB_DEVICE } from '../../src/lab/workloads';
+import { enableBpfStats, progRuns, progRunsSince, type ProgRun } from './prog-stats';
+
+/** The functions both tools trace on Debian 6.1, by our probe names (entry and exit programs each). */
+export const LAB_PROBES = ['iommu.map', 'iommu.unmap', 'vfio.pin', 'vfio.unpin', 'gup.pin_remote'];
+
+/*
+ * bpftrace's version of the job: a latency histogram per domain (per DMA mapping
+ * for VFIO's pins, per process for GUP) of the same functions, through the same
+ * attach mechanism ours gets on 6.1 (fentry/fexit; kprobes for the 7-argument
+ * pin_user_pages_remote, which the 6.1 trampoline refuses).
+ */
+const BPFTRACE = `
+kfunc:iommu_map { @m[tid] = nsecs; }
+kretfunc:iommu_map /@m[tid]/ { @map[args->domain] = hist(nsecs - @m[tid]); delete(@m[tid]); }
+kfunc:__iommu_unmap { @u[tid] = nsecs; }
+kretfunc:__iommu_unmap /@u[tid]/ { @unmap[args->domain] = hist(nsecs - @u[tid]); delete(@u[tid]); }
+kfunc:vfio_iommu_type1:vfio_pin_pages_remote { @p[tid] = nsecs; }
+kretfunc:vfio_iommu_type1:vfio_pin_pages_remote /@p[tid]/ { @pin[args->dma] = hist(nsecs - @p[tid]); delete(@p[tid]); }
+kfunc:vfio_iommu_type1:vfio_unpin_pages_remote { @q[tid] = nsecs; }
+kretfunc:vfio_iommu_type1:vfio_unpin_pages_remote /@q[tid]/ { @unpin[args->dma] = hist(nsecs - @q[tid]); delete(@q[tid]); }
+kprobe:pin_user_pages_remote { @r[tid] = nsecs; }
+kretprobe:pin_user_pages_remote /@r[tid]/ { @gup[pid] = hist(nsecs - @r[tid]); delete(@r[tid]); }
+`;
+
+/** fdinfo's prog_type numbers (enum bpf_prog_type). */
+const PROG_TYPE_KPROBE = '2';
+const PROG_TYPE_TRACING = '26';
+
+interface Tool {
+  name: string;
+  argv: string[];
+  ready: RegExp;
+}
+
+export interface GuestRun {
+  tool: string;
+  round: number;
+  /** Program runs during the workload (entry and exit each count). */
+  runs: ProgRun;
+  /**
+   * Nanoseconds of BPF per traced call of the fentry/fexit functions (map, unmap,
+   * VFIO pin and unpin): two program runs per call. Per call, not per workload: how
+   * many calls a run makes varies (6.1 maps each physically contiguous run of pages
+   * at once, and how contiguous the pinned buffer is depends on what else holds
+   * memory); and apart from the kprobes, whose runs under TCG cost tens of times more
+   * and would weigh by how many trampoline calls came with them.
+   */
+  nsPerCall: number;
+  /** The same for the kprobe pair on pin_user_pages_remote. */
+  kprobeNsPerCall: number;
+  /**
+   * Per call by function group, from the programs' names (bpftool): `map` (iommu_map
+   * and __iommu_unmap) and `pin` (VFIO's pin and unpin), each free of the other's
+   * count; absent when bpftool could not name the programs.
+   */
+  byFunction?: { map: number; pin: number };
+  workloadMs: number;
+  /** Ours only: events in the capture of this run (one per traced call, the start-up's included), a cross-check of the call count. */
+  events?: number;
+}
+
+function arg(name: string, fallback?: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i > 0 && process.argv[i + 1] !== undefined) return process.argv[i + 1];
+  if (fallback === undefined) throw new Error(`--${name} is required`);
+  return fallback;
+}
+
+/** Starts a tool and resolves once it printed its ready line and its programs sit still. */
+async function start(tool: Tool): Promise<ChildProcess> {
+  const p = spawn(tool.argv[0], tool.argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const on = (d: Buffer): void => {
+      out += d;
+      if (tool.ready.test(out)) resolve();
+    };
+    p.stdout!.on('data', on);
+    p.stderr!.on('data', on);
+    p.once('exit', (code) => reject(new Error(`${tool.name} exited ${code} before it was ready: ${out.trim().slice(-400)}`)));
+  });
+  // bpftrace says "Attaching" before it has attached: wait until its program count holds.
+  let last = -1;
+  for (let i = 0; i < 600; i++) {
+    const n = progRuns(p.pid!).programs;
+    if (n > 0 && n === last) break;
+    last = n;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return p;
+}
+
+/** Program names by id, from bpftool (both tools name programs after their function); empty without it. */
+function programNames(): Map<string, string> {
+  const r = spawnSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) return new Map();
+  try {
+    return new Map((JSON.parse(r.stdout) as { id: number; name?: string }[]).map((p) => [String(p.id), p.name ?? '']));
+  } catch {
+    return new Map();
+  }
+}
+
+/**
+ * Which function group a fentry/fexit program belongs to by its name, cut to 15
+ * characters by the kernel: ours are iommu_map_fentr, iommu_unmap_fex, vfio_pin_fentry,
+ * vfio_unpin_fexi; bpftrace's carry the function's name, however it prefixes it.
+ */
+export function functionGroup(name: string): 'map' | 'pin' | undefined {
+  if (name.includes('map')) return 'map';
+  if (name.includes('vfio')) return 'pin';
+  return undefined;
+}
+
+function byFunction(d: ProgRun): GuestRun['byFunction'] {
+  const names = programNames();
+  const sum = { map: { runs: 0, ns: 0 }, pin: { runs: 0, ns: 0 } };
+  for (const [id, p] of Object.entries(d.byProgram)) {
+    if (p.type !== PROG_TYPE_TRACING) continue;
+    const group = functionGroup(names.get(id) ?? '');
+    // A program its name does not place: no split rather than a skewed one.
+    if (!group) return undefined;
+    sum[group].runs += p.runCount;
+    sum[group].ns += p.runTimeNs;
+  }
+  if (!sum.map.runs) return undefined;
+  return { map: (2 * sum.map.ns) / sum.map.runs, pin: sum.pin.runs ? (2 * sum.pin.ns) / sum.pin.runs : NaN };
+}
+
+async function stop(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null) return;
+  const exited = new Promise((r) => p.once('exit', r));
+  p.kill('SIGINT');
+  await exited;
+}
+
+async function main(): Promise<void> {
+  const bin = arg('bin');
+  const rounds = Number(arg('rounds', '3'));
+  const vfioRounds = arg('vfio-rounds', '50');
+  const sizeMiB = arg('size-mib', '2');
+  enableBpfStats();
+  const cli = path.resolve(__dirname, '..', '..', 'src', 'bin', 'iommutrace.js');
+  // In the guest's own tmpfs: a file on the shared 9p folder would make every
+  // write DMA through the IOMMU, traced by the very probes being measured.
+  const capture = '/dev/shm/overhead.iotrace';
+  const tools: Tool[] = [
+    { name: 'iommutrace record', argv: [process.execPath, cli, 'record', '--probes', LAB_PROBES.join(','), '-o', capture, '--force'], ready: /recording to/ },
+    // The agent, in whatever mode export runs by default (summed in the kernel once it can).
+    { name: 'iommutrace export', argv: [process.execPath, cli, 'export', '--probes', LAB_PROBES.join(','), '--listen', '127.0.0.1:0'], ready: /^exporting /m },
+    { name: 'bpftrace', argv: ['bpftrace', '-e', BPFTRACE], ready: /Attaching \d+ probes/ },
+  ];
+  const runs: GuestRun[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    // Rotate the order, so no tool always runs on a warmer (or busier) guest.
+    for (const tool of tools.map((_, i) => tools[(i + round) % tools.length])) {
+      const p = await start(tool);
+      try {
+        const workload = (): void => {
+          const w = spawnSync(path.join(bin, 'vfio'), ['--device', LAB_DEVICE, '--rounds', vfioRounds, '--size-mib', sizeMiB, '--out', '/dev/shm/vfio.json'], { encoding: 'utf8' });
+          if (w.status !== 0) throw new Error(`the vfio workload failed: ${(w.stderr || w.stdout).trim().slice(-300)}`);
+        };
+        // Once unmeasured: under TCG the first runs of any code path pay for its
+        // translation, which would weigh by how few calls a run happens to make.
+        workload();
+        const before = progRuns(p.pid!);
+        const t0 = Date.now();
+        workload();
+        const workloadMs = Date.now() - t0;
+        const d = progRunsSince(before, progRuns(p.pid!));
+        if (d.runCount === 0) throw new Error(`${tool.name}: no program ran during the workload`);
+        const perCall = (t: string) => (d.byType[t]?.runCount ? (2 * d.byType[t].runTimeNs) / d.byType[t].runCount : NaN);
+        runs.push({ tool: tool.name, round, runs: d, nsPerCall: perCall(PROG_TYPE_TRACING), kprobeNsPerCall: perCall(PROG_TYPE_KPROBE), byFunction: byFunction(d), workloadMs });
+      } finally {
+        await stop(p);
+      }
+      const run = runs[runs.length - 1];
+      if (tool === tools[0]) run.events = readCaptureFile(capture).events;
+      process.stderr.write(`round ${round} ${tool.name}: ${JSON.stringify(run)}\n`);
+    }
+  }
+  fs.rmSync(capture, { force: true });
+  console.log(JSON.stringify({ kernel: fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), probes: LAB_PROBES, runs }));
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(`lab-overhead-guest: ${(err as Error).message}`);
+    process.exitCode = 1;
+  });
+}
