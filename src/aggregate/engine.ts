@@ -362,11 +362,13 @@ export class Aggregator {
 
   /**
    * The answers so far; `nowNs` dates outstanding references (their age). With
-   * refs false the groups' held and leaked lists are left empty (see groupCounts).
+   * refs false the groups' held and leaked lists are left empty (see groupCounts);
+   * with maxListed, each lists at most that many (the oldest), which a screen
+   * redrawn every second can afford whatever the ledger holds.
    */
-  summary(nowNs: number, { refs = true } = {}): Pick<Report, 'latency' | 'latency_histograms' | 'dma' | 'devices' | 'map_sizes' | 'iotlb' | 'pins' | 'pin_ledger' | 'gup' | 'gup_by_process' | 'processes' | 'map_failures' | 'dirty' | 'groups' | 'overflow' | 'page_faults'> {
+  summary(nowNs: number, { refs = true, maxListed = Infinity } = {}): Pick<Report, 'latency' | 'latency_histograms' | 'dma' | 'devices' | 'map_sizes' | 'iotlb' | 'pins' | 'pin_ledger' | 'gup' | 'gup_by_process' | 'processes' | 'map_failures' | 'dirty' | 'groups' | 'overflow' | 'page_faults'> {
     const groups = [...this.ledger.groups.values()].map((g) => {
-      const { held, leaked } = refs ? this.ledger.classify(g, nowNs, this.opts.leakAgeNs, this.opts.symbolize) : { held: [], leaked: [] };
+      const { held, leaked } = refs ? this.ledger.classify(g, nowNs, this.opts.leakAgeNs, this.opts.symbolize, maxListed) : { held: [], leaked: [] };
       const known = this.devices.groupDevices.get(g.groupId) ?? new Set<string>();
       return {
         group: g.groupId,

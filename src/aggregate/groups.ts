@@ -151,18 +151,22 @@ export class GroupLedger {
     return this.held[site] === 1;
   }
 
-  /** References older than leakAgeNs at nowNs, split into held (known holders) and leaked. */
-  classify(g: GroupRefs, nowNs: number, leakAgeNs: number, symbolize: (a: bigint) => string): { held: ListedRef[]; leaked: ListedRef[] } {
+  /**
+   * References older than leakAgeNs at nowNs, split into held (known holders) and
+   * leaked; at most `limit` of each, the oldest (counts() counts them all).
+   */
+  classify(g: GroupRefs, nowNs: number, leakAgeNs: number, symbolize: (a: bigint) => string, limit = Infinity): { held: ListedRef[]; leaked: ListedRef[] } {
     const held: ListedRef[] = [];
     const leaked: ListedRef[] = [];
     const list = g.outstanding;
-    for (let i = 0; i < list.length; i++) {
+    for (let i = 0; i < list.length && (held.length < limit || leaked.length < limit); i++) {
       const age = nowNs - list.tsAt(i);
       if (age < leakAgeNs) continue;
       const { stack, taker, holder, comm } = this.describe(list.siteAt(i), symbolize);
       const item = { taker, stack, pid: list.pidAt(i), comm, age_ns: age };
-      if (holder) held.push({ holder, ...item });
-      else leaked.push(item);
+      if (holder) {
+        if (held.length < limit) held.push({ holder, ...item });
+      } else if (leaked.length < limit) leaked.push(item);
     }
     return { held, leaked };
   }

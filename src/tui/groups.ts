@@ -33,14 +33,23 @@ export class GroupsPanel extends Panel {
     super(parent, spec, 'Group references');
   }
 
+  /** Full counts per group (the lists are capped at MAX_LISTED_REFS). */
+  private counts = new Map<number, { held: number; leaked: number }>();
+
+  /** A group's suspected leaks, all of them, not only the ones listed. */
+  private leaks(g: Group): number {
+    return this.counts.get(g.group)?.leaked ?? g.leaked.length;
+  }
+
   private sorted(groups: Group[]): Group[] {
     const by = ORDERS[this.order];
-    const k = (g: Group): number => (by === 'leaks' ? g.leaked.length * 1e9 + g.outstanding : by === 'outstanding' ? g.outstanding : -g.group);
+    const k = (g: Group): number => (by === 'leaks' ? this.leaks(g) * 1e9 + g.outstanding : by === 'outstanding' ? g.outstanding : -g.group);
     const dir = this.reverse ? -1 : 1;
     return [...groups].sort((a, b) => dir * (k(b) - k(a)) || a.group - b.group);
   }
 
   update(v: View, ui: UiState): void {
+    this.counts = v.refCounts;
     const f = ui.filter.toLowerCase();
     const groups = this.sorted(v.summary.groups).filter(
       (g) => !f || `${g.group} ${g.devices.join(' ')} ${[...g.leaked, ...g.held].map((r) => `${r.taker} ${r.comm}`).join(' ')}`.toLowerCase().includes(f),
@@ -52,7 +61,7 @@ export class GroupsPanel extends Panel {
       g.held.forEach((r, i) => this.items.push({ key: `g${g.group}:h${i}:${v.nowNs - r.age_ns}`, group: g, ref: { ...r, leaked: false } }));
     }
     if (!this.items.some((i) => i.key === this.selectedKey)) this.selectedKey = this.items[0]?.key;
-    const leaks = groups.reduce((n, g) => n + g.leaked.length, 0);
+    const leaks = groups.reduce((n, g) => n + this.leaks(g), 0);
     this.setTitle(`${leaks ? `{red-fg}{bold}${leaks} leaked{/bold}{/red-fg} · ` : ''}sort ${ORDERS[this.order]}${this.reverse ? ' ▲' : ' ▼'}`);
     this.render();
   }
@@ -62,7 +71,7 @@ export class GroupsPanel extends Panel {
       const g = it.group;
       const devs = fit(g.devices.join(',') || '-', Math.max(4, width - 37));
       const out = g.outstanding > 0 ? `{yellow-fg}${fit(count(g.outstanding), 5, 'right')}{/yellow-fg}` : fit('0', 5, 'right');
-      return `${fit(String(g.group), 5, 'right')} ${esc(devs)} ${fit(count(g.gets), 7, 'right')} ${fit(count(g.puts), 7, 'right')} ${out} ${fit(String(g.leaked.length), 5, 'right')}`;
+      return `${fit(String(g.group), 5, 'right')} ${esc(devs)} ${fit(count(g.gets), 7, 'right')} ${fit(count(g.puts), 7, 'right')} ${out} ${fit(String(this.leaks(g)), 5, 'right')}`;
     }
     const r = it.ref;
     const tail = `${r.comm}[${r.pid}] ${age(r.age_ns)}`;

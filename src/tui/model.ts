@@ -10,6 +10,14 @@ import { describeEvent, EventLog } from './eventlog';
 export type Summary = ReturnType<Aggregator['summary']>;
 
 /** Everything the widgets draw, taken once per redraw. */
+/**
+ * References listed per group and kind on the screen: a redraw each second lists
+ * these, whatever the ledger holds (262,144 references took the heap to 195 MB).
+ */
+export const MAX_LISTED_REFS = 100;
+/** Leaks remembered as already logged. */
+const MAX_SEEN_LEAKS = 10_000;
+
 export interface View {
   kind: 'live' | 'replay';
   host: string;
@@ -23,7 +31,9 @@ export interface View {
   events: number;
   lost: number;
   cpuPct: number;
+  /** Groups' held and leaked lists hold at most MAX_LISTED_REFS each; these are their full counts per group. */
   summary: Summary;
+  refCounts: Map<number, { held: number; leaked: number }>;
   agg: Aggregator;
   detail: DeviceDetail;
   rates: RateTracker;
@@ -128,7 +138,8 @@ export class Model {
       this.endLogged = true;
       this.log.push({ ts_ns: nowNs, level: 'error', text: `replay ended: ${endNote.detail}` });
     }
-    const summary = this.agg.summary(nowNs);
+    const summary = this.agg.summary(nowNs, { maxListed: MAX_LISTED_REFS });
+    const refCounts = this.agg.groupCounts(nowNs);
     this.rates.sample(nowNs, this.counters(summary));
     // As RateTracker does: the first sample is the base, one that does not move time is dropped.
     if (this.lastSampleNs >= 0 && nowNs > this.lastSampleNs) {
@@ -141,6 +152,8 @@ export class Model {
         const key = `${g.group}:${nowNs - l.age_ns}:${l.taker}`;
         if (this.seenLeaks.has(key)) continue;
         this.seenLeaks.add(key);
+        // Bounded like the lists: the oldest keys go first (a Set keeps insertion order).
+        if (this.seenLeaks.size > MAX_SEEN_LEAKS) this.seenLeaks.delete(this.seenLeaks.values().next().value!);
         this.log.push({ ts_ns: nowNs, level: 'error', text: `suspected leak: group ${g.group} reference taken by ${l.taker} (${l.comm}[${l.pid}]) never put` });
       }
     }
@@ -153,6 +166,7 @@ export class Model {
       events: this.agg.total,
       lost: this.src.lost(),
       summary,
+      refCounts,
       agg: this.agg,
       detail: this.detail,
       rates: this.rates,

@@ -1,8 +1,10 @@
 /** The reference ledger's compact storage: references in columns, stacks interned once. */
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Aggregator } from '../../src/aggregate/engine';
 import { RefList } from '../../src/aggregate/ref-list';
 import { SiteTable } from '../../src/aggregate/sites';
+import { RawEvent } from '../../src/events/types';
 
 test('a reference list keeps its order through removals and gives memory back after mass puts', () => {
   const l = new RefList();
@@ -41,4 +43,17 @@ test('the site table is bounded: past it a new site is counted and not stored, k
   for (let i = 0; i < 1000; i++) assert.equal(t.intern([0xffffffff81000000n + BigInt(i) * 8n, 0xffffffff81100000n], 'storm'), i);
   assert.deepEqual(t.frames(999), [0xffffffff81000000n + 999n * 8n, 0xffffffff81100000n]);
   assert.equal(t.overflow, 500);
+});
+
+test('a screen lists at most maxListed references per group and kind, the oldest; the counts stay whole', () => {
+  const a = new Aggregator({ attached: new Set(['iommu.group_get']), symbolize: (x) => `leak_take+0x${x.toString(16)} [leakmod]`, leakAgeNs: 0 });
+  for (let i = 0; i < 250; i++) {
+    a.add({ kind: 'group_ref', ts_ns: 1000 + i, pid: 9, tid: 9, type: 0, ret: 0, comm: 'leaker', probe: 'iommu.group_get', group: 0xffff0001n, group_id: 4, nr_frames: 1, dev_name: '', stack: [0x10n] } as RawEvent);
+  }
+  const [g] = a.summary(5000, { maxListed: 100 }).groups;
+  assert.equal(g.leaked.length, 100);
+  assert.equal(g.leaked[0].age_ns, 4000, 'the oldest first');
+  assert.equal(g.outstanding, 250);
+  assert.deepEqual(a.groupCounts(5000).get(4), { held: 0, leaked: 250 });
+  assert.equal(a.summary(5000).groups[0].leaked.length, 250, 'the report lists them all');
 });
