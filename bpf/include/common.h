@@ -39,14 +39,21 @@ static __always_inline void it_probe_hit(__u16 probe, int failed, __u64 amount)
 static __always_inline void it_hist_add(__u16 probe, __s32 group_id, __u64 domain, __u64 lat_ns)
 {
 	struct it_hist_key key = { .probe = probe, .bucket = it_hist_bucket(lat_ns), .group_id = group_id, .domain = domain };
-	__u64 one = 1, *v = bpf_map_lookup_elem(&it_hist, &key);
+	__u64 zero = 0, *v = bpf_map_lookup_elem(&it_hist, &key);
 
-	if (v) {
-		*v += 1;
-		return;
+	if (!v) {
+		/*
+		 * Another CPU may create the key between the lookup and this update
+		 * (EEXIST): look it up again either way and add there, or the call is lost.
+		 */
+		bpf_map_update_elem(&it_hist, &key, &zero, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&it_hist, &key);
+		if (!v) {
+			it_count(IT_CNT_HIST_OVERFLOW);
+			return;
+		}
 	}
-	if (bpf_map_update_elem(&it_hist, &key, &one, BPF_NOEXIST) && !bpf_map_lookup_elem(&it_hist, &key))
-		it_count(IT_CNT_HIST_OVERFLOW);
+	*v += 1;
 }
 
 /* What one call adds to its it_agg entry. */
