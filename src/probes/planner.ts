@@ -57,12 +57,6 @@ function check(k: KernelView, c: Candidate): { reason: Reason } | { target: stri
 
   // libbpf loads the object as a whole, and every program reads kernel types through CO-RE.
   if (k.coreBtf === null) return { reason: reason('no_core_btf', NO_CORE_BTF) };
-  const iommus = c.iommu ? k.iommuDrivers?.() : undefined;
-  if (c.iommu && iommus && !iommus.has(c.iommu)) {
-    if (!iommus.size) return { reason: reason('other_iommu', `${c.target} is ${c.iommu}'s, and no IOMMU is registered here (/sys/class/iommu)`, 'no IOMMU is registered here (/sys/class/iommu)') };
-    const here = [...iommus].join(', ');
-    return { reason: reason('other_iommu', `${c.target} is ${c.iommu}'s; the IOMMU here is ${here}`, `another IOMMU driver's operation (the IOMMU here is ${here})`) };
-  }
   if (c.module && !k.moduleLoaded(c.module) && (needsTrampoline || needsKprobe)) {
     return { reason: reason('module_not_loaded', `module ${c.module} is not loaded`) };
   }
@@ -126,6 +120,13 @@ function check(k: KernelView, c: Candidate): { reason: Reason } | { target: stri
       }
       return { reason: reason('absent', `raw tracepoint ${c.target} does not exist`, 'the raw tracepoint does not exist') };
     }
+  }
+  // Last: what the kernel cannot do at all says more than whose operation it is.
+  const iommus = c.iommu ? k.iommuDrivers?.() : undefined;
+  if (c.iommu && iommus && !iommus.has(c.iommu)) {
+    if (!iommus.size) return { reason: reason('other_iommu', `${c.target} is ${c.iommu}'s, and no IOMMU is registered here (/sys/class/iommu)`, 'no IOMMU is registered here (/sys/class/iommu)') };
+    const here = [...iommus].join(', ');
+    return { reason: reason('other_iommu', `${c.target} is ${c.iommu}'s; the IOMMU here is ${here}`, `another IOMMU driver's operation (the IOMMU here is ${here})`) };
   }
   return module ? { target, module } : { target };
 }

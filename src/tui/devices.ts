@@ -64,8 +64,9 @@ function mapSizes(r: Row): string {
   const classes = Object.entries(r.sizes ?? {});
   if (!classes.length) return '-';
   const parts = classes.map(([size, c]) => `${formatBytes(Number(size))}: ${count(c.calls)} (${formatBytes(c.bytes)})`);
-  const share = r.huge_map_share === null ? '' : `   2 MiB or larger: ${(r.huge_map_share * 100).toFixed(1)}% of bytes`;
-  return parts.join(' · ') + share;
+  // The share first: a long list of classes is cut at the box's edge.
+  const share = r.huge_map_share === null ? '' : `2 MiB or larger: ${(r.huge_map_share * 100).toFixed(1)}% of bytes · `;
+  return share + parts.join(' · ');
 }
 
 /** Its IOTLB invalidations: range syncs with the bytes covered, whole-domain flushes, p50/p99 of each. */
