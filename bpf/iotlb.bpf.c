@@ -63,62 +63,40 @@ static __always_inline void iotlb_exit(__u16 probe)
 	bpf_ringbuf_submit(e, 0);
 }
 
+/*
+ * The four programs of a driver op taking (domain[, gather]): fentry and kprobe
+ * read the range, fexit and kretprobe finish. gather: the range's argument, or NULL.
+ */
+#define IOTLB_PROBE(name, probe, gather, ...)						\
+	SEC("fentry")									\
+	int BPF_PROG(name##_fentry, __VA_ARGS__)					\
+	{										\
+		iotlb_enter(probe, domain, gather);					\
+		return 0;								\
+	}										\
+	SEC("fexit")									\
+	int name##_fexit(void *ctx)							\
+	{										\
+		iotlb_exit(probe);							\
+		return 0;								\
+	}										\
+	SEC("kprobe")									\
+	int BPF_KPROBE(name##_kprobe, __VA_ARGS__)					\
+	{										\
+		iotlb_enter(probe, domain, gather);					\
+		return 0;								\
+	}										\
+	SEC("kretprobe")								\
+	int BPF_KRETPROBE(name##_kretprobe)						\
+	{										\
+		iotlb_exit(probe);							\
+		return 0;								\
+	}
+
 /* void iotlb_sync(struct iommu_domain *, struct iommu_iotlb_gather *) */
-SEC("fentry")
-int BPF_PROG(iommu_iotlb_sync_fentry, struct iommu_domain *domain, struct iommu_iotlb_gather *gather)
-{
-	iotlb_enter(IT_PROBE_IOMMU_IOTLB_SYNC, domain, gather);
-	return 0;
-}
-
-SEC("fexit")
-int iommu_iotlb_sync_fexit(void *ctx)
-{
-	iotlb_exit(IT_PROBE_IOMMU_IOTLB_SYNC);
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(iommu_iotlb_sync_kprobe, struct iommu_domain *domain, struct iommu_iotlb_gather *gather)
-{
-	iotlb_enter(IT_PROBE_IOMMU_IOTLB_SYNC, domain, gather);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(iommu_iotlb_sync_kretprobe)
-{
-	iotlb_exit(IT_PROBE_IOMMU_IOTLB_SYNC);
-	return 0;
-}
+IOTLB_PROBE(iommu_iotlb_sync, IT_PROBE_IOMMU_IOTLB_SYNC, gather, struct iommu_domain *domain, struct iommu_iotlb_gather *gather)
 
 /* void flush_iotlb_all(struct iommu_domain *) */
-SEC("fentry")
-int BPF_PROG(iommu_flush_all_fentry, struct iommu_domain *domain)
-{
-	iotlb_enter(IT_PROBE_IOMMU_FLUSH_ALL, domain, NULL);
-	return 0;
-}
-
-SEC("fexit")
-int iommu_flush_all_fexit(void *ctx)
-{
-	iotlb_exit(IT_PROBE_IOMMU_FLUSH_ALL);
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(iommu_flush_all_kprobe, struct iommu_domain *domain)
-{
-	iotlb_enter(IT_PROBE_IOMMU_FLUSH_ALL, domain, NULL);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(iommu_flush_all_kretprobe)
-{
-	iotlb_exit(IT_PROBE_IOMMU_FLUSH_ALL);
-	return 0;
-}
+IOTLB_PROBE(iommu_flush_all, IT_PROBE_IOMMU_FLUSH_ALL, NULL, struct iommu_domain *domain)
 
 char LICENSE[] SEC("license") = "GPL";

@@ -1,8 +1,8 @@
-import { AttachEvent, DmaEvent } from '../events/types';
+import { AttachEvent } from '../events/types';
 import { ProbeName } from '../generated/bpf';
 import type { DevicePath, HostDevice } from '../probes/iommu-groups';
 import { domainTypeName, isKernelDomain, type DomainTypeName } from './domain-type';
-import { SizeClasses, SizeHistogram, sizeClass } from './map-sizes';
+import { SizeClasses, SizeHistogram } from './map-sizes';
 import { probesFor, roleOf, ROLES } from './truth';
 
 export interface DeviceRow {
@@ -188,11 +188,6 @@ export class DeviceTable {
   /** Per row key: its map calls by size class (report `map_sizes`). */
   private readonly sizes = new Map<string, SizeHistogram>();
 
-  /** Counts the event in its device's row, and returns the row. */
-  dma(e: DmaEvent): DeviceRow {
-    return this.dmaCalls(e.domain, e.probe === 'iommu.unmap', 1, e.done, sizeClass(e.done));
-  }
-
   /**
    * Counts `calls` maps or unmaps of `bytes` in all into `domain`'s row, and returns
    * the row; maps also by their size class (`klass` bytes, the same for all the calls).
@@ -208,7 +203,6 @@ export class DeviceTable {
       let h = this.sizes.get(r.device);
       if (!h) this.sizes.set(r.device, (h = new SizeHistogram()));
       h.addCalls(klass, calls, bytes);
-      r.huge_map_share = h.hugeShare;
     }
     return r;
   }
@@ -230,6 +224,7 @@ export class DeviceTable {
   }
 
   list(): DeviceRow[] {
+    for (const r of this.rows.values()) r.huge_map_share = this.sizes.get(r.device)?.hugeShare ?? null;
     return [...this.rows.values()].map((r) => (r.device.startsWith('unknown:') ? { ...r, device: 'unknown' } : r));
   }
 }

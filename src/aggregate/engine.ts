@@ -6,7 +6,7 @@ import { attachSource, DeviceTable } from './devices';
 import { errnoName } from './errno';
 import { GroupLedger, LedgerLimits } from './groups';
 import { IotlbTable } from './iotlb';
-import { kernelSizeClass } from './map-sizes';
+import { kernelSizeClass, sizeClass } from './map-sizes';
 import { Histogram } from './loglinear';
 import type { ProcessFacts } from '../process/facts';
 import { ProcessTable } from './processes';
@@ -240,19 +240,22 @@ export class Aggregator {
   }
 
   private onDma(e: DmaEvent): void {
-    if (e.probe === 'iommu.unmap') {
+    const unmap = e.probe === 'iommu.unmap';
+    if (unmap) {
       this.dma.unmap_calls++;
       this.dma.unmap_bytes += e.done;
     } else {
       this.dma.map_calls++;
       this.dma.map_bytes += e.done;
     }
-    const row = this.devices.dma(e);
+    // One size class per map, for the device's map_sizes and the process's huge share.
+    const klass = unmap ? 0 : sizeClass(e.done);
+    const row = this.devices.dmaCalls(e.domain, unmap, 1, e.done, klass);
     // A kernel driver's DMA-API maps run in whatever context was current (an
     // interrupt, a worker): they belong to no process.
     if (row.path === 'kernel') return;
-    if (e.probe === 'iommu.unmap') this.processes.unmap(e.pid, e.comm, e.done);
-    else this.processes.map(e.pid, e.comm, e.done, e.ts_ns);
+    if (unmap) this.processes.unmap(e.pid, e.comm, e.done);
+    else this.processes.map(e.pid, e.comm, e.done, e.ts_ns, e.ts_ns, 1, klass);
   }
 
   private onGroupRef(e: GroupRefEvent): void {

@@ -186,8 +186,11 @@ export class LiveKernel implements KernelView {
     return this.modules.has(name);
   }
 
+  private iommus?: ReadonlySet<string>;
+
   iommuDrivers(): ReadonlySet<string> {
-    return activeIommuDrivers();
+    // Asked once per IOMMU-op candidate: read sysfs once.
+    return (this.iommus ??= activeIommuDrivers());
   }
 
   trampoline(name: string, kind: 'fentry' | 'fexit', module?: string): Refusal {
