@@ -247,19 +247,22 @@ export class LiveSource implements EventSource {
 
   /**
    * Aggregated mode: hands the sink what the kernel summed since the last flush.
-   * The ring is read first, so the attaches that name a domain's device come
-   * before the DMA into it, as they did in the kernel.
+   * The sums are read before the ring is drained and handed over after it: every
+   * attach that names a summed call's domain was in the ring before that call was
+   * summed, so the sink sees it first, as the kernel did (drained first, an attach
+   * and its DMA landing between the drain and the read went to "unknown").
    */
   flush(): void {
     if (!this.aggregates || !this.sink || this.paused || this.ring.closed) return;
+    const sums = this.aggregates.read();
     this.ring.drain();
-    this.deliverSums();
+    this.deliverSums(sums);
   }
 
-  private deliverSums(): void {
+  private deliverSums(sums = this.aggregates?.read()): void {
     const sink = this.sink;
-    if (!this.aggregates || !sink) return;
-    const { deltas, latency } = this.aggregates.read();
+    if (!sums || !sink) return;
+    const { deltas, latency } = sums;
     for (const d of deltas) {
       this.events += d.calls;
       if (d.pid > 0) this.processes.see(d.pid, d.tid, d.comm);
