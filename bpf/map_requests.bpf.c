@@ -21,9 +21,6 @@
 /* _IO(VFIO_TYPE, VFIO_BASE + 13), include/uapi/linux/vfio.h */
 #define IT_VFIO_IOMMU_MAP_DMA 0x3b71
 
-/* The module parameter's address (kallsyms, data symbol of vfio_iommu_type1); 0 when unknown. */
-extern const void dma_entry_limit __ksym __weak;
-
 /* include/uapi/linux/vfio.h */
 struct it_vfio_dma_map {
 	__u32 argsz;
@@ -79,7 +76,8 @@ static __always_inline void map_request_exit(__u16 probe, struct it_inflight *in
 	e->dma_avail = 0;
 	e->dma_entry_limit = 0;
 	iommu = (void *)in->args[1];
-	if (probe == IT_PROBE_VFIO_MAP_DMA && &dma_entry_limit && !bpf_probe_read_kernel(&limit, sizeof(limit), &dma_entry_limit)) {
+	if (probe == IT_PROBE_VFIO_MAP_DMA && it_cfg_dma_entry_limit_addr &&
+	    !bpf_probe_read_kernel(&limit, sizeof(limit), (void *)it_cfg_dma_entry_limit_addr)) {
 		e->dma_entry_limit = limit;
 		e->dma_avail = BPF_CORE_READ(iommu, dma_avail);
 	}

@@ -15,5 +15,12 @@ const volatile __u8 it_cfg_record_all __weak = 1;
 const volatile __u32 it_cfg_target_tgid __weak = 0;
 /* Records the selftest producer emits per triggering syscall (benchmarks). */
 const volatile __u32 it_cfg_selftest_burst __weak = 1;
+/*
+ * Address of vfio_iommu_type1's dma_entry_limit parameter (a data symbol in
+ * kallsyms), 0 when unknown. User space finds it only when the probe that reads
+ * it runs: a typeless __ksym would make libbpf scan all of /proc/kallsyms at
+ * every load, a third of a start-up.
+ */
+const volatile __u64 it_cfg_dma_entry_limit_addr __weak = 0;
 
 #endif

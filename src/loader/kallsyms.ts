@@ -23,6 +23,8 @@ export class Kallsyms {
   readonly hasAddresses: boolean;
   /** Module name -> [start, end) of its memory, from /proc/modules, when known. */
   private readonly moduleRanges = new Map<string, [bigint, bigint]>();
+  /** "module:name" -> address of a module's data symbol (parameters the probes read). */
+  private readonly moduleData = new Map<string, bigint>();
 
   /** `modules` is /proc/modules: an address past its module's end is in no function of it. */
   constructor(text: string, modules = '') {
@@ -41,9 +43,12 @@ export class Kallsyms {
       const sp2 = line.indexOf(' ', sp1 + 1);
       if (sp1 < 0 || sp2 < 0) continue;
       const type = line[sp1 + 1];
-      // Only text symbols matter for stacks and probes.
-      if (type !== 't' && type !== 'T' && type !== 'W' && type !== 'w') continue;
       const tab = line.indexOf('\t', sp2 + 1);
+      // Text symbols for stacks and probes; of the data, only modules' (few), for their parameters.
+      if (type !== 't' && type !== 'T' && type !== 'W' && type !== 'w') {
+        if (tab > 0 && 'dDbB'.includes(type)) this.moduleData.set(`${line.slice(tab + 2, line.length - 1)}:${line.slice(sp2 + 1, tab)}`, BigInt('0x' + line.slice(0, sp1)));
+        continue;
+      }
       const name = tab < 0 ? line.slice(sp2 + 1) : line.slice(sp2 + 1, tab);
       const module = tab < 0 ? undefined : line.slice(tab + 2, line.length - 1);
       const sym = { name, address: BigInt('0x' + line.slice(0, sp1)), module };
@@ -80,6 +85,12 @@ export class Kallsyms {
 
   lookup(name: string): KernelSymbol | undefined {
     return this.byName.get(name);
+  }
+
+  /** Address of a module's data symbol (a parameter); undefined when absent or hidden (no CAP_SYSLOG). */
+  moduleDataAddress(module: string, name: string): bigint | undefined {
+    const a = this.moduleData.get(`${module}:${name}`);
+    return a ? a : undefined;
   }
 
   /**

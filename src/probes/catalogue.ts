@@ -312,6 +312,7 @@ export const CATALOGUE: Spec[] = [
     // vfio_dma_do_map() is inlined into the ioctl handler on Debian 6.1 and 6.12;
     // the handler is the driver's ops callback, so it always has a symbol.
     candidates: MODULE_FIRST('vfio_iommu_type1').flatMap((where) => paired('vfio.map_dma', ['vfio_iommu_type1_ioctl'], { ...where, minArgs: 3 })),
+    addresses: [{ constant: 'it_cfg_dma_entry_limit_addr', module: 'vfio_iommu_type1', symbol: 'dma_entry_limit' }],
   },
   {
     name: 'iommufd.ioas_map',

@@ -182,6 +182,11 @@ export class LiveKernel implements KernelView {
     return this.kallsyms.lookup(name)?.module;
   }
 
+  moduleDataAddress(module: string, name: string): bigint | undefined {
+    this.kallsyms ??= Kallsyms.load();
+    return this.kallsyms.moduleDataAddress(module, name);
+  }
+
   moduleLoaded(name: string): boolean {
     return this.modules.has(name);
   }

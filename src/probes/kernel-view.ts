@@ -41,6 +41,8 @@ export interface KernelView {
   iommuDrivers?(): ReadonlySet<string> | undefined;
   /** The module a kallsyms text symbol belongs to (undefined: the kernel image, or not known). */
   symbolModule?(name: string): string | undefined;
+  /** Address of a module's data symbol from kallsyms (a parameter a probe reads), or undefined. */
+  moduleDataAddress?(module: string, name: string): bigint | undefined;
   /** Can a trampoline program of this kind load and attach at the function? */
   trampoline(name: string, kind: 'fentry' | 'fexit', module?: string): Refusal;
   /** Can a kprobe be placed at the symbol? */

@@ -4,7 +4,7 @@ import { BpfObject, Link, LoadError, PACKAGE_ROOT } from '../loader';
 import { KernelView } from './kernel-view';
 import { plan, PlannedProbe } from './planner';
 import { reason, Reason } from './reasons';
-import { ProbeSpec } from './types';
+import { AddressConstant, ProbeSpec } from './types';
 
 export const DEFAULT_OBJECT = path.join(PACKAGE_ROOT, 'build', 'bpf', 'iommutrace.bpf.o');
 
@@ -61,7 +61,7 @@ export class ProbeSession {
       // the object as a whole) or hold maps for nothing. The session says why per probe.
       if (!probes.some((p) => p.status === 'available')) return new ProbeSession(obj, probes);
       try {
-        configure(obj, probes, options);
+        configure(obj, probes, options, addresses(kernel, catalogue, probes));
         await obj.load();
       } catch (err) {
         obj.close();
@@ -105,7 +105,18 @@ function unavailable(p: PlannedProbe, why: Reason): void {
   p.reasonCode = why.code;
 }
 
-function configure(obj: BpfObject, probes: PlannedProbe[], options: SessionOptions): void {
+/** The kernel addresses the probes about to load read (ProbeSpec.addresses), by constant; 0 when not found. */
+function addresses(kernel: KernelView, catalogue: ProbeSpec[], probes: PlannedProbe[]): Record<AddressConstant, bigint> {
+  const out: Record<AddressConstant, bigint> = { it_cfg_dma_entry_limit_addr: 0n };
+  const running = new Set(probes.filter((p) => p.status === 'available').map((p) => p.name));
+  for (const spec of catalogue) {
+    if (!running.has(spec.name)) continue;
+    for (const a of spec.addresses ?? []) out[a.constant] = kernel.moduleDataAddress?.(a.module, a.symbol) ?? 0n;
+  }
+  return out;
+}
+
+function configure(obj: BpfObject, probes: PlannedProbe[], options: SessionOptions, kernelAddresses: Record<AddressConstant, bigint>): void {
   obj.disableAll();
   for (const p of probes) {
     if (p.status !== 'available') continue;
@@ -123,6 +134,7 @@ function configure(obj: BpfObject, probes: PlannedProbe[], options: SessionOptio
     it_cfg_record_all: options.recordAll === false ? (options.checkAggregation ? 2 : 0) : 1,
     it_cfg_target_tgid: options.targetTgid ?? 0,
     it_cfg_selftest_burst: options.selftestBurst ?? 1,
+    ...kernelAddresses,
   } satisfies Constants);
   if (options.ringBytes) obj.setMaxEntries('it_events' satisfies MapName, options.ringBytes);
 }

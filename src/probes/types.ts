@@ -1,3 +1,5 @@
+import type { ConstantName } from '../generated/bpf';
+
 /** How a BPF program attaches; the CLI reports these names. */
 export type AttachMode = 'fentry' | 'fexit' | 'kprobe' | 'kretprobe' | 'tracepoint' | 'tp_btf' | 'raw_tp';
 
@@ -47,4 +49,12 @@ export interface ProbeSpec<Name extends string = string, Program extends string 
   candidates: Candidate<Program>[];
   /** Off unless asked for explicitly (e.g. the selftest producer). */
   optIn?: boolean;
+  /**
+   * Kernel data the programs read by address: the session looks each symbol up in
+   * kallsyms when the probe runs and writes it into the load-time constant (0: unknown).
+   */
+  addresses?: { constant: AddressConstant; module: string; symbol: string }[];
 }
+
+/** The load-time constants that hold kernel addresses: those of bpf/include/config.h named *_addr. */
+export type AddressConstant = Extract<ConstantName, `${string}_addr`>;

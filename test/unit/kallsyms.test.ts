@@ -9,6 +9,7 @@ const TEXT = [
   'ffffffff81234700 D some_data',
   'ffffffffc0a01000 t vfio_pin_pages_remote\t[vfio_iommu_type1]',
   'ffffffffc0a02000 t vfio_unpin_pages_remote\t[vfio_iommu_type1]',
+  'ffffffffc0a05040 d dma_entry_limit\t[vfio_iommu_type1]',
 ].join('\n');
 
 test('kallsyms: text symbols by name, compiler clones, module names', () => {
@@ -18,6 +19,16 @@ test('kallsyms: text symbols by name, compiler clones, module names', () => {
   assert.deepEqual(k.variants('lockless_pages_from_mm'), ['lockless_pages_from_mm.isra.0']);
   assert.equal(k.lookup('vfio_pin_pages_remote')?.module, 'vfio_iommu_type1');
   assert.ok(k.hasAddresses);
+});
+
+test('kallsyms: a module\'s data symbol (a parameter a probe reads) by module and name', () => {
+  const k = new Kallsyms(TEXT);
+  assert.equal(k.moduleDataAddress('vfio_iommu_type1', 'dma_entry_limit'), 0xffffffffc0a05040n);
+  assert.equal(k.moduleDataAddress('vfio', 'dma_entry_limit'), undefined, 'another module\'s is not it');
+  assert.equal(k.moduleDataAddress('vfio_iommu_type1', 'vfio_pin_pages_remote'), undefined, 'text is not data');
+  assert.ok(!k.has('dma_entry_limit'), 'and data never passes for a function');
+  const hidden = new Kallsyms(TEXT.replace(/^[0-9a-f]+/gm, '0000000000000000'));
+  assert.equal(hidden.moduleDataAddress('vfio_iommu_type1', 'dma_entry_limit'), undefined, 'a zeroed address (no CAP_SYSLOG) is unknown');
 });
 
 test('kallsyms: addresses symbolize to function+offset, with the module', () => {

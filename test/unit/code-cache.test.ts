@@ -1,0 +1,58 @@
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+
+const CLI = path.resolve(__dirname, '..', '..', 'src', 'bin', 'iommutrace.js');
+
+function run(cacheHome: string, args: string[]): { status: number | null; out: string } {
+  const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cacheHome };
+  delete env.CACHE_DIRECTORY;
+  delete env.IOMMUTRACE_NO_CODE_CACHE;
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env });
+  return { status: r.status, out: r.stdout + r.stderr };
+}
+
+function cached(cacheHome: string): string[] {
+  const base = path.join(cacheHome, 'iommutrace');
+  if (!fs.existsSync(base)) return [];
+  return fs.readdirSync(base).flatMap((d) => fs.readdirSync(path.join(base, d)).map((f) => path.join(base, d, f)));
+}
+
+test('the commands that attach keep compiled code for their modules, and a damaged entry only means compiling again', (t) => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'iommutrace-cc-'));
+  t.after(() => fs.rmSync(home, { recursive: true, force: true }));
+  const first = run(home, ['record', '--help']);
+  assert.equal(first.status, 0, first.out);
+  const files = cached(home);
+  assert.ok(files.length > 20, `the modules the CLI loaded are cached (${files.length} files)`);
+  assert.ok(!files.some((f) => /\.\d+$/.test(f)), 'no temporary file is left behind');
+
+  // Garbage in every entry: V8 rejects it, the CLI still answers the same, and the entries are made again.
+  for (const f of files) fs.writeFileSync(f, 'not code');
+  const again = run(home, ['record', '--help']);
+  assert.equal(again.status, 0, again.out);
+  assert.equal(again.out, first.out);
+  assert.ok(cached(home).every((f) => fs.readFileSync(f, 'utf8') !== 'not code'), 'rejected entries are rewritten');
+});
+
+test('report, which opens other people\'s captures, writes no cache', (t) => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'iommutrace-cc-'));
+  t.after(() => fs.rmSync(home, { recursive: true, force: true }));
+  const r = run(home, ['report', '--help']);
+  assert.equal(r.status, 0, r.out);
+  assert.deepEqual(cached(home), []);
+});
+
+test('a cache directory others can write is not used', (t) => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'iommutrace-cc-'));
+  t.after(() => fs.rmSync(home, { recursive: true, force: true }));
+  const dir = path.join(home, 'iommutrace', `code-${process.version}-${process.arch}`);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.chmodSync(dir, 0o777);
+  const r = run(home, ['export', '--help']);
+  assert.equal(r.status, 0, r.out);
+  assert.deepEqual(fs.readdirSync(dir), [], 'nothing read from or written to a directory another user could plant code in');
+});
