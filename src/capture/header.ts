@@ -1,4 +1,4 @@
-import { createHash, webcrypto } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { Decoder } from '../events/decode';
@@ -28,17 +28,14 @@ function btfFingerprint(path = VMLINUX_BTF): string {
 }
 
 /**
- * The same for the kernel's own BTF, read and hashed off the main thread: started
- * before the probes load, it is done by the time the header is written, instead
- * of costing start-up tens of milliseconds. Pass it to liveHeader().
+ * The same for the kernel's own BTF, computed in a turn of the event loop after
+ * the caller's: started before the probes load, it runs while the kernel verifies
+ * them and the main thread would sit idle (10-15 ms; read in chunks on the thread
+ * pool instead, each chunk waited for the busy main thread and it took up to
+ * 400 ms). Pass it to liveHeader().
  */
-export async function kernelBtfFingerprint(): Promise<string> {
-  try {
-    const digest = await webcrypto.subtle.digest('SHA-256', await fs.promises.readFile(VMLINUX_BTF));
-    return Buffer.from(digest).toString('hex');
-  } catch {
-    return '';
-  }
+export function kernelBtfFingerprint(): Promise<string> {
+  return new Promise((resolve) => setImmediate(() => resolve(btfFingerprint())));
 }
 
 export function probeRecord(p: PlannedProbe): CaptureProbe {
