@@ -9,7 +9,7 @@ import { COUNTERS, CounterName, HistKey, MapName, PROBES, ProbeName, ProbeStats,
  */
 
 /** What the readers need of a map (a BpfMap; a stand-in in tests). */
-export type MapView = Pick<BpfMap, 'name' | 'lookup' | 'entries' | 'perCpuValues' | 'perCpu'>;
+export type MapView = Pick<BpfMap, 'name' | 'lookup' | 'entries' | 'perCpuValues' | 'perCpu' | 'delete'>;
 
 /** Where the readers find the object's maps (a BpfObject). */
 export interface MapSource {
@@ -96,6 +96,8 @@ export interface AggEntry extends AggCounts {
   /** The thread and comm of the first call. */
   tid: number;
   comm: string;
+  /** The entry's key as the kernel holds it (to delete it). */
+  key: Buffer;
 }
 
 const SUMMED = ['calls', 'amount', 'asked', 'fast', 'partial', 'lat_sum'] as const;
@@ -113,7 +115,7 @@ export function readAggregates(src: MapSource): AggEntry[] {
       tgid: read(key, k.tgid),
       domain: key.readBigUInt64LE(k.domain.offset),
       calls: 0, amount: 0, asked: 0, fast: 0, partial: 0, lat_sum: 0, lat_max: 0,
-      first_ns: 0n, last_ns: 0n, tid: 0, comm: '',
+      first_ns: 0n, last_ns: 0n, tid: 0, comm: '', key,
     };
     for (const cpu of m.perCpu ? m.perCpuValues(value) : [value]) {
       for (const f of SUMMED) e[f] += read(cpu, v[f]);

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import type { AggregateDelta, LatencyDelta } from '../aggregate/deltas';
 import { AggEntry, MapSource, readAggregates, readHistograms } from '../events/maps';
 import { PROBES, ProbeName } from '../generated/bpf';
@@ -12,33 +13,67 @@ function keyOf(e: AggEntry): string {
   return `${e.probe}:${e.size_class}:${e.group_id}:${e.tgid}:${e.domain}`;
 }
 
+/** Whether the process is still there, in the kernel's own pid numbers. */
+function processAlive(tgid: number): boolean {
+  return fs.existsSync(`/proc/${tgid}`);
+}
+
+/**
+ * Whether /proc numbers processes as the kernel does (the root pid namespace):
+ * a container without the host's pids would see every traced process as gone.
+ */
+export function rootPidNamespace(): boolean {
+  try {
+    const ns = /^NSpid:\s*(.*)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    return !ns || ns[1].trim().split(/\s+/).length === 1;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Reads what the kernel summed in aggregated mode (it_agg and it_hist, per CPU)
- * and hands out what is new since the last read. The maps only grow: each read
- * subtracts the previous one, so nothing is counted twice and no update racing
- * a delete is lost. Entries are never deleted while the session runs; a full
- * it_agg sends further calls to the ring instead (counter agg_overflow).
+ * and hands out what is new since the last read. Each read subtracts the previous
+ * one, so nothing is counted twice. The entries of processes that have exited are
+ * deleted once their last sums are read: processes come and go on a busy host and
+ * it_agg (4,096 keys) would fill, sending every further call to the ring (counter
+ * agg_overflow). Only those: a process found gone before the read makes no more
+ * calls, so no update can race the delete (it_hist's keys hold no process).
  */
 export class KernelAggregates {
   private readonly seen = new Map<string, Seen>();
   private readonly buckets = new Map<string, number>();
+  /** The processes of the entries at the last read. */
+  private tgids = new Set<number>();
 
-  /** `clockBaseNs`: CLOCK_MONOTONIC at the source's start (event times count from it). */
+  /**
+   * `clockBaseNs`: CLOCK_MONOTONIC at the source's start (event times count from it).
+   * `alive`: whether a process still runs; null when that cannot be known here
+   * (another pid namespace), and then nothing is deleted.
+   */
   constructor(
     private readonly maps: MapSource,
     private readonly clockBaseNs: bigint,
+    private readonly alive: ((tgid: number) => boolean) | null = rootPidNamespace() ? processAlive : null,
   ) {}
 
   /** What the kernel summed since the last call. */
   read(): { deltas: AggregateDelta[]; latency: LatencyDelta[] } {
+    const alive = this.alive;
+    const gone = new Set(alive ? [...this.tgids].filter((t) => !alive(t)) : []);
+    this.tgids = new Set();
     const deltas: AggregateDelta[] = [];
     for (const e of readAggregates(this.maps)) {
       const probe = NAMES.get(e.probe);
       if (!probe) continue;
       const k = keyOf(e);
       const was = this.seen.get(k);
+      if (gone.has(e.tgid)) {
+        this.maps.map('it_agg').delete(e.key);
+        this.seen.delete(k);
+      } else if (e.tgid) this.tgids.add(e.tgid);
       if (was && was.calls === e.calls) continue;
-      this.seen.set(k, { calls: e.calls, amount: e.amount, asked: e.asked, fast: e.fast, partial: e.partial, lat_sum: e.lat_sum });
+      if (!gone.has(e.tgid)) this.seen.set(k, { calls: e.calls, amount: e.amount, asked: e.asked, fast: e.fast, partial: e.partial, lat_sum: e.lat_sum });
       deltas.push({
         probe,
         pid: e.tgid,

@@ -41,6 +41,7 @@ class PerCpuHash implements MapView {
     return v[cpu];
   }
   lookup = (key: Buffer) => this.entries().find((e) => e.key.equals(key))?.value;
+  delete = (key: Buffer) => this.values.delete(key.toString('hex'));
   entries = () => [...this.values].map(([k, v]) => ({ key: Buffer.from(k, 'hex'), value: Buffer.concat(v.map((c) => Buffer.concat([c, Buffer.alloc(this.stride - c.length)]))) }));
   perCpuValues = (b: Buffer) => Array.from({ length: CPUS }, (_, i) => b.subarray(i * this.stride, i * this.stride + this.valueSize));
 }
@@ -147,7 +148,7 @@ test('aggregated mode: deltas read from it_agg and it_hist per CPU give the numb
   const aggMap = new PerCpuHash('it_agg', STRUCTS.it_agg_val.size);
   const histMap = new PerCpuHash('it_hist', 8);
   const maps: MapSource = { map: (name) => (name === 'it_agg' ? aggMap : histMap) };
-  const reader = new KernelAggregates(maps, BASE);
+  const reader = new KernelAggregates(maps, BASE, () => true);
   const live = sinks();
   const deliver = () => {
     const { deltas, latency } = reader.read();
@@ -186,3 +187,46 @@ test('aggregated mode: deltas read from it_agg and it_hist per CPU give the numb
   assert.ok(got.device_latency['iommu.map']['0000:00:03.0'].buckets.length > 10);
   assert.ok(got.gup.partial > 0 && got.gup.slow_pages > 0 && got.pins.gup_unpinned_pages > 0);
 });
+
+test('aggregated mode: an exited process\'s entries are deleted once their last sums are read, and nothing is lost or counted twice', () => {
+  const aggMap = new PerCpuHash('it_agg', STRUCTS.it_agg_val.size);
+  const histMap = new PerCpuHash('it_hist', 8);
+  const running = new Set([300, 301]);
+  const reader = new KernelAggregates({ map: (name) => (name === 'it_agg' ? aggMap : histMap) }, BASE, (t) => running.has(t));
+  const calls = () => { let sum = 0; for (const d of reader.read().deltas) if (d.pid === 301) sum += d.calls; return sum; };
+  const map = (pid: number, ts: number, cpu: number) =>
+    kernelCall(aggMap, histMap, { probe: 'iommu.map', ts, pid, tid: pid, comm: 'vm', lat: 100, domain: DOMAIN, gid: 3, amount: 4096, asked: 4096 }, cpu, pid);
+  const keysOf = (pid: number) => readPids(aggMap).filter((p) => p === pid).length;
+
+  for (let i = 0; i < 5; i++) map(301, 1_000 + i, i % CPUS);
+  map(300, 2_000, 0);
+  assert.equal(calls(), 5);
+  // 301 maps twice more and exits between two reads: the next read hands out those two and deletes its entry ...
+  map(301, 3_000, 1);
+  map(301, 3_001, 0);
+  running.delete(301);
+  assert.equal(calls(), 2, 'the calls made before exiting are read');
+  assert.equal(keysOf(301), 0, 'the exited process\'s entry is gone from the map');
+  assert.equal(keysOf(300), 1, 'a running process keeps its entry');
+  // ... and nothing is counted again.
+  assert.equal(calls(), 0);
+  // The pid used again by a new process starts from zero, not from the old sums.
+  running.add(301);
+  map(301, 4_000, 0);
+  assert.equal(calls(), 1);
+});
+
+test('aggregated mode: where processes cannot be seen (another pid namespace), nothing is deleted', () => {
+  const aggMap = new PerCpuHash('it_agg', STRUCTS.it_agg_val.size);
+  const histMap = new PerCpuHash('it_hist', 8);
+  const reader = new KernelAggregates({ map: (name) => (name === 'it_agg' ? aggMap : histMap) }, BASE, null);
+  kernelCall(aggMap, histMap, { probe: 'iommu.map', ts: 1, pid: 42, tid: 42, comm: 'x', lat: 1, domain: DOMAIN, gid: 3, amount: 4096, asked: 4096 }, 0, 42);
+  reader.read();
+  reader.read();
+  assert.equal(aggMap.values.size, 1);
+});
+
+/** The tgid of each it_agg entry. */
+function readPids(agg: PerCpuHash): number[] {
+  return agg.entries().map((e) => e.key.readUInt32LE(STRUCTS.it_agg_key.fields.tgid.offset));
+}

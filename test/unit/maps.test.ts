@@ -13,6 +13,7 @@ function perCpuMap(name: MapName, valueSize: number, values: Map<string, Buffer[
     lookup: (key: Buffer) => (values.has(key.toString('hex')) ? raw(values.get(key.toString('hex'))!) : undefined),
     entries: () => [...values].map(([k, v]) => ({ key: Buffer.from(k, 'hex'), value: raw(v) })),
     perCpuValues: (b: Buffer) => [b.subarray(0, valueSize), b.subarray(stride, stride + valueSize)],
+    delete: (key: Buffer) => values.delete(key.toString('hex')),
   };
 }
 
