@@ -42,7 +42,7 @@ function addr(c: Cursor): bigint {
 /**
  * The same number, as a small integer where it is one. Column values come out of
  * float64 arrays: stored as they are, every integer field of an event would be a
- * boxed heap number of its own (10 of a DMA event's 14 fields, 160 of the 330
+ * boxed heap number of its own (8 of a DMA event's 14 fields, 128 of the 331
  * bytes allocated per event); a small integer is stored in the field itself.
  */
 function int(v: number): number {
