@@ -4,7 +4,7 @@ import { BaseCommand, UserError } from '../command';
 import { liveSelection, PROBES_FLAG } from '../probes/select';
 import { privilegeProblem } from '../probes/privileges';
 import { LiveSource } from '../source/live';
-import { ReplaySource } from '../source/replay';
+import { ReplaySource, replayTickMs } from '../source/replay';
 import { EventSource } from '../source/source';
 import { Dashboard } from '../tui/app';
 import { DEFAULT_LAYOUT, Layout, LayoutError, loadLayout } from '../tui/layout';
@@ -62,7 +62,7 @@ s/S sort, / filter, tab focus, enter details, r reset, u probes, ? help.`;
     if (flags.replay) {
       let replay: ReplaySource;
       try {
-        replay = new ReplaySource(flags.replay, { speed });
+        replay = new ReplaySource(flags.replay, { speed, tickMs: replayTickMs(intervalNs / 1e6) });
       } catch (err) {
         if (err instanceof CaptureError) throw new UserError(`${flags.replay}: ${err.message}`, err.damaged ? 2 : 1);
         throw err;

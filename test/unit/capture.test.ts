@@ -96,6 +96,22 @@ test('events through the writer and the reader come back identical', () => {
   assert.deepEqual(got, evs.map(normalize));
 });
 
+test('integer fields come back exact on both sides of the small-integer range, and in runs of one kind after another', () => {
+  // The reader stores fields that fit 32 bits as small integers (no heap number each); the rest must pass untouched.
+  const edges = [0, 1, -1, 2 ** 31 - 1, 2 ** 31, -(2 ** 31), -(2 ** 31) - 1, 2 ** 32 + 5, -(2 ** 40), 2 ** 44 + 3, 7];
+  const evs: CaptureEvent[] = [];
+  let ts = 5;
+  for (const [i, v] of edges.entries()) {
+    const hdr = { ts_ns: (ts += 2 ** 31 + i), pid: v, tid: 1, ret: v, comm: 'edge', probe: 'iommu.map' };
+    const dma = { kind: 'dma', ...hdr, lat_ns: v, domain: 0xffff888012340000n, iova: BigInt(i) << 32n, size: v, done: v } as const;
+    // Two of a kind, then the other: the reader keeps the last kind's columns at hand.
+    evs.push(dma, { ...dma, ts_ns: (ts += 1), size: -v || 1 }, { kind: 'gup', ...hdr, probe: 'gup.fast', lat_ns: 9, start: 0x7f0000000000n, nr_pages: v, gup_flags: 0, fast_pages: v, fast_seen: 1 });
+  }
+  const { got } = readAll(write(path.join(tmp, 'edges.iotrace'), evs, 4));
+  assert.deepEqual(got, evs.map(normalize));
+  for (const e of got) for (const v of Object.values(e)) if (typeof v === 'number') assert.ok(Number.isSafeInteger(v) && !Object.is(v, -0), `${v}`);
+});
+
 test('captures are created 0600 and an existing file is refused untouched', () => {
   const file = path.join(tmp, 'mode.iotrace');
   write(file, events(10));
