@@ -25,14 +25,18 @@ static __always_inline void dma_enter(__u16 probe, void *domain, __u64 iova, __u
  * domain runs in whatever context was current and belongs to no process: its
  * tgid is left 0, so interrupts and bystanders do not multiply the keys.
  */
-static __always_inline int dma_agg(__u16 probe, __u64 domain, __s32 gid, __u64 size, __u64 done, __u64 lat)
+static __always_inline int dma_agg(__u16 probe, __u64 domain, const struct it_domain_info *known, __s32 gid,
+				   __u64 size, __u64 done, __u64 lat, __u64 now)
 {
-	struct it_agg_add a = { .amount = done, .asked = size, .lat = lat, .calls = 1 };
-	__u32 tgid = it_tgid();
+	struct it_agg_add a = { .amount = done, .asked = size, .lat = lat, .calls = 1, .now = now };
+	__u32 type = 0;
 
-	if (domain && (BPF_CORE_READ((struct iommu_domain *)domain, type) & IT_DOMAIN_DMA_API))
-		tgid = 0;
-	return it_agg_call(probe, gid, domain, tgid, &a);
+	/* The type as learned with the group; read from the domain only when it was not. */
+	if (known)
+		type = known->type;
+	else if (domain)
+		type = BPF_CORE_READ((struct iommu_domain *)domain, type);
+	return it_agg_call(probe, gid, domain, type & IT_DOMAIN_DMA_API ? 0 : it_tgid(), &a);
 }
 
 /*
@@ -44,6 +48,7 @@ static __always_inline void dma_exit(__u16 probe, __s64 ret)
 {
 	struct it_inflight in;
 	__u64 lat = it_exit(probe, &in);
+	struct it_domain_info *known;
 	__u64 size, done;
 	struct it_ev_dma *e;
 	__s32 err, gid;
@@ -63,12 +68,13 @@ static __always_inline void dma_exit(__u16 probe, __s64 ret)
 		done = ret > 0 ? ret : 0;
 		size = done;
 	}
-	gid = it_domain_group_id(in.args[0]);
+	known = it_domain(in.args[0]);
+	gid = known ? known->group_id : -1;
 	it_probe_hit(probe, err < 0, done);
-	summed = !it_want_record(err < 0) && dma_agg(probe, in.args[0], gid, size, done, lat);
+	summed = !it_want_record(err < 0) && dma_agg(probe, in.args[0], known, gid, size, done, lat, in.ts_ns + lat);
 	if (it_summed_only(summed))
 		return;
-	e = it_reserve(sizeof(*e), it_type(IT_EV_DMA, summed), probe, err);
+	e = it_reserve_at(sizeof(*e), it_type(IT_EV_DMA, summed), probe, err, in.ts_ns + lat);
 	if (!e)
 		return;
 	e->lat_ns = lat;
@@ -78,7 +84,7 @@ static __always_inline void dma_exit(__u16 probe, __s64 ret)
 	e->done = done;
 	e->group_id = gid;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	it_submit(e);
 }
 
 /* The tracepoint variants: no latency, no domain. */
@@ -88,7 +94,7 @@ static __always_inline void dma_tp(__u16 probe, __u64 iova, __u64 size, __u64 do
 	int summed;
 
 	it_probe_hit(probe, 0, done);
-	summed = !it_want_record(0) && dma_agg(probe, 0, -1, size, done, 0);
+	summed = !it_want_record(0) && dma_agg(probe, 0, NULL, -1, size, done, 0, 0);
 	if (it_summed_only(summed))
 		return;
 	e = it_reserve(sizeof(*e), it_type(IT_EV_DMA, summed), probe, 0);
@@ -101,7 +107,7 @@ static __always_inline void dma_tp(__u16 probe, __u64 iova, __u64 size, __u64 do
 	e->done = done;
 	e->group_id = -1;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	it_submit(e);
 }
 
 /*

@@ -54,7 +54,8 @@ export class ProbeSession {
 
   static async start(kernel: KernelView & { btfCustomPath?: string }, catalogue: ProbeSpec[], options: SessionOptions = {}): Promise<ProbeSession> {
     const probes = plan(kernel, catalogue, options.select);
-    const objectPath = options.objectPath ?? DEFAULT_OBJECT;
+    // IOMMUTRACE_BPF_OBJECT: another build of the object, for benchmarks comparing builds in one boot.
+    const objectPath = options.objectPath ?? process.env.IOMMUTRACE_BPF_OBJECT ?? DEFAULT_OBJECT;
     for (let attempt = 1; ; attempt++) {
       const obj = BpfObject.open(objectPath, { tracefs: kernel.tracefs, btfCustomPath: kernel.btfCustomPath });
       // Nothing to run: an empty load would only fail (without kernel BTF libbpf refuses
