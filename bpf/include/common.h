@@ -150,20 +150,17 @@ static __always_inline void *it_reserve(__u64 size, __u16 type, __u16 probe, __s
 	return it_reserve_at(size, type, probe, ret, 0);
 }
 
-/* Ring bytes waiting past which an aggregated-mode submit wakes the reader anyway (a quarter of it_events). */
-#define IT_RING_WAKE_BYTES (1 << 20)
-
 /*
- * Submits a reserved record. In aggregated mode user space drains the ring with
- * every read of the sums (once a second), so a record wakes it only when the ring
- * is filling up: a wakeup is an irq_work self-IPI whose handler, waking the reader,
- * runs inside the program's own time (interrupts are on in tracing programs).
+ * Submits a reserved record. Where the reader also drains the ring on a timer
+ * (it_cfg_wake_bytes set), a record wakes it only once that much waits: a wakeup
+ * is an irq_work self-IPI whose handler, waking the reader, runs inside the
+ * program's own time (interrupts are on in tracing programs).
  */
 static __always_inline void it_submit(void *e)
 {
 	__u64 flags = 0;
 
-	if (it_cfg_record_all == 0 && bpf_ringbuf_query(&it_events, BPF_RB_AVAIL_DATA) < IT_RING_WAKE_BYTES)
+	if (it_cfg_wake_bytes && bpf_ringbuf_query(&it_events, BPF_RB_AVAIL_DATA) < it_cfg_wake_bytes)
 		flags = BPF_RB_NO_WAKEUP;
 	bpf_ringbuf_submit(e, flags);
 }

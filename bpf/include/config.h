@@ -15,5 +15,8 @@ const volatile __u8 it_cfg_record_all __weak = 1;
 const volatile __u32 it_cfg_target_tgid __weak = 0;
 /* Records the selftest producer emits per triggering syscall (benchmarks). */
 const volatile __u32 it_cfg_selftest_burst __weak = 1;
+/* Ring bytes waiting before a record wakes the reader; 0: every record wakes it.
+ * Set only by readers that also drain the ring on a timer (src/source/live.ts). */
+const volatile __u32 it_cfg_wake_bytes __weak = 0;
 
 #endif

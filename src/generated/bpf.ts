@@ -292,7 +292,7 @@ export interface ProbeStats {
 /** Load-time constants (const volatile in .rodata): offset and size. */
 export const CONSTANTS = {
   it_cfg_record_all: { offset: 0, size: 1 }, it_cfg_target_tgid: { offset: 4, size: 4 },
-  it_cfg_selftest_burst: { offset: 8, size: 4 },
+  it_cfg_selftest_burst: { offset: 8, size: 4 }, it_cfg_wake_bytes: { offset: 12, size: 4 },
 } as const;
 export type ConstantName = keyof typeof CONSTANTS;
 

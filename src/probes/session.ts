@@ -28,6 +28,11 @@ export interface SessionOptions {
   targetTgid?: number;
   /** Records the selftest producer emits per getppid() (benchmarks). */
   selftestBurst?: number;
+  /**
+   * Ring bytes waiting before a record wakes the reader (default 0: every record);
+   * only for readers that also drain the ring on a timer.
+   */
+  wakeBytes?: number;
 }
 
 /** How many times a load is retried after dropping the probes the verifier refused. */
@@ -124,6 +129,7 @@ function configure(obj: BpfObject, probes: PlannedProbe[], options: SessionOptio
     it_cfg_record_all: options.recordAll === false ? (options.checkAggregation ? 2 : 0) : 1,
     it_cfg_target_tgid: options.targetTgid ?? 0,
     it_cfg_selftest_burst: options.selftestBurst ?? 1,
+    it_cfg_wake_bytes: options.wakeBytes ?? 0,
   } satisfies Constants);
   if (options.ringBytes) obj.setMaxEntries('it_events' satisfies MapName, options.ringBytes);
 }
