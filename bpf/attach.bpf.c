@@ -26,6 +26,7 @@ static __always_inline void attach_exit(__u16 probe, __s32 ret, int attach)
 	struct device *dev = (void *)in.args[1];
 	struct iommu_group *group = (void *)in.args[2];
 	struct it_ev_attach *e;
+	__u32 type;
 	__s32 gid;
 
 	if (!lat)
@@ -33,13 +34,13 @@ static __always_inline void attach_exit(__u16 probe, __s32 ret, int attach)
 	if (!group && dev)
 		group = BPF_CORE_READ(dev, iommu_group);
 	gid = it_group_id(group);
+	type = domain ? BPF_CORE_READ(domain, type) : 0;
 
 	if (!ret && domain && gid >= 0) {
 		__u64 key = (__u64)domain;
 
 		if (attach) {
-			if (bpf_map_update_elem(&it_domain_group, &key, &gid, BPF_ANY))
-				it_count(IT_CNT_DOMAIN_OVERFLOW);
+			it_domain_learn(key, gid, type);
 		} else if (it_domain_group_id(key) == gid) {
 			bpf_map_delete_elem(&it_domain_group, &key);
 		}
@@ -47,17 +48,17 @@ static __always_inline void attach_exit(__u16 probe, __s32 ret, int attach)
 
 	it_probe_hit(probe, ret != 0, 0);
 
-	e = it_reserve(sizeof(*e), IT_EV_ATTACH, probe, ret);
+	e = it_reserve_at(sizeof(*e), IT_EV_ATTACH, probe, ret, in.ts_ns + lat);
 	if (!e)
 		return;
 	e->lat_ns = lat;
 	e->domain = (__u64)domain;
 	e->group = (__u64)group;
-	e->domain_type = domain ? BPF_CORE_READ(domain, type) : 0;
+	e->domain_type = type;
 	e->group_id = gid;
 	it_dev_name(e->dev_name, dev);
 	it_driver_name(e->driver, dev);
-	bpf_ringbuf_submit(e, 0);
+	it_submit(e);
 }
 
 /*

@@ -24,7 +24,7 @@ static __always_inline void dirty_emit(__u16 probe, __s32 ret, __u64 lat, struct
 	e->length = length;
 	e->page_size = page_size;
 	e->fn = fn;
-	bpf_ringbuf_submit(e, 0);
+	it_submit(e);
 }
 
 /* A live bitmap's range, read from the struct. */

@@ -12,9 +12,22 @@
  */
 #include "common.h"
 
-static __always_inline void dma_enter(__u16 probe, void *domain, __u64 iova, __u64 size)
+/* Marks a domain type read at entry in args[3] (a type can be 0). */
+#define IT_TYPE_SEEN (1ULL << 32)
+
+/*
+ * type: what dma_type() makes of the domain's type at entry; fentry programs read it
+ * with a plain load through their typed argument (no helper call), kprobes pass 0.
+ */
+static __always_inline void dma_enter(__u16 probe, void *domain, __u64 iova, __u64 size, __u64 type)
 {
-	it_enter(probe, (__u64)domain, iova, size, 0);
+	it_enter(probe, (__u64)domain, iova, size, type);
+}
+
+/* An fentry program's typed domain pointer: its type for args[3]. */
+static __always_inline __u64 dma_type(const struct iommu_domain *domain)
+{
+	return domain ? domain->type | IT_TYPE_SEEN : 0;
 }
 
 /* IOMMU_DOMAIN_* bit of the domains the kernel's DMA API maps into for its drivers. */
@@ -25,14 +38,20 @@ static __always_inline void dma_enter(__u16 probe, void *domain, __u64 iova, __u
  * domain runs in whatever context was current and belongs to no process: its
  * tgid is left 0, so interrupts and bystanders do not multiply the keys.
  */
-static __always_inline int dma_agg(__u16 probe, __u64 domain, __s32 gid, __u64 size, __u64 done, __u64 lat)
+static __always_inline int dma_agg(__u16 probe, __u64 domain, const struct it_domain_info *known, __s32 gid,
+				   __u64 size, __u64 done, __u64 lat, __u64 now, __u64 entry_type)
 {
-	struct it_agg_add a = { .amount = done, .asked = size, .lat = lat, .calls = 1 };
-	__u32 tgid = it_tgid();
+	struct it_agg_add a = { .amount = done, .asked = size, .lat = lat, .calls = 1, .now = now };
+	__u32 type = 0;
 
-	if (domain && (BPF_CORE_READ((struct iommu_domain *)domain, type) & IT_DOMAIN_DMA_API))
-		tgid = 0;
-	return it_agg_call(probe, gid, domain, tgid, &a);
+	/* The type as learned with the group, or as the fentry read it; else from the domain. */
+	if (known)
+		type = known->type;
+	else if (entry_type & IT_TYPE_SEEN)
+		type = (__u32)entry_type;
+	else if (domain)
+		type = BPF_CORE_READ((struct iommu_domain *)domain, type);
+	return it_agg_call(probe, gid, domain, type & IT_DOMAIN_DMA_API ? 0 : it_tgid(), &a);
 }
 
 /*
@@ -44,6 +63,7 @@ static __always_inline void dma_exit(__u16 probe, __s64 ret)
 {
 	struct it_inflight in;
 	__u64 lat = it_exit(probe, &in);
+	struct it_domain_info *known;
 	__u64 size, done;
 	struct it_ev_dma *e;
 	__s32 err, gid;
@@ -63,12 +83,13 @@ static __always_inline void dma_exit(__u16 probe, __s64 ret)
 		done = ret > 0 ? ret : 0;
 		size = done;
 	}
-	gid = it_domain_group_id(in.args[0]);
+	known = it_domain(in.args[0]);
+	gid = known ? known->group_id : -1;
 	it_probe_hit(probe, err < 0, done);
-	summed = !it_want_record(err < 0) && dma_agg(probe, in.args[0], gid, size, done, lat);
+	summed = !it_want_record(err < 0) && dma_agg(probe, in.args[0], known, gid, size, done, lat, in.ts_ns + lat, in.args[3]);
 	if (it_summed_only(summed))
 		return;
-	e = it_reserve(sizeof(*e), it_type(IT_EV_DMA, summed), probe, err);
+	e = it_reserve_at(sizeof(*e), it_type(IT_EV_DMA, summed), probe, err, in.ts_ns + lat);
 	if (!e)
 		return;
 	e->lat_ns = lat;
@@ -78,7 +99,7 @@ static __always_inline void dma_exit(__u16 probe, __s64 ret)
 	e->done = done;
 	e->group_id = gid;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	it_submit(e);
 }
 
 /* The tracepoint variants: no latency, no domain. */
@@ -88,7 +109,7 @@ static __always_inline void dma_tp(__u16 probe, __u64 iova, __u64 size, __u64 do
 	int summed;
 
 	it_probe_hit(probe, 0, done);
-	summed = !it_want_record(0) && dma_agg(probe, 0, -1, size, done, 0);
+	summed = !it_want_record(0) && dma_agg(probe, 0, NULL, -1, size, done, 0, 0, 0);
 	if (it_summed_only(summed))
 		return;
 	e = it_reserve(sizeof(*e), it_type(IT_EV_DMA, summed), probe, 0);
@@ -101,7 +122,7 @@ static __always_inline void dma_tp(__u16 probe, __u64 iova, __u64 size, __u64 do
 	e->done = done;
 	e->group_id = -1;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	it_submit(e);
 }
 
 /*
@@ -114,7 +135,7 @@ static __always_inline void dma_tp(__u16 probe, __u64 iova, __u64 size, __u64 do
 	int BPF_PROG(name##_fentry, struct iommu_domain *domain, unsigned long iova,	\
 		     __u64 third, __u64 size)						\
 	{										\
-		dma_enter(probe, domain, iova, (sized) ? size : 0);			\
+		dma_enter(probe, domain, iova, (sized) ? size : 0, dma_type(domain));	\
 		return 0;								\
 	}										\
 	SEC("fexit")									\
@@ -127,7 +148,7 @@ static __always_inline void dma_tp(__u16 probe, __u64 iova, __u64 size, __u64 do
 	int BPF_KPROBE(name##_kprobe, struct iommu_domain *domain, unsigned long iova,	\
 		       __u64 third, __u64 size)						\
 	{										\
-		dma_enter(probe, domain, iova, (sized) ? size : 0);			\
+		dma_enter(probe, domain, iova, (sized) ? size : 0, 0);			\
 		return 0;								\
 	}										\
 	SEC("kretprobe")								\
@@ -174,7 +195,7 @@ int iommu_map_tp(struct trace_event_raw_map *ctx)
 SEC("fentry")
 int BPF_PROG(iommu_unmap_fentry, struct iommu_domain *domain, unsigned long iova, __u64 size)
 {
-	dma_enter(IT_PROBE_IOMMU_UNMAP, domain, iova, size);
+	dma_enter(IT_PROBE_IOMMU_UNMAP, domain, iova, size, dma_type(domain));
 	return 0;
 }
 
@@ -188,7 +209,7 @@ int iommu_unmap_fexit(void *ctx)
 SEC("kprobe")
 int BPF_KPROBE(iommu_unmap_kprobe, struct iommu_domain *domain, unsigned long iova, __u64 size)
 {
-	dma_enter(IT_PROBE_IOMMU_UNMAP, domain, iova, size);
+	dma_enter(IT_PROBE_IOMMU_UNMAP, domain, iova, size, 0);
 	return 0;
 }
 

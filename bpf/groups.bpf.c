@@ -24,7 +24,7 @@ static __always_inline void group_ref(void *ctx, __u16 probe, struct iommu_group
 	it_dev_name(e->dev_name, dev);
 	n = bpf_get_stack(ctx, e->stack, sizeof(e->stack), 0);
 	e->nr_frames = n > 0 ? n / sizeof(e->stack[0]) : 0;
-	bpf_ringbuf_submit(e, 0);
+	it_submit(e);
 }
 
 /* iommu_group_get(dev): a reference only when it returns a group */

@@ -36,7 +36,7 @@ static __always_inline void gup_exit(__u16 probe, __s64 ret)
 		/* What the aggregator makes of the record below (src/aggregate/engine.ts onGup). */
 		__u32 asked = in.args[1], fast = in.fast_seen ? in.fast_pages : (__u32)pinned;
 		struct it_agg_add a = {
-			.amount = pinned, .asked = asked, .lat = lat, .calls = 1,
+			.amount = pinned, .asked = asked, .lat = lat, .calls = 1, .now = in.ts_ns + lat,
 			.partial = (__s64)(__s32)ret < (__s64)asked,
 			.fast = probe == IT_PROBE_GUP_FAST ? (fast < pinned ? fast : pinned) : 0,
 		};
@@ -45,7 +45,7 @@ static __always_inline void gup_exit(__u16 probe, __s64 ret)
 	}
 	if (it_summed_only(summed))
 		return;
-	e = it_reserve(sizeof(*e), it_type(IT_EV_GUP, summed), probe, ret);
+	e = it_reserve_at(sizeof(*e), it_type(IT_EV_GUP, summed), probe, ret, in.ts_ns + lat);
 	if (!e)
 		return;
 	e->lat_ns = lat;
@@ -54,7 +54,7 @@ static __always_inline void gup_exit(__u16 probe, __s64 ret)
 	e->gup_flags = in.args[2];
 	e->fast_seen = in.fast_seen;
 	e->fast_pages = in.fast_seen ? in.fast_pages : pinned;
-	bpf_ringbuf_submit(e, 0);
+	it_submit(e);
 }
 
 /*
@@ -229,7 +229,7 @@ static __always_inline void gup_unpin(__u16 probe, __u64 npages)
 	e->addr = 0;
 	e->nr_pages = npages;
 	e->pinned = npages;
-	bpf_ringbuf_submit(e, 0);
+	it_submit(e);
 }
 
 /* unpin_user_pages(pages, npages) */

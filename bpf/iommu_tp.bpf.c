@@ -35,7 +35,7 @@ static __always_inline void tp_dev(__u16 probe, __s32 group_id, struct device *d
 	it_dev_name(e->dev_name, dev);
 	if (probe == IT_PROBE_IOMMU_IO_PAGE_FAULT)
 		it_driver_name(e->driver, dev);
-	bpf_ringbuf_submit(e, 0);
+	it_submit(e);
 }
 
 /* A __data_loc string of a classic tracepoint record: its offset is the low 16 bits. */
@@ -67,7 +67,7 @@ int iommu_tp_attach_tp(struct trace_event_raw_iommu_device_event *ctx)
 	if (!e)
 		return 0;
 	tp_str(e->dev_name, ctx, ctx->__data_loc_device);
-	bpf_ringbuf_submit(e, 0);
+	it_submit(e);
 	return 0;
 }
 
@@ -93,7 +93,7 @@ static __always_inline void tp_group(__u16 probe, struct trace_event_raw_iommu_g
 	if (!e)
 		return;
 	tp_str(e->dev_name, ctx, ctx->__data_loc_device);
-	bpf_ringbuf_submit(e, 0);
+	it_submit(e);
 }
 
 SEC("tracepoint/iommu/add_device_to_group")
@@ -149,7 +149,7 @@ int iommu_io_page_fault_tp(struct trace_event_raw_iommu_error *ctx)
 		return 0;
 	tp_str(e->dev_name, ctx, ctx->__data_loc_device);
 	tp_str(e->driver, ctx, ctx->__data_loc_driver);
-	bpf_ringbuf_submit(e, 0);
+	it_submit(e);
 	return 0;
 }
 

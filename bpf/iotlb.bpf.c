@@ -23,9 +23,9 @@ static __always_inline void iotlb_enter(__u16 probe, void *domain, struct iommu_
 	it_enter(probe, (__u64)domain, start, end, 0);
 }
 
-static __always_inline int iotlb_agg(__u16 probe, __u64 domain, __s32 gid, __u64 bytes, __u64 lat)
+static __always_inline int iotlb_agg(__u16 probe, __u64 domain, __s32 gid, __u64 bytes, __u64 lat, __u64 now)
 {
-	struct it_agg_add a = { .amount = bytes, .lat = lat, .calls = 1 };
+	struct it_agg_add a = { .amount = bytes, .lat = lat, .calls = 1, .now = now };
 
 	return it_agg_call(probe, gid, domain, 0, &a);
 }
@@ -48,10 +48,10 @@ static __always_inline void iotlb_exit(__u16 probe)
 	gid = it_domain_group_id(in.args[0]);
 	it_probe_hit(probe, 0, bytes);
 	/* Summed per domain, not per process: invalidations are the domain's cost, whoever unmapped. */
-	summed = !it_want_record(0) && iotlb_agg(probe, in.args[0], gid, bytes, lat);
+	summed = !it_want_record(0) && iotlb_agg(probe, in.args[0], gid, bytes, lat, in.ts_ns + lat);
 	if (it_summed_only(summed))
 		return;
-	e = it_reserve(sizeof(*e), it_type(IT_EV_IOTLB, summed), probe, 0);
+	e = it_reserve_at(sizeof(*e), it_type(IT_EV_IOTLB, summed), probe, 0, in.ts_ns + lat);
 	if (!e)
 		return;
 	e->lat_ns = lat;
@@ -60,7 +60,7 @@ static __always_inline void iotlb_exit(__u16 probe)
 	e->bytes = bytes;
 	e->group_id = gid;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	it_submit(e);
 }
 
 /*

@@ -56,7 +56,7 @@ static __always_inline void map_request_exit(__u16 probe, struct it_inflight *in
 	__u64 caps = 0;
 	__u32 limit = 0;
 	int err = ret < 0 ? (int)ret : 0;
-	struct it_agg_add a = { .amount = in->args[2], .lat = lat, .calls = 1 };
+	struct it_agg_add a = { .amount = in->args[2], .lat = lat, .calls = 1, .now = in->ts_ns + lat };
 	int summed;
 
 	it_probe_hit(probe, err < 0, err ? 0 : in->args[2]);
@@ -64,7 +64,7 @@ static __always_inline void map_request_exit(__u16 probe, struct it_inflight *in
 	summed = !it_want_record(err < 0) && it_agg_call(probe, -1, 0, it_tgid(), &a);
 	if (it_summed_only(summed))
 		return;
-	e = it_reserve(sizeof(*e), it_type(IT_EV_MAP_REQUEST, summed), probe, err);
+	e = it_reserve_at(sizeof(*e), it_type(IT_EV_MAP_REQUEST, summed), probe, err, in->ts_ns + lat);
 	if (!e)
 		return;
 	e->lat_ns = lat;
@@ -82,7 +82,7 @@ static __always_inline void map_request_exit(__u16 probe, struct it_inflight *in
 		e->dma_avail = BPF_CORE_READ(iommu, dma_avail);
 	}
 	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	it_submit(e);
 }
 
 /* long vfio_iommu_type1_ioctl(void *iommu_data, unsigned int cmd, unsigned long arg) */

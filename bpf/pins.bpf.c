@@ -22,9 +22,10 @@ static __always_inline int pin_is_unpin(__u16 probe)
 	return probe == IT_PROBE_VFIO_UNPIN || probe == IT_PROBE_IOMMUFD_UNPIN || probe == IT_PROBE_IOMMUFD_IOPT_UNPIN;
 }
 
-static __always_inline void pin_emit(__u16 probe, __u64 lat, __u64 addr, __u64 nr_pages, __s64 pinned)
+/* now: the call's end for paired probes (entry + lat), 0 for the single ones. */
+static __always_inline void pin_emit(__u16 probe, __u64 lat, __u64 now, __u64 addr, __u64 nr_pages, __s64 pinned)
 {
-	struct it_agg_add a = { .amount = pinned, .asked = nr_pages, .lat = lat, .calls = 1 };
+	struct it_agg_add a = { .amount = pinned, .asked = nr_pages, .lat = lat, .calls = 1, .now = now };
 	struct it_ev_pin *e;
 	int summed;
 
@@ -36,14 +37,14 @@ static __always_inline void pin_emit(__u16 probe, __u64 lat, __u64 addr, __u64 n
 	summed = !it_want_record(pinned < 0 || pin_is_unpin(probe)) && it_agg_call(probe, -1, 0, it_tgid(), &a);
 	if (it_summed_only(summed))
 		return;
-	e = it_reserve(sizeof(*e), it_type(IT_EV_PIN, summed), probe, pinned < 0 ? pinned : 0);
+	e = it_reserve_at(sizeof(*e), it_type(IT_EV_PIN, summed), probe, pinned < 0 ? pinned : 0, now);
 	if (!e)
 		return;
 	e->lat_ns = lat;
 	e->addr = addr;
 	e->nr_pages = nr_pages;
 	e->pinned = pinned;
-	bpf_ringbuf_submit(e, 0);
+	it_submit(e);
 }
 
 /* Entry stores (addr, nr_pages); ret: pages pinned/unpinned or -errno. */
@@ -53,7 +54,7 @@ static __always_inline void pin_exit(__u16 probe, __s64 ret)
 	__u64 lat = it_exit(probe, &in);
 
 	if (lat)
-		pin_emit(probe, lat, in.args[0], in.args[1], ret);
+		pin_emit(probe, lat, in.ts_ns + lat, in.args[0], in.args[1], ret);
 }
 
 /* long vfio_pin_pages_remote(dma, vaddr, npage, pfn_base, limit, batch): pages pinned */
@@ -124,7 +125,7 @@ static __always_inline void iommufd_pin_exit(int ret)
 	__u64 lat = it_exit(IT_PROBE_IOMMUFD_PIN, &in);
 
 	if (lat)
-		pin_emit(IT_PROBE_IOMMUFD_PIN, lat, in.args[0], in.args[1], ret ? ret : (__s64)in.args[1]);
+		pin_emit(IT_PROBE_IOMMUFD_PIN, lat, in.ts_ns + lat, in.args[0], in.args[1], ret ? ret : (__s64)in.args[1]);
 }
 
 SEC("fentry")
@@ -161,7 +162,7 @@ int BPF_PROG(iommufd_unpin_fentry, void *access, unsigned long iova, unsigned lo
 {
 	__u64 n = span_pages(iova, length);
 
-	pin_emit(IT_PROBE_IOMMUFD_UNPIN, 0, iova, n, n);
+	pin_emit(IT_PROBE_IOMMUFD_UNPIN, 0, 0, iova, n, n);
 	return 0;
 }
 
@@ -170,7 +171,7 @@ int BPF_KPROBE(iommufd_unpin_kprobe, void *access, unsigned long iova, unsigned 
 {
 	__u64 n = span_pages(iova, length);
 
-	pin_emit(IT_PROBE_IOMMUFD_UNPIN, 0, iova, n, n);
+	pin_emit(IT_PROBE_IOMMUFD_UNPIN, 0, 0, iova, n, n);
 	return 0;
 }
 
@@ -200,7 +201,7 @@ static __always_inline void iopt_pin_exit(int ret)
 		user = (void *)in.args[2];
 		pinned = BPF_CORE_READ(user, upages_end) - BPF_CORE_READ(user, upages_start);
 	}
-	pin_emit(IT_PROBE_IOMMUFD_IOPT_PIN, lat, in.args[0], in.args[1], pinned);
+	pin_emit(IT_PROBE_IOMMUFD_IOPT_PIN, lat, in.ts_ns + lat, in.args[0], in.args[1], pinned);
 }
 
 SEC("fentry")
@@ -239,7 +240,7 @@ int BPF_KRETPROBE(iommufd_iopt_pin_kretprobe, int ret)
  */
 static __always_inline void iopt_unpin(struct iopt_pages *pages, __u64 npages)
 {
-	pin_emit(IT_PROBE_IOMMUFD_IOPT_UNPIN, 0, (__u64)BPF_CORE_READ(pages, uptr), npages, npages);
+	pin_emit(IT_PROBE_IOMMUFD_IOPT_UNPIN, 0, 0, (__u64)BPF_CORE_READ(pages, uptr), npages, npages);
 }
 
 SEC("fentry")

@@ -15,7 +15,7 @@ static long selftest_emit(__u32 index, void *ctx)
 
 	if (e) {
 		e->seq = __sync_fetch_and_add(&it_selftest_seq, 1);
-		bpf_ringbuf_submit(e, 0);
+		it_submit(e);
 	}
 	return 0;
 }

@@ -27,7 +27,7 @@ static __always_inline void snapshot_device(struct iommu_group *group, struct io
 	e->group_id = gid;
 	it_dev_name(e->dev_name, dev);
 	it_driver_name(e->driver, dev);
-	bpf_ringbuf_submit(e, 0);
+	it_submit(e);
 }
 
 static __always_inline void snapshot(struct iommu_group *group)
@@ -37,10 +37,9 @@ static __always_inline void snapshot(struct iommu_group *group)
 	struct list_head *head = &group->devices;
 	struct list_head *pos = BPF_CORE_READ(group, devices.next);
 	__u32 type = domain ? BPF_CORE_READ(domain, type) : 0;
-	__u64 key = (__u64)domain;
 
-	if (domain && gid >= 0 && bpf_map_update_elem(&it_domain_group, &key, &gid, BPF_ANY))
-		it_count(IT_CNT_DOMAIN_OVERFLOW);
+	if (domain && gid >= 0)
+		it_domain_learn((__u64)domain, gid, type);
 	it_probe_hit(IT_PROBE_IOMMU_GROUP_SNAPSHOT, 0, 0);
 	for (int i = 0; i < SNAPSHOT_MAX_DEVICES && pos && pos != head; i++) {
 		struct group_device *gd = (void *)pos - bpf_core_field_offset(struct group_device, list);

@@ -64,6 +64,7 @@ struct it_agg_add {
 	__u64 partial;
 	__u64 lat;		/* 0: the call has no latency (tracepoints, unpins) */
 	__u64 calls;		/* 1, or the selftest's burst */
+	__u64 now;		/* the call's end when the caller has it (entry + lat), else 0 */
 };
 
 /*
@@ -76,7 +77,8 @@ static __always_inline int it_agg_call(__u16 probe, __s32 group_id, __u64 domain
 {
 	struct it_agg_key key = { .probe = probe, .group_id = group_id, .tgid = tgid, .domain = domain };
 	struct it_agg_val *v;
-	__u64 now = bpf_ktime_get_ns();
+	/* Paired probes already know when the call ended: no second clock read (see it_reserve_at). */
+	__u64 now = a->now ? a->now : bpf_ktime_get_ns();
 
 	key.size_class = a->amount ? it_log2_u64(a->amount) + 1 : 0;
 	v = bpf_map_lookup_elem(&it_agg, &key);
@@ -119,9 +121,11 @@ static __always_inline __u32 it_tgid(void)
 
 /*
  * Reserves a record of `size` bytes and fills its header; NULL (and the loss
- * counted) when the ring is full. Callers submit with bpf_ringbuf_submit().
+ * counted) when the ring is full. Callers submit with it_submit().
+ * now: the event's time when the caller has it (a paired probe's exit), 0 to
+ * read the clock here; a clock read is an emulated HPET access in the 6.1 lab.
  */
-static __always_inline void *it_reserve(__u64 size, __u16 type, __u16 probe, __s32 ret)
+static __always_inline void *it_reserve_at(__u64 size, __u16 type, __u16 probe, __s32 ret, __u64 now)
 {
 	struct it_event_hdr *h = bpf_ringbuf_reserve(&it_events, size, 0);
 	__u64 id;
@@ -131,7 +135,7 @@ static __always_inline void *it_reserve(__u64 size, __u16 type, __u16 probe, __s
 		return NULL;
 	}
 	id = bpf_get_current_pid_tgid();
-	h->ts_ns = bpf_ktime_get_ns();
+	h->ts_ns = now ? now : bpf_ktime_get_ns();
 	h->pid = id >> 32;
 	h->tid = (__u32)id;
 	h->type = type;
@@ -139,6 +143,26 @@ static __always_inline void *it_reserve(__u64 size, __u16 type, __u16 probe, __s
 	h->ret = ret;
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 	return h;
+}
+
+static __always_inline void *it_reserve(__u64 size, __u16 type, __u16 probe, __s32 ret)
+{
+	return it_reserve_at(size, type, probe, ret, 0);
+}
+
+/*
+ * Submits a reserved record. Where the reader also drains the ring on a timer
+ * (it_cfg_wake_bytes set), a record wakes it only once that much waits: a wakeup
+ * is an irq_work self-IPI whose handler, waking the reader, runs inside the
+ * program's own time (interrupts are on in tracing programs).
+ */
+static __always_inline void it_submit(void *e)
+{
+	__u64 flags = 0;
+
+	if (it_cfg_wake_bytes && bpf_ringbuf_query(&it_events, BPF_RB_AVAIL_DATA) < it_cfg_wake_bytes)
+		flags = BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
 }
 
 /*
@@ -212,11 +236,26 @@ static __always_inline int it_is_err_ptr(__u64 p)
 	return p >= (__u64)-4095;
 }
 
+/* What it_domain_group knows of a domain; NULL when it was never learned. */
+static __always_inline struct it_domain_info *it_domain(__u64 domain)
+{
+	return bpf_map_lookup_elem(&it_domain_group, &domain);
+}
+
 static __always_inline __s32 it_domain_group_id(__u64 domain)
 {
-	__s32 *gid = bpf_map_lookup_elem(&it_domain_group, &domain);
+	struct it_domain_info *d = it_domain(domain);
 
-	return gid ? *gid : -1;
+	return d ? d->group_id : -1;
+}
+
+/* Teaches it_domain_group a domain's group and type (full: IT_CNT_DOMAIN_OVERFLOW). */
+static __always_inline void it_domain_learn(__u64 domain, __s32 gid, __u32 type)
+{
+	struct it_domain_info d = { .group_id = gid, .type = type };
+
+	if (bpf_map_update_elem(&it_domain_group, &domain, &d, BPF_ANY))
+		it_count(IT_CNT_DOMAIN_OVERFLOW);
 }
 
 static __always_inline __s32 it_group_id(const struct iommu_group *group)

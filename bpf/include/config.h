@@ -22,5 +22,8 @@ const volatile __u32 it_cfg_selftest_burst __weak = 1;
  * every load, a third of a start-up.
  */
 const volatile __u64 it_cfg_dma_entry_limit_addr __weak = 0;
+/* Ring bytes waiting before a record wakes the reader; 0: every record wakes it.
+ * Set only by readers that also drain the ring on a timer (src/source/live.ts). */
+const volatile __u32 it_cfg_wake_bytes __weak = 0;
 
 #endif

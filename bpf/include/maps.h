@@ -66,15 +66,20 @@ struct {
 } it_inflight SEC(".maps") __weak;
 
 /*
- * struct iommu_domain * -> iommu group id, learned from successful attaches and
- * forgotten on detach, to attribute DMA map/unmap to groups. Full:
- * IT_CNT_DOMAIN_OVERFLOW (the domain's DMA then counts under group -1).
+ * struct iommu_domain * -> iommu group id and domain type, learned from successful
+ * attaches (and the snapshot) and forgotten on detach, to attribute DMA map/unmap
+ * to groups. Full: IT_CNT_DOMAIN_OVERFLOW (the domain's DMA then counts under group -1).
  */
+struct it_domain_info {
+	__s32 group_id;
+	__u32 type;		/* IOMMU_DOMAIN_*, read once when learned rather than on every DMA call */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, __u64);
-	__type(value, __s32);
+	__type(value, struct it_domain_info);
 } it_domain_group SEC(".maps") __weak;
 
 /*

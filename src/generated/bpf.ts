@@ -220,7 +220,7 @@ export const MAPS = {
   it_hist: { type: 5, maxEntries: 16384, key: 'it_hist_key', value: '__u64' },
   it_agg: { type: 5, maxEntries: 4096, key: 'it_agg_key', value: 'it_agg_val' },
   it_inflight: { type: 1, maxEntries: 8192, key: '__u64', value: 'it_inflight' },
-  it_domain_group: { type: 1, maxEntries: 4096, key: '__u64', value: '__s32' },
+  it_domain_group: { type: 1, maxEntries: 4096, key: '__u64', value: 'it_domain_info' },
   it_layouts: { type: 2, maxEntries: 1, key: '__u32', value: 'it_layouts' },
 } as const;
 export type MapName = keyof typeof MAPS;
@@ -240,6 +240,9 @@ export const STRUCTS = {
   lat_max: { offset: 48, size: 8, signed: false }, first_ns: { offset: 56, size: 8, signed: false },
   last_ns: { offset: 64, size: 8, signed: false }, tid: { offset: 72, size: 4, signed: false },
   pad: { offset: 76, size: 4, signed: false }, comm: { offset: 80, size: 16, signed: false },
+  } },
+  it_domain_info: { size: 8, fields: {
+  group_id: { offset: 0, size: 4, signed: true }, type: { offset: 4, size: 4, signed: false },
   } },
   it_hist_key: { size: 16, fields: {
   probe: { offset: 0, size: 2, signed: false }, bucket: { offset: 2, size: 2, signed: false },
@@ -266,6 +269,11 @@ export interface AggVal {
   first_ns: number; last_ns: number; tid: number; pad: number; comm: number;
 }
 
+/** struct it_domain_info. */
+export interface DomainInfo {
+  group_id: number; type: number;
+}
+
 /** struct it_hist_key. */
 export interface HistKey {
   probe: number; bucket: number; group_id: number; domain: number;
@@ -285,6 +293,7 @@ export interface ProbeStats {
 export const CONSTANTS = {
   it_cfg_record_all: { offset: 0, size: 1 }, it_cfg_target_tgid: { offset: 4, size: 4 },
   it_cfg_selftest_burst: { offset: 8, size: 4 }, it_cfg_dma_entry_limit_addr: { offset: 16, size: 8 },
+  it_cfg_wake_bytes: { offset: 24, size: 4 },
 } as const;
 export type ConstantName = keyof typeof CONSTANTS;
 

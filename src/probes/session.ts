@@ -28,6 +28,11 @@ export interface SessionOptions {
   targetTgid?: number;
   /** Records the selftest producer emits per getppid() (benchmarks). */
   selftestBurst?: number;
+  /**
+   * Ring bytes waiting before a record wakes the reader (default 0: every record);
+   * only for readers that also drain the ring on a timer.
+   */
+  wakeBytes?: number;
 }
 
 /** How many times a load is retried after dropping the probes the verifier refused. */
@@ -54,7 +59,8 @@ export class ProbeSession {
 
   static async start(kernel: KernelView & { btfCustomPath?: string }, catalogue: ProbeSpec[], options: SessionOptions = {}): Promise<ProbeSession> {
     const probes = plan(kernel, catalogue, options.select);
-    const objectPath = options.objectPath ?? DEFAULT_OBJECT;
+    // IOMMUTRACE_BPF_OBJECT: another build of the object, for benchmarks comparing builds in one boot.
+    const objectPath = options.objectPath ?? process.env.IOMMUTRACE_BPF_OBJECT ?? DEFAULT_OBJECT;
     for (let attempt = 1; ; attempt++) {
       const obj = BpfObject.open(objectPath, { tracefs: kernel.tracefs, btfCustomPath: kernel.btfCustomPath });
       // Nothing to run: an empty load would only fail (without kernel BTF libbpf refuses
@@ -135,6 +141,7 @@ function configure(obj: BpfObject, probes: PlannedProbe[], options: SessionOptio
     it_cfg_target_tgid: options.targetTgid ?? 0,
     it_cfg_selftest_burst: options.selftestBurst ?? 1,
     ...kernelAddresses,
+    it_cfg_wake_bytes: options.wakeBytes ?? 0,
   } satisfies Constants);
   if (options.ringBytes) obj.setMaxEntries('it_events' satisfies MapName, options.ringBytes);
 }

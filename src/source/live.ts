@@ -11,6 +11,7 @@ import { PlannedProbe } from '../probes/planner';
 import { DEFAULT_OBJECT, ProbeSession, SessionOptions } from '../probes/session';
 import { ProbeSpec } from '../probes/types';
 import { ProcessFacts, ProcessFactsCache } from '../process/facts';
+import { MAPS } from '../generated/bpf';
 import { KernelAggregates } from './kernel-aggregates';
 import { AggregateSink, EventSource, ProbeStatus } from './source';
 
@@ -21,6 +22,13 @@ export interface LiveOptions extends SessionOptions {
 
 /** How often the kernel's sums are read in aggregated mode (sinks may flush() more often). */
 export const AGGREGATE_POLL_MS = 1000;
+
+/**
+ * How often the ring is drained when no read of the sums does it: records wake the
+ * reader only once a quarter of the ring waits, since each wakeup is an interrupt
+ * taken inside the traced call (bpf/include/common.h it_submit).
+ */
+export const RING_DRAIN_MS = 250;
 
 /** How often /proc/modules is read, to notice a module unloaded under an attached probe. */
 export const MODULE_POLL_MS = 500;
@@ -91,6 +99,7 @@ export class LiveSource implements EventSource {
   private aggregates?: KernelAggregates;
   private sink?: AggregateSink;
   private aggTimer?: NodeJS.Timeout;
+  private drainTimer?: NodeJS.Timeout;
   private paused = false;
 
   private constructor(
@@ -115,7 +124,7 @@ export class LiveSource implements EventSource {
     decoder.base = timeBase(clockBaseNs);
     let session: ProbeSession;
     try {
-      session = await ProbeSession.start(kernel, options.catalogue ?? CATALOGUE, options);
+      session = await ProbeSession.start(kernel, options.catalogue ?? CATALOGUE, { ...options, wakeBytes: (options.ringBytes ?? MAPS.it_events.maxEntries) / 4 });
     } catch (err) {
       kernel.close();
       throw err;
@@ -161,6 +170,12 @@ export class LiveSource implements EventSource {
     if (this.aggregates && sink && !this.aggTimer) {
       this.aggTimer = setInterval(() => this.flush(), AGGREGATE_POLL_MS);
       this.aggTimer.unref();
+    }
+    if (!this.aggTimer && !this.drainTimer) {
+      this.drainTimer = setInterval(() => {
+        if (!this.paused && !this.ring.closed) this.ring.drain();
+      }, RING_DRAIN_MS);
+      this.drainTimer.unref();
     }
     if (this.moduleAddrs.size && !this.moduleTimer) {
       this.moduleTimer = setInterval(() => this.checkModules(), MODULE_POLL_MS);
@@ -291,6 +306,8 @@ export class LiveSource implements EventSource {
     this.moduleTimer = undefined;
     if (this.aggTimer) clearInterval(this.aggTimer);
     this.aggTimer = undefined;
+    if (this.drainTimer) clearInterval(this.drainTimer);
+    this.drainTimer = undefined;
     // A module unloaded since the last look still counts as a detachment in this session.
     if (this.moduleAddrs.size) this.checkModules();
     for (const l of this.session.object.links()) l.close();

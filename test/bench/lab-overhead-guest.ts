@@ -44,6 +44,7 @@ interface Tool {
   name: string;
   argv: string[];
   ready: RegExp;
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface GuestRun {
@@ -82,7 +83,7 @@ function arg(name: string, fallback?: string): string {
 
 /** Starts a tool and resolves once it printed its ready line and its programs sit still. */
 async function start(tool: Tool): Promise<ChildProcess> {
-  const p = spawn(tool.argv[0], tool.argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(tool.argv[0], tool.argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: tool.env ?? process.env });
   let out = '';
   await new Promise<void>((resolve, reject) => {
     const on = (d: Buffer): void => {
@@ -164,6 +165,13 @@ async function main(): Promise<void> {
     { name: 'iommutrace export', argv: [process.execPath, cli, 'export', '--probes', LAB_PROBES.join(','), '--listen', '127.0.0.1:0'], ready: /^exporting /m },
     { name: 'bpftrace', argv: ['bpftrace', '-e', BPFTRACE], ready: /Attaching \d+ probes/ },
   ];
+  // Experiments, other builds of the object in the same boot: IT_BENCH_VARIANTS="export:label=/path/to.bpf.o;record:label=...".
+  for (const v of (process.env.IT_BENCH_VARIANTS ?? '').split(';').filter(Boolean)) {
+    const m = /^(export|record):([^=]+)=(.+)$/.exec(v);
+    if (!m) throw new Error(`IT_BENCH_VARIANTS: cannot read ${v}`);
+    const base = tools.find((t) => t.name === `iommutrace ${m[1]}`)!;
+    tools.push({ ...base, name: `${base.name} ${m[2]}`, env: { ...process.env, IOMMUTRACE_BPF_OBJECT: m[3] } });
+  }
   const runs: GuestRun[] = [];
   for (let round = 1; round <= rounds; round++) {
     // Rotate the order, so no tool always runs on a warmer (or busier) guest.
@@ -189,7 +197,7 @@ async function main(): Promise<void> {
         await stop(p);
       }
       const run = runs[runs.length - 1];
-      if (tool === tools[0]) run.events = readCaptureFile(capture).events;
+      if (tool.name.startsWith('iommutrace record')) run.events = readCaptureFile(capture).events;
       process.stderr.write(`round ${round} ${tool.name}: ${JSON.stringify(run)}\n`);
     }
   }

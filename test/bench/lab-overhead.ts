@@ -6,6 +6,9 @@
  * lock, so it waits for any other lab run. Runs alone too:
  *
  *   node dist/test/bench/lab-overhead.js [ROUNDS]
+ *
+ * Experiments: IT_LAB_VFIO_ROUNDS sets the workload's rounds (more calls per run);
+ * IT_BENCH_VARIANTS adds runs of other builds of the object (lab-overhead-guest.ts).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -34,7 +37,8 @@ export async function labOverhead(rounds = 3): Promise<LabOverhead> {
     const r = await runLab({
       kernel: 'debian-6.1',
       workloads: 'none',
-      command: [process.execPath, guest, '--bin', bin, '--rounds', String(rounds)],
+      command: [process.execPath, guest, '--bin', bin, '--rounds', String(rounds), ...(process.env.IT_LAB_VFIO_ROUNDS ? ['--vfio-rounds', process.env.IT_LAB_VFIO_ROUNDS] : [])],
+      env: process.env.IT_BENCH_VARIANTS ? { IT_BENCH_VARIANTS: process.env.IT_BENCH_VARIANTS } : undefined,
       outDir: out,
       schedule: 'before',
       timeoutMs: 40 * 60_000,
