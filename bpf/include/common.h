@@ -36,10 +36,13 @@ static __always_inline void it_probe_hit(__u16 probe, int failed, __u64 amount)
 	s->amount += amount;
 }
 
+_Static_assert(sizeof(((struct it_hist_val *)0)->count) == IT_HIST_SUB * sizeof(__u64), "one it_hist key holds a power of two's buckets");
+
 static __always_inline void it_hist_add(__u16 probe, __s32 group_id, __u64 domain, __u64 lat_ns)
 {
-	struct it_hist_key key = { .probe = probe, .bucket = it_hist_bucket(lat_ns), .group_id = group_id, .domain = domain };
-	__u64 zero = 0, *v = bpf_map_lookup_elem(&it_hist, &key);
+	__u16 bucket = it_hist_bucket(lat_ns);
+	struct it_hist_key key = { .probe = probe, .bucket = bucket & ~(IT_HIST_SUB - 1), .group_id = group_id, .domain = domain };
+	struct it_hist_val zero = {}, *v = bpf_map_lookup_elem(&it_hist, &key);
 
 	if (!v) {
 		/*
@@ -53,7 +56,7 @@ static __always_inline void it_hist_add(__u16 probe, __s32 group_id, __u64 domai
 			return;
 		}
 	}
-	*v += 1;
+	v->count[bucket & (IT_HIST_SUB - 1)] += 1;
 }
 
 /* What one call adds to its it_agg entry. */

@@ -31,9 +31,9 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 2048);
 	__type(key, struct it_hist_key);
-	__type(value, __u64);
+	__type(value, struct it_hist_val);
 } it_hist SEC(".maps") __weak;
 
 /*

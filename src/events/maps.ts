@@ -70,17 +70,22 @@ export function readProbeStats(src: MapSource): Map<ProbeName, ProbeStats> {
 /** A key as read: addresses (domain) stay exact 64-bit values. */
 export type HistEntry = Omit<HistKey, 'domain'> & { domain: bigint; count: number };
 
-/** it_hist: every bucket with its count, summed over CPUs. */
+/** it_hist: every bucket that counted, summed over CPUs (a key holds 8 consecutive buckets). */
 export function readHistograms(src: MapSource): HistEntry[] {
   const m = src.map('it_hist');
   const k = STRUCTS.it_hist_key.fields;
-  return m.entries().map(({ key, value }) => ({
-    probe: read(key, k.probe),
-    bucket: read(key, k.bucket),
-    group_id: read(key, k.group_id),
-    domain: key.readBigUInt64LE(k.domain.offset),
-    count: summed(m, value, U64).value,
-  }));
+  const c = STRUCTS.it_hist_val.fields.count;
+  const out: HistEntry[] = [];
+  for (const { key, value } of m.entries()) {
+    const counts = new Array<number>(c.count).fill(0);
+    for (const cpu of m.perCpu ? m.perCpuValues(value) : [value]) {
+      for (let i = 0; i < c.count; i++) counts[i] += Number(cpu.readBigUInt64LE(c.offset + i * c.size));
+    }
+    const first = read(key, k.bucket);
+    const head = { probe: read(key, k.probe), group_id: read(key, k.group_id), domain: key.readBigUInt64LE(k.domain.offset) };
+    counts.forEach((count, i) => count && out.push({ ...head, bucket: first + i, count }));
+  }
+  return out;
 }
 
 /** One it_agg entry, its CPUs folded: sums summed, first_ns the smallest, last_ns and lat_max the largest. */

@@ -217,7 +217,7 @@ export const MAPS = {
   it_events: { type: 27, maxEntries: 4194304, key: null, value: null },
   it_counters: { type: 6, maxEntries: 6, key: '__u32', value: '__u64' },
   it_probe_stats: { type: 6, maxEntries: 46, key: '__u32', value: 'it_probe_stats' },
-  it_hist: { type: 5, maxEntries: 16384, key: 'it_hist_key', value: '__u64' },
+  it_hist: { type: 5, maxEntries: 2048, key: 'it_hist_key', value: 'it_hist_val' },
   it_agg: { type: 5, maxEntries: 4096, key: 'it_agg_key', value: 'it_agg_val' },
   it_inflight: { type: 1, maxEntries: 8192, key: '__u64', value: 'it_inflight' },
   it_domain_group: { type: 1, maxEntries: 4096, key: '__u64', value: 'it_domain_info' },
@@ -248,6 +248,9 @@ export const STRUCTS = {
   probe: { offset: 0, size: 2, signed: false }, bucket: { offset: 2, size: 2, signed: false },
   group_id: { offset: 4, size: 4, signed: true }, domain: { offset: 8, size: 8, signed: false },
   } },
+  it_hist_val: { size: 64, fields: {
+  count: { offset: 0, size: 8, signed: false, count: 8 },
+  } },
   it_inflight: { size: 48, fields: {
   ts_ns: { offset: 0, size: 8, signed: false }, args: { offset: 8, size: 8, signed: false, count: 4 },
   fast_pages: { offset: 40, size: 4, signed: false }, fast_seen: { offset: 44, size: 4, signed: false },
@@ -277,6 +280,11 @@ export interface DomainInfo {
 /** struct it_hist_key. */
 export interface HistKey {
   probe: number; bucket: number; group_id: number; domain: number;
+}
+
+/** struct it_hist_val. */
+export interface HistVal {
+  count: number[];
 }
 
 /** struct it_inflight. */

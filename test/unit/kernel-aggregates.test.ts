@@ -79,10 +79,12 @@ function kernelCall(agg: PerCpuHash, hist: PerCpuHash, c: Call, cpu: number, tgi
   const kh = STRUCTS.it_hist_key;
   const hk = Buffer.alloc(kh.size);
   hk.writeUInt16LE(PROBES[c.probe], kh.fields.probe.offset);
-  hk.writeUInt16LE(bucketOf(c.lat), kh.fields.bucket.offset);
+  const b = bucketOf(c.lat);
+  hk.writeUInt16LE(b & ~7, kh.fields.bucket.offset);
   hk.writeInt32LE(c.gid ?? -1, kh.fields.group_id.offset);
   hk.writeBigUInt64LE(c.domain ?? 0n, kh.fields.domain.offset);
-  add64(hist.slot(hk, cpu), 0, 1);
+  const count = STRUCTS.it_hist_val.fields.count;
+  add64(hist.slot(hk, cpu), count.offset + (b & 7) * count.size, 1);
 }
 
 /** The same call as record mode's event. */
@@ -146,7 +148,7 @@ test('aggregated mode: deltas read from it_agg and it_hist per CPU give the numb
   }
 
   const aggMap = new PerCpuHash('it_agg', STRUCTS.it_agg_val.size);
-  const histMap = new PerCpuHash('it_hist', 8);
+  const histMap = new PerCpuHash('it_hist', STRUCTS.it_hist_val.size);
   const maps: MapSource = { map: (name) => (name === 'it_agg' ? aggMap : histMap) };
   const reader = new KernelAggregates(maps, BASE, () => true);
   const live = sinks();
@@ -190,7 +192,7 @@ test('aggregated mode: deltas read from it_agg and it_hist per CPU give the numb
 
 test('aggregated mode: an exited process\'s entries are deleted once their last sums are read, and nothing is lost or counted twice', () => {
   const aggMap = new PerCpuHash('it_agg', STRUCTS.it_agg_val.size);
-  const histMap = new PerCpuHash('it_hist', 8);
+  const histMap = new PerCpuHash('it_hist', STRUCTS.it_hist_val.size);
   const running = new Set([300, 301]);
   const reader = new KernelAggregates({ map: (name) => (name === 'it_agg' ? aggMap : histMap) }, BASE, (t) => running.has(t));
   const calls = () => { let sum = 0; for (const d of reader.read().deltas) if (d.pid === 301) sum += d.calls; return sum; };
@@ -218,7 +220,7 @@ test('aggregated mode: an exited process\'s entries are deleted once their last 
 
 test('aggregated mode: where processes cannot be seen (another pid namespace), nothing is deleted', () => {
   const aggMap = new PerCpuHash('it_agg', STRUCTS.it_agg_val.size);
-  const histMap = new PerCpuHash('it_hist', 8);
+  const histMap = new PerCpuHash('it_hist', STRUCTS.it_hist_val.size);
   const reader = new KernelAggregates({ map: (name) => (name === 'it_agg' ? aggMap : histMap) }, BASE, null);
   kernelCall(aggMap, histMap, { probe: 'iommu.map', ts: 1, pid: 42, tid: 42, comm: 'x', lat: 1, domain: DOMAIN, gid: 3, amount: 4096, asked: 4096 }, 0, 42);
   reader.read();

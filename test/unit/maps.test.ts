@@ -28,14 +28,18 @@ test('typed readers of it_counters, it_probe_stats and it_hist sum over CPUs and
   const maps: Partial<Record<MapName, MapView>> = {
     it_counters: perCpuMap('it_counters', 8, new Map([[u32(COUNTERS.ringbuf_lost), [u64s(3), u64s(4)]]])),
     it_probe_stats: perCpuMap('it_probe_stats', STRUCTS.it_probe_stats.size, new Map([[u32(PROBES['iommu.map']), [u64s(10, 1, 40960), u64s(5, 0, 20480)]]])),
-    it_hist: perCpuMap('it_hist', 8, new Map([[Buffer.from([PROBES['iommu.map'], 0, 7, 0, 3, 0, 0, 0, 0, 0x10, 0x32, 0x54, 0x80, 0x88, 0xff, 0xff]).toString('hex'), [u64s(2), u64s(1)]]])),
+    // The 8 buckets from 16 (16, 18, ... 30 ns): bucket 17 counted on both CPUs, 23 on one.
+    it_hist: perCpuMap('it_hist', STRUCTS.it_hist_val.size, new Map([[Buffer.from([PROBES['iommu.map'], 0, 16, 0, 3, 0, 0, 0, 0, 0x10, 0x32, 0x54, 0x80, 0x88, 0xff, 0xff]).toString('hex'), [u64s(0, 2, 0, 0, 0, 0, 0, 0), u64s(0, 1, 0, 0, 0, 0, 0, 5)]]])),
   };
   const src: MapSource = { map: (name) => maps[name]! };
   assert.equal(readCounter(src, 'ringbuf_lost'), 7);
   assert.equal(readCounters(src).hist_overflow, 0);
   assert.deepEqual([...readProbeStats(src)], [['iommu.map', { calls: 15, errors: 1, amount: 61440 }]]);
   // The domain is a kernel address: exact, past 2^53.
-  assert.deepEqual(readHistograms(src), [{ probe: PROBES['iommu.map'], bucket: 7, group_id: 3, domain: 0xffff888054321000n, count: 3 }]);
+  assert.deepEqual(readHistograms(src), [
+    { probe: PROBES['iommu.map'], bucket: 17, group_id: 3, domain: 0xffff888054321000n, count: 3 },
+    { probe: PROBES['iommu.map'], bucket: 23, group_id: 3, domain: 0xffff888054321000n, count: 5 },
+  ]);
   // The handles are the object's: sizes as the generated layer says.
   assert.equal(MAPS.it_counters.maxEntries, Object.keys(COUNTERS).length);
   assert.equal(MAPS.it_probe_stats.value, 'it_probe_stats');
