@@ -38,7 +38,7 @@ static __always_inline __u64 dma_type(const struct iommu_domain *domain)
  * domain runs in whatever context was current and belongs to no process: its
  * tgid is left 0, so interrupts and bystanders do not multiply the keys.
  */
-static __always_inline int dma_agg(__u16 probe, __u64 domain, const struct it_domain_info *known, __s32 gid,
+static __always_inline int dma_agg(__u16 probe, __u64 domain, const struct it_domain_info *known,
 				   __u64 size, __u64 done, __u64 lat, __u64 now, __u64 entry_type)
 {
 	struct it_agg_add a = { .amount = done, .asked = size, .lat = lat, .calls = 1, .now = now };
@@ -51,7 +51,7 @@ static __always_inline int dma_agg(__u16 probe, __u64 domain, const struct it_do
 		type = (__u32)entry_type;
 	else if (domain)
 		type = BPF_CORE_READ((struct iommu_domain *)domain, type);
-	return it_agg_call(probe, gid, domain, type & IT_DOMAIN_DMA_API ? 0 : it_tgid(), &a);
+	return it_agg_call(probe, known ? known->group_id : -1, domain, type & IT_DOMAIN_DMA_API ? 0 : it_tgid(), &a);
 }
 
 /*
@@ -86,7 +86,7 @@ static __always_inline void dma_exit(__u16 probe, __s64 ret)
 	known = it_domain(in.args[0]);
 	gid = known ? known->group_id : -1;
 	it_probe_hit(probe, err < 0, done);
-	summed = !it_want_record(err < 0) && dma_agg(probe, in.args[0], known, gid, size, done, lat, in.ts_ns + lat, in.args[3]);
+	summed = !it_want_record(err < 0) && dma_agg(probe, in.args[0], known, size, done, lat, in.ts_ns + lat, in.args[3]);
 	if (it_summed_only(summed))
 		return;
 	e = it_reserve_at(sizeof(*e), it_type(IT_EV_DMA, summed), probe, err, in.ts_ns + lat);
@@ -109,7 +109,7 @@ static __always_inline void dma_tp(__u16 probe, __u64 iova, __u64 size, __u64 do
 	int summed;
 
 	it_probe_hit(probe, 0, done);
-	summed = !it_want_record(0) && dma_agg(probe, 0, NULL, -1, size, done, 0, 0, 0);
+	summed = !it_want_record(0) && dma_agg(probe, 0, NULL, size, done, 0, 0, 0);
 	if (it_summed_only(summed))
 		return;
 	e = it_reserve(sizeof(*e), it_type(IT_EV_DMA, summed), probe, 0);

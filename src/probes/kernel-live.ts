@@ -173,18 +173,20 @@ export class LiveKernel implements KernelView {
   }
 
   symbols(name: string): string[] {
-    this.kallsyms ??= Kallsyms.load();
-    return this.kallsyms.variants(name);
+    return this.symbolTable().variants(name);
   }
 
   symbolModule(name: string): string | undefined {
-    this.kallsyms ??= Kallsyms.load();
-    return this.kallsyms.lookup(name)?.module;
+    return this.symbolTable().lookup(name)?.module;
   }
 
   moduleDataAddress(module: string, name: string): bigint | undefined {
-    this.kallsyms ??= Kallsyms.load();
-    return this.kallsyms.moduleDataAddress(module, name);
+    return this.symbolTable().moduleDataAddress(module, name);
+  }
+
+  /** kallsyms, read once, when a question first needs it. */
+  private symbolTable(): Kallsyms {
+    return (this.kallsyms ??= Kallsyms.load());
   }
 
   moduleLoaded(name: string): boolean {

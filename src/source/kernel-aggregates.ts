@@ -68,12 +68,13 @@ export class KernelAggregates {
       if (!probe) continue;
       const k = keyOf(e);
       const was = this.seen.get(k);
-      if (gone.has(e.tgid)) {
+      const exited = gone.has(e.tgid);
+      if (exited) {
         this.maps.map('it_agg').delete(e.key);
         this.seen.delete(k);
       } else if (e.tgid) this.tgids.add(e.tgid);
       if (was && was.calls === e.calls) continue;
-      if (!gone.has(e.tgid)) this.seen.set(k, { calls: e.calls, amount: e.amount, asked: e.asked, fast: e.fast, partial: e.partial, lat_sum: e.lat_sum });
+      if (!exited) this.seen.set(k, { calls: e.calls, amount: e.amount, asked: e.asked, fast: e.fast, partial: e.partial, lat_sum: e.lat_sum });
       deltas.push({
         probe,
         pid: e.tgid,
