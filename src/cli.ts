@@ -1,3 +1,4 @@
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Config } from '@oclif/core/config';
 import { flush } from '@oclif/core/flush';
@@ -36,6 +37,22 @@ export function unknownCommand(args: string[], ids: string[]): string | undefine
   return `unknown command ${word}${near ? `; did you mean ${near}?` : ''} (commands: ${ids.join(', ')})`;
 }
 
+/**
+ * oclif's Config.load asks whether it runs under WSL by importing the ES module
+ * wsl-utils, and Node starts its whole ESM loader for that one question: 25 ms
+ * of a 180 ms start-up to the probes attached. The answer only fills
+ * config.platform, so give it here, the way wsl-utils finds it (a Microsoft
+ * kernel release), without the import. oclif 4 reads getPlatform from its
+ * util/os module at each call, which is what makes the replacement take.
+ */
+export function answerPlatform(): void {
+  const oclifOs = path.join(path.dirname(require.resolve('@oclif/core/package.json')), 'lib', 'util', 'os.js');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require(oclifOs) as { getPlatform?: () => Promise<string> };
+  if (typeof mod.getPlatform !== 'function') return;
+  mod.getPlatform = async () => (process.platform === 'linux' && /microsoft/i.test(os.release()) ? 'wsl' : process.platform);
+}
+
 /** Runs the oclif CLI rooted at the package, whichever binary started us. */
 export async function runCli(argv: string[]): Promise<void> {
   let args = placeDebug(argv);
@@ -43,6 +60,7 @@ export async function runCli(argv: string[]): Promise<void> {
   // `iommutrace help [COMMAND]` is the same as `--help`: there is no help command.
   if (args[0] === 'help') args = [...args.slice(1), '--help'];
   try {
+    answerPlatform();
     const config = await Config.load(path.resolve(__dirname, '..', '..', 'package.json'));
     const ids = [...config.commandIDs].sort();
     const unknown = unknownCommand(args, ids);

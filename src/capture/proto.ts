@@ -23,13 +23,3 @@ export function Frame(): Protobuf.Type {
   }
   return frameType;
 }
-
-/**
- * Loads protobufjs, parses the schema and has it generate the coders of a header
- * frame, so that the first frame written costs nothing. `record` calls it while
- * the kernel verifies the programs, when the process would otherwise sit idle.
- */
-export function warmFrame(): void {
-  const F = Frame();
-  F.encode(F.fromObject({ header: { probes: [{}], kinds: [{ columns: [{}] }], devices: [{}] } })).finish();
-}

@@ -59,20 +59,34 @@ export class CaptureWriter {
   bytes = 0;
   private closed = false;
 
+  private begun = false;
+
+  /**
+   * Creates the file (failing here if it cannot be) and writes the header, or,
+   * without one, leaves that to begin(): `record` creates the file before it
+   * says it is recording, and encodes the header after.
+   */
   constructor(
     readonly path: string,
-    header: CaptureHeader,
+    header: CaptureHeader | undefined,
     options: WriterOptions = {},
   ) {
     this.batchEvents = options.batchEvents ?? BATCH_EVENTS;
-    for (const k of header.kinds) this.kinds.set(k.name, k);
     // 'wx' refuses an existing file without touching it.
     this.fd = fs.openSync(path, options.force ? 'w' : 'wx', 0o600);
     if (options.force) fs.fchmodSync(this.fd, 0o600);
+    if (header) this.begin(header);
+  }
+
+  /** Writes the preamble and the header frame, once, before any other frame. */
+  begin(header: CaptureHeader): void {
+    if (this.begun) throw new Error('the capture header is already written');
+    for (const k of header.kinds) this.kinds.set(k.name, k);
     const pre = Buffer.alloc(MAGIC.length + 4);
     MAGIC.copy(pre);
     pre.writeUInt32LE(FORMAT_VERSION, MAGIC.length);
     this.write(pre);
+    this.begun = true;
     this.frame({ header });
   }
 
@@ -83,6 +97,7 @@ export class CaptureWriter {
   }
 
   private frame(body: Record<string, unknown>): void {
+    if (!this.begun) throw new Error('the capture header is not written yet');
     const F = Frame();
     const payload = F.encode(F.fromObject(body)).finish();
     const len: number[] = [];

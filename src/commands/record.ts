@@ -2,7 +2,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as Flags from '@oclif/core/flags';
 import { DETACHED_COUNTER, kernelBtfFingerprint, liveHeader } from '../capture/header';
-import { warmFrame } from '../capture/proto';
 import { CaptureWriter } from '../capture/writer';
 import { BaseCommand, describeError, UserError } from '../command';
 import { RawEvent } from '../events/types';
@@ -51,11 +50,8 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
     const problem = privilegeProblem();
     if (problem) throw new UserError(problem);
 
-    // Work the header needs, done while the kernel loads and verifies the programs
-    // (the process would sit idle): the BTF fingerprint off the main thread, the
-    // capture format's protobuf schema and coders in a turn of the event loop.
+    // The BTF fingerprint the header names, hashed while the kernel verifies the programs.
     const btf = kernelBtfFingerprint();
-    setImmediate(warmFrame);
     const src = await LiveSource.open({
       recordAll: true,
       ringBytes: ringMiB << 20,
@@ -63,11 +59,12 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
     });
     let w: CaptureWriter;
     try {
-      w = new CaptureWriter(output, liveHeader(src, leakAgeNs, process.argv.slice(2), await btf), { force: flags.force });
+      w = new CaptureWriter(output, undefined, { force: flags.force });
     } catch (err) {
       src.stop();
       throw new UserError(`cannot create ${output}: ${describeError(err)}`);
     }
+    const header = liveHeader(src, leakAgeNs, process.argv.slice(2), await btf);
 
     // Every write goes through here: the first failure stops writing and ends the recording.
     let writeError: unknown;
@@ -101,13 +98,6 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
         }),
       );
     };
-    // Stack and callback addresses, symbolized on this host at the end.
-    const addresses = new Set<bigint>();
-    src.start((e: RawEvent) => {
-      if (e.kind === 'group_ref') for (const a of e.stack.slice(0, e.nr_frames)) if (a) addresses.add(a);
-      if (e.kind === 'dirty' && e.fn) addresses.add(e.fn);
-      write(() => w.add(e));
-    });
     // The signal handlers go in before the line that says we are recording: a SIGINT
     // sent as soon as it appears must stop the recording, not kill the process.
     // Process facts go out with each flush: a cut file keeps the names of what it holds.
@@ -116,6 +106,17 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
     process.stderr.write(
       `recording to ${output}: ${src.attached.size} of ${src.probes.length} probes attached${durationNs ? `, for ${flags.duration}` : ''}; Ctrl-C stops\n`,
     );
+    // The header after the line, in the same turn: the probes are attached and their
+    // events wait in the ring, so encoding it (protobufjs's schema parsed and its coders
+    // generated, 20-30 ms) need not hold back the moment recording starts.
+    write(() => w.begin(header));
+    // Stack and callback addresses, symbolized on this host at the end.
+    const addresses = new Set<bigint>();
+    src.start((e: RawEvent) => {
+      if (e.kind === 'group_ref') for (const a of e.stack.slice(0, e.nr_frames)) if (a) addresses.add(a);
+      if (e.kind === 'dirty' && e.fn) addresses.add(e.fn);
+      write(() => w.add(e));
+    });
     const reason = await stopped;
     const lost = src.stop();
     const finished = write(() => {

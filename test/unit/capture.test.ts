@@ -121,6 +121,23 @@ test('captures are created 0600 and an existing file is refused untouched', () =
   assert.equal(fs.readFileSync(file, 'utf8'), 'precious');
 });
 
+test('a writer created without its header holds the file and writes nothing until begin(), which comes once', () => {
+  const file = path.join(tmp, 'late-header.iotrace');
+  const w = new CaptureWriter(file, undefined);
+  assert.equal(fs.statSync(file).size, 0, 'the file exists, empty, before the header');
+  assert.throws(() => w.add(events(1)[0]), /not in the capture header/);
+  assert.throws(() => w.symbols(new Map([[1n, 'x']])), /header is not written yet/, 'no frame can precede the header');
+  assert.throws(() => new CaptureWriter(file, undefined), /EEXIST/, 'created means refused to a second writer');
+  w.begin(header());
+  assert.throws(() => w.begin(header()), /already written/);
+  const evs = events(50);
+  for (const e of evs) w.add(e);
+  w.close({ endNs: 1e9, lost: 0, stopReason: 'test' });
+  const { c, got } = readAll(fs.readFileSync(file));
+  assert.equal(c.header.host, 'testhost');
+  assert.deepEqual(got, evs.map(normalize));
+});
+
 test('a capture cut at every frame boundary and in between reads up to its last whole frame and says it was cut', () => {
   const evs = events(300);
   const full = write(path.join(tmp, 'cut.iotrace'), evs, 50);

@@ -1,6 +1,9 @@
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { test } from 'node:test';
-import { placeDebug, unknownCommand } from '../../src/cli';
+import { Config } from '@oclif/core/config';
+import { answerPlatform, placeDebug, unknownCommand } from '../../src/cli';
 import { closest, describeError, usageLine } from '../../src/command';
 
 test('--debug moves behind the command, never past --', () => {
@@ -36,4 +39,16 @@ test('system errors say their cause once, in words', () => {
   const e = Object.assign(new Error("ENOENT: no such file or directory, open '/x/y'"), { code: 'ENOENT', syscall: 'open', path: '/x/y' });
   assert.equal(describeError(e), 'no such file or directory');
   assert.equal(describeError(new Error('plain\nmore')), 'plain');
+});
+
+test("the CLI starts without Node's ESM loader, and oclif still learns the platform", async () => {
+  // oclif would import the ES module wsl-utils to ask about WSL; NODE_DEBUG=esm names every ES module loaded.
+  const bin = path.join(__dirname, '..', '..', 'src', 'bin', 'iommutrace.js');
+  const r = spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8', env: { ...process.env, NODE_DEBUG: 'esm', IOMMUTRACE_NO_CODE_CACHE: '1' } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^iommutrace\/\d+\.\d+\.\d+/);
+  assert.doesNotMatch(r.stderr, /ModuleLoadMap|wsl-utils/, 'no ES module was loaded');
+  answerPlatform();
+  const config = await Config.load(path.join(__dirname, '..', '..', '..', 'package.json'));
+  assert.equal(config.platform, process.platform);
 });
