@@ -2,8 +2,9 @@
  * The guest half of probe.lab_ns_per_call (lab-overhead.ts boots the guest and
  * runs this inside it, with the device on vfio-pci): per-call cost of our real
  * DMA-map, unmap and pin programs against bpftrace doing the same job, read from
- * the kernel's own run statistics. Rounds alternate which tool goes first; each
- * run is one tool attached around the same VFIO workload. Prints one JSON line.
+ * the kernel's own run statistics. In each round every tool is attached at once
+ * around the same VFIO workload, so all count the same calls; rounds rotate the
+ * order they attach (and run) in. Prints one JSON line.
  *
  *   node lab-overhead-guest.js --bin DIR [--rounds 3] [--vfio-rounds 50] [--size-mib 2]
  */
@@ -45,6 +46,8 @@ interface Tool {
   argv: string[];
   ready: RegExp;
   env?: NodeJS.ProcessEnv;
+  /** Where a `record` writes, one file per tool (they run at once). */
+  capture?: string;
 }
 
 export interface GuestRun {
@@ -172,36 +175,47 @@ async function main(): Promise<void> {
     const base = tools.find((t) => t.name === `iommutrace ${m[1]}`)!;
     tools.push({ ...base, name: `${base.name} ${m[2]}`, env: { ...process.env, IOMMUTRACE_BPF_OBJECT: m[3] } });
   }
+  tools.forEach((t, i) => {
+    if (!t.argv.includes(capture)) return;
+    t.capture = `/dev/shm/overhead-${i}.iotrace`;
+    t.argv = t.argv.map((a) => (a === capture ? t.capture! : a));
+  });
   const runs: GuestRun[] = [];
+  const workload = (): void => {
+    const w = spawnSync(path.join(bin, 'vfio'), ['--device', LAB_DEVICE, '--rounds', vfioRounds, '--size-mib', sizeMiB, '--out', '/dev/shm/vfio.json'], { encoding: 'utf8' });
+    if (w.status !== 0) throw new Error(`the vfio workload failed: ${(w.stderr || w.stdout).trim().slice(-300)}`);
+  };
   for (let round = 1; round <= rounds; round++) {
-    // Rotate the order, so no tool always runs on a warmer (or busier) guest.
-    for (const tool of tools.map((_, i) => tools[(i + round) % tools.length])) {
-      const p = await start(tool);
-      try {
-        const workload = (): void => {
-          const w = spawnSync(path.join(bin, 'vfio'), ['--device', LAB_DEVICE, '--rounds', vfioRounds, '--size-mib', sizeMiB, '--out', '/dev/shm/vfio.json'], { encoding: 'utf8' });
-          if (w.status !== 0) throw new Error(`the vfio workload failed: ${(w.stderr || w.stdout).trim().slice(-300)}`);
-        };
-        // Once unmeasured: under TCG the first runs of any code path pay for its
-        // translation, which would weigh by how few calls a run happens to make.
-        workload();
-        const before = progRuns(p.pid!);
-        const t0 = Date.now();
-        workload();
-        const workloadMs = Date.now() - t0;
-        const d = progRunsSince(before, progRuns(p.pid!));
+    // Every tool attached at once, around the same calls: how many calls a run makes
+    // varies with how contiguous the pinned buffer is, and the per-call cost follows
+    // that count more than the tool (measured in separate runs, 200 to 130,000 calls).
+    // The order they attach in (and so run in, in each trampoline) rotates.
+    const order = tools.map((_, i) => tools[(i + round) % tools.length]);
+    const procs: ChildProcess[] = [];
+    try {
+      for (const tool of order) procs.push(await start(tool));
+      // Once unmeasured: under TCG the first runs of any code path pay for its translation.
+      workload();
+      const before = procs.map((p) => progRuns(p.pid!));
+      const t0 = Date.now();
+      workload();
+      const workloadMs = Date.now() - t0;
+      order.forEach((tool, k) => {
+        const d = progRunsSince(before[k], progRuns(procs[k].pid!));
         if (d.runCount === 0) throw new Error(`${tool.name}: no program ran during the workload`);
         const perCall = (t: string) => (d.byType[t]?.runCount ? (2 * d.byType[t].runTimeNs) / d.byType[t].runCount : NaN);
         runs.push({ tool: tool.name, round, runs: d, nsPerCall: perCall(PROG_TYPE_TRACING), kprobeNsPerCall: perCall(PROG_TYPE_KPROBE), byFunction: byFunction(d), workloadMs });
-      } finally {
-        await stop(p);
-      }
-      const run = runs[runs.length - 1];
-      if (tool.name.startsWith('iommutrace record')) run.events = readCaptureFile(capture).events;
-      process.stderr.write(`round ${round} ${tool.name}: ${JSON.stringify(run)}\n`);
+      });
+    } finally {
+      for (const p of procs) await stop(p);
+    }
+    for (const run of runs.filter((r) => r.round === round)) {
+      const file = tools.find((t) => t.name === run.tool)?.capture;
+      if (file) run.events = readCaptureFile(file).events;
+      process.stderr.write(`round ${round} ${run.tool}: ${JSON.stringify(run)}\n`);
     }
   }
-  fs.rmSync(capture, { force: true });
+  for (const t of tools) if (t.capture) fs.rmSync(t.capture, { force: true });
   console.log(JSON.stringify({ kernel: fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), probes: LAB_PROBES, runs }));
 }
 

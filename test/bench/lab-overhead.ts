@@ -1,11 +1,11 @@
 /**
  * probe.lab_ns_per_call: the per-call cost of our real DMA-map, unmap and pin
  * programs on Debian 6.1 in the QEMU lab, as `export` (the agent) and `record`
- * (every event) run them, against bpftrace doing the same job in the same boot
+ * (every event) run them, against bpftrace doing the same job on the same calls
  * (lab-overhead-guest.ts runs inside). One boot; takes the lab
  * lock, so it waits for any other lab run. Runs alone too:
  *
- *   node dist/test/bench/lab-overhead.js [ROUNDS]
+ *   node dist/test/bench/lab-overhead.js [ROUNDS, 9]
  *
  * Experiments: IT_LAB_VFIO_ROUNDS sets the workload's rounds (more calls per run);
  * IT_BENCH_VARIANTS adds runs of other builds of the object (lab-overhead-guest.ts).
@@ -15,21 +15,25 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { prepareWorkloadBinaries, runLab } from '../../src/lab';
 import { type GuestRun } from './lab-overhead-guest';
-import { spread } from './prog-stats';
+import { geomean, spread } from './prog-stats';
+
+type Figure = ReturnType<typeof spread> & { geomean: number };
 
 export interface LabOverhead {
   kernel: string;
-  record: ReturnType<typeof spread>;
-  export: ReturnType<typeof spread>;
-  bpftrace: ReturnType<typeof spread>;
-  /** The kprobe pair's per-call cost, by tool (medians). */
+  /** Per call, ns: median, lowest and highest of the rounds, and their geometric mean (the figure; see geomean()). */
+  record: Figure;
+  export: Figure;
+  bpftrace: Figure;
+  /** The kprobe pair's per-call cost, by tool (geometric means). */
   kprobe: Record<string, number>;
-  /** Per call of the map/unmap functions and of VFIO's pin/unpin alone, by tool (medians; NaN when bpftool could not name the programs). */
+  /** Per call of the map/unmap functions and of VFIO's pin/unpin alone, by tool (geometric means; NaN when bpftool could not name the programs). */
   byFunction: Record<string, { map: number; pin: number }>;
   runs: GuestRun[];
 }
 
-export async function labOverhead(rounds = 3): Promise<LabOverhead> {
+/** rounds: a multiple of the tools' count (3, more with IT_BENCH_VARIANTS) gives each every position in the trampolines alike. */
+export async function labOverhead(rounds = 9): Promise<LabOverhead> {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'iommutrace-lab-overhead-'));
   try {
     const bin = await prepareWorkloadBinaries();
@@ -46,10 +50,11 @@ export async function labOverhead(rounds = 3): Promise<LabOverhead> {
     if (r.exitCode !== 0) throw new Error(`the guest run failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
     const line = r.stdout.trim().split('\n').pop() ?? '';
     const res = JSON.parse(line) as { kernel: string; runs: GuestRun[] };
-    const of = (tool: string, key: 'nsPerCall' | 'kprobeNsPerCall' = 'nsPerCall') => spread(res.runs.filter((x) => x.tool === tool).map((x) => x[key]));
+    const values = (tool: string, key: 'nsPerCall' | 'kprobeNsPerCall') => res.runs.filter((x) => x.tool === tool).map((x) => x[key]);
+    const of = (tool: string, key: 'nsPerCall' | 'kprobeNsPerCall' = 'nsPerCall'): Figure => ({ ...spread(values(tool, key)), geomean: geomean(values(tool, key)) });
     const tools = ['iommutrace export', 'iommutrace record', 'bpftrace'];
-    const kprobe = Object.fromEntries(tools.map((t) => [t, of(t, 'kprobeNsPerCall').median]));
-    const fn = (t: string, k: 'map' | 'pin') => spread(res.runs.filter((x) => x.tool === t).map((x) => x.byFunction?.[k] ?? NaN)).median;
+    const kprobe = Object.fromEntries(tools.map((t) => [t, of(t, 'kprobeNsPerCall').geomean]));
+    const fn = (t: string, k: 'map' | 'pin') => geomean(res.runs.filter((x) => x.tool === t).map((x) => x.byFunction?.[k] ?? NaN));
     const byFunction = Object.fromEntries(tools.map((t) => [t, { map: fn(t, 'map'), pin: fn(t, 'pin') }]));
     return { kernel: res.kernel, record: of(tools[1]), export: of(tools[0]), bpftrace: of(tools[2]), kprobe, byFunction, runs: res.runs };
   } finally {
@@ -58,7 +63,7 @@ export async function labOverhead(rounds = 3): Promise<LabOverhead> {
 }
 
 if (require.main === module) {
-  labOverhead(Number(process.argv[2]) || 3).then(
+  labOverhead(Number(process.argv[2]) || 9).then(
     (r) => console.log(JSON.stringify(r, null, 2)),
     (err) => {
       console.error(`lab-overhead: ${(err as Error).message}`);

@@ -74,3 +74,13 @@ export function spread(xs: number[]): { median: number; min: number; max: number
   const mid = s.length >> 1;
   return { median: s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2, min: s[0], max: s[s.length - 1] };
 }
+
+/**
+ * Geometric mean of a list. Over rounds in which tools run on the same calls, in
+ * a full rotation of their order, the ratio of two tools' geometric means is the
+ * geometric mean of their per-round ratios: each round's own pace (how many calls
+ * it made, how warm the guest was) cancels, and each position counts alike.
+ */
+export function geomean(xs: number[]): number {
+  return Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
+}

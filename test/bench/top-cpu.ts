@@ -2,7 +2,7 @@
  * top.cpu_percent: the CPU iommutop itself uses (user + system, of one core)
  * while it replays a synthetic VFIO-like capture at a steady 100,000 events/s
  * in a real terminal (a 160x48 tmux pane, the default full screen, redrawn every
- * second), measured from /proc/<pid>/stat over `seconds` after a warm-up.
+ * second), measured from its threads' schedstat (proc-cpu.ts) over `seconds` after a warm-up.
  *
  * The reference is the floor any consumer of the same events pays: the CPU
  * `iommutrace report` needs to read, decode and aggregate the same capture (its
@@ -155,7 +155,7 @@ export async function topCpuPercent(opts: { rate?: number; seconds?: number; war
       goal: '<= 5% of one core',
       note:
         `iommutop replaying ${events} synthetic VFIO-like events at ${rate} events/s (--speed ${speed.toPrecision(4)}; the header shows ${shown} ev/s, the capture's own pace) ` +
-        `in a 160x48 tmux pane, user+sys from /proc/<pid>/stat, median of ${WINDOWS} windows over ${seconds} s after ${warmup} s of warm-up; ` +
+        `in a 160x48 tmux pane, on-CPU time of its threads (schedstat), median of ${WINDOWS} windows over ${seconds} s after ${warmup} s of warm-up; ` +
         `the same replay into the dashboard's model without a screen: ${Number(bare).toFixed(2)}%`,
     };
   } finally {
