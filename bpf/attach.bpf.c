@@ -46,7 +46,6 @@ static __always_inline void attach_exit(__u16 probe, __s32 ret, int attach)
 		}
 	}
 
-	it_probe_hit(probe, ret != 0, 0);
 
 	e = it_reserve_at(sizeof(*e), IT_EV_ATTACH, probe, ret, in.ts_ns + lat);
 	if (!e)

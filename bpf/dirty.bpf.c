@@ -14,7 +14,6 @@ static __always_inline void dirty_emit(__u16 probe, __s32 ret, __u64 lat, struct
 	struct it_ev_dirty *e;
 
 	/* Every walk is a single record (its callback tells the tracking source): few per second. */
-	it_probe_hit(probe, ret < 0, 0);
 	e = it_reserve(sizeof(*e), IT_EV_DIRTY, probe, ret);
 	if (!e)
 		return;

@@ -85,7 +85,6 @@ static __always_inline void dma_exit(__u16 probe, __s64 ret)
 	}
 	known = it_domain(in.args[0]);
 	gid = known ? known->group_id : -1;
-	it_probe_hit(probe, err < 0, done);
 	summed = !it_want_record(err < 0) && dma_agg(probe, in.args[0], known, size, done, lat, in.ts_ns + lat, in.args[3]);
 	if (it_summed_only(summed))
 		return;
@@ -108,7 +107,6 @@ static __always_inline void dma_tp(__u16 probe, __u64 iova, __u64 size, __u64 do
 	struct it_ev_dma *e;
 	int summed;
 
-	it_probe_hit(probe, 0, done);
 	summed = !it_want_record(0) && dma_agg(probe, 0, NULL, size, done, 0, 0, 0);
 	if (it_summed_only(summed))
 		return;

@@ -13,7 +13,6 @@ static __always_inline void group_ref(void *ctx, __u16 probe, struct iommu_group
 	struct it_ev_group_ref *e;
 	long n;
 
-	it_probe_hit(probe, 0, group ? 1 : 0);
 	if (!group)
 		return;
 	e = it_reserve(sizeof(*e), IT_EV_GROUP_REF, probe, 0);

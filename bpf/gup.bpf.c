@@ -31,7 +31,6 @@ static __always_inline void gup_exit(__u16 probe, __s64 ret)
 	if (!lat)
 		return;
 	pinned = ret > 0 ? ret : 0;
-	it_probe_hit(probe, ret < 0, pinned);
 	if (!it_want_record(ret < 0)) {
 		/* What the aggregator makes of the record below (src/aggregate/engine.ts onGup). */
 		__u32 asked = in.args[1], fast = in.fast_seen ? in.fast_pages : (__u32)pinned;
@@ -103,7 +102,6 @@ static __always_inline void gup_fast_only(__u64 pinned)
 {
 	struct it_inflight *in = gup_fast_in_flight();
 
-	it_probe_hit(IT_PROBE_GUP_FAST_ONLY, 0, pinned);
 	if (!in)
 		return;
 	in->fast_pages = pinned;
@@ -132,7 +130,6 @@ static __always_inline void gup_slow(__u64 nr_pages)
 {
 	struct it_inflight *in = gup_fast_in_flight();
 
-	it_probe_hit(IT_PROBE_GUP_SLOW, 0, nr_pages);
 	if (!in || in->fast_seen)
 		return;
 	in->fast_pages = in->args[1] > nr_pages ? in->args[1] - nr_pages : 0;
@@ -218,7 +215,6 @@ static __always_inline void gup_unpin(__u16 probe, __u64 npages)
 	struct it_ev_pin *e;
 	int summed;
 
-	it_probe_hit(probe, 0, npages);
 	summed = !it_want_record(gup_unpin_nested()) && it_agg_call(probe, -1, 0, it_tgid(), &a);
 	if (it_summed_only(summed))
 		return;

@@ -13,7 +13,6 @@ static __always_inline struct it_ev_iommu_tp *tp_reserve(__u16 probe, __s32 grou
 {
 	struct it_ev_iommu_tp *e;
 
-	it_probe_hit(probe, probe == IT_PROBE_IOMMU_IO_PAGE_FAULT, 0);
 	e = it_reserve(sizeof(*e), IT_EV_IOMMU_TP, probe, 0);
 	if (!e)
 		return NULL;

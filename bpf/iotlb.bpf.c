@@ -46,7 +46,6 @@ static __always_inline void iotlb_exit(__u16 probe)
 	/* An empty gather has start ULONG_MAX and end 0. */
 	bytes = end >= start && end ? end - start + 1 : 0;
 	gid = it_domain_group_id(in.args[0]);
-	it_probe_hit(probe, 0, bytes);
 	/* Summed per domain, not per process: invalidations are the domain's cost, whoever unmapped. */
 	summed = !it_want_record(0) && iotlb_agg(probe, in.args[0], gid, bytes, lat, in.ts_ns + lat);
 	if (it_summed_only(summed))

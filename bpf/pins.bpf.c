@@ -29,7 +29,6 @@ static __always_inline void pin_emit(__u16 probe, __u64 lat, __u64 now, __u64 ad
 	struct it_ev_pin *e;
 	int summed;
 
-	it_probe_hit(probe, pinned < 0, pinned > 0 ? pinned : 0);
 	/*
 	 * Pins are summed; unpins go to the ring: a VFIO unpin's GUP unpins are
 	 * matched to it by time in user space, and they are few (one per range).

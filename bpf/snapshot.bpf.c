@@ -40,7 +40,6 @@ static __always_inline void snapshot(struct iommu_group *group)
 
 	if (domain && gid >= 0)
 		it_domain_learn((__u64)domain, gid, type);
-	it_probe_hit(IT_PROBE_IOMMU_GROUP_SNAPSHOT, 0, 0);
 	for (int i = 0; i < SNAPSHOT_MAX_DEVICES && pos && pos != head; i++) {
 		struct group_device *gd = (void *)pos - bpf_core_field_offset(struct group_device, list);
 

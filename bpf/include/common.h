@@ -22,20 +22,6 @@ static __always_inline void it_count(__u32 counter)
 		*v += 1;
 }
 
-/* One call of `probe`; `amount` is what it moved (see struct it_probe_stats). */
-static __always_inline void it_probe_hit(__u16 probe, int failed, __u64 amount)
-{
-	__u32 key = probe;
-	struct it_probe_stats *s = bpf_map_lookup_elem(&it_probe_stats, &key);
-
-	if (!s)
-		return;
-	s->calls += 1;
-	if (failed)
-		s->errors += 1;
-	s->amount += amount;
-}
-
 _Static_assert(sizeof(((struct it_hist_val *)0)->count) == IT_HIST_SUB * sizeof(__u64), "one it_hist key holds a power of two's buckets");
 
 static __always_inline void it_hist_add(__u16 probe, __s32 group_id, __u64 domain, __u64 lat_ns)

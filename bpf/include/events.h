@@ -308,13 +308,4 @@ enum it_counter {
 	IT_CNT_MAX,
 };
 
-/* Per-probe call counts (per-CPU array indexed by enum it_probe). */
-struct it_probe_stats {
-	__u64 calls;
-	__u64 errors;
-	/* What the calls moved: bytes for DMA map/unmap, pages for GUP, pins and
-	 * unpins, references for the group probes; 0 for the others. */
-	__u64 amount;
-};
-
 #endif

@@ -23,13 +23,6 @@ struct {
 } it_counters SEC(".maps") __weak;
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, IT_PROBE_MAX);
-	__type(key, __u32);
-	__type(value, struct it_probe_stats);
-} it_probe_stats SEC(".maps") __weak;
-
-struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 2048);
 	__type(key, struct it_hist_key);
@@ -101,7 +94,6 @@ struct it_layouts {
 	struct it_hist_key hist_key;
 	struct it_agg_key agg_key;
 	struct it_agg_val agg_val;
-	struct it_probe_stats probe_stats;
 	enum it_probe probe;
 	enum it_event_type type;
 	enum it_counter counter;

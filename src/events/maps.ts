@@ -1,11 +1,11 @@
 import type { AggCounts } from '../aggregate/deltas';
 import { BpfMap } from '../loader';
-import { COUNTERS, CounterName, HistKey, MapName, PROBES, ProbeName, ProbeStats, STRUCTS } from '../generated/bpf';
+import { COUNTERS, CounterName, HistKey, MapName, STRUCTS } from '../generated/bpf';
 
 /*
  * Typed readers of the kernel-side maps, laid out by the generated layer
- * (src/generated/bpf.ts): counters by name, per-probe call counts, the latency
- * histograms. Per-CPU values are summed over CPUs.
+ * (src/generated/bpf.ts): counters by name, the latency histograms, the sums
+ * of aggregated mode and the domains learned. Per-CPU values are summed over CPUs.
  */
 
 /** What the readers need of a map (a BpfMap; a stand-in in tests). */
@@ -54,21 +54,8 @@ export function readCounters(src: MapSource): Record<CounterName, number> {
   return out;
 }
 
-/** it_probe_stats: calls, errors and amount per probe (probes that never ran are left out). */
-export function readProbeStats(src: MapSource): Map<ProbeName, ProbeStats> {
-  const m = src.map('it_probe_stats');
-  const out = new Map<ProbeName, ProbeStats>();
-  for (const name of Object.keys(PROBES) as ProbeName[]) {
-    const raw = m.lookup(u32(PROBES[name]));
-    if (!raw) continue;
-    const s = summed(m, raw, STRUCTS.it_probe_stats.fields);
-    if (s.calls || s.errors || s.amount) out.set(name, s);
-  }
-  return out;
-}
-
-/** A key as read: addresses (domain) stay exact 64-bit values. */
-export type HistEntry = Omit<HistKey, 'domain'> & { domain: bigint; count: number };
+/** A key as read: addresses (domain) stay exact 64-bit values; `key` is the kernel's (shared by its 8 buckets), to delete it. */
+export type HistEntry = Omit<HistKey, 'domain'> & { domain: bigint; count: number; key: Buffer };
 
 /** it_hist: every bucket that counted, summed over CPUs (a key holds 8 consecutive buckets). */
 export function readHistograms(src: MapSource): HistEntry[] {
@@ -82,7 +69,7 @@ export function readHistograms(src: MapSource): HistEntry[] {
       for (let i = 0; i < c.count; i++) counts[i] += Number(cpu.readBigUInt64LE(c.offset + i * c.size));
     }
     const first = read(key, k.bucket);
-    const head = { probe: read(key, k.probe), group_id: read(key, k.group_id), domain: key.readBigUInt64LE(k.domain.offset) };
+    const head = { probe: read(key, k.probe), group_id: read(key, k.group_id), domain: key.readBigUInt64LE(k.domain.offset), key };
     counts.forEach((count, i) => count && out.push({ ...head, bucket: first + i, count }));
   }
   return out;
@@ -139,4 +126,11 @@ export function readAggregates(src: MapSource): AggEntry[] {
     }
     return e;
   });
+}
+
+/** it_domain_group: the group each learned domain serves now (attach and snapshot learn, detach forgets). */
+export function readServedDomains(src: MapSource): Map<bigint, number> {
+  const m = src.map('it_domain_group');
+  const g = STRUCTS.it_domain_info.fields.group_id;
+  return new Map(m.entries().map(({ key, value }) => [key.readBigUInt64LE(0), read(value, g)]));
 }

@@ -36,7 +36,6 @@ export class EventSchema {
   readonly summedFlag: number;
   readonly header: StructLayout;
   readonly histKey: StructLayout;
-  readonly probeStats: StructLayout;
 
   constructor(btf: Btf) {
     for (const [name, id] of enumOrThrow(btf, 'it_probe')) {
@@ -57,7 +56,6 @@ export class EventSchema {
     this.summedFlag = enumOrThrow(btf, 'it_event_flag').get('IT_EV_FLAG_SUMMED') ?? 0;
     this.header = this.struct(btf, 'it_event_hdr');
     this.histKey = this.struct(btf, 'it_hist_key');
-    this.probeStats = this.struct(btf, 'it_probe_stats');
   }
 
   private struct(btf: Btf, name: string): StructLayout {

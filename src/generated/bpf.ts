@@ -216,7 +216,6 @@ export type ProgramName = (typeof PROGRAMS)[keyof typeof PROGRAMS][number];
 export const MAPS = {
   it_events: { type: 27, maxEntries: 4194304, key: null, value: null },
   it_counters: { type: 6, maxEntries: 6, key: '__u32', value: '__u64' },
-  it_probe_stats: { type: 6, maxEntries: 46, key: '__u32', value: 'it_probe_stats' },
   it_hist: { type: 5, maxEntries: 2048, key: 'it_hist_key', value: 'it_hist_val' },
   it_agg: { type: 5, maxEntries: 4096, key: 'it_agg_key', value: 'it_agg_val' },
   it_inflight: { type: 1, maxEntries: 8192, key: '__u64', value: 'it_inflight' },
@@ -255,10 +254,6 @@ export const STRUCTS = {
   ts_ns: { offset: 0, size: 8, signed: false }, args: { offset: 8, size: 8, signed: false, count: 4 },
   fast_pages: { offset: 40, size: 4, signed: false }, fast_seen: { offset: 44, size: 4, signed: false },
   } },
-  it_probe_stats: { size: 24, fields: {
-  calls: { offset: 0, size: 8, signed: false }, errors: { offset: 8, size: 8, signed: false },
-  amount: { offset: 16, size: 8, signed: false },
-  } },
 } as const;
 
 /** struct it_agg_key. */
@@ -290,11 +285,6 @@ export interface HistVal {
 /** struct it_inflight. */
 export interface Inflight {
   ts_ns: number; args: number[]; fast_pages: number; fast_seen: number;
-}
-
-/** struct it_probe_stats. */
-export interface ProbeStats {
-  calls: number; errors: number; amount: number;
 }
 
 /** Load-time constants (const volatile in .rodata): offset and size. */
