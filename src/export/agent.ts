@@ -2,6 +2,7 @@ import * as os from 'node:os';
 import { DeviceLatency } from '../aggregate/device-latency';
 import { Aggregator } from '../aggregate/engine';
 import { RawEvent } from '../events/types';
+import type { KernelMapUse } from '../source/kernel-aggregates';
 import { EventSource } from '../source/source';
 import { ExportDump, exportDump } from './dump';
 import { BpfProgStat, buildFamilies, exportFamilies, Family, sampleCount, TargetStats } from './model';
@@ -87,6 +88,7 @@ export class ExportAgent {
       probes: src.probes,
       lost: src.lost(),
       sumOverflow: src.sumOverflow?.(),
+      kernelMaps: src.kernelMaps?.(),
       source: { kind: src.kind, host: src.host, kernel: src.kernelRelease },
       bpf: this.opts.bpfStats?.(),
       vmLabel: this.opts.vmLabel,
@@ -95,11 +97,14 @@ export class ExportAgent {
   }
 
   /** The state, unrounded (export --dump); in check mode with the per-event twin's under `every_event`. */
-  dump(): ExportDump & { every_event?: ExportDump } {
+  dump(): ExportDump & { every_event?: ExportDump; kernel_maps?: KernelMapUse[] } {
     const src = this.opts.source;
     const now = src.now();
-    const out: ExportDump & { every_event?: ExportDump } = exportDump(this.aggregator, this.deviceLatency, now, src.lost());
+    const out: ExportDump & { every_event?: ExportDump; kernel_maps?: KernelMapUse[] } = exportDump(this.aggregator, this.deviceLatency, now, src.lost());
     if (this.twin) out.every_event = exportDump(this.twin.aggregator, this.twin.deviceLatency, now, src.lost());
+    // Aggregated mode: the kernel's tables as the last read left them (the domains still holding latency keys).
+    const maps = src.kernelMaps?.();
+    if (maps?.length) out.kernel_maps = maps;
     return out;
   }
 

@@ -4,6 +4,7 @@ import { Histogram } from '../aggregate/loglinear';
 import { MapFailureRow } from '../aggregate/map-failures';
 import { SizeClassCounts, SizeClasses } from '../aggregate/map-sizes';
 import { ProcessRow } from '../aggregate/processes';
+import type { KernelMapUse } from '../source/kernel-aggregates';
 import { ProbeStatus } from '../source/source';
 import { LE_SECONDS, toExp2 } from './histogram';
 
@@ -51,6 +52,8 @@ export interface ModelInput {
   lost: number;
   /** Aggregated mode: calls the kernel sent one by one because its sum table was full. */
   sumOverflow?: number;
+  /** Aggregated mode: how full the kernel's tables were at the last read. */
+  kernelMaps?: KernelMapUse[];
   source: { kind: string; host: string; kernel: string };
   /** Per-program run count and time; only when kernel.bpf_stats_enabled is on (live). */
   bpf?: BpfProgStat[];
@@ -148,6 +151,13 @@ export function buildFamilies(input: ModelInput): Family[] {
     counter('iommutrace_probe_events_total', 'Events received per logical probe.', '{event}', [...a.perProbe].map(([probe, n]) => ({ labels: { probe }, value: n }))),
     counter('iommutrace_lost_events_total', 'Events the kernel could not hand over (ring buffer full).', '{event}', one(input.lost)),
     counter('iommutrace_kernel_sum_overflow_total', 'Calls sent through the ring buffer one by one because the in-kernel sum table (it_agg) was full: counted, not lost.', '{call}', one(input.sumOverflow ?? 0)),
+    gauge(
+      'iommutrace_kernel_map_entries',
+      'Keys in use in the in-kernel sum (it_agg) and latency (it_hist) tables at the last read; those of exited processes and detached domains are deleted.',
+      '{key}',
+      (input.kernelMaps ?? []).map((m) => ({ labels: { map: m.map }, value: m.entries })),
+    ),
+    gauge('iommutrace_kernel_map_max_entries', 'Capacity of each in-kernel table, in keys.', '{key}', (input.kernelMaps ?? []).map((m) => ({ labels: { map: m.map }, value: m.maxEntries }))),
     {
       name: 'iommutrace_probe_latency_seconds',
       help: 'Latency of each probed kernel call, from log-linear buckets folded into power-of-two bounds.',

@@ -1,12 +1,21 @@
 import * as fs from 'node:fs';
 import type { AggregateDelta, LatencyDelta } from '../aggregate/deltas';
-import { AggEntry, MapSource, readAggregates, readHistograms } from '../events/maps';
-import { PROBES, ProbeName } from '../generated/bpf';
+import { AggEntry, MapSource, readAggregates, readHistograms, readServedDomains } from '../events/maps';
+import { MAPS, PROBES, ProbeName } from '../generated/bpf';
 
 const NAMES = new Map<number, ProbeName>(Object.entries(PROBES).map(([name, id]) => [id, name as ProbeName]));
 
 /** The sums of one key at the last read. */
 type Seen = Pick<AggEntry, 'calls' | 'amount' | 'asked' | 'fast' | 'partial' | 'lat_sum'>;
+
+/** How full an in-kernel table was after a read, and (it_hist) which domains still held keys there. */
+export interface KernelMapUse {
+  map: 'it_agg' | 'it_hist';
+  entries: number;
+  maxEntries: number;
+  /** it_hist: the domains holding keys, as hex addresses (0 for calls without a domain). */
+  domains?: string[];
+}
 
 /** A key's bytes as a Map key. */
 function keyOf(e: AggEntry): string {
@@ -38,13 +47,25 @@ export function rootPidNamespace(): boolean {
  * deleted once their last sums are read: processes come and go on a busy host and
  * it_agg (4,096 keys) would fill, sending every further call to the ring (counter
  * agg_overflow). Only those: a process found gone before the read makes no more
- * calls, so no update can race the delete (it_hist's keys hold no process).
+ * calls, so no update can race the delete.
+ *
+ * Domains come and go too (each VM start makes one), and it_hist's keys (2,048)
+ * hold a domain and no process: a learned domain's keys for a group are deleted
+ * once the domain no longer serves that group (detached, or serving another), as
+ * it_domain_group says at the start of two reads in a row. Found so at the first,
+ * its calls for that group were all made before it; by the second, no call that
+ * looked the group up before the detach can still be adding. The same goes for
+ * it_agg's keys without a process (a kernel driver's DMA).
  */
 export class KernelAggregates {
   private readonly seen = new Map<string, Seen>();
   private readonly buckets = new Map<string, number>();
   /** The processes of the entries at the last read. */
   private tgids = new Set<number>();
+  /** `domain:group` of the learned domains that no longer served the group at the last read. */
+  private unserved = new Set<string>();
+  /** How full it_agg and it_hist were after the last read. */
+  use: KernelMapUse[] = [];
 
   /**
    * `clockBaseNs`: CLOCK_MONOTONIC at the source's start (event times count from it).
@@ -62,17 +83,30 @@ export class KernelAggregates {
     const alive = this.alive;
     const gone = new Set(alive ? [...this.tgids].filter((t) => !alive(t)) : []);
     this.tgids = new Set();
+    const served = readServedDomains(this.maps);
+    const unserved = new Set<string>();
+    /** Whether a domain's keys for a group are done with: unserved at this read and the last. */
+    const retired = (domain: bigint, gid: number): boolean => {
+      if (gid < 0 || domain === 0n || served.get(domain) === gid) return false;
+      const k = `${domain}:${gid}`;
+      unserved.add(k);
+      return this.unserved.has(k);
+    };
     const deltas: AggregateDelta[] = [];
+    let aggKeys = 0;
     for (const e of readAggregates(this.maps)) {
       const probe = NAMES.get(e.probe);
       if (!probe) continue;
       const k = keyOf(e);
       const was = this.seen.get(k);
-      const exited = gone.has(e.tgid);
+      const exited = gone.has(e.tgid) || (e.tgid === 0 && retired(e.domain, e.group_id));
       if (exited) {
         this.maps.map('it_agg').delete(e.key);
         this.seen.delete(k);
-      } else if (e.tgid) this.tgids.add(e.tgid);
+      } else {
+        aggKeys++;
+        if (e.tgid) this.tgids.add(e.tgid);
+      }
       if (was && was.calls === e.calls) continue;
       if (!exited) this.seen.set(k, { calls: e.calls, amount: e.amount, asked: e.asked, fast: e.fast, partial: e.partial, lat_sum: e.lat_sum });
       deltas.push({
@@ -95,15 +129,33 @@ export class KernelAggregates {
       });
     }
     const latency: LatencyDelta[] = [];
+    const done = new Set<Buffer>();
+    const kept = new Map<Buffer, bigint>();
     for (const h of readHistograms(this.maps)) {
       const probe = NAMES.get(h.probe);
       if (!probe) continue;
       const k = `${h.probe}:${h.bucket}:${h.group_id}:${h.domain}`;
       const was = this.buckets.get(k) ?? 0;
-      if (h.count === was) continue;
-      this.buckets.set(k, h.count);
-      latency.push({ probe, domain: h.domain, group_id: h.group_id, bucket: h.bucket, count: h.count - was });
+      if (retired(h.domain, h.group_id)) {
+        done.add(h.key);
+        this.buckets.delete(k);
+      } else {
+        this.buckets.set(k, h.count);
+        kept.set(h.key, h.domain);
+      }
+      if (h.count !== was) latency.push({ probe, domain: h.domain, group_id: h.group_id, bucket: h.bucket, count: h.count - was });
     }
+    for (const key of done) this.maps.map('it_hist').delete(key);
+    this.unserved = unserved;
+    this.use = [
+      { map: 'it_agg', entries: aggKeys, maxEntries: MAPS.it_agg.maxEntries },
+      {
+        map: 'it_hist',
+        entries: kept.size,
+        maxEntries: MAPS.it_hist.maxEntries,
+        domains: [...new Set(kept.values())].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((d) => `0x${d.toString(16)}`),
+      },
+    ];
     return { deltas, latency };
   }
 }

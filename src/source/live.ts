@@ -12,7 +12,7 @@ import { DEFAULT_OBJECT, ProbeSession, SessionOptions } from '../probes/session'
 import { ProbeSpec } from '../probes/types';
 import { ProcessFacts, ProcessFactsCache } from '../process/facts';
 import { MAPS } from '../generated/bpf';
-import { KernelAggregates } from './kernel-aggregates';
+import { KernelAggregates, type KernelMapUse } from './kernel-aggregates';
 import { AggregateSink, EventSource, ProbeStatus } from './source';
 
 export interface LiveOptions extends SessionOptions {
@@ -240,6 +240,10 @@ export class LiveSource implements EventSource {
 
   sumOverflow(): number {
     return this.final?.sumOverflow ?? (this.aggregates ? readCounter(this.session.object, 'agg_overflow') : 0);
+  }
+
+  kernelMaps(): KernelMapUse[] {
+    return this.aggregates?.use ?? [];
   }
 
   processFacts(pid: number): ProcessFacts | undefined {

@@ -2,6 +2,7 @@ import type { AggregateDelta, LatencyDelta } from '../aggregate/deltas';
 import { RawEvent } from '../events/types';
 import type { HostDevice } from '../probes/iommu-groups';
 import type { ProcessFacts } from '../process/facts';
+import type { KernelMapUse } from './kernel-aggregates';
 
 /** Why a replay ended early: in a word, and where. */
 export interface EndNote {
@@ -46,6 +47,8 @@ export interface EventSource {
   lost(): number;
   /** Aggregated mode: calls sent through the ring because the kernel's sum table was full (not lost). */
   sumOverflow?(): number;
+  /** Aggregated mode: how full the kernel's sum and histogram tables were at the last read. */
+  kernelMaps?(): KernelMapUse[];
   /** Events delivered so far. */
   readonly events: number;
   symbolize(address: bigint): string;

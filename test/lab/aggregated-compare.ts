@@ -9,7 +9,9 @@ import * as path from 'node:path';
 import { DeviceLatency } from '../../src/aggregate/device-latency';
 import { Aggregator } from '../../src/aggregate/engine';
 import { exportDump, type ExportDump } from '../../src/export/dump';
+import type { AttachEvent } from '../../src/events/types';
 import type { GroundTruth } from '../../src/lab';
+import type { KernelMapUse } from '../../src/source/kernel-aggregates';
 import { ReplaySource } from '../../src/source/replay';
 
 /** The same state from a capture: its events through the aggregator, as `export --replay` builds it. */
@@ -24,6 +26,22 @@ function dumpOfCapture(file: string): Promise<ExportDump> {
         dl.add(e);
       },
       () => resolve(exportDump(a, dl, src.now(), src.lost())),
+    ),
+  );
+}
+
+/** The domains a capture saw detached and not attached again by its end (hex, as the dumps write domains). */
+function domainsDetached(file: string): Promise<string[]> {
+  const src = new ReplaySource(file, { speed: 0 });
+  const serving = new Map<string, boolean>();
+  return new Promise((resolve) =>
+    src.start(
+      (e) => {
+        if (e.kind !== 'attach' || e.ret !== 0) return;
+        const domain = `0x${(e as AttachEvent).domain.toString(16)}`;
+        serving.set(domain, !e.probe.includes('detach'));
+      },
+      () => resolve([...serving].filter(([, on]) => !on).map(([d]) => d)),
     ),
   );
 }
@@ -61,8 +79,8 @@ function mapTimesAgree(a: ExportDump, b: ExportDump): void {
 
 /** Every check of one run: `out` holds export.json and capture.iotrace. */
 export async function compareRun(out: string, truth: GroundTruth): Promise<void> {
-  const dump = JSON.parse(fs.readFileSync(path.join(out, 'export.json'), 'utf8')) as ExportDump & { every_event: ExportDump };
-  const { every_event: perEvent, ...live } = dump;
+  const dump = JSON.parse(fs.readFileSync(path.join(out, 'export.json'), 'utf8')) as ExportDump & { every_event: ExportDump; kernel_maps?: KernelMapUse[] };
+  const { every_event: perEvent, kernel_maps: kernelMaps, ...live } = dump;
   const rec = await dumpOfCapture(path.join(out, 'capture.iotrace'));
   assert.equal(live.events.lost, 0, 'export lost no event');
   assert.equal(rec.events.lost, 0, 'record lost no event');
@@ -78,6 +96,12 @@ export async function compareRun(out: string, truth: GroundTruth): Promise<void>
   const row = (d: ExportDump) => d.devices.find((x) => x.device === vfio.device);
   assert.ok(row(rec) && row(rec)!.map_calls > 0, `record saw maps on ${vfio.device}`);
   assert.deepEqual(row(live), row(rec), `the row of ${vfio.device}`);
+  // Its domain was detached when the workload ended: export deleted the domain's latency keys.
+  const hist = kernelMaps?.find((m) => m.map === 'it_hist');
+  assert.ok(hist?.domains, `export says what it_hist holds: ${JSON.stringify(kernelMaps)}`);
+  const detached = await domainsDetached(path.join(out, 'capture.iotrace'));
+  assert.ok(detached.length > 0, 'record saw the workload detach its domain');
+  for (const d of detached) assert.ok(!hist.domains.includes(d), `no it_hist key left for detached domain ${d} (left: ${hist.domains.join(', ')})`);
   for (const probe of Object.keys(rec.device_latency)) {
     const want = rec.device_latency[probe]?.[vfio.device];
     if (want) assert.equal(live.device_latency[probe]?.[vfio.device]?.count, want.count, `${probe} calls with a latency on ${vfio.device}`);

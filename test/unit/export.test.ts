@@ -101,6 +101,7 @@ test('the model: bytes per device, DMA into unknown domains summed under "unknow
   assert.deepEqual(byName(fs, 'iommutrace_lost_events_total').samples, [{ labels: {}, value: 4 }]);
   assert.deepEqual(byName(fs, 'iommutrace_kernel_sum_overflow_total').samples, [{ labels: {}, value: 0 }], 'shown even at 0 (and for replays)');
   assert.equal(fs.some((f) => f.name.startsWith('iommutrace_bpf_')), false, 'no BPF run stats unless the kernel keeps them');
+  assert.deepEqual(byName(fs, 'iommutrace_kernel_map_entries').samples, [], 'no kernel tables for a replay');
   assert.equal(sampleCount(fs), flatten(fs).length);
 });
 
@@ -238,4 +239,18 @@ test('the Grafana dashboard: a datasource variable, every panel on it, every met
     }
   }
   assert.ok(queries >= 10);
+});
+
+test('live in aggregated mode: how full the kernel tables are, by map, against their capacity', () => {
+  const { a, dl } = fed();
+  const fs = buildFamilies({
+    aggregator: a, deviceLatency: dl, nowNs: 10, probes: [], lost: 0, source: { kind: 'live', host: 'h', kernel: '6.1' },
+    kernelMaps: [
+      { map: 'it_agg', entries: 12, maxEntries: 4096 },
+      { map: 'it_hist', entries: 30, maxEntries: 2048, domains: ['0xffff888012340000'] },
+    ],
+  });
+  assert.deepEqual(byName(fs, 'iommutrace_kernel_map_entries').samples, [{ labels: { map: 'it_agg' }, value: 12 }, { labels: { map: 'it_hist' }, value: 30 }]);
+  assert.deepEqual(byName(fs, 'iommutrace_kernel_map_max_entries').samples, [{ labels: { map: 'it_agg' }, value: 4096 }, { labels: { map: 'it_hist' }, value: 2048 }]);
+  for (const s of flatten(fs)) for (const v of Object.values(s.labels)) assert.ok(!/0x[0-9a-f]/i.test(v), 'domains stay out of the labels');
 });

@@ -46,6 +46,36 @@ class PerCpuHash implements MapView {
   perCpuValues = (b: Buffer) => Array.from({ length: CPUS }, (_, i) => b.subarray(i * this.stride, i * this.stride + this.valueSize));
 }
 
+/** A plain hash in memory (it_domain_group: a domain to {group_id, type}). */
+class Hash implements MapView {
+  readonly perCpu = false;
+  readonly values = new Map<string, Buffer>();
+  constructor(readonly name: string) {}
+  lookup = (key: Buffer) => this.values.get(key.toString('hex'));
+  delete = (key: Buffer) => this.values.delete(key.toString('hex'));
+  entries = () => [...this.values].map(([k, v]) => ({ key: Buffer.from(k, 'hex'), value: v }));
+  perCpuValues = (b: Buffer) => [b];
+  /** What attach.bpf.c does: learn (the domain now serves `gid`) or, with no gid, forget. */
+  serve(domain: bigint, gid?: number): void {
+    const key = Buffer.alloc(8);
+    key.writeBigUInt64LE(domain);
+    if (gid === undefined) {
+      this.values.delete(key.toString('hex'));
+      return;
+    }
+    const v = Buffer.alloc(STRUCTS.it_domain_info.size);
+    v.writeInt32LE(gid, STRUCTS.it_domain_info.fields.group_id.offset);
+    this.values.set(key.toString('hex'), v);
+  }
+}
+
+/** The maps a KernelAggregates reads, with the workload's domains learned. */
+function mapsOf(agg: PerCpuHash, hist: PerCpuHash, domains = new Hash('it_domain_group')): MapSource {
+  domains.serve(DOMAIN, 3);
+  domains.serve(KERNEL_DOMAIN, 7);
+  return { map: (name) => (name === 'it_agg' ? agg : name === 'it_hist' ? hist : domains) };
+}
+
 function add64(b: Buffer, off: number, n: number | bigint): void {
   b.writeBigUInt64LE(b.readBigUInt64LE(off) + BigInt(n), off);
 }
@@ -149,8 +179,7 @@ test('aggregated mode: deltas read from it_agg and it_hist per CPU give the numb
 
   const aggMap = new PerCpuHash('it_agg', STRUCTS.it_agg_val.size);
   const histMap = new PerCpuHash('it_hist', STRUCTS.it_hist_val.size);
-  const maps: MapSource = { map: (name) => (name === 'it_agg' ? aggMap : histMap) };
-  const reader = new KernelAggregates(maps, BASE, () => true);
+  const reader = new KernelAggregates(mapsOf(aggMap, histMap), BASE, () => true);
   const live = sinks();
   const deliver = () => {
     const { deltas, latency } = reader.read();
@@ -194,7 +223,7 @@ test('aggregated mode: an exited process\'s entries are deleted once their last 
   const aggMap = new PerCpuHash('it_agg', STRUCTS.it_agg_val.size);
   const histMap = new PerCpuHash('it_hist', STRUCTS.it_hist_val.size);
   const running = new Set([300, 301]);
-  const reader = new KernelAggregates({ map: (name) => (name === 'it_agg' ? aggMap : histMap) }, BASE, (t) => running.has(t));
+  const reader = new KernelAggregates(mapsOf(aggMap, histMap), BASE, (t) => running.has(t));
   const calls = () => { let sum = 0; for (const d of reader.read().deltas) if (d.pid === 301) sum += d.calls; return sum; };
   const map = (pid: number, ts: number, cpu: number) =>
     kernelCall(aggMap, histMap, { probe: 'iommu.map', ts, pid, tid: pid, comm: 'vm', lat: 100, domain: DOMAIN, gid: 3, amount: 4096, asked: 4096 }, cpu, pid);
@@ -221,11 +250,49 @@ test('aggregated mode: an exited process\'s entries are deleted once their last 
 test('aggregated mode: where processes cannot be seen (another pid namespace), nothing is deleted', () => {
   const aggMap = new PerCpuHash('it_agg', STRUCTS.it_agg_val.size);
   const histMap = new PerCpuHash('it_hist', STRUCTS.it_hist_val.size);
-  const reader = new KernelAggregates({ map: (name) => (name === 'it_agg' ? aggMap : histMap) }, BASE, null);
+  const reader = new KernelAggregates(mapsOf(aggMap, histMap), BASE, null);
   kernelCall(aggMap, histMap, { probe: 'iommu.map', ts: 1, pid: 42, tid: 42, comm: 'x', lat: 1, domain: DOMAIN, gid: 3, amount: 4096, asked: 4096 }, 0, 42);
   reader.read();
   reader.read();
   assert.equal(aggMap.values.size, 1);
+});
+
+test("aggregated mode: a domain's keys are deleted once it stops serving its group, after their last counts, and a domain made anew counts from zero", () => {
+  const aggMap = new PerCpuHash('it_agg', STRUCTS.it_agg_val.size);
+  const histMap = new PerCpuHash('it_hist', STRUCTS.it_hist_val.size);
+  const domains = new Hash('it_domain_group');
+  const reader = new KernelAggregates(mapsOf(aggMap, histMap, domains), BASE, () => true);
+  const UNKNOWN = 0xffff888055550000n;
+  const call = (domain: bigint, gid: number, pid: number, lat: number) =>
+    kernelCall(aggMap, histMap, { probe: 'iommu.map', ts: 1, pid, tid: pid, comm: 'x', lat, domain, gid, amount: 4096, asked: 4096 }, 0, pid);
+  const latencyOf = (r: ReturnType<KernelAggregates['read']>, domain: bigint) => r.latency.filter((l) => l.domain === domain).reduce((a, l) => a + l.count, 0);
+  const histDomains = () => new Set(histMap.entries().map((e) => e.key.readBigUInt64LE(STRUCTS.it_hist_key.fields.domain.offset)));
+
+  call(DOMAIN, 3, 300, 100);
+  call(KERNEL_DOMAIN, 7, 0, 100);
+  call(UNKNOWN, -1, 0, 100);
+  assert.equal(latencyOf(reader.read(), DOMAIN), 1);
+  // The VM's last calls, then its domain is detached; the kernel driver's device is unbound too.
+  call(DOMAIN, 3, 300, 5000);
+  call(KERNEL_DOMAIN, 7, 0, 5000);
+  domains.serve(DOMAIN);
+  domains.serve(KERNEL_DOMAIN);
+  const first = reader.read();
+  assert.equal(latencyOf(first, DOMAIN), 1, 'the calls before the detach are read');
+  assert.equal(latencyOf(first, KERNEL_DOMAIN), 1);
+  assert.ok(histDomains().has(DOMAIN), 'kept for one read more: a call that looked its group up may still be adding');
+  const second = reader.read();
+  assert.equal(second.latency.length + second.deltas.length, 0, 'nothing counted twice');
+  assert.deepEqual(histDomains(), new Set([UNKNOWN]), 'only the never-learned domain keeps its keys');
+  assert.deepEqual(reader.use, [
+    { map: 'it_agg', entries: 2, maxEntries: 4096 },
+    { map: 'it_hist', entries: 1, maxEntries: 2048, domains: [`0x${UNKNOWN.toString(16)}`] },
+  ], 'what is left, as the exporter shows it');
+  assert.equal(aggMap.entries().filter((e) => e.key.readUInt32LE(STRUCTS.it_agg_key.fields.tgid.offset) === 0).length, 1, "the unbound driver's sums are gone, the unknown domain's kept");
+  // The same address, a new domain for the same group: its counts start from zero.
+  domains.serve(DOMAIN, 3);
+  call(DOMAIN, 3, 300, 100);
+  assert.equal(latencyOf(reader.read(), DOMAIN), 1);
 });
 
 /** The tgid of each it_agg entry. */
