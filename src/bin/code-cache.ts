@@ -7,6 +7,12 @@
  * service, else ~/.cache/iommutrace). A missing, stale or rejected entry only
  * means compiling as usual; it is written when the process exits.
  *
+ * Beside it, where each require() of the package's files led (resolved.json):
+ * Node resolves the 300 requests of a start by trying extensions, reading
+ * package.json files and their exports, 21-25 ms of a 165 ms start here. An
+ * answer is used only while its file is there and node_modules is as it was
+ * (npm rewrites node_modules/.package-lock.json at every install).
+ *
  * Imported for its effect, first thing in each bin script, so it is in place
  * before the rest loads.
  */
@@ -49,15 +55,62 @@ function cacheDir(): string | undefined {
   }
 }
 
+/** What invalidates every kept resolution: the package's place and its node_modules' last install. */
+function layoutStamp(): string {
+  const mtime = (f: string) => fs.statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  return `${PACKAGE_ROOT}:${mtime(path.join(PACKAGE_ROOT, 'node_modules', '.package-lock.json'))}:${mtime(path.join(PACKAGE_ROOT, 'package.json'))}`;
+}
+
+const inside = (f: string) => f.startsWith(PACKAGE_ROOT + path.sep);
+
+/** Keeps Node's answers to the package's require()s (resolved.json in `dir`), written at exit when new ones came. */
+function keepResolutions(dir: string, M: ModuleInternals): void {
+  const file = path.join(dir, 'resolved.json');
+  const stamp = layoutStamp();
+  let known: Record<string, string> = {};
+  try {
+    const kept = JSON.parse(fs.readFileSync(file, 'utf8')) as { stamp?: string; resolved?: Record<string, string> };
+    if (kept.stamp === stamp && kept.resolved && typeof kept.resolved === 'object') known = kept.resolved;
+  } catch {
+    // None yet, or not ours to read: resolve as Node does.
+  }
+  let added = false;
+  const resolve = M._resolveFilename;
+  M._resolveFilename = function (request: string, parent: CompilingModule & { filename?: string }, isMain: boolean, options?: unknown): string {
+    const from = parent?.filename;
+    if (isMain || options !== undefined || !from || !inside(from) || Module.isBuiltin(request)) return resolve.call(this, request, parent, isMain, options);
+    const key = `${path.dirname(from)}\0${request}`;
+    const hit = known[key];
+    if (typeof hit === 'string' && inside(hit) && fs.statSync(hit, { throwIfNoEntry: false })?.isFile()) return hit;
+    const found = resolve.call(this, request, parent, isMain, options);
+    if (inside(found)) {
+      known[key] = found;
+      added = true;
+    }
+    return found;
+  };
+  process.once('exit', () => {
+    if (!added) return;
+    try {
+      const tmp = `${file}.${process.pid}`;
+      fs.writeFileSync(tmp, JSON.stringify({ stamp, resolved: known }), { mode: 0o600 });
+      fs.renameSync(tmp, file);
+    } catch {
+      // A cache that cannot be written is only slower next time.
+    }
+  });
+}
+
 function install(): void {
   const dir = cacheDir();
   if (!dir) return;
   const M = Module as unknown as ModuleInternals;
+  keepResolutions(dir, M);
   const compile = M.prototype._compile;
   const toWrite: [string, vm.Script][] = [];
   M.prototype._compile = function (this: CompilingModule, content: string, filename: string): unknown {
     // Files that import() need Node's own ESM hook; anything outside the package is not ours to cache.
-    if (!filename.startsWith(PACKAGE_ROOT + path.sep) || content.includes('import(')) return compile.call(this, content, filename);
+    if (!inside(filename) || content.includes('import(')) return compile.call(this, content, filename);
     const file = path.join(dir, createHash('sha1').update(filename).update('\0').update(content).digest('hex'));
     let cachedData: Buffer | undefined;
     try {

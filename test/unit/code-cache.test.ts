@@ -38,6 +38,35 @@ test('the commands that attach keep compiled code for their modules, and a damag
   assert.ok(cached(home).every((f) => fs.readFileSync(f, 'utf8') !== 'not code'), 'rejected entries are rewritten');
 });
 
+test("where the package's require()s led is kept, and an answer outside the package or to a file now gone is not followed", (t) => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'iommutrace-cc-'));
+  t.after(() => fs.rmSync(home, { recursive: true, force: true }));
+  const first = run(home, ['record', '--help']);
+  assert.equal(first.status, 0, first.out);
+  const file = cached(home).find((f) => path.basename(f) === 'resolved.json');
+  assert.ok(file, 'resolved.json is written');
+  const kept = JSON.parse(fs.readFileSync(file, 'utf8')) as { stamp: string; resolved: Record<string, string> };
+  const root = path.resolve(__dirname, '..', '..', '..');
+  const answers = Object.values(kept.resolved);
+  assert.ok(answers.length > 50 && answers.every((f) => f.startsWith(root + path.sep)), `only files of the package (${answers.length})`);
+
+  // One answer now leads outside the package, another to a file that is gone: both are resolved again.
+  const planted = path.join(home, 'planted.js');
+  const marker = path.join(home, 'ran');
+  fs.writeFileSync(planted, `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x');`);
+  const keys = Object.keys(kept.resolved);
+  const oclif = keys.find((k) => k.endsWith('\0@oclif/core/config'))!;
+  const ours = keys.find((k) => k.endsWith('\0../cli'))!;
+  assert.ok(oclif && ours, 'the entry points are among them');
+  kept.resolved[oclif] = planted;
+  kept.resolved[ours] = path.join(root, 'dist', 'src', 'gone.js');
+  fs.writeFileSync(file, JSON.stringify(kept));
+  const again = run(home, ['record', '--help']);
+  assert.equal(again.status, 0, again.out);
+  assert.equal(again.out, first.out);
+  assert.equal(fs.existsSync(marker), false, 'a file outside the package is never loaded from the cache');
+});
+
 test('report, which opens other people\'s captures, writes no cache', (t) => {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'iommutrace-cc-'));
   t.after(() => fs.rmSync(home, { recursive: true, force: true }));
