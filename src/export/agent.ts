@@ -33,6 +33,9 @@ export interface AgentOptions {
 /** How long a stopping agent gives healthy targets to take the last values. */
 const CLOSE_MS = 3000;
 
+/** What `export --dump` writes: the state, and live in aggregated mode how full the kernel's tables were. */
+export type AgentDump = ExportDump & { every_event?: ExportDump; kernel_maps?: KernelMapUse[] };
+
 /**
  * The export agent: one source feeds one aggregator; the scrape endpoint and the
  * push targets all read the same model of it. A push target that fails only
@@ -97,10 +100,10 @@ export class ExportAgent {
   }
 
   /** The state, unrounded (export --dump); in check mode with the per-event twin's under `every_event`. */
-  dump(): ExportDump & { every_event?: ExportDump; kernel_maps?: KernelMapUse[] } {
+  dump(): AgentDump {
     const src = this.opts.source;
     const now = src.now();
-    const out: ExportDump & { every_event?: ExportDump; kernel_maps?: KernelMapUse[] } = exportDump(this.aggregator, this.deviceLatency, now, src.lost());
+    const out: AgentDump = exportDump(this.aggregator, this.deviceLatency, now, src.lost());
     if (this.twin) out.every_event = exportDump(this.twin.aggregator, this.twin.deviceLatency, now, src.lost());
     // Aggregated mode: the kernel's tables as the last read left them (the domains still holding latency keys).
     const maps = src.kernelMaps?.();

@@ -99,8 +99,9 @@ export class KernelAggregates {
       if (!probe) continue;
       const k = keyOf(e);
       const was = this.seen.get(k);
-      const exited = gone.has(e.tgid) || (e.tgid === 0 && retired(e.domain, e.group_id));
-      if (exited) {
+      // These are the key's last sums: its process has exited, or (no process) its domain is retired.
+      const last = gone.has(e.tgid) || (e.tgid === 0 && retired(e.domain, e.group_id));
+      if (last) {
         this.maps.map('it_agg').delete(e.key);
         this.seen.delete(k);
       } else {
@@ -108,7 +109,7 @@ export class KernelAggregates {
         if (e.tgid) this.tgids.add(e.tgid);
       }
       if (was && was.calls === e.calls) continue;
-      if (!exited) this.seen.set(k, { calls: e.calls, amount: e.amount, asked: e.asked, fast: e.fast, partial: e.partial, lat_sum: e.lat_sum });
+      if (!last) this.seen.set(k, { calls: e.calls, amount: e.amount, asked: e.asked, fast: e.fast, partial: e.partial, lat_sum: e.lat_sum });
       deltas.push({
         probe,
         pid: e.tgid,
