@@ -130,8 +130,7 @@ export function functionGroup(name: string): 'map' | 'pin' | undefined {
   return undefined;
 }
 
-function byFunction(d: ProgRun): GuestRun['byFunction'] {
-  const names = programNames();
+function byFunction(d: ProgRun, names: Map<string, string>): GuestRun['byFunction'] {
   const sum = { map: { runs: 0, ns: 0 }, pin: { runs: 0, ns: 0 } };
   for (const [id, p] of Object.entries(d.byProgram)) {
     if (p.type !== PROG_TYPE_TRACING) continue;
@@ -200,11 +199,13 @@ async function main(): Promise<void> {
       const t0 = Date.now();
       workload();
       const workloadMs = Date.now() - t0;
+      // Every tool's programs are loaded now: one listing names them all.
+      const names = programNames();
       order.forEach((tool, k) => {
         const d = progRunsSince(before[k], progRuns(procs[k].pid!));
         if (d.runCount === 0) throw new Error(`${tool.name}: no program ran during the workload`);
         const perCall = (t: string) => (d.byType[t]?.runCount ? (2 * d.byType[t].runTimeNs) / d.byType[t].runCount : NaN);
-        runs.push({ tool: tool.name, round, runs: d, nsPerCall: perCall(PROG_TYPE_TRACING), kprobeNsPerCall: perCall(PROG_TYPE_KPROBE), byFunction: byFunction(d), workloadMs });
+        runs.push({ tool: tool.name, round, runs: d, nsPerCall: perCall(PROG_TYPE_TRACING), kprobeNsPerCall: perCall(PROG_TYPE_KPROBE), byFunction: byFunction(d, names), workloadMs });
       });
     } finally {
       for (const p of procs) await stop(p);

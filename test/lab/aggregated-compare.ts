@@ -14,34 +14,28 @@ import type { GroundTruth } from '../../src/lab';
 import type { KernelMapUse } from '../../src/source/kernel-aggregates';
 import { ReplaySource } from '../../src/source/replay';
 
-/** The same state from a capture: its events through the aggregator, as `export --replay` builds it. */
-function dumpOfCapture(file: string): Promise<ExportDump> {
+/**
+ * The same state from a capture, its events through the aggregator as `export
+ * --replay` builds it; and the domains it saw detached and not attached again by
+ * its end (hex, as the dumps write domains).
+ */
+function readCaptureRun(file: string): Promise<{ dump: ExportDump; detached: string[] }> {
   const src = new ReplaySource(file, { speed: 0 });
   const a = new Aggregator({ attached: src.attached, symbolize: (x) => src.symbolize(x), leakAgeNs: 0, hostDevices: src.hostDevices });
   const dl = new DeviceLatency(a.devices);
+  const serving = new Map<string, boolean>();
   return new Promise((resolve) =>
     src.start(
       (e) => {
         a.add(e);
         dl.add(e);
+        if (e.kind === 'attach' && e.ret === 0) serving.set(`0x${(e as AttachEvent).domain.toString(16)}`, !e.probe.includes('detach'));
       },
-      () => resolve(exportDump(a, dl, src.now(), src.lost())),
-    ),
-  );
-}
-
-/** The domains a capture saw detached and not attached again by its end (hex, as the dumps write domains). */
-function domainsDetached(file: string): Promise<string[]> {
-  const src = new ReplaySource(file, { speed: 0 });
-  const serving = new Map<string, boolean>();
-  return new Promise((resolve) =>
-    src.start(
-      (e) => {
-        if (e.kind !== 'attach' || e.ret !== 0) return;
-        const domain = `0x${(e as AttachEvent).domain.toString(16)}`;
-        serving.set(domain, !e.probe.includes('detach'));
-      },
-      () => resolve([...serving].filter(([, on]) => !on).map(([d]) => d)),
+      () =>
+        resolve({
+          dump: exportDump(a, dl, src.now(), src.lost()),
+          detached: [...serving].filter(([, on]) => !on).map(([d]) => d),
+        }),
     ),
   );
 }
@@ -81,7 +75,7 @@ function mapTimesAgree(a: ExportDump, b: ExportDump): void {
 export async function compareRun(out: string, truth: GroundTruth): Promise<void> {
   const dump = JSON.parse(fs.readFileSync(path.join(out, 'export.json'), 'utf8')) as ExportDump & { every_event: ExportDump; kernel_maps?: KernelMapUse[] };
   const { every_event: perEvent, kernel_maps: kernelMaps, ...live } = dump;
-  const rec = await dumpOfCapture(path.join(out, 'capture.iotrace'));
+  const { dump: rec, detached } = await readCaptureRun(path.join(out, 'capture.iotrace'));
   assert.equal(live.events.lost, 0, 'export lost no event');
   assert.equal(rec.events.lost, 0, 'record lost no event');
 
@@ -99,7 +93,6 @@ export async function compareRun(out: string, truth: GroundTruth): Promise<void>
   // Its domain was detached when the workload ended: export deleted the domain's latency keys.
   const hist = kernelMaps?.find((m) => m.map === 'it_hist');
   assert.ok(hist?.domains, `export says what it_hist holds: ${JSON.stringify(kernelMaps)}`);
-  const detached = await domainsDetached(path.join(out, 'capture.iotrace'));
   assert.ok(detached.length > 0, 'record saw the workload detach its domain');
   for (const d of detached) assert.ok(!hist.domains.includes(d), `no it_hist key left for detached domain ${d} (left: ${hist.domains.join(', ')})`);
   for (const probe of Object.keys(rec.device_latency)) {
