@@ -25,6 +25,11 @@ export function kernelSizeClass(key: number): number {
   return key ? Math.max(SMALLEST_CLASS, 2 ** (key - 1)) : 0;
 }
 
+/** The it_agg size key of a call that moved `bytes` (bpf/include/common.h), so kernelSizeClass(sizeKey(b)) is sizeClass(b) for b > 0. */
+export function sizeKey(bytes: number): number {
+  return bytes > 0 ? 1 + Math.floor(Math.log2(bytes)) : 0;
+}
+
 export function sizeClass(bytes: number): number {
   if (bytes <= SMALLEST_CLASS) return SMALLEST_CLASS;
   return 2 ** Math.floor(Math.log2(bytes));

@@ -137,7 +137,8 @@ class WireReader {
     if (wire !== LEN) throw new Error(`a repeated integer has wire type ${wire}`);
     const [start, end] = this.span();
     const room = arena.reserve(end - start);
-    const n = allZero(this.buf, start, end) ? room.fill(0).length : packed(this.buf, start, end, room, signed);
+    const u = uniform(this.buf, start, end);
+    const n = u >= 0 ? room.fill(signed ? (u >>> 1) ^ -(u & 1) : u).length : packed(this.buf, start, end, room, signed);
     if (n < 0) throw new Error('a packed field ends inside a varint');
     const values = arena.commit(room, n);
     if (!so.length) return values;
@@ -147,22 +148,31 @@ class WireReader {
   }
 }
 
-/** Zero bytes to compare spans with, grown as needed. */
-let zeros = Buffer.alloc(4096);
+/** Spans are compared in pieces of this many bytes. */
+const PIECE = 4096;
+
+/** PIECE copies of a byte, per byte value met: the spans to compare with. */
+const repeats: (Buffer | undefined)[] = [];
 
 /** Spans shorter than this are decoded rather than compared (the comparison's fixed cost). */
 const MIN_COMPARED = 64;
 
 /**
- * Whether buf[start..end) is all zero bytes: a column whose value never changes
- * in the batch (pid, domain, padding: deltas of 0), one varint 0 per byte. A
- * native comparison reads it many times faster than decoding it.
+ * The byte that every byte of buf[start..end) is, when that byte is a whole
+ * varint: a column whose value never changes in the batch (deltas of 0 for a
+ * pid or a domain; one kind, one string), one byte per value. A native
+ * comparison reads it many times faster than decoding it. Otherwise -1.
  */
-function allZero(buf: Uint8Array, start: number, end: number): boolean {
-  const len = end - start;
-  if (len < MIN_COMPARED) return false;
-  if (len > zeros.length) zeros = Buffer.alloc(Math.max(len, zeros.length * 2));
-  return Buffer.prototype.compare.call(buf, zeros, 0, len, start, end) === 0;
+function uniform(buf: Uint8Array, start: number, end: number): number {
+  if (end - start < MIN_COMPARED) return -1;
+  const b = buf[start];
+  if (b >= 0x80) return -1;
+  const same = (repeats[b] ??= Buffer.alloc(PIECE, b));
+  for (let at = start; at < end; at += PIECE) {
+    const len = Math.min(PIECE, end - at);
+    if (Buffer.prototype.compare.call(buf, same, 0, len, at, at + len) !== 0) return -1;
+  }
+  return b;
 }
 
 /**
@@ -173,10 +183,19 @@ function allZero(buf: Uint8Array, start: number, end: number): boolean {
 function packed(buf: Uint8Array, start: number, end: number, out: Float64Array, signed: boolean): number {
   let pos = start;
   let n = 0;
+  let tail = true;
   while (pos < end) {
     const b0 = buf[pos];
     let v: number;
     if (b0 < 0x80) {
+      // A value that stops changing after its first values in the batch: the rest are zero bytes.
+      if (b0 === 0 && tail) {
+        tail = false;
+        if (uniform(buf, pos, end) === 0) {
+          out.fill(0, n, n + end - pos);
+          return n + end - pos;
+        }
+      }
       v = b0;
       pos += 1;
     } else if (pos + 1 < end && buf[pos + 1] < 0x80) {

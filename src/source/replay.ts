@@ -3,7 +3,8 @@ import { probesAtEnd } from '../capture/header';
 import { CaptureContents, CaptureStream } from '../capture/reader';
 import { RawEvent } from '../events/types';
 import type { ProcessFacts } from '../process/facts';
-import { EndNote, EventSource, ProbeStatus } from './source';
+import { ReplaySums } from './replay-sums';
+import { AggregateSink, EndNote, EventSource, ProbeStatus } from './source';
 
 export interface ReplayOptions {
   /** 1 plays at the recorded pace, 10 ten times faster, 0 as fast as possible. */
@@ -44,6 +45,8 @@ export class ReplaySource implements EventSource {
   private lastWall = 0;
   private onEvent: (e: RawEvent) => void = () => {};
   private onEnd: () => void = () => {};
+  /** With a sink (top, export): the calls the kernel sums live, summed. */
+  private sums?: ReplaySums;
   readonly speed: number;
   private readonly tickMs: number;
 
@@ -130,9 +133,14 @@ export class ReplaySource implements EventSource {
     return this.contents.processesUnread;
   }
 
-  start(onEvent: (e: RawEvent) => void, onEnd: () => void = () => {}): void {
+  /**
+   * Plays the events to `onEvent`; with a `sink`, as a live source in aggregated
+   * mode hands them over: the calls the kernel sums go to the sink summed (ReplaySums).
+   */
+  start(onEvent: (e: RawEvent) => void, onEnd: () => void = () => {}, sink?: AggregateSink): void {
     this.onEvent = onEvent;
     this.onEnd = onEnd;
+    this.sums = sink && new ReplaySums(sink);
     this.lastWall = Date.now();
     this.schedule();
   }
@@ -152,12 +160,18 @@ export class ReplaySource implements EventSource {
       until = this.position;
     }
     this.lastWall = wall;
+    const sums = this.sums;
     for (let e = this.peek(); e && budget-- > 0 && e.ts_ns <= until; e = this.peek()) {
       this.head = undefined;
       this.played++;
       if (e.ts_ns > this.position) this.position = e.ts_ns;
+      if (sums) {
+        if (sums.take(e)) continue;
+        sums.flush();
+      }
       this.onEvent(e);
     }
+    sums?.flush();
   }
 
   /** What is due by now, before a redraw (played at a pace; as fast as possible, the ticks play it all). */

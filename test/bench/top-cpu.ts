@@ -77,6 +77,7 @@ async function headless(file: string, speed: number, seconds: number, warmup: nu
   src.start(
     (e) => model.add(e),
     () => (ended = true),
+    model,
   );
   const timer = setInterval(() => {
     src.flush();

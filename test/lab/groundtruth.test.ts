@@ -1,7 +1,8 @@
 /**
  * The product's numbers against the workloads' own: for every lab kernel,
  * `iommutrace record` runs around the workloads inside the guest, and
- * `report --json` of that capture must equal the ground truth the workloads wrote.
+ * `report --json` of that capture must equal the ground truth the workloads wrote,
+ * and its replay summed (as top and export play it) the replay one by one.
  * The captures are kept in build/lab-captures/ for the TUI, export and bench.
  */
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import type { ProbeName } from '../../src/generated/bpf';
 import type { GroundTruth, IommuVendor, MapFailTruth, WorkloadName } from '../../src/lab';
 import { CATALOGUE } from '../../src/probes/catalogue';
 import { CLI } from '../helpers';
+import { assertSumsAgree } from '../replay-sums';
 import { capturePath, E2E_BOOT, recordAround, type Boot } from './captures';
 import { labTestOptions, prepareKernels, requirePrerequisites } from './prerequisites';
 
@@ -299,6 +301,8 @@ for (const boot of BOOTS) {
     assert.equal(whole.capture.cut, false);
     assert.equal(whole.capture.stop_reason, 'SIGINT');
     for (const w of boot.workloads) CHECKS[w](capture, truth, boot);
+    // top and export replay it summed: every table as one by one.
+    await assertSumsAgree(capture);
   });
 }
 

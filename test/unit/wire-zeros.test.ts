@@ -1,6 +1,8 @@
 /**
- * The wire reader takes a packed column of zero bytes (a value that never changes
- * in the batch) by comparing it, not decoding it: it must read what decoding reads.
+ * The wire reader takes a packed column of one repeated byte (a value that never
+ * changes in the batch: zero deltas, one kind, one string), and the zero bytes
+ * that end a column whose value stops changing, by comparing them, not decoding
+ * them: it must read what decoding reads.
  */
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -38,5 +40,25 @@ test('zero columns read as zeros, beside and after columns that are not, short o
         `${n} values`,
       );
     }
+  }
+});
+
+test('columns of one repeated value read as that value; one different value anywhere, or a value of two bytes, is decoded', () => {
+  for (const n of [64, 65, 1000, 5000]) {
+    const same = (v: number) => Array(n).fill(v);
+    const columns: [number[], number[]][] = [
+      [same(3), same(-1)],
+      [same(63), same(-64)],
+      [[...same(5).slice(1), 6], [6, ...same(5).slice(1)]],
+      [same(64), [...zeros(n - 1), 64]],
+      [[...same(7).slice(0, n >> 1), ...zeros(n - (n >> 1))], [1, ...zeros(n - 2), 1]],
+    ];
+    const b = readEventsFrame(payload(columns));
+    assert.deepEqual(Array.from(b.kind), Array(n).fill(2));
+    assert.deepEqual(
+      b.columns.map((c) => [Array.from(c.values), Array.from(c.valuesLo)]),
+      columns,
+      `${n} values`,
+    );
   }
 });
