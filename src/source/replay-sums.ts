@@ -63,9 +63,9 @@ function probeSums(probe: string): ProbeSums | undefined {
  * the sums with addDelta() and addLatency(), which count what the calls' events
  * would (test/replay-sums.ts checks it on every lab capture).
  *
- * Summed are only calls nothing looks at one by one: DMA maps and unmaps, IOTLB
- * invalidations and pins that succeeded, into a known domain (a failure makes a
- * log line). Every other event goes to the sink after the sums taken before it,
+ * Summed are only calls nothing looks at one by one, those that succeeded (a
+ * failure makes a log line): DMA maps and unmaps and IOTLB invalidations into a
+ * domain, and pins of at least a page. Every other event goes to the sink after the sums taken before it,
  * so each table sees the calls in their order: an attach that gives a domain its
  * device counts only the maps after it there.
  */

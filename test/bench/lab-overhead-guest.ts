@@ -84,10 +84,18 @@ function arg(name: string, fallback?: string): string {
   return fallback;
 }
 
+/**
+ * How long a tool may take to print its ready line, and to exit on SIGINT, before
+ * the round fails saying which (a round takes about 30 s; one hung for 25 minutes once).
+ */
+const READY_MS = 180_000;
+const STOP_MS = 60_000;
+
 /** Starts a tool and resolves once it printed its ready line and its programs sit still. */
 async function start(tool: Tool): Promise<ChildProcess> {
   const p = spawn(tool.argv[0], tool.argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: tool.env ?? process.env });
   let out = '';
+  let timer: NodeJS.Timeout | undefined;
   await new Promise<void>((resolve, reject) => {
     const on = (d: Buffer): void => {
       out += d;
@@ -96,7 +104,11 @@ async function start(tool: Tool): Promise<ChildProcess> {
     p.stdout!.on('data', on);
     p.stderr!.on('data', on);
     p.once('exit', (code) => reject(new Error(`${tool.name} exited ${code} before it was ready: ${out.trim().slice(-400)}`)));
-  });
+    timer = setTimeout(() => {
+      p.kill('SIGKILL');
+      reject(new Error(`${tool.name} was not ready in ${READY_MS / 1000} s: ${out.trim().slice(-400)}`));
+    }, READY_MS);
+  }).finally(() => clearTimeout(timer));
   // bpftrace says "Attaching" before it has attached: wait until its program count holds.
   let last = -1;
   for (let i = 0; i < 600; i++) {
@@ -144,11 +156,17 @@ function byFunction(d: ProgRun, names: Map<string, string>): GuestRun['byFunctio
   return { map: (2 * sum.map.ns) / sum.map.runs, pin: sum.pin.runs ? (2 * sum.pin.ns) / sum.pin.runs : NaN };
 }
 
-async function stop(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null) return;
+/** Stops a tool with SIGINT; one still running after STOP_MS is killed and named on stderr. */
+async function stop(p: ChildProcess, name: string): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
   const exited = new Promise((r) => p.once('exit', r));
   p.kill('SIGINT');
+  const timer = setTimeout(() => {
+    process.stderr.write(`${name} did not exit ${STOP_MS / 1000} s after SIGINT: killed\n`);
+    p.kill('SIGKILL');
+  }, STOP_MS);
   await exited;
+  clearTimeout(timer);
 }
 
 async function main(): Promise<void> {
@@ -181,8 +199,8 @@ async function main(): Promise<void> {
   });
   const runs: GuestRun[] = [];
   const workload = (): void => {
-    const w = spawnSync(path.join(bin, 'vfio'), ['--device', LAB_DEVICE, '--rounds', vfioRounds, '--size-mib', sizeMiB, '--out', '/dev/shm/vfio.json'], { encoding: 'utf8' });
-    if (w.status !== 0) throw new Error(`the vfio workload failed: ${(w.stderr || w.stdout).trim().slice(-300)}`);
+    const w = spawnSync(path.join(bin, 'vfio'), ['--device', LAB_DEVICE, '--rounds', vfioRounds, '--size-mib', sizeMiB, '--out', '/dev/shm/vfio.json'], { encoding: 'utf8', timeout: 10 * READY_MS });
+    if (w.status !== 0) throw new Error(`the vfio workload failed: ${w.error?.message ?? ''} ${(w.stderr || w.stdout).trim().slice(-300)}`);
   };
   for (let round = 1; round <= rounds; round++) {
     // Every tool attached at once, around the same calls: how many calls a run makes
@@ -208,7 +226,7 @@ async function main(): Promise<void> {
         runs.push({ tool: tool.name, round, runs: d, nsPerCall: perCall(PROG_TYPE_TRACING), kprobeNsPerCall: perCall(PROG_TYPE_KPROBE), byFunction: byFunction(d, names), workloadMs });
       });
     } finally {
-      for (const p of procs) await stop(p);
+      for (const [k, p] of procs.entries()) await stop(p, order[k].name);
     }
     for (const run of runs.filter((r) => r.round === round)) {
       const file = tools.find((t) => t.name === run.tool)?.capture;
