@@ -46,8 +46,10 @@ export async function replayState(file: string, summed: boolean) {
     ),
   );
   const view = model.view({ paused: false, ended: true, cpuPct: 0 });
-  // Histograms' least values are kept exactly one by one and as bucket bounds summed (shown nowhere).
-  const hists = (m: Map<string, { counts: Float64Array; count: number; sum: number; max: number }>) => [...m].map(([k, h]) => [k, Array.from(h.counts), h.count, h.sum, h.max]);
+  // Histograms' least values are kept exactly one by one and as bucket bounds summed (shown
+  // nowhere); one made at a key's first call rather than at its first latency may come earlier.
+  const hists = (m: Map<string, { counts: Float64Array; count: number; sum: number; max: number }>) =>
+    [...m].sort(([a], [b]) => a.localeCompare(b)).map(([k, h]) => [k, Array.from(h.counts), h.count, h.sum, h.max]);
   return {
     handed,
     played: src.events,

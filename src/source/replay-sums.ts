@@ -65,9 +65,9 @@ function probeSums(probe: string): ProbeSums | undefined {
  *
  * Summed are only calls nothing looks at one by one, those that succeeded (a
  * failure makes a log line): DMA maps and unmaps and IOTLB invalidations into a
- * domain, and pins of at least a page. Every other event goes to the sink after the sums taken before it,
- * so each table sees the calls in their order: an attach that gives a domain its
- * device counts only the maps after it there.
+ * domain, and pins of at least a page. Every other event goes to the sink after
+ * the sums taken before it, so each table sees the calls in their order: an
+ * attach that gives a domain its device counts only the maps after it there.
  */
 export class ReplaySums {
   /** The keys being summed, in the order of their first call; their latency buckets, the same. */
