@@ -8,12 +8,16 @@ import * as assert from 'node:assert/strict';
 import { DeviceLatency } from '../src/aggregate/device-latency';
 import { Aggregator } from '../src/aggregate/engine';
 import { exportDump } from '../src/export/dump';
+import { RawEvent } from '../src/events/types';
 import { ReplaySource } from '../src/source/replay';
 import { AggregateSink } from '../src/source/source';
 import { Model } from '../src/tui/model';
 
-/** What the dashboard's model and the exporter's tables make of the whole replay, with or without the sums. */
-export async function replayState(file: string, summed: boolean) {
+/**
+ * What the dashboard's model and the exporter's tables make of the whole replay,
+ * with or without the sums; `watch` sees each event handed over one by one.
+ */
+export async function replayState(file: string, summed: boolean, watch?: (e: RawEvent) => void) {
   const src = new ReplaySource(file, { speed: 0 });
   const model = new Model(src, 30e9);
   const agg = new Aggregator({ attached: src.attached, symbolize: (a) => src.symbolize(a), leakAgeNs: 0, hostDevices: src.hostDevices });
@@ -37,6 +41,7 @@ export async function replayState(file: string, summed: boolean) {
     src.start(
       (e) => {
         handed.events++;
+        watch?.(e);
         model.add(e);
         agg.add(e);
         dl.add(e);
@@ -58,7 +63,7 @@ export async function replayState(file: string, summed: boolean) {
     rates: [...view.agg.perProbe],
     detail: hists(view.detail.mapLatency),
     pinned: [...view.detail.pinned],
-    dump: exportDump(agg, dl, src.now(), 0),
+    dump: exportDump(agg, dl, src.now(), src.lost()),
   };
 }
 

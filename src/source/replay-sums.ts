@@ -77,8 +77,6 @@ export class ReplaySums {
   /** The last probe asked about: calls come in runs. */
   private lastProbe = '';
   private lastSums: ProbeSums | undefined;
-  private lastDone = -1;
-  private lastKey = 0;
   /** Bucket arrays of earlier flushes, zeroed: the keys come back every tick. */
   private readonly spare: Float64Array[] = [];
   /** Sums handed over and the calls they held, since the last look; events left to go one by one. */
@@ -105,27 +103,21 @@ export class ReplaySums {
     let domain: bigint;
     let amount: number;
     let asked: number;
-    if (e.kind === 'dma') {
+    if (e.kind === 'dma' && e.domain !== 0n) {
       domain = e.domain;
       amount = e.done;
       asked = e.size;
-    } else if (e.kind === 'iotlb') {
+    } else if (e.kind === 'iotlb' && e.domain !== 0n) {
       domain = e.domain;
       amount = asked = e.bytes;
-    } else if (e.kind === 'pin') {
+    } else if (e.kind === 'pin' && e.pinned > 0) {
       // A pin of nothing counts nowhere one by one.
-      if (!(e.pinned > 0)) return false;
       domain = 0n;
       amount = e.pinned;
       asked = e.nr_pages;
     } else return false;
-    if (domain === 0n && e.kind !== 'pin') return false;
     // Maps by size class (the aggregator counts them so); nothing else is.
-    if (p.sized && amount !== this.lastDone) {
-      this.lastDone = amount;
-      this.lastKey = sizeKey(amount);
-    }
-    const key = p.sized ? this.lastKey : 0;
+    const key = p.sized ? sizeKey(amount) : 0;
     let s: Sum | undefined;
     for (let i = p.keys.length - 1; i >= 0; i--) {
       const k = p.keys[i];

@@ -90,6 +90,8 @@ function arg(name: string, fallback?: string): string {
  */
 const READY_MS = 180_000;
 const STOP_MS = 60_000;
+/** The VFIO workload's deadline (it takes seconds). */
+const WORKLOAD_MS = 30 * 60_000;
 
 /** Starts a tool and resolves once it printed its ready line and its programs sit still. */
 async function start(tool: Tool): Promise<ChildProcess> {
@@ -199,7 +201,7 @@ async function main(): Promise<void> {
   });
   const runs: GuestRun[] = [];
   const workload = (): void => {
-    const w = spawnSync(path.join(bin, 'vfio'), ['--device', LAB_DEVICE, '--rounds', vfioRounds, '--size-mib', sizeMiB, '--out', '/dev/shm/vfio.json'], { encoding: 'utf8', timeout: 10 * READY_MS });
+    const w = spawnSync(path.join(bin, 'vfio'), ['--device', LAB_DEVICE, '--rounds', vfioRounds, '--size-mib', sizeMiB, '--out', '/dev/shm/vfio.json'], { encoding: 'utf8', timeout: WORKLOAD_MS });
     if (w.status !== 0) throw new Error(`the vfio workload failed: ${w.error?.message ?? ''} ${(w.stderr || w.stdout).trim().slice(-300)}`);
   };
   for (let round = 1; round <= rounds; round++) {

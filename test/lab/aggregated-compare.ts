@@ -6,38 +6,24 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DeviceLatency } from '../../src/aggregate/device-latency';
-import { Aggregator } from '../../src/aggregate/engine';
-import { exportDump, type ExportDump } from '../../src/export/dump';
+import type { AgentDump } from '../../src/export/agent';
+import type { ExportDump } from '../../src/export/dump';
 import type { AttachEvent } from '../../src/events/types';
 import type { GroundTruth } from '../../src/lab';
-import type { KernelMapUse } from '../../src/source/kernel-aggregates';
-import { ReplaySource } from '../../src/source/replay';
+import { replayState } from '../replay-sums';
 
 /**
  * The same state from a capture, its events through the aggregator as `export
- * --replay` builds it; and the domains it saw detached and not attached again by
- * its end (hex, as the dumps write domains).
+ * --replay --every-event` would build it (replayState, one by one); and the
+ * domains it saw detached and not attached again by its end (hex, as the dumps
+ * write domains).
  */
-function readCaptureRun(file: string): Promise<{ dump: ExportDump; detached: string[] }> {
-  const src = new ReplaySource(file, { speed: 0 });
-  const a = new Aggregator({ attached: src.attached, symbolize: (x) => src.symbolize(x), leakAgeNs: 0, hostDevices: src.hostDevices });
-  const dl = new DeviceLatency(a.devices);
+async function readCaptureRun(file: string): Promise<{ dump: ExportDump; detached: string[] }> {
   const serving = new Map<string, boolean>();
-  return new Promise((resolve) =>
-    src.start(
-      (e) => {
-        a.add(e);
-        dl.add(e);
-        if (e.kind === 'attach' && e.ret === 0) serving.set(`0x${(e as AttachEvent).domain.toString(16)}`, !e.probe.includes('detach'));
-      },
-      () =>
-        resolve({
-          dump: exportDump(a, dl, src.now(), src.lost()),
-          detached: [...serving].filter(([, on]) => !on).map(([d]) => d),
-        }),
-    ),
-  );
+  const { dump } = await replayState(file, false, (e) => {
+    if (e.kind === 'attach' && e.ret === 0) serving.set(`0x${(e as AttachEvent).domain.toString(16)}`, !e.probe.includes('detach'));
+  });
+  return { dump, detached: [...serving].filter(([, on]) => !on).map(([d]) => d) };
 }
 
 /**
@@ -73,7 +59,7 @@ function mapTimesAgree(a: ExportDump, b: ExportDump): void {
 
 /** Every check of one run: `out` holds export.json and capture.iotrace. */
 export async function compareRun(out: string, truth: GroundTruth): Promise<void> {
-  const dump = JSON.parse(fs.readFileSync(path.join(out, 'export.json'), 'utf8')) as ExportDump & { every_event: ExportDump; kernel_maps?: KernelMapUse[] };
+  const dump = JSON.parse(fs.readFileSync(path.join(out, 'export.json'), 'utf8')) as AgentDump;
   const { every_event: perEvent, kernel_maps: kernelMaps, ...live } = dump;
   const { dump: rec, detached } = await readCaptureRun(path.join(out, 'capture.iotrace'));
   assert.equal(live.events.lost, 0, 'export lost no event');
