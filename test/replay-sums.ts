@@ -5,51 +5,41 @@
  * (every lab capture).
  */
 import * as assert from 'node:assert/strict';
-import { DeviceLatency } from '../src/aggregate/device-latency';
-import { Aggregator } from '../src/aggregate/engine';
 import { exportDump } from '../src/export/dump';
 import { RawEvent } from '../src/events/types';
 import { ReplaySource } from '../src/source/replay';
-import { AggregateSink } from '../src/source/source';
 import { Model } from '../src/tui/model';
 
 /**
- * What the dashboard's model and the exporter's tables make of the whole replay,
- * with or without the sums; `watch` sees each event handed over one by one.
+ * What the one aggregator (as iommutop shows it and the exporter exports it)
+ * makes of the whole replay, with or without the sums; `watch` sees each event
+ * handed over one by one.
  */
 export async function replayState(file: string, summed: boolean, watch?: (e: RawEvent) => void) {
   const src = new ReplaySource(file, { speed: 0 });
-  const model = new Model(src, 30e9);
-  const agg = new Aggregator({ attached: src.attached, symbolize: (a) => src.symbolize(a), leakAgeNs: 0, hostDevices: src.hostDevices });
-  const dl = new DeviceLatency(agg.devices);
   const handed = { events: 0, deltas: 0, latency: 0 };
-  const sink: AggregateSink = {
-    addDelta(d) {
-      handed.deltas++;
-      model.addDelta(d);
-      agg.addDelta(d);
-      dl.addDelta(d);
-    },
-    addLatency(l) {
-      handed.latency++;
-      model.addLatency(l);
-      agg.addLatency(l);
-      dl.addLatency(l);
-    },
-  };
-  await new Promise<void>((resolve) =>
-    src.start(
+  // Counts what the source hands over: events one by one, sums, their latency buckets.
+  const start = src.start.bind(src);
+  src.start = (onEvent, onEnd, sink) =>
+    start(
       (e) => {
         handed.events++;
         watch?.(e);
-        model.add(e);
-        agg.add(e);
-        dl.add(e);
+        onEvent(e);
       },
-      resolve,
-      summed ? sink : undefined,
-    ),
-  );
+      onEnd,
+      summed && sink
+        ? {
+            addCalls(c) {
+              if (c.calls > 0) handed.deltas++;
+              handed.latency += c.buckets?.length ?? 0;
+              sink.addCalls(c);
+            },
+          }
+        : undefined,
+    );
+  const model = new Model(src, 0);
+  await new Promise<void>((resolve) => model.start(resolve));
   const view = model.view({ paused: false, ended: true, cpuPct: 0 });
   // Histograms' least values are kept exactly one by one and as bucket bounds summed (shown
   // nowhere); one made at a key's first call rather than at its first latency may come earlier.
@@ -63,7 +53,7 @@ export async function replayState(file: string, summed: boolean, watch?: (e: Raw
     rates: [...view.agg.perProbe],
     detail: hists(view.detail.mapLatency),
     pinned: [...view.detail.pinned],
-    dump: exportDump(agg, dl, src.now(), src.lost()),
+    dump: exportDump(view.agg, src.now(), src.lost()),
   };
 }
 

@@ -16,6 +16,8 @@
  * fields of this type as exact 64-bit values; other __u64 fields are counts,
  * sizes and times. */
 typedef __u64 it_addr_t;
+/* A kernel clock reading (bpf_ktime_get_ns): exact too, past 2^53 after 104 days up. */
+typedef __u64 it_time_t;
 
 /* Logical probes. The name maps to the CLI's: IT_PROBE_IOMMU_MAP is "iommu.map"
  * (lower case, the first underscore becomes a dot). Values are stable. */
@@ -290,8 +292,8 @@ struct it_agg_val {
 	__u64 partial;		/* GUP calls that pinned fewer pages than asked */
 	__u64 lat_sum;		/* ns, over the calls with a latency */
 	__u64 lat_max;
-	__u64 first_ns;		/* bpf_ktime_get_ns() of this CPU's first and last call */
-	__u64 last_ns;
+	it_time_t first_ns;	/* bpf_ktime_get_ns() of this CPU's first and last call */
+	it_time_t last_ns;
 	__u32 tid;		/* the thread of this CPU's first call, with its comm */
 	__u32 pad;
 	char comm[IT_COMM_LEN];

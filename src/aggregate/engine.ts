@@ -1,17 +1,18 @@
 import type { HostDevice } from '../probes/iommu-groups';
-import type { AggregateDelta, LatencyDelta } from './deltas';
-import { DirtyEvent, DmaEvent, GroupRefEvent, GupEvent, IommuTpEvent, PinEvent, RawEvent } from '../events/types';
+import { DirtyEvent, GroupRefEvent, GupEvent, IommuTpEvent, PinEvent, RawEvent } from '../events/types';
+import { Calls, callsOf, feedHistogram, hasLatency, noCalls } from './calls';
 import { MapFailureTable } from './map-failures';
 import { attachSource, DeviceTable } from './devices';
 import { errnoName } from './errno';
 import { GroupLedger, LedgerLimits } from './groups';
 import { IotlbTable } from './iotlb';
-import { kernelSizeClass, sizeClass } from './map-sizes';
+import { kernelSizeClass } from './map-sizes';
 import { Histogram } from './loglinear';
 import type { ProcessFacts } from '../process/facts';
-import { ProcessTable } from './processes';
+import { PerDevice } from './per-device';
+import { MAX_PROCESS_ROWS, ProcessTable } from './processes';
 import { GupCounts, Report } from './report';
-import { Quantity, roleOf, sources, sourcesOf } from './truth';
+import { isUnpin, Quantity, roleOf, sources, sourcesOf } from './truth';
 import { UnpinNesting } from './unpins';
 
 export interface AggregatorOptions {
@@ -41,16 +42,12 @@ function gupCounts(): GupCounts {
   return { calls: 0, pages_requested: 0, pages_pinned: 0, fast_pages: 0, slow_pages: 0, partial: 0, errors: 0 };
 }
 
-/** Processes kept apart in the per-process GUP table; the rest are summed under pid -1. */
-const MAX_PROCESSES = 4096;
-
-/** The pin and unpin quantities of truth.ts, as the pin ledger's paths. */
-const PIN_QUANTITIES: Partial<Record<Quantity, { path: 'vfio' | 'iommufd'; pin: boolean }>> = {
-  'pin.vfio': { path: 'vfio', pin: true },
-  'unpin.vfio': { path: 'vfio', pin: false },
-  'pin.iommufd': { path: 'iommufd', pin: true },
-  'unpin.iommufd': { path: 'iommufd', pin: false },
-};
+/** What the aggregator keeps per probe: its calls, latency, and the quantity it counts (truth.ts). */
+interface ProbeStats {
+  events: number;
+  hist: Histogram | undefined;
+  counts: Quantity | undefined;
+}
 
 const MAX_FAULTS = 1000;
 
@@ -73,7 +70,7 @@ export class Aggregator {
   readonly processes: ProcessTable;
   /** Failed user-space maps, explained (report `map_failures[]`). */
   readonly mapFailures: MapFailureTable;
-  /** The same per process (pid -1: the ones past MAX_PROCESSES). */
+  /** The same per process (pid -1: the ones past MAX_PROCESS_ROWS). */
   private readonly gupByPid = new Map<number, GupCounts & { pid: number; comm: string }>();
   readonly gupErrors = new Map<string, number>();
   readonly dirty = { walks: 0, errors: 0, bytes_walked: 0 };
@@ -83,10 +80,14 @@ export class Aggregator {
   /** IOTLB syncs and flushes per device. */
   readonly iotlb: IotlbTable;
   /** Per probe: its event count, and its latency histogram (the one in `latency`). */
-  private readonly probes = new Map<string, { events: number; hist: Histogram | undefined }>();
+  private readonly probes = new Map<string, ProbeStats>();
   /** The last event's probe and its entry: events come in runs of one probe. */
   private lastProbe = '';
-  private lastStats = { events: 0, hist: undefined as Histogram | undefined };
+  private lastStats: ProbeStats = { events: 0, hist: undefined, counts: undefined };
+  /** The call of the event being added (callsOf fills it; nothing keeps it). */
+  private readonly one: Calls = noCalls('iommu.map', 0, 0, '', 0n, -1);
+  /** Latency and pinned pages per device (the dashboard, the metrics). */
+  readonly perDevice: PerDevice;
   private readonly gupFrom: Set<string>;
   private readonly pinFrom: Set<string>;
   /** Whether a VFIO or iommufd unpin may hold GUP unpins (they are then counted there). */
@@ -96,6 +97,7 @@ export class Aggregator {
     this.devices = new DeviceTable(attachSource(opts.attached), opts.hostDevices);
     this.ledger = new GroupLedger(opts.limits);
     this.iotlb = new IotlbTable(this.devices);
+    this.perDevice = new PerDevice(this.devices, opts.attached);
     this.processes = new ProcessTable(opts.maxProcesses);
     this.mapFailures = new MapFailureTable(opts.maxProcesses);
     this.gupFrom = sources('gup', opts.attached);
@@ -108,123 +110,138 @@ export class Aggregator {
     return this.probes.get(probe)?.events ?? 0;
   }
 
-  /** The probe's entry (events and histogram): events come in runs of one probe. */
-  private statsOf(probe: string): { events: number; hist: Histogram | undefined } {
+  /** The probe's entry: calls come in runs of one probe. */
+  private statsOf(probe: string): ProbeStats {
     if (probe === this.lastProbe) return this.lastStats;
     let found = this.probes.get(probe);
-    if (!found) this.probes.set(probe, (found = { events: 0, hist: undefined }));
+    if (!found) this.probes.set(probe, (found = { events: 0, hist: undefined, counts: roleOf(probe)?.counts }));
     this.lastProbe = probe;
     return (this.lastStats = found);
   }
 
-  private histOf(st: { hist: Histogram | undefined }, probe: string): Histogram {
+  private histOf(st: ProbeStats, probe: string): Histogram {
     if (!st.hist) this.latency.set(probe, (st.hist = new Histogram()));
     return st.hist;
   }
 
+  /** One event: a call that counts as Calls does (callsOf), or one of those that only come one by one. */
   add(e: RawEvent): void {
+    const c = callsOf(e, this.one, false);
+    if (c) return this.addCalls(c);
     this.total++;
     if (e.ts_ns > this.lastTs) this.lastTs = e.ts_ns;
     const st = this.statsOf(e.probe);
     st.events++;
-    if ('lat_ns' in e && e.lat_ns > 0) (st.hist ?? this.histOf(st, e.probe)).add(e.lat_ns);
+    if ('lat_ns' in e && e.lat_ns > 0) this.histOf(st, e.probe).add(e.lat_ns);
     // Every kind of the object, or tsc fails here: a kind added to events.h is handled or said to count nothing.
     switch (e.kind) {
-      case 'attach': return this.devices.attach(e);
-      case 'dma': return this.onDma(e);
+      case 'attach':
+        this.devices.attach(e);
+        return this.perDevice.attach(e);
       case 'group_ref': return this.onGroupRef(e);
-      case 'gup': return this.onGup(e);
-      case 'pin': return this.onPin(e);
+      case 'gup': return this.onGupError(e);
+      case 'pin': return this.onUnpin(e, st.counts);
       case 'dirty': return this.onDirty(e);
       case 'iommu_tp': return this.onTracepoint(e);
       case 'map_request': return this.mapFailures.add(e);
-      case 'iotlb': return this.iotlb.add(e);
-      case 'selftest': return; // counted above (events per probe); nothing else to learn
+      // Calls, all of them (callsOf): here only to tell tsc so.
+      case 'dma': case 'iotlb': case 'selftest': return;
       default: return unhandled(e);
     }
   }
 
   /**
-   * Calls the kernel summed (aggregated mode): counted as their events would have
-   * been by add(), with the same tables, gates and bounds. Their latency buckets
-   * come apart, from addLatency().
+   * Calls of one probe and key: a kernel sum, a replay's sum or one event's call.
+   * Counted with the same tables, gates and bounds whatever their number; a record
+   * of calls 0 carries latency buckets only (the kernel's it_hist).
    */
-  addDelta(d: AggregateDelta): void {
-    if (d.calls <= 0) return;
-    this.total += d.calls;
-    if (d.last_ns > this.lastTs) this.lastTs = d.last_ns;
-    const st = this.statsOf(d.probe);
-    st.events += d.calls;
-    if (d.lat_sum > 0) this.histOf(st, d.probe).addSumMax(d.lat_sum, d.lat_max);
-    const q = roleOf(d.probe)?.counts;
-    if (q === 'map' || q === 'unmap') this.dmaDelta(d, q === 'unmap');
-    else if (q === 'gup') this.gupDelta(d);
-    else if (q && q in PIN_QUANTITIES) this.pinDelta(d, PIN_QUANTITIES[q]!);
-    else if (q === 'unpin.gup') this.gupUnpinDelta(d);
-    else if (q === 'iotlb.sync' || q === 'iotlb.flush') {
-      this.iotlb.addCalls(d.domain, d.probe, d.calls, d.amount);
-      if (d.lat_sum > 0) this.iotlb.histogram(d.domain, d.probe).addSumMax(d.lat_sum, d.lat_max);
+  addCalls(c: Calls): void {
+    const st = this.statsOf(c.probe);
+    if (c.calls > 0) {
+      this.total += c.calls;
+      if (c.last_ns > this.lastTs) this.lastTs = c.last_ns;
+      st.events += c.calls;
+    }
+    if (hasLatency(c)) feedHistogram(this.histOf(st, c.probe), c);
+    this.perDevice.addCalls(c);
+    switch (st.counts) {
+      case 'map': return this.dmaCalls(c, false);
+      case 'unmap': return this.dmaCalls(c, true);
+      case 'gup': return this.gupCalls(c);
+      case 'pin.vfio': return this.pinCalls(c, 'vfio');
+      case 'pin.iommufd': return this.pinCalls(c, 'iommufd');
+      case 'unpin.gup': return this.gupUnpinCalls(c);
+      case 'iotlb.sync':
+      case 'iotlb.flush': return this.iotlb.addCalls(c);
     }
   }
 
-  /** New counts of a kernel latency bucket (aggregated mode). */
-  addLatency(l: LatencyDelta): void {
-    this.histOf(this.statsOf(l.probe), l.probe).addCounts(l.bucket, l.count);
-    const q = roleOf(l.probe)?.counts;
-    if (q === 'iotlb.sync' || q === 'iotlb.flush') this.iotlb.histogram(l.domain, l.probe).addCounts(l.bucket, l.count);
-  }
-
-  private dmaDelta(d: AggregateDelta, unmap: boolean): void {
+  private dmaCalls(c: Calls, unmap: boolean): void {
+    if (c.calls === 0) return;
     if (unmap) {
-      this.dma.unmap_calls += d.calls;
-      this.dma.unmap_bytes += d.amount;
+      this.dma.unmap_calls += c.calls;
+      this.dma.unmap_bytes += c.amount;
     } else {
-      this.dma.map_calls += d.calls;
-      this.dma.map_bytes += d.amount;
+      this.dma.map_calls += c.calls;
+      this.dma.map_bytes += c.amount;
     }
-    const klass = kernelSizeClass(d.size_class);
-    const row = this.devices.dmaCalls(d.domain, unmap, d.calls, d.amount, klass);
+    // One size class per key, for the device's map_sizes and the process's huge share.
+    const klass = unmap ? 0 : kernelSizeClass(c.size_class);
+    const row = this.devices.dmaCalls(c.domain, unmap, c.calls, c.amount, klass);
+    // A kernel driver's DMA-API maps run in whatever context was current (an
+    // interrupt, a worker): they belong to no process.
     if (row.path === 'kernel') return;
-    if (unmap) this.processes.unmap(d.pid, d.comm, d.amount, d.calls);
-    else this.processes.map(d.pid, d.comm, d.amount, d.first_ns, d.last_ns, d.calls, klass);
+    if (unmap) this.processes.unmap(c.pid, c.comm, c.amount, c.calls);
+    else this.processes.map(c.pid, c.comm, c.amount, c.first_ns, c.last_ns, c.calls, klass);
   }
 
   private gupRow(pid: number, comm: string): GupCounts & { pid: number; comm: string } {
     let p = this.gupByPid.get(pid);
     if (!p) {
-      const key = this.gupByPid.size < MAX_PROCESSES ? pid : -1;
+      const key = this.gupByPid.size < MAX_PROCESS_ROWS ? pid : -1;
       p = this.gupByPid.get(key) ?? { pid: key, comm: key < 0 ? '(others)' : comm, ...gupCounts() };
       this.gupByPid.set(key, p);
     }
     return p;
   }
 
-  private gupDelta(d: AggregateDelta): void {
-    if (!this.gupFrom.has(d.probe)) return;
-    for (const g of [this.gup, this.gupRow(d.pid, d.comm)]) {
-      g.calls += d.calls;
-      g.pages_requested += d.asked;
-      g.pages_pinned += d.amount;
-      g.partial += d.partial;
-      g.fast_pages += d.fast;
-      g.slow_pages += d.amount - d.fast;
+  private gupCalls(c: Calls): void {
+    if (c.calls === 0 || !this.gupFrom.has(c.probe)) return;
+    for (const g of [this.gup, this.gupRow(c.pid, c.comm)]) {
+      g.calls += c.calls;
+      g.pages_requested += c.asked;
+      g.pages_pinned += c.amount;
+      g.partial += c.partial;
+      g.fast_pages += c.fast;
+      g.slow_pages += c.amount - c.fast;
     }
   }
 
-  private pinDelta(d: AggregateDelta, p: { path: 'vfio' | 'iommufd'; pin: boolean }): void {
-    // Unpins of these paths always come as events (the kernel sends them to the ring).
-    if (!this.pinFrom.has(d.probe) || !p.pin || d.amount <= 0) return;
-    if (p.path === 'vfio') this.pins.vfio_pages += d.amount;
-    else this.pins.iommufd_pages += d.amount;
-    this.pinLedgerRow(d.pid, d.comm, p.path).pinned += d.amount;
-    this.processes.pin(d.pid, d.comm, d.amount, true, d.calls);
+  /** A failed GUP call (successes are Calls). */
+  private onGupError(e: GupEvent): void {
+    if (!this.gupFrom.has(e.probe)) return;
+    const name = errnoName(e.ret);
+    this.gupErrors.set(name, (this.gupErrors.get(name) ?? 0) + 1);
+    for (const g of [this.gup, this.gupRow(e.pid, e.comm)]) {
+      g.calls++;
+      g.pages_requested += e.nr_pages;
+      g.errors++;
+    }
   }
 
-  /** GUP unpins outside any VFIO unpin (the kernel sends the nested ones as events). */
-  private gupUnpinDelta(d: AggregateDelta): void {
-    if (!this.pinFrom.has(d.probe) || d.amount <= 0) return;
-    this.pins.gup_unpinned_pages += d.amount;
-    this.pins.unpinned_pages += d.amount;
+  private pinCalls(c: Calls, path: 'vfio' | 'iommufd'): void {
+    if (!this.pinFrom.has(c.probe) || c.amount <= 0) return;
+    if (path === 'vfio') this.pins.vfio_pages += c.amount;
+    else this.pins.iommufd_pages += c.amount;
+    this.pinLedgerRow(c.pid, c.comm, path).pinned += c.amount;
+    this.processes.pin(c.pid, c.comm, c.amount, true, c.calls);
+  }
+
+  /** GUP unpins the kernel summed: those outside any VFIO unpin (the nested ones come as events). */
+  private gupUnpinCalls(c: Calls): void {
+    if (!this.pinFrom.has(c.probe) || c.amount <= 0) return;
+    this.pins.gup_unpinned_pages += c.amount;
+    this.pins.unpinned_pages += c.amount;
   }
 
   private pinLedgerRow(pid: number, comm: string, path: string): { pinned: number; unpinned: number } {
@@ -237,25 +254,6 @@ export class Aggregator {
   /** Events per probe, for rates. */
   get perProbe(): Map<string, number> {
     return new Map([...this.probes].map(([probe, s]) => [probe, s.events]));
-  }
-
-  private onDma(e: DmaEvent): void {
-    const unmap = e.probe === 'iommu.unmap';
-    if (unmap) {
-      this.dma.unmap_calls++;
-      this.dma.unmap_bytes += e.done;
-    } else {
-      this.dma.map_calls++;
-      this.dma.map_bytes += e.done;
-    }
-    // One size class per map, for the device's map_sizes and the process's huge share.
-    const klass = unmap ? 0 : sizeClass(e.done);
-    const row = this.devices.dmaCalls(e.domain, unmap, 1, e.done, klass);
-    // A kernel driver's DMA-API maps run in whatever context was current (an
-    // interrupt, a worker): they belong to no process.
-    if (row.path === 'kernel') return;
-    if (unmap) this.processes.unmap(e.pid, e.comm, e.done);
-    else this.processes.map(e.pid, e.comm, e.done, e.ts_ns, e.ts_ns, 1, klass);
   }
 
   private onGroupRef(e: GroupRefEvent): void {
@@ -274,33 +272,13 @@ export class Aggregator {
     if (e.dev_name) this.devices.row(e.dev_name, e.group_id);
   }
 
-  private onGup(e: GupEvent): void {
-    if (!this.gupFrom.has(e.probe)) return;
-    if (e.ret < 0) {
-      const name = errnoName(e.ret);
-      this.gupErrors.set(name, (this.gupErrors.get(name) ?? 0) + 1);
-    }
-    for (const g of [this.gup, this.gupRow(e.pid, e.comm)]) {
-      g.calls++;
-      g.pages_requested += e.nr_pages;
-      if (e.ret < 0) {
-        g.errors++;
-        continue;
-      }
-      g.pages_pinned += e.ret;
-      if (e.ret < e.nr_pages) g.partial++;
-      const fast = e.probe === 'gup.fast' ? Math.min(e.fast_pages, e.ret) : 0;
-      g.fast_pages += fast;
-      g.slow_pages += e.ret - fast;
-    }
-  }
-
-  private onPin(e: PinEvent): void {
-    if (!this.pinFrom.has(e.probe)) return;
-    const q = roleOf(e.probe)!.counts;
+  /** Unpins (always events), and pins that pinned nothing (counted per probe only). */
+  private onUnpin(e: PinEvent, q: Quantity | undefined): void {
+    if (!this.pinFrom.has(e.probe) || !isUnpin(q)) return;
     // VFIO's unpin returns the pages whose pin it dropped, leaving out reserved ones
     // (the zero page behind ROM ranges), which its pin had counted: the ledger
     // releases every page of the range (nr_pages), so nothing looks held forever.
+    this.perDevice.unpin(e);
     const pages = q === 'unpin.vfio' ? e.nr_pages : e.pinned;
     if (pages <= 0) return;
     if (q === 'unpin.gup') {
@@ -309,21 +287,15 @@ export class Aggregator {
       if (this.pathUnpins) this.nesting.gup(e.tid, e.ts_ns, pages);
       return;
     }
-    const p = PIN_QUANTITIES[q];
-    if (!p) return;
-    if (!p.pin) {
-      // GUP unpins inside this call were counted as GUP's: they are this path's.
-      const nested = this.nesting.path(e.tid, e.ts_ns, e.lat_ns);
-      this.pins.gup_unpinned_pages -= nested;
-      this.pins.unpinned_pages += pages - nested;
-      if (p.path === 'vfio') this.pins.vfio_unpinned_pages += pages;
-      else this.pins.iommufd_unpinned_pages += pages;
-    } else if (p.path === 'vfio') this.pins.vfio_pages += pages;
-    else this.pins.iommufd_pages += pages;
-    const l = this.pinLedgerRow(e.pid, e.comm, p.path);
-    if (p.pin) l.pinned += pages;
-    else l.unpinned += pages;
-    this.processes.pin(e.pid, e.comm, pages, p.pin);
+    // GUP unpins inside this call were counted as GUP's: they are this path's.
+    const nested = this.nesting.path(e.tid, e.ts_ns, e.lat_ns);
+    this.pins.gup_unpinned_pages -= nested;
+    this.pins.unpinned_pages += pages - nested;
+    const path = q === 'unpin.vfio' ? 'vfio' : 'iommufd';
+    if (path === 'vfio') this.pins.vfio_unpinned_pages += pages;
+    else this.pins.iommufd_unpinned_pages += pages;
+    this.pinLedgerRow(e.pid, e.comm, path).unpinned += pages;
+    this.processes.pin(e.pid, e.comm, pages, false);
   }
 
   private onDirty(e: DirtyEvent): void {

@@ -1,4 +1,4 @@
-import { IotlbEvent } from '../events/types';
+import { Calls, feedHistogram, hasLatency } from './calls';
 import { DeviceTable } from './devices';
 import { Histogram, Percentiles } from './loglinear';
 
@@ -40,24 +40,15 @@ export class IotlbTable {
     return c;
   }
 
-  add(e: IotlbEvent): void {
-    this.addCalls(e.domain, e.probe, 1, e.bytes);
-    if (e.lat_ns > 0) this.histogram(e.domain, e.probe).add(e.lat_ns);
-  }
-
-  /** `calls` invalidations of `probe` into `domain` covering `bytes` (one event, or the kernel's sum). */
-  addCalls(domain: bigint, probe: string, calls: number, bytes: number): void {
-    const c = this.counts(domain);
-    if (probe === 'iommu.iotlb_sync') {
-      c.syncCalls += calls;
-      c.syncBytes += bytes;
-    } else c.flushCalls += calls;
-  }
-
-  /** The latency histogram of `probe`'s invalidations into `domain`'s device. */
-  histogram(domain: bigint, probe: string): Histogram {
-    const c = this.counts(domain);
-    return probe === 'iommu.iotlb_sync' ? c.sync : c.flush;
+  /** Invalidations of one probe into one domain (one call, or a sum): calls, bytes, latency. */
+  addCalls(c: Calls): void {
+    const n = this.counts(c.domain);
+    const sync = c.probe === 'iommu.iotlb_sync';
+    if (sync) {
+      n.syncCalls += c.calls;
+      n.syncBytes += c.amount;
+    } else n.flushCalls += c.calls;
+    if (hasLatency(c)) feedHistogram(sync ? n.sync : n.flush, c);
   }
 
   /** Per device, domains no attach placed summed under "unknown". */

@@ -103,6 +103,43 @@ export const ROLES: Record<ProbeName, Role | null> = {
   'selftest.hist': null,
 };
 
+/**
+ * The probes whose successful calls the kernel sums in aggregated mode (it_agg,
+ * and their latency in it_hist) instead of sending each to the ring: the one
+ * table the BPF programs, the replay's summing (callsOf) and the aggregator
+ * follow. Failed calls always come one by one; so do a GUP unpin inside a VFIO
+ * unpin (user space takes it out of GUP's count) and the path unpins, which claim
+ * those by thread and time. The lab's aggregated test holds the programs to it.
+ */
+export const SUMMED: Record<ProbeName, boolean> = {
+  'iommu.attach_device': false, 'iommu.attach_group': false, 'iommu.attach_handle': false, 'iommu.replace_group': false,
+  'iommu.attach_dev': false, 'iommu.tp_attach': false, 'iommu.detach_device': false, 'iommu.detach_group': false,
+  'iommu.detach_handle': false, 'iommu.group_get': false, 'iommu.group_ref_get': false, 'iommu.group_put': false,
+  'iommu.map': true, 'iommu.map_sg': true, 'iommu.map_atomic': true, 'iommu.map_sg_atomic': true, 'iommu.unmap': true,
+  'gup.fast': true, 'gup.pin_fast': true, 'gup.get_fast': true, 'gup.pin': true, 'gup.pin_remote': true,
+  'gup.fast_only': false, 'gup.slow': false,
+  // Summed only outside a VFIO unpin (bpf/gup.bpf.c): an event cannot say which, so replays count them one by one.
+  'gup.unpin': true, 'gup.unpin_page': true,
+  'vfio.pin': true, 'vfio.unpin': false, 'iommufd.iopt_pin': true, 'iommufd.pin': true,
+  'iommufd.iopt_unpin': false, 'iommufd.unpin': false,
+  'dirty.walk': false, 'dirty.alloc': false, 'dirty.free': false,
+  'iommu.group_snapshot': false, 'iommu.tp_add': false, 'iommu.tp_remove': false, 'iommu.io_page_fault': false,
+  // Successful requests: counted per probe (their failures are what the report explains).
+  'vfio.map_dma': true, 'iommufd.ioas_map': true,
+  'iommu.iotlb_sync': true, 'iommu.flush_all': true,
+  'selftest.getppid': true, 'selftest.hist': true,
+};
+
+/** Whether the kernel sums the probe's successful calls (SUMMED; false for names from elsewhere). */
+export function isSummed(probe: string): boolean {
+  return Object.prototype.hasOwnProperty.call(SUMMED, probe) && SUMMED[probe as ProbeName];
+}
+
+/** Whether a quantity is released memory (unpins), which nests and so goes one by one from events. */
+export function isUnpin(q: Quantity | undefined): boolean {
+  return q === 'unpin.vfio' || q === 'unpin.iommufd' || q === 'unpin.gup';
+}
+
 /** The role of a probe named in an event or a capture ('unknown', or a name from another version: none). */
 export function roleOf(probe: string): Role | null {
   return Object.prototype.hasOwnProperty.call(ROLES, probe) ? ROLES[probe as ProbeName] : null;

@@ -9,6 +9,12 @@ export interface FieldSpec {
 
 /** Fields of this typedef are addresses: exact bigints rather than numbers. */
 export const ADDR_TYPEDEF = 'it_addr_t';
+/** Kernel clock readings: exact bigints too (they pass 2^53 after 104 days up). */
+export const TIME_TYPEDEF = 'it_time_t';
+
+function exact(f: { size: number; typedef?: string }): boolean {
+  return f.size === 8 && (f.typedef === ADDR_TYPEDEF || f.typedef === TIME_TYPEDEF);
+}
 
 /**
  * The one mapping from a BTF field to what user space holds: the decoder, the
@@ -19,13 +25,13 @@ export function fieldSpec(name: string, f: FieldLayout): FieldSpec | undefined {
     case 'uint':
     case 'int':
     case 'enum':
-      return { name, type: f.typedef === ADDR_TYPEDEF && f.size === 8 ? 'addr' : 'int', width: 1 };
+      return { name, type: exact(f) ? 'addr' : 'int', width: 1 };
     case 'ptr':
       return { name, type: 'addr', width: 1 };
     case 'char':
       return { name, type: 'string', width: 1 };
     case 'array':
-      return { name, type: f.element!.typedef === ADDR_TYPEDEF ? 'addr' : 'int', width: f.count! };
+      return { name, type: exact(f.element!) ? 'addr' : 'int', width: f.count! };
     default:
       return undefined;
   }

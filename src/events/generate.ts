@@ -1,5 +1,5 @@
 import { BpfObject, Btf, StructLayout } from '../loader';
-import { eventFields, FieldSpec } from './fields';
+import { eventFields, fieldSpec, FieldSpec } from './fields';
 import { EventSchema } from './schema';
 
 /*
@@ -88,9 +88,13 @@ function structLayout(btf: Btf, name: string): string {
   return `  ${key(name)}: { size: ${s.size}, fields: {\n${filled(fields)}\n  } },`;
 }
 
+/** A map's struct as read: exact 64-bit fields (addresses, clock readings) as bigint, char arrays as strings. */
 function structInterface(btf: Btf, name: string): string {
   const s = btf.struct(name)!;
-  const fields = s.fields.map((f) => `${key(f.name)}: number${f.element ? '[]' : ''};`);
+  const fields = s.fields.map((f) => {
+    const spec = fieldSpec(f.name, f);
+    return `${key(f.name)}: ${spec ? tsType(spec) : 'number'};`;
+  });
   return `/** struct ${name}. */\nexport interface ${pascal(name)} {\n${filled(fields)}\n}\n`;
 }
 

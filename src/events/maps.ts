@@ -1,6 +1,5 @@
-import type { AggCounts } from '../aggregate/deltas';
 import { BpfMap } from '../loader';
-import { COUNTERS, CounterName, HistKey, MapName, STRUCTS } from '../generated/bpf';
+import { AggKey, AggVal, COUNTERS, CounterName, HistKey, MapName, STRUCTS } from '../generated/bpf';
 
 /*
  * Typed readers of the kernel-side maps, laid out by the generated layer
@@ -55,7 +54,7 @@ export function readCounters(src: MapSource): Record<CounterName, number> {
 }
 
 /** A key as read: addresses (domain) stay exact 64-bit values; `key` is the kernel's (shared by its 8 buckets), to delete it. */
-export type HistEntry = Omit<HistKey, 'domain'> & { domain: bigint; count: number; key: Buffer };
+export type HistEntry = HistKey & { count: number; key: Buffer };
 
 /** it_hist: every bucket that counted, summed over CPUs (a key holds 8 consecutive buckets). */
 export function readHistograms(src: MapSource): HistEntry[] {
@@ -76,21 +75,10 @@ export function readHistograms(src: MapSource): HistEntry[] {
 }
 
 /** One it_agg entry, its CPUs folded: sums summed, first_ns the smallest, last_ns and lat_max the largest. */
-export interface AggEntry extends AggCounts {
-  probe: number;
-  size_class: number;
-  group_id: number;
-  tgid: number;
-  domain: bigint;
-  /** bpf_ktime_get_ns() of the first and last call, as 64-bit values. */
-  first_ns: bigint;
-  last_ns: bigint;
-  /** The thread and comm of the first call. */
-  tid: number;
-  comm: string;
+export type AggEntry = Omit<AggKey, 'pad' | 'pad2'> & Omit<AggVal, 'pad'> & {
   /** The entry's key as the kernel holds it (to delete it). */
   key: Buffer;
-}
+};
 
 const SUMMED = ['calls', 'amount', 'asked', 'fast', 'partial', 'lat_sum'] as const;
 

@@ -1,8 +1,10 @@
 import * as os from 'node:os';
-import { DeviceLatency } from '../aggregate/device-latency';
 import { Aggregator } from '../aggregate/engine';
-import { RawEvent } from '../events/types';
+import { isSummed } from '../aggregate/truth';
+import { callsOf, noCalls } from '../aggregate/calls';
+import type { RawEvent } from '../events/types';
 import type { KernelMapUse } from '../source/kernel-aggregates';
+import { Pipeline } from '../source/pipeline';
 import { EventSource } from '../source/source';
 import { ExportDump, exportDump } from './dump';
 import { BpfProgStat, buildFamilies, exportFamilies, Family, sampleCount, TargetStats } from './model';
@@ -33,8 +35,18 @@ export interface AgentOptions {
 /** How long a stopping agent gives healthy targets to take the last values. */
 const CLOSE_MS = 3000;
 
+/**
+ * Check mode: where the kernel's summing and the table of summed probes (truth.ts
+ * SUMMED) disagree: probes the kernel summed that the table does not list, and
+ * probes with calls the table says are summed (callsOf) that came unsummed.
+ */
+export interface SumCheck {
+  unlisted: string[];
+  unsummed: string[];
+}
+
 /** What `export --dump` writes: the state, and live in aggregated mode how full the kernel's tables were. */
-export type AgentDump = ExportDump & { every_event?: ExportDump; kernel_maps?: KernelMapUse[] };
+export type AgentDump = ExportDump & { every_event?: ExportDump; kernel_maps?: KernelMapUse[]; sum_check?: SumCheck };
 
 /**
  * The export agent: one source feeds one aggregator; the scrape endpoint and the
@@ -42,25 +54,31 @@ export type AgentDump = ExportDump & { every_event?: ExportDump; kernel_maps?: K
  * fills (and overflows) its own bounded queue.
  */
 export class ExportAgent {
-  readonly aggregator: Aggregator;
-  readonly deviceLatency: DeviceLatency;
-  /** Check mode: the same state built from every event, as record mode would. */
-  private readonly twin?: { aggregator: Aggregator; deviceLatency: DeviceLatency };
+  readonly pipeline: Pipeline;
   readonly endpoint?: ScrapeEndpoint;
   readonly remoteWrite?: RemoteWriteTarget;
   readonly otlp?: OtlpTarget;
   private timer?: NodeJS.Timeout;
   private lastPushMs = 0;
+  private readonly sumCheck?: { unlisted: Set<string>; unsummed: Set<string> };
 
   constructor(private readonly opts: AgentOptions) {
     const src = opts.source;
-    const aggregator = () => new Aggregator({ attached: src.attached, symbolize: (a) => src.symbolize(a), leakAgeNs: opts.leakAgeNs, hostDevices: src.hostDevices, processFacts: (pid) => src.processFacts?.(pid), processFactsOverflow: () => src.processFactsUnread?.() ?? 0 });
-    this.aggregator = aggregator();
-    this.deviceLatency = new DeviceLatency(this.aggregator.devices);
-    if (opts.checkAggregation) {
-      const twin = aggregator();
-      this.twin = { aggregator: twin, deviceLatency: new DeviceLatency(twin.devices) };
-    }
+    const check = opts.checkAggregation ? { unlisted: new Set<string>(), unsummed: new Set<string>() } : undefined;
+    this.sumCheck = check;
+    const one = noCalls('iommu.map', 0, 0, '', 0n, -1);
+    this.pipeline = new Pipeline(src, {
+      leakAgeNs: opts.leakAgeNs,
+      summed: true,
+      twin: opts.checkAggregation,
+      onEveryEvent: check
+        ? (e: RawEvent, summed: boolean) => {
+            if (summed && !isSummed(e.probe)) check.unlisted.add(e.probe);
+            // The kernel sends a call it would sum through the ring only when it_agg is full.
+            if (!summed && callsOf(e, one)) check.unsummed.add(e.probe);
+          }
+        : undefined,
+    });
     if (opts.listen) this.endpoint = new ScrapeEndpoint(() => this.families());
     const host = src.kind === 'live' ? os.hostname() : src.host;
     if (opts.remoteWrite) {
@@ -70,6 +88,10 @@ export class ExportAgent {
       const resource = { 'service.name': 'iommutrace', 'host.name': host, 'os.type': 'linux', 'os.version': src.kernelRelease };
       this.otlp = new OtlpTarget({ url: opts.otlp, resource, timeoutMs: opts.timeoutMs, maxQueueSamples: opts.maxQueueSamples });
     }
+  }
+
+  get aggregator(): Aggregator {
+    return this.pipeline.agg;
   }
 
   private get queues(): (TargetStats & { close(deadlineMs: number): Promise<void> })[] {
@@ -86,7 +108,6 @@ export class ExportAgent {
     src.flush?.();
     const model = buildFamilies({
       aggregator: this.aggregator,
-      deviceLatency: this.deviceLatency,
       nowNs: src.now(),
       probes: src.probes,
       lost: src.lost(),
@@ -103,8 +124,10 @@ export class ExportAgent {
   dump(): AgentDump {
     const src = this.opts.source;
     const now = src.now();
-    const out: AgentDump = exportDump(this.aggregator, this.deviceLatency, now, src.lost());
-    if (this.twin) out.every_event = exportDump(this.twin.aggregator, this.twin.deviceLatency, now, src.lost());
+    const out: AgentDump = exportDump(this.aggregator, now, src.lost());
+    const twin = this.pipeline.twin;
+    if (twin) out.every_event = exportDump(twin, now, src.lost());
+    if (this.sumCheck) out.sum_check = { unlisted: [...this.sumCheck.unlisted].sort(), unsummed: [...this.sumCheck.unsummed].sort() };
     // Aggregated mode: the kernel's tables as the last read left them (the domains still holding latency keys).
     const maps = src.kernelMaps?.();
     if (maps?.length) out.kernel_maps = maps;
@@ -118,33 +141,11 @@ export class ExportAgent {
       const a = await this.endpoint.listen(this.opts.listen.host, this.opts.listen.port);
       address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
     }
-    this.opts.source.start(
-      (e: RawEvent) => {
-        this.aggregator.add(e);
-        this.deviceLatency.add(e);
-      },
-      () => {
-        // The final values go out now rather than at the next tick.
-        this.push();
-        onEnd();
-      },
-      {
-        addDelta: (d) => {
-          this.aggregator.addDelta(d);
-          this.deviceLatency.addDelta(d);
-        },
-        addLatency: (l) => {
-          this.aggregator.addLatency(l);
-          this.deviceLatency.addLatency(l);
-        },
-        everyEvent: this.twin
-          ? (e) => {
-              this.twin!.aggregator.add(e);
-              this.twin!.deviceLatency.add(e);
-            }
-          : undefined,
-      },
-    );
+    this.pipeline.start(() => {
+      // The final values go out now rather than at the next tick.
+      this.push();
+      onEnd();
+    });
     if (this.remoteWrite || this.otlp) this.timer = setInterval(() => this.push(), this.opts.intervalMs);
     return address;
   }

@@ -1,4 +1,3 @@
-import type { DeviceLatency } from '../aggregate/device-latency';
 import type { Aggregator } from '../aggregate/engine';
 import type { Histogram } from '../aggregate/loglinear';
 
@@ -20,14 +19,14 @@ function hist(h: Histogram): DumpHistogram {
  * iommutrace-export-dump/1): `export --dump FILE` writes it when the agent stops,
  * so its numbers can be compared with a capture's (the lab's aggregated test).
  */
-export function exportDump(a: Aggregator, deviceLatency: DeviceLatency, nowNs: number, lost: number) {
+export function exportDump(a: Aggregator, nowNs: number, lost: number) {
   return {
     format: 'iommutrace-export-dump/1',
     events: { total: a.total, lost },
     probe_events: Object.fromEntries(a.perProbe),
     latency_buckets: Object.fromEntries([...a.latency].map(([probe, h]) => [probe, hist(h)])),
     device_latency: Object.fromEntries(
-      [...deviceLatency.byProbe].map(([probe, m]) => [probe, Object.fromEntries([...m].map(([device, h]) => [device, hist(h)]))]),
+      [...a.perDevice.byProbe].map(([probe, m]) => [probe, Object.fromEntries([...m].map(([device, h]) => [device, hist(h)]))]),
     ),
     ...a.summary(nowNs),
   };

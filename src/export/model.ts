@@ -1,4 +1,3 @@
-import { DeviceLatency } from '../aggregate/device-latency';
 import { Aggregator } from '../aggregate/engine';
 import { Histogram } from '../aggregate/loglinear';
 import { MapFailureRow } from '../aggregate/map-failures';
@@ -45,7 +44,6 @@ export interface BpfProgStat {
 /** Everything the metrics are made of, taken at one moment. */
 export interface ModelInput {
   aggregator: Aggregator;
-  deviceLatency: DeviceLatency;
   /** Event time the source has reached: dates outstanding references. */
   nowNs: number;
   probes: ProbeStatus[];
@@ -170,7 +168,7 @@ export function buildFamilies(input: ModelInput): Family[] {
       help: 'Latency of DMA map/unmap and attach calls per device, where the device is known.',
       unit: 's',
       type: 'histogram',
-      samples: [...input.deviceLatency.byProbe].flatMap(([probe, m]) => [...m].map(([device, h]) => histogramSample({ probe, device }, h))),
+      samples: [...input.aggregator.perDevice.byProbe].flatMap(([probe, m]) => [...m].map(([device, h]) => histogramSample({ probe, device }, h))),
     },
     gauge(
       'iommutrace_device_info',
@@ -220,7 +218,7 @@ export function buildFamilies(input: ModelInput): Family[] {
       { labels: { table: 'processes' }, value: s.overflow.processes },
       { labels: { table: 'map_failures' }, value: s.overflow.map_failures },
       { labels: { table: 'process_facts' }, value: s.overflow.process_facts },
-      { labels: { table: 'device_latency' }, value: input.deviceLatency.overflow },
+      { labels: { table: 'device_latency' }, value: input.aggregator.perDevice.overflow },
     ]),
   ];
   if (input.vmLabel) out.push(...vmFamilies(s.processes, s.map_failures));

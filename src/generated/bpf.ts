@@ -258,13 +258,13 @@ export const STRUCTS = {
 
 /** struct it_agg_key. */
 export interface AggKey {
-  probe: number; size_class: number; pad: number; group_id: number; tgid: number; pad2: number; domain: number;
+  probe: number; size_class: number; pad: number; group_id: number; tgid: number; pad2: number; domain: bigint;
 }
 
 /** struct it_agg_val. */
 export interface AggVal {
   calls: number; amount: number; asked: number; fast: number; partial: number; lat_sum: number; lat_max: number;
-  first_ns: number; last_ns: number; tid: number; pad: number; comm: number;
+  first_ns: bigint; last_ns: bigint; tid: number; pad: number; comm: string;
 }
 
 /** struct it_domain_info. */
@@ -274,7 +274,7 @@ export interface DomainInfo {
 
 /** struct it_hist_key. */
 export interface HistKey {
-  probe: number; bucket: number; group_id: number; domain: number;
+  probe: number; bucket: number; group_id: number; domain: bigint;
 }
 
 /** struct it_hist_val. */

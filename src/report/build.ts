@@ -1,10 +1,7 @@
-import { recordedDevices } from '../probes/iommu-groups';
-import { Aggregator } from '../aggregate/engine';
 import { Report } from '../aggregate/report';
-import { CaptureContents, readCaptureFile } from '../capture/reader';
-import { CaptureHeader } from '../capture/types';
 import { probesAtEnd } from '../capture/header';
-import type { ProcessFacts } from '../process/facts';
+import { Pipeline } from '../source/pipeline';
+import { ReplaySource } from '../source/replay';
 import { notWatched } from './watched';
 
 export interface BuildOptions {
@@ -23,42 +20,23 @@ function orNull(s: string): string | null {
 
 /** Reads a capture and aggregates it into the report-format object. */
 export function buildReport(path: string, options: BuildOptions = {}): Report {
-  let agg: Aggregator | undefined;
-  const symbols = new Map<string, string>();
-  let processes = new Map<number, ProcessFacts>();
-  let unread = 0;
-  const makeAggregator = (h: CaptureHeader): Aggregator =>
-    new Aggregator({
-      attached: new Set(h.probes.filter((p) => p.status === 'attached').map((p) => p.name)),
-      // Symbols come at the end of the file; stacks are symbolized at summary time.
-      symbolize: (a) => symbols.get(a.toString(16)) ?? '0x' + a.toString(16),
-      leakAgeNs: options.leakAgeNs ?? h.leakAgeNs,
-      hostDevices: recordedDevices(h.devices),
-      // Like symbols, process facts are read with the whole file; asked at summary time.
-      processFacts: (pid) => processes.get(pid),
-      processFactsOverflow: () => unread,
-    });
-  // The window in the capture's own time (ns from its clock base).
+  // The window in the capture's own time (ns from its clock base), once the header says where that is.
   let from = -Infinity;
   let to = Infinity;
-  const contents: CaptureContents = readCaptureFile(path, {
-    onHeader: (h) => {
-      agg = makeAggregator(h);
-      const base = BigInt(h.clockBaseNs || '0');
-      if (options.sinceNs !== undefined) from = Number(options.sinceNs - base);
-      if (options.untilNs !== undefined) to = Number(options.untilNs - base);
-    },
-    onEvent: (e) => {
-      if (options.pid !== undefined && e.pid !== options.pid) return;
-      if (e.ts_ns < from || e.ts_ns > to) return;
-      agg!.add(e);
-    },
+  const src = new ReplaySource(path, {
+    speed: 0,
+    filter: (e) => (options.pid === undefined || e.pid === options.pid) && e.ts_ns >= from && e.ts_ns <= to,
   });
-  for (const [a, n] of contents.symbols) symbols.set(a, n);
-  processes = contents.processes;
-  unread = contents.processesUnread;
-  const a = agg!;
-  const h = contents.header;
+  const h = src.contents.header;
+  const base = BigInt(h.clockBaseNs || '0');
+  if (options.sinceNs !== undefined) from = Number(options.sinceNs - base);
+  if (options.untilNs !== undefined) to = Number(options.untilNs - base);
+  // One by one: the report is the per-event reference the summed paths are checked against.
+  const pipeline = new Pipeline(src, { leakAgeNs: options.leakAgeNs ?? h.leakAgeNs, summed: false });
+  pipeline.start();
+  src.playAll();
+  const a = pipeline.agg;
+  const contents = src.contents;
   const endNs = contents.trailer?.endNs ?? a.lastTs;
   const lastSnapshot = contents.snapshots[contents.snapshots.length - 1];
   const lost = contents.trailer?.lost ?? lastSnapshot?.counters.find((c) => c.name === 'ringbuf_lost')?.value ?? 0;

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import type { AggregateDelta, LatencyDelta } from '../aggregate/deltas';
+import { Calls, noCalls } from '../aggregate/calls';
 import { AggEntry, MapSource, readAggregates, readHistograms, readServedDomains } from '../events/maps';
 import { MAPS, PROBES, ProbeName } from '../generated/bpf';
 
@@ -78,8 +78,8 @@ export class KernelAggregates {
     private readonly alive: ((tgid: number) => boolean) | null = rootPidNamespace() ? processAlive : null,
   ) {}
 
-  /** What the kernel summed since the last call. */
-  read(): { deltas: AggregateDelta[]; latency: LatencyDelta[] } {
+  /** What the kernel summed since the last call: its sums, then its latency buckets per probe and domain. */
+  read(): Calls[] {
     const alive = this.alive;
     const gone = new Set(alive ? [...this.tgids].filter((t) => !alive(t)) : []);
     this.tgids = new Set();
@@ -92,7 +92,7 @@ export class KernelAggregates {
       unserved.add(k);
       return this.unserved.has(k);
     };
-    const deltas: AggregateDelta[] = [];
+    const out: Calls[] = [];
     let aggKeys = 0;
     for (const e of readAggregates(this.maps)) {
       const probe = NAMES.get(e.probe);
@@ -110,7 +110,7 @@ export class KernelAggregates {
       }
       if (was && was.calls === e.calls) continue;
       if (!last) this.seen.set(k, { calls: e.calls, amount: e.amount, asked: e.asked, fast: e.fast, partial: e.partial, lat_sum: e.lat_sum });
-      deltas.push({
+      out.push({
         probe,
         pid: e.tgid,
         tid: e.tid,
@@ -127,9 +127,11 @@ export class KernelAggregates {
         lat_max: e.lat_max,
         first_ns: Number(e.first_ns - this.clockBaseNs),
         last_ns: Number(e.last_ns - this.clockBaseNs),
+        // Their latency buckets are it_hist's, per probe and domain: they follow.
+        buckets: [],
       });
     }
-    const latency: LatencyDelta[] = [];
+    const latency = new Map<string, Calls>();
     const done = new Set<Buffer>();
     const kept = new Map<Buffer, bigint>();
     for (const h of readHistograms(this.maps)) {
@@ -144,8 +146,13 @@ export class KernelAggregates {
         this.buckets.set(k, h.count);
         kept.set(h.key, h.domain);
       }
-      if (h.count !== was) latency.push({ probe, domain: h.domain, group_id: h.group_id, bucket: h.bucket, count: h.count - was });
+      if (h.count === was) continue;
+      const lk = `${h.probe}:${h.group_id}:${h.domain}`;
+      let c = latency.get(lk);
+      if (!c) latency.set(lk, (c = { ...noCalls(probe, 0, 0, '', h.domain, h.group_id), buckets: [] }));
+      c.buckets!.push([h.bucket, h.count - was]);
     }
+    out.push(...latency.values());
     for (const key of done) this.maps.map('it_hist').delete(key);
     this.unserved = unserved;
     this.use = [
@@ -157,6 +164,6 @@ export class KernelAggregates {
         domains: [...new Set(kept.values())].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((d) => `0x${d.toString(16)}`),
       },
     ];
-    return { deltas, latency };
+    return out;
   }
 }

@@ -13,7 +13,7 @@ import { ProbeSpec } from '../probes/types';
 import { ProcessFacts, ProcessFactsCache } from '../process/facts';
 import { MAPS } from '../generated/bpf';
 import { KernelAggregates, type KernelMapUse } from './kernel-aggregates';
-import { AggregateSink, EventSource, ProbeStatus } from './source';
+import { CallsSink, EventSource, ProbeStatus } from './source';
 
 export interface LiveOptions extends SessionOptions {
   /** The probes to plan from (default: the whole catalogue); `record --probes NAME:MODE` narrows candidates. */
@@ -97,7 +97,7 @@ export class LiveSource implements EventSource {
   onDetach: (d: Detachment[]) => void = () => {};
   /** Aggregated mode (recordAll false): what the kernel sums, read at each flush. */
   private aggregates?: KernelAggregates;
-  private sink?: AggregateSink;
+  private sink?: CallsSink;
   private aggTimer?: NodeJS.Timeout;
   private drainTimer?: NodeJS.Timeout;
   private paused = false;
@@ -147,7 +147,7 @@ export class LiveSource implements EventSource {
         if (summed) batch.buffer[off + flagAt] &= ~flag;
         const e = decoder.decode(batch.buffer, off, len);
         if (!e) return;
-        if (check) src.sink?.everyEvent?.(e);
+        if (check) src.sink?.everyEvent?.(e, summed);
         if (summed) return;
         src.events++;
         if (FACT_KINDS.has(e.kind)) src.processes.see(e.pid, e.tid, e.comm);
@@ -163,7 +163,7 @@ export class LiveSource implements EventSource {
     return src;
   }
 
-  start(onEvent: (e: RawEvent) => void, _onEnd?: () => void, sink?: AggregateSink): void {
+  start(onEvent: (e: RawEvent) => void, _onEnd?: () => void, sink?: CallsSink): void {
     this.onEvent = onEvent;
     this.sink = sink;
     this.ring.resume();
@@ -281,13 +281,11 @@ export class LiveSource implements EventSource {
   private deliverSums(sums = this.aggregates?.read()): void {
     const sink = this.sink;
     if (!sums || !sink) return;
-    const { deltas, latency } = sums;
-    for (const d of deltas) {
-      this.events += d.calls;
-      if (d.pid > 0) this.processes.see(d.pid, d.tid, d.comm);
-      sink.addDelta(d);
+    for (const c of sums) {
+      this.events += c.calls;
+      if (c.pid > 0 && c.calls > 0) this.processes.see(c.pid, c.tid, c.comm);
+      sink.addCalls(c);
     }
-    for (const l of latency) sink.addLatency(l);
   }
 
   pause(): void {

@@ -4,13 +4,15 @@ import { CaptureContents, CaptureStream } from '../capture/reader';
 import { RawEvent } from '../events/types';
 import type { ProcessFacts } from '../process/facts';
 import { ReplaySums } from './replay-sums';
-import { AggregateSink, EndNote, EventSource, ProbeStatus } from './source';
+import { CallsSink, EndNote, EventSource, ProbeStatus } from './source';
 
 export interface ReplayOptions {
   /** 1 plays at the recorded pace, 10 ten times faster, 0 as fast as possible. */
   speed?: number;
   /** How often the player wakes up to hand over the events that are due. */
   tickMs?: number;
+  /** Only the events it keeps are played (report --pid, --since, --until); the others are passed over. */
+  filter?: (e: RawEvent) => boolean;
 }
 
 /** Events handed over per turn of the event loop when playing as fast as possible. */
@@ -49,6 +51,7 @@ export class ReplaySource implements EventSource {
   private sums?: ReplaySums;
   readonly speed: number;
   private readonly tickMs: number;
+  private readonly filter?: (e: RawEvent) => boolean;
 
   constructor(path: string, options: ReplayOptions = {}) {
     this.stream = new CaptureStream(path);
@@ -56,6 +59,7 @@ export class ReplaySource implements EventSource {
     this.symbols = this.contents.symbols;
     this.speed = options.speed ?? 1;
     this.tickMs = options.tickMs ?? DEFAULT_TICK_MS;
+    this.filter = options.filter;
   }
 
   get host(): string {
@@ -137,7 +141,7 @@ export class ReplaySource implements EventSource {
    * Plays the events to `onEvent`; with a `sink`, as a live source in aggregated
    * mode hands them over: the calls the kernel sums go to the sink summed (ReplaySums).
    */
-  start(onEvent: (e: RawEvent) => void, onEnd: () => void = () => {}, sink?: AggregateSink): void {
+  start(onEvent: (e: RawEvent) => void, onEnd: () => void = () => {}, sink?: CallsSink): void {
     this.onEvent = onEvent;
     this.onEnd = onEnd;
     this.sums = sink && new ReplaySums(sink);
@@ -161,8 +165,10 @@ export class ReplaySource implements EventSource {
     }
     this.lastWall = wall;
     const sums = this.sums;
+    const filter = this.filter;
     for (let e = this.peek(); e && budget-- > 0 && e.ts_ns <= until; e = this.peek()) {
       this.head = undefined;
+      if (filter && !filter(e)) continue;
       this.played++;
       if (e.ts_ns > this.position) this.position = e.ts_ns;
       if (sums) {
@@ -177,6 +183,13 @@ export class ReplaySource implements EventSource {
   /** What is due by now, before a redraw (played at a pace; as fast as possible, the ticks play it all). */
   flush(): void {
     if (this.speed !== 0 && !this.paused && this.timer) this.play(Infinity);
+  }
+
+  /** Plays what is left at once, in this turn, and ends (a report: no pace, no screen to yield to). */
+  playAll(): void {
+    this.clear();
+    this.play(Infinity);
+    this.tick();
   }
 
   private tick(): void {

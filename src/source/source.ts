@@ -1,4 +1,4 @@
-import type { AggregateDelta, LatencyDelta } from '../aggregate/deltas';
+import type { Calls } from '../aggregate/calls';
 import { RawEvent } from '../events/types';
 import type { HostDevice } from '../probes/iommu-groups';
 import type { ProcessFacts } from '../process/facts';
@@ -19,12 +19,14 @@ export interface ProbeStatus {
   reason: string | null;
 }
 
-/** Takes what the kernel summed in aggregated mode (top and export, live). */
-export interface AggregateSink {
-  addDelta(d: AggregateDelta): void;
-  addLatency(l: LatencyDelta): void;
-  /** Check mode: every event, the summed ones too (start's onEvent gets only the others, as in aggregated mode). */
-  everyEvent?(e: RawEvent): void;
+/** Takes summed calls: what the kernel summed live in aggregated mode, or a replay's sums (top and export). */
+export interface CallsSink {
+  addCalls(c: Calls): void;
+  /**
+   * Check mode: every event, the summed ones too (start's onEvent gets only the
+   * others, as in aggregated mode); `summed` says whether the kernel summed it.
+   */
+  everyEvent?(e: RawEvent, summed: boolean): void;
 }
 
 /**
@@ -60,9 +62,10 @@ export interface EventSource {
   endNote?(): EndNote | undefined;
   /**
    * Starts delivering events; `onEnd` fires when a replay runs out (never for live).
-   * A live source in aggregated mode also hands what the kernel summed to `sink`.
+   * With a `sink`, the calls the kernel sums (truth.ts SUMMED) go there summed:
+   * read from the kernel live in aggregated mode, summed as played in a replay.
    */
-  start(onEvent: (e: RawEvent) => void, onEnd?: () => void, sink?: AggregateSink): void;
+  start(onEvent: (e: RawEvent) => void, onEnd?: () => void, sink?: CallsSink): void;
   /** Hands over now what the kernel summed (before a scrape or a redraw); nothing to do elsewhere. */
   flush?(): void;
   pause(): void;

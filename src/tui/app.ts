@@ -81,14 +81,10 @@ export class Dashboard {
         this.layout();
         this.screen.on('resize', () => this.guard(() => this.layout()));
         this.screen.on('keypress', (ch: string | undefined, key: blessed.Widgets.Events.IKeyEventArg) => this.guard(() => this.onKey(ch, key)));
-        this.src.start(
-          (e) => this.model.add(e),
-          () => {
-            this.ended = true;
-            this.guard(() => this.tick());
-          },
-          this.model,
-        );
+        this.model.start(() => {
+          this.ended = true;
+          this.guard(() => this.tick());
+        });
         this.tick();
         this.timer = setInterval(() => this.guard(() => this.tick()), this.opts.intervalMs);
       });

@@ -1,9 +1,10 @@
 import { Aggregator } from '../aggregate/engine';
 import { attachSource } from '../aggregate/devices';
-import type { AggregateDelta, LatencyDelta } from '../aggregate/deltas';
-import { DeviceDetail, rowKey } from '../aggregate/per-device';
+import type { Histogram } from '../aggregate/loglinear';
+import { rowKey } from '../aggregate/per-device';
 import { RateTracker } from '../aggregate/rates';
 import { RawEvent } from '../events/types';
+import { Pipeline } from '../source/pipeline';
 import { EndNote, EventSource } from '../source/source';
 import { describeEvent, EventLog } from './eventlog';
 
@@ -35,7 +36,8 @@ export interface View {
   summary: Summary;
   refCounts: Map<number, { held: number; leaked: number }>;
   agg: Aggregator;
-  detail: DeviceDetail;
+  /** Per device (row key): map latency, every map probe together, and pages pinned and not unpinned. */
+  detail: { mapLatency: Map<string, Histogram>; pinned: Map<string, number> };
   rates: RateTracker;
   /** Event time of each rate sample: the newest entries line up with the end of every rate history. */
   sampleTimes: number[];
@@ -48,8 +50,7 @@ export interface View {
  * the redraw timer. `reset` starts every count over.
  */
 export class Model {
-  agg!: Aggregator;
-  detail!: DeviceDetail;
+  readonly pipeline: Pipeline;
   log!: EventLog;
   readonly rates = new RateTracker();
   readonly sampleTimes: number[] = [];
@@ -61,22 +62,25 @@ export class Model {
 
   constructor(
     private readonly src: EventSource,
-    private readonly leakAgeNs: number,
+    leakAgeNs: number,
   ) {
     this.attachWatched = attachSource(src.attached) !== 'tracepoint';
+    // What the kernel sums comes summed (live in aggregated mode, summed as a replay plays).
+    this.pipeline = new Pipeline(src, { leakAgeNs, summed: true, onEvent: (e) => this.logEvent(e) });
     this.reset();
   }
 
+  get agg(): Aggregator {
+    return this.pipeline.agg;
+  }
+
+  /** Starts the source; `onEnd` fires when a replay runs out. */
+  start(onEnd?: () => void): void {
+    this.pipeline.start(onEnd);
+  }
+
   reset(): void {
-    this.agg = new Aggregator({
-      attached: this.src.attached,
-      symbolize: (a) => this.src.symbolize(a),
-      leakAgeNs: this.leakAgeNs,
-      hostDevices: this.src.hostDevices,
-      processFacts: (pid) => this.src.processFacts?.(pid),
-      processFactsOverflow: () => this.src.processFactsUnread?.() ?? 0,
-    });
-    this.detail = new DeviceDetail(this.agg.devices, this.src.attached);
+    this.pipeline.reset();
     this.log = new EventLog();
     this.rates.reset();
     this.sampleTimes.length = 0;
@@ -84,20 +88,14 @@ export class Model {
     this.seenLeaks = new Set();
   }
 
-  /** Kernel-summed calls (aggregated mode). */
-  addDelta(d: AggregateDelta): void {
-    this.agg.addDelta(d);
-    this.detail.addDelta(d);
-  }
-
-  addLatency(l: LatencyDelta): void {
-    this.agg.addLatency(l);
-    this.detail.addLatency(l);
-  }
-
+  /** One event, as the pipeline hands it over (tests and benchmarks feed the model so). */
   add(e: RawEvent): void {
     this.agg.add(e);
-    this.detail.add(e);
+    this.logEvent(e);
+  }
+
+  /** Events that say something on their own (failures, attaches, leaks) make a log line. */
+  private logEvent(e: RawEvent): void {
     const line = describeEvent(e, this.attachWatched, this.vmOf);
     if (line) this.log.push(line);
   }
@@ -168,7 +166,7 @@ export class Model {
       summary,
       refCounts,
       agg: this.agg,
-      detail: this.detail,
+      detail: { mapLatency: this.agg.perDevice.mapLatency, pinned: this.agg.perDevice.pinned },
       rates: this.rates,
       sampleTimes: this.sampleTimes,
       log: this.log,

@@ -75,11 +75,7 @@ async function headless(file: string, speed: number, seconds: number, warmup: nu
   const src = new ReplaySource(file, { speed, tickMs: replayTickMs(1000) });
   const model = new Model(src, 30e9);
   let ended = false;
-  src.start(
-    (e) => model.add(e),
-    () => (ended = true),
-    model,
-  );
+  model.start(() => (ended = true));
   const timer = setInterval(() => {
     src.flush();
     model.view({ paused: false, ended, cpuPct: 0 });

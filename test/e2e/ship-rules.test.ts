@@ -9,7 +9,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import { DeviceLatency } from '../../src/aggregate/device-latency';
 import { Aggregator } from '../../src/aggregate/engine';
 import { buildFamilies, exportFamilies, Family } from '../../src/export/model';
 import { need, ROOT } from '../helpers';
@@ -41,7 +40,7 @@ function families(): Family[] {
     { name: 'dirty.walk', target: null, mode: null, status: 'unavailable', reason: 'not in this kernel' },
     { name: 'vfio.pin', target: 'vfio_pin_pages_remote', mode: 'kprobe', status: 'detached', reason: 'vfio_iommu_type1 was unloaded' },
   ];
-  const fs_ = buildFamilies({ aggregator: a, deviceLatency: new DeviceLatency(a.devices), nowNs: 0, probes, lost: 0, source: { kind: 'replay', host: 'h', kernel: '6.1' } });
+  const fs_ = buildFamilies({ aggregator: a, nowNs: 0, probes, lost: 0, source: { kind: 'replay', host: 'h', kernel: '6.1' } });
   return [...fs_, ...exportFamilies([{ target: 'remote_write', sentSamples: 0, failures: 0, droppedSamples: 0, queuedSamples: 0 }])];
 }
 

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { AggregateDelta } from '../../src/aggregate/deltas';
+import type { Calls } from '../../src/aggregate/calls';
 import { RawEvent } from '../../src/events/types';
 import { LiveSource } from '../../src/source/live';
 import { isRoot, need } from '../helpers';
@@ -10,10 +10,10 @@ function getppid(n: number): void {
   for (let i = 0; i < n; i++) void process.ppid;
 }
 
-async function open(checkAggregation: boolean): Promise<{ src: LiveSource; ring: RawEvent[]; every: RawEvent[]; deltas: AggregateDelta[] }> {
+async function open(checkAggregation: boolean): Promise<{ src: LiveSource; ring: RawEvent[]; every: RawEvent[]; deltas: Calls[] }> {
   const src = await LiveSource.open({ recordAll: false, checkAggregation, select: (n) => n === 'selftest.getppid', targetTgid: process.pid, selftestBurst: 3 });
-  const out = { src, ring: [] as RawEvent[], every: [] as RawEvent[], deltas: [] as AggregateDelta[] };
-  src.start((e) => out.ring.push(e), undefined, { addDelta: (d) => out.deltas.push(d), addLatency: () => {}, everyEvent: (e) => out.every.push(e) });
+  const out = { src, ring: [] as RawEvent[], every: [] as RawEvent[], deltas: [] as Calls[] };
+  src.start((e) => out.ring.push(e), undefined, { addCalls: (c) => c.calls > 0 && out.deltas.push(c), everyEvent: (e) => out.every.push(e) });
   return out;
 }
 

@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import * as protobuf from 'protobufjs';
 import { uncompress } from 'snappyjs';
-import { DeviceLatency } from '../../src/aggregate/device-latency';
+import { PerDevice } from '../../src/aggregate/per-device';
+import type { AttachEvent } from '../../src/events/types';
 import { Aggregator } from '../../src/aggregate/engine';
 import { Histogram } from '../../src/aggregate/loglinear';
 import { parseListen } from '../../src/commands/export';
@@ -23,9 +24,8 @@ const attach = (ts: number, dev: string, domain: bigint, group: number): RawEven
 const dma = (ts: number, probe: string, domain: bigint, bytes: number, lat = 500): RawEvent =>
   ({ kind: 'dma', ...hdr(ts, probe), lat_ns: lat, domain, iova: 0n, size: bytes, done: bytes, group_id: -1, pad: 0 }) as RawEvent;
 
-function fed(): { a: Aggregator; dl: DeviceLatency } {
+function fed(): { a: Aggregator } {
   const a = new Aggregator({ attached: new Set(['iommu.attach_dev', 'iommu.map', 'iommu.unmap']), symbolize: (x) => '0x' + x.toString(16), leakAgeNs: 0 });
-  const dl = new DeviceLatency(a.devices);
   const events = [
     attach(1, '0000:00:03.0', 0xa000n, 3),
     dma(2, 'iommu.map', 0xa000n, 4096, 300),
@@ -34,18 +34,14 @@ function fed(): { a: Aggregator; dl: DeviceLatency } {
     dma(5, 'iommu.map', 0xbad0n, 100),
     dma(6, 'iommu.map', 0xbad1n, 23),
   ];
-  for (const e of events) {
-    a.add(e);
-    dl.add(e);
-  }
-  return { a, dl };
+  for (const e of events) a.add(e);
+  return { a };
 }
 
 function families(): Family[] {
-  const { a, dl } = fed();
+  const { a } = fed();
   return buildFamilies({
     aggregator: a,
-    deviceLatency: dl,
     nowNs: 10,
     probes: [
       { name: 'iommu.map', target: 'iommu_map', mode: 'fexit', status: 'attached', reason: null },
@@ -202,11 +198,11 @@ test('retry queue: close does not wait for a failing target and counts what it g
 
 test('device latency: bounded number of (probe, device) series, the rest counted', () => {
   const a = new Aggregator({ attached: new Set(['iommu.attach_dev']), symbolize: () => '', leakAgeNs: 0 });
-  const dl = new DeviceLatency(a.devices, 3);
+  const dl = new PerDevice(a.devices, new Set(['iommu.attach_dev']), 3);
   for (let i = 0; i < 5; i++) {
     const e = attach(i, `0000:00:0${i}.0`, BigInt(0x1000 * (i + 1)), i);
     a.add(e);
-    dl.add(e);
+    dl.attach(e as AttachEvent);
   }
   assert.equal(dl.byProbe.get('iommu.attach_dev')!.size, 3);
   assert.equal(dl.overflow, 2);
@@ -242,9 +238,9 @@ test('the Grafana dashboard: a datasource variable, every panel on it, every met
 });
 
 test('live in aggregated mode: how full the kernel tables are, by map, against their capacity', () => {
-  const { a, dl } = fed();
+  const { a } = fed();
   const fs = buildFamilies({
-    aggregator: a, deviceLatency: dl, nowNs: 10, probes: [], lost: 0, source: { kind: 'live', host: 'h', kernel: '6.1' },
+    aggregator: a, nowNs: 10, probes: [], lost: 0, source: { kind: 'live', host: 'h', kernel: '6.1' },
     kernelMaps: [
       { map: 'it_agg', entries: 12, maxEntries: 4096 },
       { map: 'it_hist', entries: 30, maxEntries: 2048, domains: ['0xffff888012340000'] },

@@ -1,11 +1,11 @@
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DeviceLatency } from '../../src/aggregate/device-latency';
 import { Aggregator } from '../../src/aggregate/engine';
 import { bucketOf } from '../../src/aggregate/loglinear';
 import { MapSource, MapView } from '../../src/events/maps';
 import { RawEvent } from '../../src/events/types';
 import { exportDump } from '../../src/export/dump';
+import type { Calls } from '../../src/aggregate/calls';
 import { PROBES, ProbeName, STRUCTS } from '../../src/generated/bpf';
 import { KernelAggregates } from '../../src/source/kernel-aggregates';
 
@@ -160,12 +160,8 @@ function workload(): Call[] {
 function sinks() {
   const a = new Aggregator({ attached: new Set(ATTACHED), symbolize: () => '', leakAgeNs: 0, hostDevices: [{ device: '0000:00:02.0', group: 7, driver: 'e1000e', path: 'kernel', iommu_driver: 'intel-iommu' } as never] });
   const snapshot: RawEvent = { ...attach, probe: 'iommu.group_snapshot', ts_ns: 5, pid: 1, tid: 1, comm: 'init', domain: KERNEL_DOMAIN, domain_type: 3, group_id: 7, dev_name: '0000:00:02.0', driver: 'e1000e', lat_ns: 0 } as RawEvent;
-  const dl = new DeviceLatency(a.devices);
-  for (const e of [snapshot, attach]) {
-    a.add(e);
-    dl.add(e);
-  }
-  return { a, dl };
+  for (const e of [snapshot, attach]) a.add(e);
+  return { a };
 }
 
 test('aggregated mode: deltas read from it_agg and it_hist per CPU give the numbers of every event', () => {
@@ -174,7 +170,6 @@ test('aggregated mode: deltas read from it_agg and it_hist per CPU give the numb
   for (const c of calls) {
     const e = eventOf(c);
     rec.a.add(e);
-    rec.dl.add(e);
   }
 
   const aggMap = new PerCpuHash('it_agg', STRUCTS.it_agg_val.size);
@@ -182,16 +177,9 @@ test('aggregated mode: deltas read from it_agg and it_hist per CPU give the numb
   const reader = new KernelAggregates(mapsOf(aggMap, histMap), BASE, () => true);
   const live = sinks();
   const deliver = () => {
-    const { deltas, latency } = reader.read();
-    for (const d of deltas) {
-      live.a.addDelta(d);
-      live.dl.addDelta(d);
-    }
-    for (const l of latency) {
-      live.a.addLatency(l);
-      live.dl.addLatency(l);
-    }
-    return deltas.length;
+    const sums = reader.read();
+    for (const c of sums) live.a.addCalls(c);
+    return sums.filter((c) => c.calls > 0).length;
   };
   // Three reads: mid-run (two CPUs in use), again with nothing new, and at the end.
   calls.forEach((c, i) => {
@@ -204,8 +192,8 @@ test('aggregated mode: deltas read from it_agg and it_hist per CPU give the numb
   });
   deliver();
 
-  const want = exportDump(rec.a, rec.dl, 1e6, 0);
-  const got = exportDump(live.a, live.dl, 1e6, 0);
+  const want = exportDump(rec.a, 1e6, 0);
+  const got = exportDump(live.a, 1e6, 0);
   // Histogram minimums are not exported, and kept to the bucket in aggregated mode.
   assert.deepEqual(got, want);
   assert.equal(got.events.total, calls.length + 2);
@@ -224,7 +212,7 @@ test('aggregated mode: an exited process\'s entries are deleted once their last 
   const histMap = new PerCpuHash('it_hist', STRUCTS.it_hist_val.size);
   const running = new Set([300, 301]);
   const reader = new KernelAggregates(mapsOf(aggMap, histMap), BASE, (t) => running.has(t));
-  const calls = () => { let sum = 0; for (const d of reader.read().deltas) if (d.pid === 301) sum += d.calls; return sum; };
+  const calls = () => { let sum = 0; for (const d of sumsOf(reader.read())) if (d.pid === 301) sum += d.calls; return sum; };
   const map = (pid: number, ts: number, cpu: number) =>
     kernelCall(aggMap, histMap, { probe: 'iommu.map', ts, pid, tid: pid, comm: 'vm', lat: 100, domain: DOMAIN, gid: 3, amount: 4096, asked: 4096 }, cpu, pid);
   const keysOf = (pid: number) => readPids(aggMap).filter((p) => p === pid).length;
@@ -265,7 +253,7 @@ test("aggregated mode: a domain's keys are deleted once it stops serving its gro
   const UNKNOWN = 0xffff888055550000n;
   const call = (domain: bigint, gid: number, pid: number, lat: number) =>
     kernelCall(aggMap, histMap, { probe: 'iommu.map', ts: 1, pid, tid: pid, comm: 'x', lat, domain, gid, amount: 4096, asked: 4096 }, 0, pid);
-  const latencyOf = (r: ReturnType<KernelAggregates['read']>, domain: bigint) => r.latency.filter((l) => l.domain === domain).reduce((a, l) => a + l.count, 0);
+  const latencyOf = (r: ReturnType<KernelAggregates['read']>, domain: bigint) => bucketsOf(r).filter((l) => l.domain === domain).reduce((a, l) => a + l.count, 0);
   const histDomains = () => new Set(histMap.entries().map((e) => e.key.readBigUInt64LE(STRUCTS.it_hist_key.fields.domain.offset)));
 
   call(DOMAIN, 3, 300, 100);
@@ -282,7 +270,7 @@ test("aggregated mode: a domain's keys are deleted once it stops serving its gro
   assert.equal(latencyOf(first, KERNEL_DOMAIN), 1);
   assert.ok(histDomains().has(DOMAIN), 'kept for one read more: a call that looked its group up may still be adding');
   const second = reader.read();
-  assert.equal(second.latency.length + second.deltas.length, 0, 'nothing counted twice');
+  assert.equal(bucketsOf(second).length + sumsOf(second).length, 0, 'nothing counted twice');
   assert.deepEqual(histDomains(), new Set([UNKNOWN]), 'only the never-learned domain keeps its keys');
   assert.deepEqual(reader.use, [
     { map: 'it_agg', entries: 2, maxEntries: 4096 },
@@ -294,6 +282,16 @@ test("aggregated mode: a domain's keys are deleted once it stops serving its gro
   call(DOMAIN, 3, 300, 100);
   assert.equal(latencyOf(reader.read(), DOMAIN), 1);
 });
+
+/** A read's sums (records of calls). */
+function sumsOf(r: Calls[]): Calls[] {
+  return r.filter((c) => c.calls > 0);
+}
+
+/** A read's latency buckets (records of no calls): one entry per bucket. */
+function bucketsOf(r: Calls[]): { domain: bigint; bucket: number; count: number }[] {
+  return r.flatMap((c) => (c.calls === 0 ? (c.buckets ?? []).map(([bucket, count]) => ({ domain: c.domain, bucket, count })) : []));
+}
 
 /** The tgid of each it_agg entry. */
 function readPids(agg: PerCpuHash): number[] {

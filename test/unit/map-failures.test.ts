@@ -3,7 +3,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { DeviceLatency } from '../../src/aggregate/device-latency';
 import { Aggregator } from '../../src/aggregate/engine';
 import { mapFailureCause } from '../../src/aggregate/map-failures';
 import { captureKinds } from '../../src/capture/kinds';
@@ -122,7 +121,7 @@ test('metrics: failures by call, errno and cause (never a pid); per VM only with
   const a = new Aggregator({ attached: new Set(['vfio.map_dma']), symbolize: () => '', leakAgeNs: 0, processFacts: (pid) => (pid === 700 || pid === 701 ? { pid, vm: 'vm-alpha', cgroup: null } : undefined) });
   for (const e of [...memlock(700), ...memlock(701, 5e9)]) a.add(e as RawEvent);
   a.add(req({ ret: -17, size: 4096 }, 6e9, 900, 'dpdk') as RawEvent);
-  const input = { aggregator: a, deviceLatency: new DeviceLatency(a.devices), nowNs: 7e9, probes: [], lost: 0, source: { kind: 'replay', host: 'h', kernel: '6.1' } };
+  const input = { aggregator: a, nowNs: 7e9, probes: [], lost: 0, source: { kind: 'replay', host: 'h', kernel: '6.1' } };
   const family = (fams: ReturnType<typeof buildFamilies>, name: string) => fams.find((f) => f.name === name)?.samples;
   const off = buildFamilies(input);
   assert.deepEqual(family(off, 'iommutrace_map_failures_total'), [

@@ -13,7 +13,6 @@ import { EventSchema } from '../../src/events/schema';
 import { RawEvent } from '../../src/events/types';
 import { ProcessFactsCache, readProcessFacts } from '../../src/process/facts';
 import { cgroupPath, parseQemuOpts, splitCmdline, vmName } from '../../src/process/vmm';
-import { DeviceLatency } from '../../src/aggregate/device-latency';
 import { buildFamilies } from '../../src/export/model';
 import { flatten } from '../../src/export/series';
 import { buildReport } from '../../src/report/build';
@@ -237,7 +236,7 @@ test('export --vm-label: per-VM mapped bytes and pinned pages, summed over the V
   // vm-a restarted as pid 501: its series keep counting.
   a.add(map(6e9, 501, 'qemu-system-x86', 4096) as RawEvent);
   a.add(pin(6e9, 501, 'qemu-system-x86', 1) as RawEvent);
-  const input = { aggregator: a, deviceLatency: new DeviceLatency(a.devices), nowNs: 7e9, probes: [], lost: 0, source: { kind: 'replay', host: 'h', kernel: '6.1' } };
+  const input = { aggregator: a, nowNs: 7e9, probes: [], lost: 0, source: { kind: 'replay', host: 'h', kernel: '6.1' } };
   const off = buildFamilies(input);
   assert.ok(!off.some((f) => f.name.startsWith('iommutrace_vm_')), 'off by default');
   const on = buildFamilies({ ...input, vmLabel: true });

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Aggregator } from '../../src/aggregate/engine';
-import { DeviceDetail } from '../../src/aggregate/per-device';
+import { PerDevice } from '../../src/aggregate/per-device';
 import { probesFor, ROLES, sources } from '../../src/aggregate/truth';
 import { AttachEvent, PinEvent, ProbeName, RawEvent } from '../../src/events/types';
 import { PROBES } from '../../src/generated/bpf';
@@ -14,13 +14,12 @@ const pin = (ts: number, probe: ProbeName, pages: number, lat = 100, tid = 10): 
   ...base, tid, kind: 'pin', probe, ts_ns: ts, lat_ns: lat, addr: 0n, nr_pages: pages, pinned: pages,
 });
 
-function fed(attached: ProbeName[], events: RawEvent[]): { a: Aggregator; d: DeviceDetail } {
+function fed(attached: ProbeName[], events: RawEvent[]): { a: Aggregator; d: PerDevice } {
   const set = new Set<string>(attached);
   const a = new Aggregator({ attached: set, symbolize: String, leakAgeNs: 0 });
-  const d = new DeviceDetail(a.devices, set);
+  const d = a.perDevice;
   for (const e of events) {
     a.add(e);
-    d.add(e);
   }
   return { a, d };
 }

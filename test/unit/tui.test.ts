@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { Aggregator } from '../../src/aggregate/engine';
-import { DeviceDetail, rowKey } from '../../src/aggregate/per-device';
+import { rowKey } from '../../src/aggregate/per-device';
 import { RateTracker } from '../../src/aggregate/rates';
 import { AttachEvent, DmaEvent, PinEvent, ProbeName, RawEvent } from '../../src/events/types';
 import { parseAnsi, toHtml, toPlain } from '../tui/ansi';
@@ -48,9 +48,9 @@ test('RateTracker: per-second rates between samples, history bounded, resets and
   assert.equal(r.rate('a'), 0);
 });
 
-test('DeviceDetail: map latency per device (unknown domains apart), pins credited to the attaching process', () => {
+test('per device: map latency per device (unknown domains apart), pins credited to the attaching process', () => {
   const agg = new Aggregator({ attached: new Set(['iommu.attach_dev', 'iommu.map', 'vfio.pin']), symbolize: String, leakAgeNs: 1e9 });
-  const d = new DeviceDetail(agg.devices, new Set(['iommu.attach_dev', 'iommu.map', 'vfio.pin']));
+  const d = agg.perDevice;
   const events: RawEvent[] = [
     attach(1, '0000:00:03.0', 3, 0xd3n, 10),
     attach(2, '0000:00:04.0', 4, 0xd4n, 20),
@@ -62,10 +62,7 @@ test('DeviceDetail: map latency per device (unknown domains apart), pins credite
     pin(8, 'vfio.unpin', 12, 10),
     pin(9, 'vfio.pin', 8, 99),
   ];
-  for (const e of events) {
-    agg.add(e);
-    d.add(e);
-  }
+  for (const e of events) agg.add(e);
   assert.equal(d.mapLatency.get('0000:00:03.0')?.count, 2);
   assert.equal(d.mapLatency.get('0000:00:04.0')?.max, 1000);
   const unknown = agg.devices.list().find((r) => r.device === 'unknown')!;
