@@ -67,30 +67,8 @@ static __always_inline void attach_exit(__u16 probe, __s32 ret, int attach)
  * when the function returns an errno, 0 when it returns void.
  */
 #define ATTACH_PROBE(name, probe, ta, a, tb, b, domain, dev, group, attach, returns)		\
-	SEC("fentry")									\
-	int BPF_PROG(name##_fentry, ta a, tb b)						\
-	{										\
-		attach_enter(probe, domain, dev, group);				\
-		return 0;								\
-	}										\
-	SEC("fexit")									\
-	int name##_fexit(void *ctx)							\
-	{										\
-		attach_exit(probe, (returns) ? (int)it_fexit_ret(ctx) : 0, attach);	\
-		return 0;								\
-	}										\
-	SEC("kprobe")									\
-	int BPF_KPROBE(name##_kprobe, ta a, tb b)					\
-	{										\
-		attach_enter(probe, domain, dev, group);				\
-		return 0;								\
-	}										\
-	SEC("kretprobe")								\
-	int name##_kretprobe(struct pt_regs *ctx)					\
-	{										\
-		attach_exit(probe, (returns) ? (int)PT_REGS_RC(ctx) : 0, attach);	\
-		return 0;								\
-	}
+	IT_PAIRED(name, int, attach_enter(probe, domain, dev, group),			\
+		  attach_exit(probe, (returns) ? ret : 0, attach), ta a, tb b)
 
 #define DOMAIN struct iommu_domain *
 #define DEVICE struct device *

@@ -128,33 +128,10 @@ static __always_inline void dma_tp(__u16 probe, __u64 iova, __u64 size, __u64 do
  * fentry and kprobe keep (domain, iova, size), fexit and kretprobe finish. sized:
  * 0 where the third argument is a scatterlist, whose size needs a walk.
  */
-#define DMA_MAP_PROBE(name, probe, sized, ret_t)					\
-	SEC("fentry")									\
-	int BPF_PROG(name##_fentry, struct iommu_domain *domain, unsigned long iova,	\
-		     __u64 third, __u64 size)						\
-	{										\
-		dma_enter(probe, domain, iova, (sized) ? size : 0, dma_type(domain));	\
-		return 0;								\
-	}										\
-	SEC("fexit")									\
-	int name##_fexit(void *ctx)							\
-	{										\
-		dma_exit(probe, (ret_t)it_fexit_ret(ctx));				\
-		return 0;								\
-	}										\
-	SEC("kprobe")									\
-	int BPF_KPROBE(name##_kprobe, struct iommu_domain *domain, unsigned long iova,	\
-		       __u64 third, __u64 size)						\
-	{										\
-		dma_enter(probe, domain, iova, (sized) ? size : 0, 0);			\
-		return 0;								\
-	}										\
-	SEC("kretprobe")								\
-	int BPF_KRETPROBE(name##_kretprobe, long ret)					\
-	{										\
-		dma_exit(probe, (ret_t)ret);						\
-		return 0;								\
-	}
+#define DMA_MAP_PROBE(name, probe, sized, ret_t)						\
+	IT_PAIRED(name, ret_t,									\
+		  dma_enter(probe, domain, iova, (sized) ? size : 0, it_btf_args ? dma_type(domain) : 0),	\
+		  dma_exit(probe, ret), struct iommu_domain *domain, unsigned long iova, __u64 third, __u64 size)
 
 /* int iommu_map(domain, iova, paddr, size, prot[, gfp]) */
 DMA_MAP_PROBE(iommu_map, IT_PROBE_IOMMU_MAP, 1, int)
@@ -190,33 +167,8 @@ int iommu_map_tp(struct trace_event_raw_map *ctx)
  * size_t __iommu_unmap(domain, iova, size, gather), behind iommu_unmap and
  * iommu_unmap_fast (same first arguments as iommu_unmap): bytes unmapped
  */
-SEC("fentry")
-int BPF_PROG(iommu_unmap_fentry, struct iommu_domain *domain, unsigned long iova, __u64 size)
-{
-	dma_enter(IT_PROBE_IOMMU_UNMAP, domain, iova, size, dma_type(domain));
-	return 0;
-}
-
-SEC("fexit")
-int iommu_unmap_fexit(void *ctx)
-{
-	dma_exit(IT_PROBE_IOMMU_UNMAP, it_fexit_ret(ctx));
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(iommu_unmap_kprobe, struct iommu_domain *domain, unsigned long iova, __u64 size)
-{
-	dma_enter(IT_PROBE_IOMMU_UNMAP, domain, iova, size, 0);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(iommu_unmap_kretprobe, __u64 unmapped)
-{
-	dma_exit(IT_PROBE_IOMMU_UNMAP, unmapped);
-	return 0;
-}
+IT_PAIRED(iommu_unmap, __u64, dma_enter(IT_PROBE_IOMMU_UNMAP, domain, iova, size, it_btf_args ? dma_type(domain) : 0),
+	  dma_exit(IT_PROBE_IOMMU_UNMAP, ret), struct iommu_domain *domain, unsigned long iova, __u64 size)
 
 /* tracepoint iommu:unmap(iova, size, unmapped_size) */
 SEC("tp_btf/unmap")

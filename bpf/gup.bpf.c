@@ -61,30 +61,8 @@ static __always_inline void gup_exit(__u16 probe, __s64 ret)
  * nr_t is its nr_pages type, ret_t its return type (pages pinned or -errno).
  */
 #define GUP_PROBE(name, probe, nr_t, ret_t)							\
-	SEC("fentry")										\
-	int BPF_PROG(name##_fentry, unsigned long start, nr_t nr_pages, unsigned int gup_flags)	\
-	{											\
-		gup_enter(probe, start, nr_pages, gup_flags);					\
-		return 0;									\
-	}											\
-	SEC("fexit")										\
-	int name##_fexit(void *ctx)								\
-	{											\
-		gup_exit(probe, (ret_t)it_fexit_ret(ctx));					\
-		return 0;									\
-	}											\
-	SEC("kprobe")										\
-	int BPF_KPROBE(name##_kprobe, unsigned long start, nr_t nr_pages, unsigned int gup_flags)	\
-	{											\
-		gup_enter(probe, start, nr_pages, gup_flags);					\
-		return 0;									\
-	}											\
-	SEC("kretprobe")									\
-	int BPF_KRETPROBE(name##_kretprobe, ret_t ret)						\
-	{											\
-		gup_exit(probe, ret);								\
-		return 0;									\
-	}
+	IT_PAIRED(name, ret_t, gup_enter(probe, start, nr_pages, gup_flags), gup_exit(probe, ret),	\
+		  unsigned long start, nr_t nr_pages, unsigned int gup_flags)
 
 /* The gup.fast call in flight on this thread, if any. */
 static __always_inline struct it_inflight *gup_fast_in_flight(void)
@@ -136,19 +114,7 @@ static __always_inline void gup_slow(__u64 nr_pages)
 	in->fast_seen = 1;
 }
 
-SEC("fentry")
-int BPF_PROG(gup_slow_fentry, void *mm, unsigned long start, unsigned long nr_pages)
-{
-	gup_slow(nr_pages);
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(gup_slow_kprobe, void *mm, unsigned long start, unsigned long nr_pages)
-{
-	gup_slow(nr_pages);
-	return 0;
-}
+IT_ENTRY(gup_slow, gup_slow(nr_pages), void *mm, unsigned long start, unsigned long nr_pages)
 
 /* pin_user_pages_fast(start, int nr_pages, gup_flags, pages): int */
 GUP_PROBE(gup_pin_fast, IT_PROBE_GUP_PIN_FAST, int, int)
@@ -166,35 +132,9 @@ GUP_PROBE(gup_pin, IT_PROBE_GUP_PIN, unsigned long, long)
  * pin_user_pages_remote(mm, start, nr_pages, gup_flags, pages, [vmas,] locked): long.
  * 7 arguments up to 6.4: more than the 6.1 x86 trampoline takes.
  */
-SEC("fentry")
-int BPF_PROG(gup_pin_remote_fentry, void *mm, unsigned long start, unsigned long nr_pages,
-	     unsigned int gup_flags)
-{
-	gup_enter(IT_PROBE_GUP_PIN_REMOTE, start, nr_pages, gup_flags);
-	return 0;
-}
-
-SEC("fexit")
-int gup_pin_remote_fexit(void *ctx)
-{
-	gup_exit(IT_PROBE_GUP_PIN_REMOTE, it_fexit_ret(ctx));
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(gup_pin_remote_kprobe, void *mm, unsigned long start, unsigned long nr_pages,
-	       unsigned int gup_flags)
-{
-	gup_enter(IT_PROBE_GUP_PIN_REMOTE, start, nr_pages, gup_flags);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(gup_pin_remote_kretprobe, long ret)
-{
-	gup_exit(IT_PROBE_GUP_PIN_REMOTE, ret);
-	return 0;
-}
+IT_PAIRED(gup_pin_remote, long, gup_enter(IT_PROBE_GUP_PIN_REMOTE, start, nr_pages, gup_flags),
+	  gup_exit(IT_PROBE_GUP_PIN_REMOTE, ret), void *mm, unsigned long start, unsigned long nr_pages,
+	  unsigned int gup_flags)
 
 /*
  * Whether a VFIO unpin is in flight on this thread: a GUP unpin inside it is part
@@ -229,33 +169,9 @@ static __always_inline void gup_unpin(__u16 probe, __u64 npages)
 }
 
 /* unpin_user_pages(pages, npages) */
-SEC("fentry")
-int BPF_PROG(gup_unpin_fentry, void *pages, unsigned long npages)
-{
-	gup_unpin(IT_PROBE_GUP_UNPIN, npages);
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(gup_unpin_kprobe, void *pages, unsigned long npages)
-{
-	gup_unpin(IT_PROBE_GUP_UNPIN, npages);
-	return 0;
-}
+IT_ENTRY(gup_unpin, gup_unpin(IT_PROBE_GUP_UNPIN, npages), void *pages, unsigned long npages)
 
 /* unpin_user_page(page) */
-SEC("fentry")
-int gup_unpin_page_fentry(void *ctx)
-{
-	gup_unpin(IT_PROBE_GUP_UNPIN_PAGE, 1);
-	return 0;
-}
-
-SEC("kprobe")
-int gup_unpin_page_kprobe(void *ctx)
-{
-	gup_unpin(IT_PROBE_GUP_UNPIN_PAGE, 1);
-	return 0;
-}
+IT_ENTRY(gup_unpin_page, gup_unpin(IT_PROBE_GUP_UNPIN_PAGE, 1))
 
 char LICENSE[] SEC("license") = "GPL";

@@ -67,30 +67,7 @@ static __always_inline void iotlb_exit(__u16 probe)
  * read the range, fexit and kretprobe finish. gather: the range's argument, or NULL.
  */
 #define IOTLB_PROBE(name, probe, gather, ...)						\
-	SEC("fentry")									\
-	int BPF_PROG(name##_fentry, __VA_ARGS__)					\
-	{										\
-		iotlb_enter(probe, domain, gather);					\
-		return 0;								\
-	}										\
-	SEC("fexit")									\
-	int name##_fexit(void *ctx)							\
-	{										\
-		iotlb_exit(probe);							\
-		return 0;								\
-	}										\
-	SEC("kprobe")									\
-	int BPF_KPROBE(name##_kprobe, __VA_ARGS__)					\
-	{										\
-		iotlb_enter(probe, domain, gather);					\
-		return 0;								\
-	}										\
-	SEC("kretprobe")								\
-	int BPF_KRETPROBE(name##_kretprobe)						\
-	{										\
-		iotlb_exit(probe);							\
-		return 0;								\
-	}
+	IT_PAIRED(name, long, iotlb_enter(probe, domain, gather), iotlb_exit(probe), __VA_ARGS__)
 
 /* void iotlb_sync(struct iommu_domain *, struct iommu_iotlb_gather *) */
 IOTLB_PROBE(iommu_iotlb_sync, IT_PROBE_IOMMU_IOTLB_SYNC, gather, struct iommu_domain *domain, struct iommu_iotlb_gather *gather)

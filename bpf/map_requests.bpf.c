@@ -107,33 +107,8 @@ static __always_inline void vfio_ioctl_exit(__s64 ret)
 		map_request_exit(IT_PROBE_VFIO_MAP_DMA, &in, lat, ret);
 }
 
-SEC("fentry")
-int BPF_PROG(vfio_map_dma_fentry, void *iommu, unsigned int cmd, unsigned long arg)
-{
-	vfio_ioctl_enter(iommu, cmd, arg);
-	return 0;
-}
-
-SEC("fexit")
-int vfio_map_dma_fexit(void *ctx)
-{
-	vfio_ioctl_exit((__s64)it_fexit_ret(ctx));
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(vfio_map_dma_kprobe, void *iommu, unsigned int cmd, unsigned long arg)
-{
-	vfio_ioctl_enter(iommu, cmd, arg);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(vfio_map_dma_kretprobe, long ret)
-{
-	vfio_ioctl_exit(ret);
-	return 0;
-}
+IT_PAIRED(vfio_map_dma, long, vfio_ioctl_enter(iommu, cmd, arg), vfio_ioctl_exit(ret),
+	  void *iommu, unsigned int cmd, unsigned long arg)
 
 /*
  * int iommufd_ioas_map(struct iommufd_ucmd *ucmd): 0 or -errno. iommufd counts
@@ -157,32 +132,6 @@ static __always_inline void ioas_map_exit(int ret)
 		map_request_exit(IT_PROBE_IOMMUFD_IOAS_MAP, &in, lat, ret);
 }
 
-SEC("fentry")
-int BPF_PROG(iommufd_ioas_map_fentry, struct iommufd_ucmd *ucmd)
-{
-	ioas_map_enter(ucmd);
-	return 0;
-}
-
-SEC("fexit")
-int iommufd_ioas_map_fexit(void *ctx)
-{
-	ioas_map_exit((int)it_fexit_ret(ctx));
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(iommufd_ioas_map_kprobe, struct iommufd_ucmd *ucmd)
-{
-	ioas_map_enter(ucmd);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(iommufd_ioas_map_kretprobe, int ret)
-{
-	ioas_map_exit(ret);
-	return 0;
-}
+IT_PAIRED(iommufd_ioas_map, int, ioas_map_enter(ucmd), ioas_map_exit(ret), struct iommufd_ucmd *ucmd)
 
 char LICENSE[] SEC("license") = "GPL";

@@ -57,65 +57,15 @@ static __always_inline void pin_exit(__u16 probe, __s64 ret)
 }
 
 /* long vfio_pin_pages_remote(dma, vaddr, npage, pfn_base, limit, batch): pages pinned */
-SEC("fentry")
-int BPF_PROG(vfio_pin_fentry, void *dma, unsigned long vaddr, long npage)
-{
-	it_enter(IT_PROBE_VFIO_PIN, vaddr, npage, 0, 0);
-	return 0;
-}
-
-SEC("fexit")
-int vfio_pin_fexit(void *ctx)
-{
-	pin_exit(IT_PROBE_VFIO_PIN, it_fexit_ret(ctx));
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(vfio_pin_kprobe, void *dma, unsigned long vaddr, long npage)
-{
-	it_enter(IT_PROBE_VFIO_PIN, vaddr, npage, 0, 0);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(vfio_pin_kretprobe, long ret)
-{
-	pin_exit(IT_PROBE_VFIO_PIN, ret);
-	return 0;
-}
+IT_PAIRED(vfio_pin, long, it_enter(IT_PROBE_VFIO_PIN, vaddr, npage, 0, 0), pin_exit(IT_PROBE_VFIO_PIN, ret),
+	  void *dma, unsigned long vaddr, long npage)
 
 /*
  * long vfio_unpin_pages_remote(dma, iova, pfn, npage, do_accounting): pages
  * unpinned (reserved pfns are not counted)
  */
-SEC("fentry")
-int BPF_PROG(vfio_unpin_fentry, void *dma, __u64 iova, unsigned long pfn, long npage)
-{
-	it_enter(IT_PROBE_VFIO_UNPIN, iova, npage, 0, 0);
-	return 0;
-}
-
-SEC("fexit")
-int vfio_unpin_fexit(void *ctx)
-{
-	pin_exit(IT_PROBE_VFIO_UNPIN, it_fexit_ret(ctx));
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(vfio_unpin_kprobe, void *dma, __u64 iova, unsigned long pfn, long npage)
-{
-	it_enter(IT_PROBE_VFIO_UNPIN, iova, npage, 0, 0);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(vfio_unpin_kretprobe, long ret)
-{
-	pin_exit(IT_PROBE_VFIO_UNPIN, ret);
-	return 0;
-}
+IT_PAIRED(vfio_unpin, long, it_enter(IT_PROBE_VFIO_UNPIN, iova, npage, 0, 0), pin_exit(IT_PROBE_VFIO_UNPIN, ret),
+	  void *dma, __u64 iova, unsigned long pfn, long npage)
 
 /* int iommufd_access_pin_pages(access, iova, length, out_pages, flags): 0 or -errno */
 static __always_inline void iommufd_pin_exit(int ret)
@@ -127,52 +77,18 @@ static __always_inline void iommufd_pin_exit(int ret)
 		pin_emit(IT_PROBE_IOMMUFD_PIN, lat, in.ts_ns + lat, in.args[0], in.args[1], ret ? ret : (__s64)in.args[1]);
 }
 
-SEC("fentry")
-int BPF_PROG(iommufd_pin_fentry, void *access, unsigned long iova, unsigned long length)
-{
-	it_enter(IT_PROBE_IOMMUFD_PIN, iova, span_pages(iova, length), 0, 0);
-	return 0;
-}
-
-SEC("fexit")
-int iommufd_pin_fexit(void *ctx)
-{
-	iommufd_pin_exit((int)it_fexit_ret(ctx));
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(iommufd_pin_kprobe, void *access, unsigned long iova, unsigned long length)
-{
-	it_enter(IT_PROBE_IOMMUFD_PIN, iova, span_pages(iova, length), 0, 0);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(iommufd_pin_kretprobe, int ret)
-{
-	iommufd_pin_exit(ret);
-	return 0;
-}
+IT_PAIRED(iommufd_pin, int, it_enter(IT_PROBE_IOMMUFD_PIN, iova, span_pages(iova, length), 0, 0), iommufd_pin_exit(ret),
+	  void *access, unsigned long iova, unsigned long length)
 
 /* void iommufd_access_unpin_pages(access, iova, length) */
-SEC("fentry")
-int BPF_PROG(iommufd_unpin_fentry, void *access, unsigned long iova, unsigned long length)
+static __always_inline void iommufd_unpin(unsigned long iova, unsigned long length)
 {
 	__u64 n = span_pages(iova, length);
 
 	pin_emit(IT_PROBE_IOMMUFD_UNPIN, 0, 0, iova, n, n);
-	return 0;
 }
 
-SEC("kprobe")
-int BPF_KPROBE(iommufd_unpin_kprobe, void *access, unsigned long iova, unsigned long length)
-{
-	__u64 n = span_pages(iova, length);
-
-	pin_emit(IT_PROBE_IOMMUFD_UNPIN, 0, 0, iova, n, n);
-	return 0;
-}
+IT_ENTRY(iommufd_unpin, iommufd_unpin(iova, length), void *access, unsigned long iova, unsigned long length)
 
 /*
  * static int pfn_reader_user_pin(user, pages, start_index, last_index): 0 or
@@ -203,35 +119,8 @@ static __always_inline void iopt_pin_exit(int ret)
 	pin_emit(IT_PROBE_IOMMUFD_IOPT_PIN, lat, in.ts_ns + lat, in.args[0], in.args[1], pinned);
 }
 
-SEC("fentry")
-int BPF_PROG(iommufd_iopt_pin_fentry, struct pfn_reader_user *user, struct iopt_pages *pages,
-	     unsigned long start_index, unsigned long last_index)
-{
-	iopt_pin_enter(user, pages, start_index, last_index);
-	return 0;
-}
-
-SEC("fexit")
-int iommufd_iopt_pin_fexit(void *ctx)
-{
-	iopt_pin_exit((int)it_fexit_ret(ctx));
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(iommufd_iopt_pin_kprobe, struct pfn_reader_user *user, struct iopt_pages *pages,
-	       unsigned long start_index, unsigned long last_index)
-{
-	iopt_pin_enter(user, pages, start_index, last_index);
-	return 0;
-}
-
-SEC("kretprobe")
-int BPF_KRETPROBE(iommufd_iopt_pin_kretprobe, int ret)
-{
-	iopt_pin_exit(ret);
-	return 0;
-}
+IT_PAIRED(iommufd_iopt_pin, int, iopt_pin_enter(user, pages, start_index, last_index), iopt_pin_exit(ret),
+	  struct pfn_reader_user *user, struct iopt_pages *pages, unsigned long start_index, unsigned long last_index)
 
 /*
  * static void batch_unpin(batch, pages, first_page_off, npages): iommufd releasing
@@ -242,20 +131,7 @@ static __always_inline void iopt_unpin(struct iopt_pages *pages, __u64 npages)
 	pin_emit(IT_PROBE_IOMMUFD_IOPT_UNPIN, 0, 0, (__u64)BPF_CORE_READ(pages, uptr), npages, npages);
 }
 
-SEC("fentry")
-int BPF_PROG(iommufd_iopt_unpin_fentry, void *batch, struct iopt_pages *pages, unsigned int first_page_off,
-	     __u64 npages)
-{
-	iopt_unpin(pages, npages);
-	return 0;
-}
-
-SEC("kprobe")
-int BPF_KPROBE(iommufd_iopt_unpin_kprobe, void *batch, struct iopt_pages *pages, unsigned int first_page_off,
-	       __u64 npages)
-{
-	iopt_unpin(pages, npages);
-	return 0;
-}
+IT_ENTRY(iommufd_iopt_unpin, iopt_unpin(pages, npages), void *batch, struct iopt_pages *pages,
+	 unsigned int first_page_off, __u64 npages)
 
 char LICENSE[] SEC("license") = "GPL";

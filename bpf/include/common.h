@@ -102,6 +102,68 @@ static __always_inline int it_agg_call(__u16 probe, __s32 group_id, __u64 domain
 	return 1;
 }
 
+/*
+ * The programs of one probe, one per attach mode the planner may pick per kernel
+ * (src/probes/catalogue.ts names them so). IT_PAIRED makes name_fentry, name_fexit,
+ * name_kprobe and name_kretprobe: `enter` runs in the first two over the traced
+ * function's leading arguments (the trailing parameters, declared as BPF_PROG and
+ * BPF_KPROBE take them); `leave` runs in the other two with its return value in
+ * `ret`, of type ret_t. In `enter`, it_btf_args is 1 where the arguments are BTF
+ * pointers a program may follow directly (fentry), 0 in a kprobe.
+ */
+#define IT_PAIRED(name, ret_t, enter, leave, ...)					\
+	SEC("fentry")									\
+	int BPF_PROG(name##_fentry, ##__VA_ARGS__)					\
+	{										\
+		const int it_btf_args = 1;						\
+											\
+		(void)it_btf_args;							\
+		enter;									\
+		return 0;								\
+	}										\
+	SEC("fexit")									\
+	int name##_fexit(void *ctx)							\
+	{										\
+		ret_t ret = (ret_t)it_fexit_ret(ctx);					\
+											\
+		(void)ret;								\
+		leave;									\
+		return 0;								\
+	}										\
+	SEC("kprobe")									\
+	int BPF_KPROBE(name##_kprobe, ##__VA_ARGS__)					\
+	{										\
+		const int it_btf_args = 0;						\
+											\
+		(void)it_btf_args;							\
+		enter;									\
+		return 0;								\
+	}										\
+	SEC("kretprobe")								\
+	int name##_kretprobe(struct pt_regs *ctx)					\
+	{										\
+		ret_t ret = (ret_t)PT_REGS_RC(ctx);					\
+											\
+		(void)ret;								\
+		leave;									\
+		return 0;								\
+	}
+
+/* An entry-only probe: name_fentry and name_kprobe run `enter` (as in IT_PAIRED). */
+#define IT_ENTRY(name, enter, ...)							\
+	SEC("fentry")									\
+	int BPF_PROG(name##_fentry, ##__VA_ARGS__)					\
+	{										\
+		enter;									\
+		return 0;								\
+	}										\
+	SEC("kprobe")									\
+	int BPF_KPROBE(name##_kprobe, ##__VA_ARGS__)					\
+	{										\
+		enter;									\
+		return 0;								\
+	}
+
 /* The caller's tgid. */
 static __always_inline __u32 it_tgid(void)
 {

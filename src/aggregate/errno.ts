@@ -1,11 +1,19 @@
-const NAMES: Record<number, string> = {
-  1: 'EPERM', 2: 'ENOENT', 4: 'EINTR', 5: 'EIO', 11: 'EAGAIN', 12: 'ENOMEM', 13: 'EACCES', 14: 'EFAULT',
-  16: 'EBUSY', 17: 'EEXIST', 19: 'ENODEV', 22: 'EINVAL', 27: 'EFBIG', 28: 'ENOSPC', 34: 'ERANGE',
-  95: 'EOPNOTSUPP', 524: 'ENOTSUPP',
-};
+import { constants } from 'node:os';
+import { ENOTSUPP } from '../probes/kernel-view';
+
+/** Second names of one number: the kernel's own spelling is the other (EAGAIN, EOPNOTSUPP). */
+const ALIASES = new Set(['EWOULDBLOCK', 'ENOTSUP']);
+
+/** Errno number -> name, from the C library's table as Node has it, and Linux's kernel-internal ENOTSUPP. */
+const NAMES = new Map<number, string>([
+  ...Object.entries(constants.errno)
+    .filter(([name]) => !ALIASES.has(name))
+    .map(([name, n]) => [n, name] as [number, string]),
+  [ENOTSUPP, 'ENOTSUPP'],
+]);
 
 /** "EFAULT" for -14 or 14; "E123" for what we do not name. */
 export function errnoName(err: number): string {
   const n = Math.abs(err);
-  return NAMES[n] ?? `E${n}`;
+  return NAMES.get(n) ?? `E${n}`;
 }

@@ -2,11 +2,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MapType } from './map';
 import { native, ProbeResult } from './native';
+import type { Trampoline } from './object';
 
 export type { ProbeResult };
 
 /** Can this kernel load and attach an fentry/fexit program at `symbol`? */
-export function canTrampoline(symbol: string, kind: 'fentry' | 'fexit', module = ''): ProbeResult {
+export function canTrampoline(symbol: string, kind: Trampoline, module = ''): ProbeResult {
   return native().probeTrampoline(symbol, module, kind);
 }
 

@@ -3,7 +3,8 @@
  * native/ and this TypeScript face).
  */
 export { BpfObject, Link, LoadError } from './object';
-export type { AttachKind, OpenOptions } from './object';
+export { ATTACH_KINDS } from './object';
+export type { AttachKind, OpenOptions, Trampoline } from './object';
 export { BpfMap, MapType } from './map';
 export type { MapEntry } from './map';
 export { RingBuffer, forEachRecord } from './ringbuf';

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Trampoline } from './object';
 
 /** Shapes of the N-API addon's exports (src/loader/native/*.cc). */
 export interface NativeProgramInfo {
@@ -90,7 +91,7 @@ export interface NativeAddon {
     options?: { maxRecords?: number },
   ) => NativeRingConsumer;
   Btf: new (path: string, basePath?: string) => NativeBtf;
-  probeTrampoline(symbol: string, module: string, kind: 'fentry' | 'fexit'): ProbeResult;
+  probeTrampoline(symbol: string, module: string, kind: Trampoline): ProbeResult;
   probeKprobe(symbol: string): ProbeResult;
   probeMapType(type: number): boolean;
   probeProgType(type: number): boolean;

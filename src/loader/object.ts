@@ -3,7 +3,11 @@ import * as lifecycle from './lifecycle';
 import { BpfMap } from './map';
 import { native, NativeLink, NativeObject, NativeProgramInfo } from './native';
 
-export type AttachKind = 'fentry' | 'fexit' | 'kprobe' | 'kretprobe' | 'tracepoint' | 'tp_btf' | 'raw_tp';
+/** How a BPF program attaches: the one list (the CLI reports these names). */
+export const ATTACH_KINDS = ['fentry', 'fexit', 'kprobe', 'kretprobe', 'tracepoint', 'tp_btf', 'raw_tp'] as const;
+export type AttachKind = (typeof ATTACH_KINDS)[number];
+/** The kinds that go through a BPF trampoline. */
+export type Trampoline = Extract<AttachKind, 'fentry' | 'fexit'>;
 
 export interface OpenOptions {
   /** BTF to relocate against instead of /sys/kernel/btf/vmlinux (kernels without it). */

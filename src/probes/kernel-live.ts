@@ -6,6 +6,7 @@ import { activeIommuDrivers } from './iommu-groups';
 import { FunctionInfo, KernelView, Refusal } from './kernel-view';
 import { effectiveCaps, missingCaps } from './privileges';
 import { ensureTracefs, TracefsState } from './tracefs';
+import type { Trampoline } from '../loader/object';
 
 /** The kernel facts `doctor` prints and captures record. */
 export interface KernelFacts {
@@ -200,7 +201,7 @@ export class LiveKernel implements KernelView {
     return (this.iommus ??= activeIommuDrivers());
   }
 
-  trampoline(name: string, kind: 'fentry' | 'fexit', module?: string): Refusal {
+  trampoline(name: string, kind: Trampoline, module?: string): Refusal {
     const key = `${kind}:${module ?? ''}:${name}`;
     let r = this.refusals.get(key);
     if (!r) {

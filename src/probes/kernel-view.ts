@@ -1,3 +1,4 @@
+import type { Trampoline } from '../loader/object';
 /**
  * What the planner needs to know about a kernel. The live implementation
  * (kernel-live.ts) asks the running kernel; tests describe kernels as data
@@ -44,7 +45,7 @@ export interface KernelView {
   /** Address of a module's data symbol from kallsyms (a parameter a probe reads), or undefined. */
   moduleDataAddress?(module: string, name: string): bigint | undefined;
   /** Can a trampoline program of this kind load and attach at the function? */
-  trampoline(name: string, kind: 'fentry' | 'fexit', module?: string): Refusal;
+  trampoline(name: string, kind: Trampoline, module?: string): Refusal;
   /** Can a kprobe be placed at the symbol? */
   kprobe(symbol: string): Refusal;
   /** Tracepoint 'category:event' exists in tracefs. */

@@ -1,6 +1,7 @@
 import { ENOTSUPP, EPERM, KernelView, trampolineMaxArgs } from './kernel-view';
 import { NOT_REQUESTED, reason, Reason, ReasonCode } from './reasons';
 import { AttachMode, Candidate, ProbeSpec, ProgramSpec } from './types';
+import type { Trampoline } from '../loader/object';
 
 /** The planner's decision for one logical probe. */
 export interface PlannedProbe {
@@ -44,7 +45,7 @@ export const NO_CORE_BTF =
 
 const NO_BTF = 'the kernel has no BTF (/sys/kernel/btf/vmlinux)';
 
-const TRAMPOLINE: AttachMode[] = ['fentry', 'fexit'];
+const TRAMPOLINE: Trampoline[] = ['fentry', 'fexit'];
 const KPROBE: AttachMode[] = ['kprobe', 'kretprobe'];
 
 /** Why `c` cannot be used on this kernel, or its resolved target (and the module holding it) when it can. */
@@ -74,7 +75,7 @@ function check(k: KernelView, c: Candidate): { reason: Reason } | { target: stri
         ),
       };
     }
-    for (const kind of TRAMPOLINE.filter((m) => kinds.has(m)) as ('fentry' | 'fexit')[]) {
+    for (const kind of TRAMPOLINE.filter((m) => kinds.has(m))) {
       const r = k.trampoline(c.target, kind, fn.module);
       if (r.ok) continue;
       const max = trampolineMaxArgs(k.release);

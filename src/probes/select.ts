@@ -1,7 +1,8 @@
+import { ATTACH_KINDS } from '../loader/object';
 import { CATALOGUE } from './catalogue';
 import { AttachMode, ProbeSpec } from './types';
 
-const MODES: AttachMode[] = ['fentry', 'fexit', 'kprobe', 'kretprobe', 'tracepoint', 'tp_btf', 'raw_tp'];
+const MODES: readonly AttachMode[] = ATTACH_KINDS;
 
 export interface ProbeSelection {
   /** The logical probes asked for. */

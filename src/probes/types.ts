@@ -1,7 +1,9 @@
 import type { ConstantName } from '../generated/bpf';
 
-/** How a BPF program attaches; the CLI reports these names. */
-export type AttachMode = 'fentry' | 'fexit' | 'kprobe' | 'kretprobe' | 'tracepoint' | 'tp_btf' | 'raw_tp';
+import type { AttachKind } from '../loader/object';
+
+/** How a BPF program attaches; the CLI reports these names (the loader's list). */
+export type AttachMode = AttachKind;
 
 /** One BPF program of the object, and how to attach it for a candidate. */
 export interface ProgramSpec<Program extends string = string> {

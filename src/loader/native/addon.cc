@@ -36,25 +36,12 @@ void InstallLibbpfPrint() {
   libbpf_set_print(PrintFn);
 }
 
+// Linux's ENOTSUPP: kernel-internal (no libc name), what a trampoline returns for too many arguments.
+static const int kEnotsupp = 524;
+
+// The C library's name of an errno (one table for the addon and, through Node, the TypeScript side).
 static const char* ErrnoName(int err) {
-  switch (err) {
-    case EPERM: return "EPERM";
-    case ENOENT: return "ENOENT";
-    case ESRCH: return "ESRCH";
-    case EINVAL: return "EINVAL";
-    case E2BIG: return "E2BIG";
-    case EACCES: return "EACCES";
-    case EBUSY: return "EBUSY";
-    case EEXIST: return "EEXIST";
-    case ENODEV: return "ENODEV";
-    case ENOMEM: return "ENOMEM";
-    case ENOSPC: return "ENOSPC";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
-    case EBADF: return "EBADF";
-    case EFAULT: return "EFAULT";
-    case 524: return "ENOTSUPP";
-    default: return nullptr;
-  }
+  return err == kEnotsupp ? "ENOTSUPP" : strerrorname_np(err);
 }
 
 std::string ErrnoMessage(const std::string& what, int err, const std::string& log) {
@@ -63,7 +50,7 @@ std::string ErrnoMessage(const std::string& what, int err, const std::string& lo
   if (err) {
     const char* name = ErrnoName(err);
     msg += ": ";
-    msg += err == 524 ? "operation not supported by the kernel" : strerror(err);
+    msg += err == kEnotsupp ? "operation not supported by the kernel" : strerror(err);
     msg += " (";
     msg += name ? name : "errno";
     msg += " " + std::to_string(err) + ")";
