@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as Flags from '@oclif/core/flags';
-import { DETACHED_COUNTER, kernelBtfFingerprint, liveHeader } from '../capture/header';
+import { kernelBtfFingerprint, liveHeader } from '../capture/header';
+import { Recorder } from '../capture/recorder';
 import { CaptureWriter } from '../capture/writer';
 import { BaseCommand, describeError, UserError } from '../command';
-import { RawEvent } from '../events/types';
 import { privilegeProblem } from '../probes/privileges';
 import { liveSelection, PROBES_FLAG } from '../probes/select';
 import { Detachment, LiveSource } from '../source/live';
@@ -16,6 +16,15 @@ const FLUSH_MS = 1000;
 function defaultName(): string {
   const t = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   return `iommutrace-${os.hostname()}-${t}.iotrace`;
+}
+
+/** One line per reason on stderr: which probes detached and why. */
+function sayDetached(changed: Detachment[]): void {
+  const byReason = new Map<string, string[]>();
+  for (const d of changed) byReason.set(d.reason, [...(byReason.get(d.reason) ?? []), d.probe]);
+  for (const [why, names] of byReason) {
+    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}iommutrace: ${names.join(', ')} detached: ${why}; the other probes keep recording\n`);
+  }
 }
 
 export default class Record extends BaseCommand {
@@ -65,68 +74,26 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
       throw new UserError(`cannot create ${output}: ${describeError(err)}`);
     }
     const header = liveHeader(src, leakAgeNs, process.argv.slice(2), await btf);
-
-    // Every write goes through here: the first failure stops writing and ends the recording.
-    let writeError: unknown;
-    const write = (op: () => void): boolean => {
-      if (writeError === undefined) {
-        try {
-          op();
-        } catch (err) {
-          writeError = err;
-        }
-      }
-      return writeError === undefined;
-    };
-    // A module unloaded under attached probes: say so, and put it in the capture as a
-    // snapshot (counter probe_detached:NAME = ns from the clock base when noticed).
+    const rec = new Recorder(src, w);
+    // A module unloaded under attached probes: say so; the capture gets a snapshot.
     src.onDetach = (changed: Detachment[]): void => {
-      const byReason = new Map<string, string[]>();
-      for (const d of changed) byReason.set(d.reason, [...(byReason.get(d.reason) ?? []), d.probe]);
-      for (const [why, names] of byReason) {
-        process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}iommutrace: ${names.join(', ')} detached: ${why}; the other probes keep recording\n`);
-      }
-      write(() =>
-        w.snapshot({
-          tsNs: src.now(),
-          hist: [],
-          counters: [
-            { name: 'ringbuf_lost', value: src.lost() },
-            ...src.detachments.map((d) => ({ name: `${DETACHED_COUNTER}${d.probe}`, value: d.atNs })),
-          ],
-          probeStats: [],
-        }),
-      );
+      sayDetached(changed);
+      rec.detached();
     };
     // The signal handlers go in before the line that says we are recording: a SIGINT
     // sent as soon as it appears must stop the recording, not kill the process.
-    // Process facts go out with each flush: a cut file keeps the names of what it holds.
-    const flush = (): boolean => write(() => (w.processes(src.processes.take(), src.processes.overflow), w.flush()));
-    const stopped = this.waitForStop(src, w, durationNs, flush);
+    const stopped = this.waitForStop(src, w, durationNs, () => rec.flush());
     process.stderr.write(
       `recording to ${output}: ${src.attached.size} of ${src.probes.length} probes attached${durationNs ? `, for ${flags.duration}` : ''}; Ctrl-C stops\n`,
     );
     // The header after the line, in the same turn: the probes are attached and their
     // events wait in the ring, so encoding it (protobufjs's schema parsed and its coders
     // generated, 20-30 ms) need not hold back the moment recording starts.
-    write(() => w.begin(header));
-    // Stack and callback addresses, symbolized on this host at the end.
-    const addresses = new Set<bigint>();
-    src.start((e: RawEvent) => {
-      if (e.kind === 'group_ref') for (const a of e.stack.slice(0, e.nr_frames)) if (a) addresses.add(a);
-      if (e.kind === 'dirty' && e.fn) addresses.add(e.fn);
-      write(() => w.add(e));
-    });
+    rec.start(header);
     const reason = await stopped;
-    const lost = src.stop();
-    const finished = write(() => {
-      w.processes(src.processes.take(), src.processes.overflow);
-      w.symbols(new Map([...addresses].map((a) => [a, src.symbolize(a)])));
-      w.close({ endNs: src.now(), lost, stopReason: reason });
-    });
-    if (!finished) {
-      w.abandon();
-      throw new UserError(`cannot write ${output}: ${describeError(writeError)}; the capture is readable up to its last whole chunk`);
+    const lost = rec.stop(reason);
+    if (lost === undefined) {
+      throw new UserError(`cannot write ${output}: ${describeError(rec.failed)}; the capture is readable up to its last whole chunk`);
     }
     if (process.stderr.isTTY) process.stderr.write('\n');
     const perEvent = w.events ? (w.bytes / w.events).toFixed(1) : '-';

@@ -28,13 +28,8 @@ function log2Histogram(rows: Report['latency_histograms'][string]): string {
   ].join('\n');
 }
 
-/**
- * Report as aligned text, for a terminal. Every string in it may come from another
- * machine (host, comm, device and driver names, symbols, probe names): all are made
- * printable first, so the text holds no control character but its own newlines.
- */
-export function renderReport(report: Report): string {
-  const r = printableDeep(report);
+/** What the report says of the capture itself and its probes. */
+function captureLines(r: Report): string[] {
   const c = r.capture;
   const out: string[] = [];
   const attached = r.probes.filter((p) => p.status === 'attached');
@@ -59,38 +54,37 @@ export function renderReport(report: Report): string {
   if (missing.length) out.push(`  unavailable: ${missing.map((p) => p.name).join(', ')} (why: report --json, or doctor)`);
   if (notRequested.length) out.push(`  not requested (--probes): ${notRequested.map((p) => p.name).join(', ')}`);
   out.push('');
-  // A section no probe fed says so: its zeros would claim nothing happened.
-  const unwatched = new Set(r.not_watched);
-  const watched = (name: string, body: () => string): string => (unwatched.has(name) ? NOT_WATCHED : body());
-  const d = r.dma;
-  out.push(section('DMA', watched('dma', () => `map ${n(d.map_calls)} calls, ${formatBytes(d.map_bytes)}    unmap ${n(d.unmap_calls)} calls, ${formatBytes(d.unmap_bytes)}`)));
+  return out;
+}
+
+/** Devices: their DMA and attaches (the attach columns only where attaches were watched). */
+function deviceLines(r: Report, unwatched: Set<string>): string[] {
+  if (!r.devices.length) return [];
   const attaches = !unwatched.has('attaches');
-  if (r.devices.length) {
-    out.push(
-      section(
-        'DEVICES',
-        table(
-          ['DEVICE', 'GROUP', 'DRIVER', 'PATH', 'IOMMU', 'DOMAIN', 'ATTACH', 'DETACH', 'ERRORS', 'MAPS', 'MAPPED', 'UNMAPS', 'UNMAPPED'],
-          r.devices.map((x) => [
-            x.device === 'unknown' ? `unknown (domain ${x.domain})` : x.device,
-            x.group < 0 ? '-' : String(x.group),
-            x.driver || '-',
-            x.path ?? '-',
-            x.iommu_driver ?? '-',
-            x.domain_type ?? '-',
-            attaches ? n(x.attaches) : '-',
-            attaches ? n(x.detaches) : '-',
-            attaches ? n(x.attach_errors) : '-',
-            n(x.map_calls),
-            formatBytes(x.map_bytes),
-            n(x.unmap_calls),
-            formatBytes(x.unmap_bytes),
-          ]),
-        ),
-      ),
-    );
-    if (!attaches) out.push(`  ATTACH, DETACH, ERRORS: ${NOT_WATCHED}`);
-  }
+  const rows = r.devices.map((x) => [
+    x.device === 'unknown' ? `unknown (domain ${x.domain})` : x.device,
+    x.group < 0 ? '-' : String(x.group),
+    x.driver || '-',
+    x.path ?? '-',
+    x.iommu_driver ?? '-',
+    x.domain_type ?? '-',
+    attaches ? n(x.attaches) : '-',
+    attaches ? n(x.detaches) : '-',
+    attaches ? n(x.attach_errors) : '-',
+    n(x.map_calls),
+    formatBytes(x.map_bytes),
+    n(x.unmap_calls),
+    formatBytes(x.unmap_bytes),
+  ]);
+  const head = ['DEVICE', 'GROUP', 'DRIVER', 'PATH', 'IOMMU', 'DOMAIN', 'ATTACH', 'DETACH', 'ERRORS', 'MAPS', 'MAPPED', 'UNMAPS', 'UNMAPPED'];
+  const out = [section('DEVICES', table(head, rows))];
+  if (!attaches) out.push(`  ATTACH, DETACH, ERRORS: ${NOT_WATCHED}`);
+  return out;
+}
+
+/** How mappings were invalidated and cut: IOTLB syncs and flushes, map size classes. */
+function shapeLines(r: Report): string[] {
+  const out: string[] = [];
   const iotlb = Object.entries(r.iotlb ?? {});
   if (iotlb.length) {
     const lat = (p: { p50_ns: number; p99_ns: number } | null) => (p ? `${formatDuration(p.p50_ns)} / ${formatDuration(p.p99_ns)}` : '-');
@@ -107,99 +101,89 @@ export function renderReport(report: Report): string {
     });
     out.push(section('MAP SIZES (calls of at least SIZE)', table(['DEVICE', 'SIZE', 'CALLS', 'BYTES', 'SHARE'], rows)));
   }
+  return out;
+}
+
+/** Processes that mapped or pinned, and the maps refused. */
+function processLines(r: Report, unwatched: Set<string>): string[] {
+  const out: string[] = [];
   if (r.processes.length) {
-    out.push(
-      section(
-        'PROCESSES',
-        table(
-          ['PID', 'COMM', 'VM', 'MAPPED', 'UNMAPPED', 'PINNED', 'UNPINNED', 'MAPPING FOR', 'RATE', '>=2M', 'CGROUP'],
-          r.processes.map((x) => [
-            x.pid < 0 ? '-' : String(x.pid),
-            x.comm,
-            x.vm ?? '-',
-            formatBytes(x.map_bytes),
-            formatBytes(x.unmap_bytes),
-            n(x.pinned_pages),
-            n(x.unpinned_pages),
-            // First to last map: how long its start-up mapping took.
-            x.first_map_ns === null || x.last_map_ns === null ? '-' : formatDuration(x.last_map_ns - x.first_map_ns),
-            x.map_bytes_per_s === null ? '-' : `${formatBytes(x.map_bytes_per_s)}/s`,
-            x.huge_map_share === null || x.huge_map_share === undefined ? '-' : share(x.huge_map_share, 1),
-            x.cgroup ?? '-',
-          ]),
-        ),
-      ),
-    );
+    const rows = r.processes.map((x) => [
+      x.pid < 0 ? '-' : String(x.pid),
+      x.comm,
+      x.vm ?? '-',
+      formatBytes(x.map_bytes),
+      formatBytes(x.unmap_bytes),
+      n(x.pinned_pages),
+      n(x.unpinned_pages),
+      // First to last map: how long its start-up mapping took.
+      x.first_map_ns === null || x.last_map_ns === null ? '-' : formatDuration(x.last_map_ns - x.first_map_ns),
+      x.map_bytes_per_s === null ? '-' : `${formatBytes(x.map_bytes_per_s)}/s`,
+      x.huge_map_share === null || x.huge_map_share === undefined ? '-' : share(x.huge_map_share, 1),
+      x.cgroup ?? '-',
+    ]);
+    out.push(section('PROCESSES', table(['PID', 'COMM', 'VM', 'MAPPED', 'UNMAPPED', 'PINNED', 'UNPINNED', 'MAPPING FOR', 'RATE', '>=2M', 'CGROUP'], rows)));
   }
   if (unwatched.has('map_failures')) out.push(section('MAP FAILURES', NOT_WATCHED));
   else if (r.map_failures.length) {
-    out.push(
-      section(
-        'MAP FAILURES',
-        table(
-          ['PID', 'COMM', 'VM', 'CALL', 'ERRNO', 'CAUSE', 'COUNT', 'ASKED', 'CAP_IPC_LOCK', 'WHY'],
-          r.map_failures.map((x) => [
-            x.pid < 0 ? '-' : String(x.pid),
-            x.comm,
-            x.vm ?? '-',
-            x.api,
-            x.errno,
-            x.cause,
-            n(x.count),
-            formatBytes(x.bytes),
-            x.cap_ipc_lock ? 'yes' : 'no',
-            failureReason(x),
-          ]),
-        ),
-      ),
-    );
+    const rows = r.map_failures.map((x) => [
+      x.pid < 0 ? '-' : String(x.pid),
+      x.comm,
+      x.vm ?? '-',
+      x.api,
+      x.errno,
+      x.cause,
+      n(x.count),
+      formatBytes(x.bytes),
+      x.cap_ipc_lock ? 'yes' : 'no',
+      failureReason(x),
+    ]);
+    out.push(section('MAP FAILURES', table(['PID', 'COMM', 'VM', 'CALL', 'ERRNO', 'CAUSE', 'COUNT', 'ASKED', 'CAP_IPC_LOCK', 'WHY'], rows)));
   }
   out.push('');
+  return out;
+}
+
+/** Percentiles per probe, then each probe's histogram. */
+function latencyLines(r: Report): string[] {
   const lat = Object.entries(r.latency);
-  if (lat.length) {
-    out.push(
-      section(
-        'LATENCY',
-        table(
-          ['PROBE', 'COUNT', 'P50', 'P90', 'P99', 'MAX'],
-          lat.map(([k, p]) => [k, n(p.count), formatDuration(p.p50_ns), formatDuration(p.p90_ns), formatDuration(p.p99_ns), formatDuration(p.max_ns)]),
-        ),
-      ),
-    );
-    out.push('');
-    for (const [probe, rows] of Object.entries(r.latency_histograms)) {
-      out.push(section(`${probe} latency`, log2Histogram(rows)));
-      out.push('');
-    }
-  }
+  if (!lat.length) return [];
+  const rows = lat.map(([k, p]) => [k, n(p.count), formatDuration(p.p50_ns), formatDuration(p.p90_ns), formatDuration(p.p99_ns), formatDuration(p.max_ns)]);
+  const out = [section('LATENCY', table(['PROBE', 'COUNT', 'P50', 'P90', 'P99', 'MAX'], rows)), ''];
+  for (const [probe, hist] of Object.entries(r.latency_histograms)) out.push(section(`${probe} latency`, log2Histogram(hist)), '');
+  return out;
+}
+
+/** GUP, pins and dirty walks: one line each. */
+function pinLines(r: Report, watched: (name: string, body: () => string) => string): string[] {
   const g = r.gup;
-  out.push(
-    section(
-      'GUP',
-      watched('gup', () => `${n(g.calls)} calls, ${n(g.pages_requested)} pages asked, ${n(g.pages_pinned)} pinned (fast ${n(g.fast_pages)}, slow ${n(g.slow_pages)}), ${n(g.partial)} partial, ${n(g.errors)} errors` +
-        (Object.keys(g.errors_by_errno).length ? ` (${Object.entries(g.errors_by_errno).map(([e, c]) => `${e} ${c}`).join(', ')})` : '')),
-    ),
-  );
-  out.push(section('PINS', watched('pins', () => `vfio ${n(r.pins.vfio_pages)} pages, iommufd ${n(r.pins.iommufd_pages)} pages, unpinned ${n(r.pins.unpinned_pages)} pages`)));
-  out.push(
-    section(
-      'DIRTY',
-      watched('dirty', () => `${n(r.dirty.walks)} walks, ${n(r.dirty.errors)} errors, ${formatBytes(r.dirty.bytes_walked)} of IOVA walked` +
-        (Object.keys(r.dirty.by_callback).length ? ` (${Object.entries(r.dirty.by_callback).map(([f, c]) => `${f} ${c}`).join(', ')})` : '')),
-    ),
-  );
-  out.push('');
-  if (unwatched.has('groups')) out.push(section('GROUP REFERENCES', NOT_WATCHED));
-  else if (r.groups.length) {
-    const rows: string[] = [];
-    for (const grp of r.groups) {
-      rows.push(`group ${grp.group} [${grp.devices.join(' ') || 'no device seen'}]: ${grp.gets} gets, ${grp.puts} puts, ${grp.outstanding} outstanding`);
-      for (const h of grp.held) rows.push(`  held    by ${h.holder}: ${h.taker} (pid ${h.pid} ${h.comm}, ${formatDuration(h.age_ns)})`);
-      for (const l of grp.leaked) rows.push(`  LEAKED  ${l.taker} (pid ${l.pid} ${l.comm}, ${formatDuration(l.age_ns)})`);
-    }
-    out.push(section('GROUP REFERENCES', rows.join('\n')));
+  const errnos = Object.entries(g.errors_by_errno);
+  const callbacks = Object.entries(r.dirty.by_callback);
+  return [
+    section('GUP', watched('gup', () => `${n(g.calls)} calls, ${n(g.pages_requested)} pages asked, ${n(g.pages_pinned)} pinned (fast ${n(g.fast_pages)}, slow ${n(g.slow_pages)}), ${n(g.partial)} partial, ${n(g.errors)} errors` +
+      (errnos.length ? ` (${errnos.map(([e, c]) => `${e} ${c}`).join(', ')})` : ''))),
+    section('PINS', watched('pins', () => `vfio ${n(r.pins.vfio_pages)} pages, iommufd ${n(r.pins.iommufd_pages)} pages, unpinned ${n(r.pins.unpinned_pages)} pages`)),
+    section('DIRTY', watched('dirty', () => `${n(r.dirty.walks)} walks, ${n(r.dirty.errors)} errors, ${formatBytes(r.dirty.bytes_walked)} of IOVA walked` +
+      (callbacks.length ? ` (${callbacks.map(([f, c]) => `${f} ${c}`).join(', ')})` : ''))),
+    '',
+  ];
+}
+
+/** Group references per group: held ones with their holder, leaked ones with their taker. */
+function groupLines(r: Report, unwatched: Set<string>): string[] {
+  if (unwatched.has('groups')) return [section('GROUP REFERENCES', NOT_WATCHED)];
+  if (!r.groups.length) return [];
+  const rows: string[] = [];
+  for (const grp of r.groups) {
+    rows.push(`group ${grp.group} [${grp.devices.join(' ') || 'no device seen'}]: ${grp.gets} gets, ${grp.puts} puts, ${grp.outstanding} outstanding`);
+    for (const h of grp.held) rows.push(`  held    by ${h.holder}: ${h.taker} (pid ${h.pid} ${h.comm}, ${formatDuration(h.age_ns)})`);
+    for (const l of grp.leaked) rows.push(`  LEAKED  ${l.taker} (pid ${l.pid} ${l.comm}, ${formatDuration(l.age_ns)})`);
   }
-  // Bounded tables: what they could not keep (gets, puts and outstanding stay exact).
+  return [section('GROUP REFERENCES', rows.join('\n'))];
+}
+
+/** What the bounded tables could not keep (gets, puts and outstanding stay exact). */
+function overflowLines(r: Report): string[] {
   const lost: string[] = [];
   if (r.overflow.group_refs) lost.push(`${n(r.overflow.group_refs)} outstanding references forgotten: the ledger was full`);
   if (r.overflow.stacks) lost.push(`${n(r.overflow.stacks)} stacks not kept: the stack table was full`);
@@ -207,11 +191,37 @@ export function renderReport(report: Report): string {
   if (r.overflow.processes) lost.push(`${n(r.overflow.processes)} events of processes past the process table's bound, summed in its "-" row`);
   if (r.overflow.map_failures) lost.push(`${n(r.overflow.map_failures)} map failures of processes past the table's bound, summed in its "-" row`);
   if (r.overflow.process_facts) lost.push(`${n(r.overflow.process_facts)} events of processes the recording host did not look up (no VM name or cgroup): its process table was full`);
-  if (lost.length) out.push(section('OVERFLOW', lost.join('\n')));
-  if (unwatched.has('page_faults')) out.push('', section('IO PAGE FAULTS', NOT_WATCHED));
-  else if (r.page_faults.length) {
-    out.push('');
-    out.push(section('IO PAGE FAULTS', table(['DEVICE', 'IOVA', 'FLAGS'], r.page_faults.map((f) => [f.device, f.iova, String(f.flags)]))));
-  }
-  return out.join('\n');
+  return lost.length ? [section('OVERFLOW', lost.join('\n'))] : [];
+}
+
+/** IO page faults, one row each. */
+function faultLines(r: Report, unwatched: Set<string>): string[] {
+  if (unwatched.has('page_faults')) return ['', section('IO PAGE FAULTS', NOT_WATCHED)];
+  if (!r.page_faults.length) return [];
+  return ['', section('IO PAGE FAULTS', table(['DEVICE', 'IOVA', 'FLAGS'], r.page_faults.map((f) => [f.device, f.iova, String(f.flags)])))];
+}
+
+/**
+ * Report as aligned text, for a terminal. Every string in it may come from another
+ * machine (host, comm, device and driver names, symbols, probe names): all are made
+ * printable first, so the text holds no control character but its own newlines.
+ */
+export function renderReport(report: Report): string {
+  const r = printableDeep(report);
+  // A section no probe fed says so: its zeros would claim nothing happened.
+  const unwatched = new Set(r.not_watched);
+  const watched = (name: string, body: () => string): string => (unwatched.has(name) ? NOT_WATCHED : body());
+  const d = r.dma;
+  return [
+    ...captureLines(r),
+    section('DMA', watched('dma', () => `map ${n(d.map_calls)} calls, ${formatBytes(d.map_bytes)}    unmap ${n(d.unmap_calls)} calls, ${formatBytes(d.unmap_bytes)}`)),
+    ...deviceLines(r, unwatched),
+    ...shapeLines(r),
+    ...processLines(r, unwatched),
+    ...latencyLines(r),
+    ...pinLines(r, watched),
+    ...groupLines(r, unwatched),
+    ...overflowLines(r),
+    ...faultLines(r, unwatched),
+  ].join('\n');
 }

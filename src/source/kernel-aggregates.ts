@@ -82,7 +82,6 @@ export class KernelAggregates {
   read(): Calls[] {
     const alive = this.alive;
     const gone = new Set(alive ? [...this.tgids].filter((t) => !alive(t)) : []);
-    this.tgids = new Set();
     const served = readServedDomains(this.maps);
     const unserved = new Set<string>();
     /** Whether a domain's keys for a group are done with: unserved at this read and the last. */
@@ -92,8 +91,17 @@ export class KernelAggregates {
       unserved.add(k);
       return this.unserved.has(k);
     };
+    const sums = this.readSums(gone, retired);
+    const buckets = this.readBuckets(retired);
+    this.unserved = unserved;
+    return [...sums, ...buckets];
+  }
+
+  /** it_agg's new sums; the keys read for the last time (process exited, domain retired) are deleted. */
+  private readSums(gone: Set<number>, retired: (domain: bigint, gid: number) => boolean): Calls[] {
+    this.tgids = new Set();
     const out: Calls[] = [];
-    let aggKeys = 0;
+    let keys = 0;
     for (const e of readAggregates(this.maps)) {
       const probe = NAMES.get(e.probe);
       if (!probe) continue;
@@ -105,19 +113,13 @@ export class KernelAggregates {
         this.maps.map('it_agg').delete(e.key);
         this.seen.delete(k);
       } else {
-        aggKeys++;
+        keys++;
         if (e.tgid) this.tgids.add(e.tgid);
       }
       if (was && was.calls === e.calls) continue;
       if (!last) this.seen.set(k, { calls: e.calls, amount: e.amount, asked: e.asked, fast: e.fast, partial: e.partial, lat_sum: e.lat_sum });
       out.push({
-        probe,
-        pid: e.tgid,
-        tid: e.tid,
-        comm: e.comm,
-        domain: e.domain,
-        group_id: e.group_id,
-        size_class: e.size_class,
+        probe, pid: e.tgid, tid: e.tid, comm: e.comm, domain: e.domain, group_id: e.group_id, size_class: e.size_class,
         calls: e.calls - (was?.calls ?? 0),
         amount: e.amount - (was?.amount ?? 0),
         asked: e.asked - (was?.asked ?? 0),
@@ -131,6 +133,12 @@ export class KernelAggregates {
         buckets: [],
       });
     }
+    this.use[0] = { map: 'it_agg', entries: keys, maxEntries: MAPS.it_agg.maxEntries };
+    return out;
+  }
+
+  /** it_hist's new counts, one record per probe and domain; a retired domain's keys are deleted. */
+  private readBuckets(retired: (domain: bigint, gid: number) => boolean): Calls[] {
     const latency = new Map<string, Calls>();
     const done = new Set<Buffer>();
     const kept = new Map<Buffer, bigint>();
@@ -152,18 +160,9 @@ export class KernelAggregates {
       if (!c) latency.set(lk, (c = { ...noCalls(probe, 0, 0, '', h.domain, h.group_id), buckets: [] }));
       c.buckets!.push([h.bucket, h.count - was]);
     }
-    out.push(...latency.values());
     for (const key of done) this.maps.map('it_hist').delete(key);
-    this.unserved = unserved;
-    this.use = [
-      { map: 'it_agg', entries: aggKeys, maxEntries: MAPS.it_agg.maxEntries },
-      {
-        map: 'it_hist',
-        entries: kept.size,
-        maxEntries: MAPS.it_hist.maxEntries,
-        domains: [...new Set(kept.values())].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((d) => `0x${d.toString(16)}`),
-      },
-    ];
-    return out;
+    const domains = [...new Set(kept.values())].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((d) => `0x${d.toString(16)}`);
+    this.use[1] = { map: 'it_hist', entries: kept.size, maxEntries: MAPS.it_hist.maxEntries, domains };
+    return [...latency.values()];
   }
 }
