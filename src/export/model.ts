@@ -127,9 +127,39 @@ export function buildFamilies(input: ModelInput): Family[] {
   const a = input.aggregator;
   // Metrics carry counts only: references are counted, not listed, at every scrape.
   const s = a.summary(input.nowNs, { refs: false });
-  const refs = a.groupCounts(input.nowNs);
-  const rows = s.devices;
   const out: Family[] = [
+    ...selfFamilies(input),
+    ...latencyFamilies(a),
+    ...deviceFamilies(s),
+    ...pinFamilies(s),
+    ...groupFamilies(s, a.groupCounts(input.nowNs)),
+    counter('iommutrace_ledger_overflow_total', 'What the bounded tables had to forget (references, stacks, groups, device latency series).', '{entry}', [
+      { labels: { table: 'group_refs' }, value: s.overflow.group_refs },
+      { labels: { table: 'stacks' }, value: s.overflow.stacks },
+      { labels: { table: 'groups' }, value: s.overflow.groups },
+      { labels: { table: 'processes' }, value: s.overflow.processes },
+      { labels: { table: 'map_failures' }, value: s.overflow.map_failures },
+      { labels: { table: 'process_facts' }, value: s.overflow.process_facts },
+      { labels: { table: 'device_latency' }, value: a.perDevice.overflow },
+    ]),
+  ];
+  if (input.vmLabel) out.push(...vmFamilies(s.processes, s.map_failures));
+  if (input.bpf) {
+    const labels = (p: BpfProgStat): Labels => ({ probe: p.probe, program: p.program });
+    out.push(
+      counter('iommutrace_bpf_prog_runs_total', 'Runs of each BPF program (kernel.bpf_stats_enabled).', '{run}', input.bpf.map((p) => ({ labels: labels(p), value: p.runCount }))),
+      counter('iommutrace_bpf_prog_run_seconds_total', 'Time spent in each BPF program (kernel.bpf_stats_enabled).', 's', input.bpf.map((p) => ({ labels: labels(p), value: p.runTimeNs / 1e9 }))),
+    );
+  }
+  return out;
+}
+
+type Summary = ReturnType<Aggregator['summary']>;
+
+/** The agent itself: its source, its probes, what it received and lost, its kernel tables. */
+function selfFamilies(input: ModelInput): Family[] {
+  const a = input.aggregator;
+  return [
     gauge('iommutrace_source_info', 'Where events come from (live kernel or a replayed capture).', '1', one(1, { kind: input.source.kind, host: input.source.host, kernel: input.source.kernel })),
     gauge(
       'iommutrace_probe_attached',
@@ -156,6 +186,12 @@ export function buildFamilies(input: ModelInput): Family[] {
       (input.kernelMaps ?? []).map((m) => ({ labels: { map: m.map }, value: m.entries })),
     ),
     gauge('iommutrace_kernel_map_max_entries', 'Capacity of each in-kernel table, in keys.', '{key}', (input.kernelMaps ?? []).map((m) => ({ labels: { map: m.map }, value: m.maxEntries }))),
+  ];
+}
+
+/** Latency per probe, and per device where the device is known. */
+function latencyFamilies(a: Aggregator): Family[] {
+  return [
     {
       name: 'iommutrace_probe_latency_seconds',
       help: 'Latency of each probed kernel call, from log-linear buckets folded into power-of-two bounds.',
@@ -168,8 +204,15 @@ export function buildFamilies(input: ModelInput): Family[] {
       help: 'Latency of DMA map/unmap and attach calls per device, where the device is known.',
       unit: 's',
       type: 'histogram',
-      samples: [...input.aggregator.perDevice.byProbe].flatMap(([probe, m]) => [...m].map(([device, h]) => histogramSample({ probe, device }, h))),
+      samples: [...a.perDevice.byProbe].flatMap(([probe, m]) => [...m].map(([device, h]) => histogramSample({ probe, device }, h))),
     },
+  ];
+}
+
+/** Devices: what they are, their DMA by size, their IOTLB invalidations and attaches. */
+function deviceFamilies(s: Summary): Family[] {
+  const rows = s.devices;
+  return [
     gauge(
       'iommutrace_device_info',
       'Devices seen, with their IOMMU group and driver.',
@@ -189,6 +232,12 @@ export function buildFamilies(input: ModelInput): Family[] {
     counter('iommutrace_device_attaches_total', 'Attaches of a device to an IOMMU domain.', '{attach}', sumBy(rows, (r) => r.device, (r) => r.attaches)),
     counter('iommutrace_device_detaches_total', 'Detaches (returns to the default domain).', '{detach}', sumBy(rows, (r) => r.device, (r) => r.detaches)),
     counter('iommutrace_device_attach_errors_total', 'Attaches that failed.', '{error}', sumBy(rows, (r) => r.device, (r) => r.attach_errors)),
+  ];
+}
+
+/** Pins, GUP, refused maps and dirty walks. */
+function pinFamilies(s: Summary): Family[] {
+  return [
     counter('iommutrace_pinned_pages_total', 'Pages pinned for DMA, per path (vfio type1, iommufd).', '{page}', [
       { labels: { path: 'vfio' }, value: s.pins.vfio_pages },
       { labels: { path: 'iommufd' }, value: s.pins.iommufd_pages },
@@ -206,30 +255,18 @@ export function buildFamilies(input: ModelInput): Family[] {
     counter('iommutrace_dirty_walks_total', 'Dirty-bitmap walks (iova_bitmap_for_each).', '{walk}', one(s.dirty.walks)),
     counter('iommutrace_dirty_walk_errors_total', 'Dirty-bitmap walks that failed.', '{error}', one(s.dirty.errors)),
     counter('iommutrace_dirty_walked_bytes_total', 'IOVA bytes covered by dirty-bitmap walks.', 'By', one(s.dirty.bytes_walked)),
+  ];
+}
+
+/** Group references per group: taken, dropped, outstanding, and of those held and leaked. */
+function groupFamilies(s: Summary, refs: Map<number, { held: number; leaked: number }>): Family[] {
+  return [
     counter('iommutrace_group_reference_gets_total', 'IOMMU group references taken, per group.', '{reference}', s.groups.map((g) => ({ labels: { group: String(g.group) }, value: g.gets }))),
     counter('iommutrace_group_reference_puts_total', 'IOMMU group references dropped, per group.', '{reference}', s.groups.map((g) => ({ labels: { group: String(g.group) }, value: g.puts }))),
     gauge('iommutrace_group_references_outstanding', 'Group references taken and not dropped (gets - puts).', '{reference}', s.groups.map((g) => ({ labels: { group: String(g.group) }, value: g.outstanding }))),
     gauge('iommutrace_group_references_held', 'Outstanding references older than the leak age, kept by a known long-lived holder.', '{reference}', s.groups.map((g) => ({ labels: { group: String(g.group) }, value: refs.get(g.group)?.held ?? 0 }))),
     gauge('iommutrace_group_references_leaked', 'Outstanding references older than the leak age with no known holder: suspected leaks.', '{reference}', s.groups.map((g) => ({ labels: { group: String(g.group) }, value: refs.get(g.group)?.leaked ?? 0 }))),
-    counter('iommutrace_ledger_overflow_total', 'What the bounded tables had to forget (references, stacks, groups, device latency series).', '{entry}', [
-      { labels: { table: 'group_refs' }, value: s.overflow.group_refs },
-      { labels: { table: 'stacks' }, value: s.overflow.stacks },
-      { labels: { table: 'groups' }, value: s.overflow.groups },
-      { labels: { table: 'processes' }, value: s.overflow.processes },
-      { labels: { table: 'map_failures' }, value: s.overflow.map_failures },
-      { labels: { table: 'process_facts' }, value: s.overflow.process_facts },
-      { labels: { table: 'device_latency' }, value: input.aggregator.perDevice.overflow },
-    ]),
   ];
-  if (input.vmLabel) out.push(...vmFamilies(s.processes, s.map_failures));
-  if (input.bpf) {
-    const labels = (p: BpfProgStat): Labels => ({ probe: p.probe, program: p.program });
-    out.push(
-      counter('iommutrace_bpf_prog_runs_total', 'Runs of each BPF program (kernel.bpf_stats_enabled).', '{run}', input.bpf.map((p) => ({ labels: labels(p), value: p.runCount }))),
-      counter('iommutrace_bpf_prog_run_seconds_total', 'Time spent in each BPF program (kernel.bpf_stats_enabled).', 's', input.bpf.map((p) => ({ labels: labels(p), value: p.runTimeNs / 1e9 }))),
-    );
-  }
-  return out;
 }
 
 /** Samples a family adds to a push (a histogram series is its buckets, +Inf, sum and count). */
