@@ -20,14 +20,19 @@ export interface SizeClassCounts {
 /** Size class (bytes, as a string key) -> its calls and bytes. */
 export type SizeClasses = Record<string, SizeClassCounts>;
 
+/** Each it_agg size key's class: a table, since `2 ** n` costs a call per map on the hot path. */
+const CLASS_OF_KEY = Array.from({ length: 66 }, (_, key) => (key ? Math.max(SMALLEST_CLASS, 2 ** (key - 1)) : 0));
+
 /** The size class of the kernel's it_agg key (0: nothing moved, else 1 + log2 of one call's amount). */
 export function kernelSizeClass(key: number): number {
-  return key ? Math.max(SMALLEST_CLASS, 2 ** (key - 1)) : 0;
+  return CLASS_OF_KEY[key] ?? 0;
 }
 
 /** The it_agg size key of a call that moved `bytes` (bpf/include/common.h), so kernelSizeClass(sizeKey(b)) is sizeClass(b) for b > 0. */
 export function sizeKey(bytes: number): number {
-  return bytes > 0 ? 1 + Math.floor(Math.log2(bytes)) : 0;
+  if (bytes <= 0) return 0;
+  // Integer shifts for what fits 32 bits (every map below 4 GiB), as the kernel's log2.
+  return bytes < 4294967296 ? 32 - Math.clz32(bytes) : 1 + Math.floor(Math.log2(bytes));
 }
 
 export function sizeClass(bytes: number): number {
