@@ -41,6 +41,25 @@ function duration(flag: string, text: string): number {
   }
 }
 
+/** The agent's source: a capture played back, or the kernel (probes attached, or one clear line why not). */
+async function openSource(flags: { replay?: string; probes?: string; 'every-event': boolean; 'check-aggregation': boolean }, speed: number): Promise<{ source: EventSource; bpfStats?: () => ReturnType<typeof liveProgStats> }> {
+  if (flags.replay) {
+    if (flags.probes !== undefined) throw new UserError('--probes picks what to attach live; a replay exports what its capture recorded');
+    try {
+      return { source: new ReplaySource(flags.replay, { speed }) };
+    } catch (err) {
+      if (err instanceof CaptureError || (err as NodeJS.ErrnoException).code) throw new UserError(`${flags.replay}: ${describeError(err)}`, err instanceof CaptureError && err.damaged ? 2 : 1);
+      throw err;
+    }
+  }
+  // An unknown name or mode is refused here, in one line, before anything attaches.
+  const selection = liveSelection(flags.probes);
+  const problem = privilegeProblem();
+  if (problem) throw new UserError(problem);
+  const live = await LiveSource.open({ recordAll: flags['every-event'], checkAggregation: flags['check-aggregation'], ...selection });
+  return { source: live, bpfStats: () => liveProgStats(live) };
+}
+
 export default class Export extends BaseCommand {
   static override summary = 'Export metrics: a Prometheus scrape endpoint, Prometheus remote write, OTLP/HTTP.';
   static override description = `Runs as an agent on the kernel (or on a replayed capture) and exports the same
@@ -87,25 +106,7 @@ bounded queue, and failures and dropped samples are exported as metrics.`;
     if (!Number.isFinite(speed) || speed < 0) throw new UserError(`--speed must be a number >= 0, not ${flags.speed}`);
     const leakAgeNs = flags['leak-age'] ? duration('leak-age', flags['leak-age']) : undefined;
 
-    let source: EventSource;
-    let bpfStats: (() => ReturnType<typeof liveProgStats>) | undefined;
-    if (flags.replay) {
-      if (flags.probes !== undefined) throw new UserError('--probes picks what to attach live; a replay exports what its capture recorded');
-      try {
-        source = new ReplaySource(flags.replay, { speed });
-      } catch (err) {
-        if (err instanceof CaptureError || (err as NodeJS.ErrnoException).code) throw new UserError(`${flags.replay}: ${describeError(err)}`, err instanceof CaptureError && err.damaged ? 2 : 1);
-        throw err;
-      }
-    } else {
-      // An unknown name or mode is refused here, in one line, before anything attaches.
-      const selection = liveSelection(flags.probes);
-      const problem = privilegeProblem();
-      if (problem) throw new UserError(problem);
-      const live = await LiveSource.open({ recordAll: flags['every-event'], checkAggregation: flags['check-aggregation'], ...selection });
-      source = live;
-      bpfStats = () => liveProgStats(live);
-    }
+    const { source, bpfStats } = await openSource(flags, speed);
     const captureLeakAge = source instanceof ReplaySource ? source.contents.header.leakAgeNs : undefined;
     const agent = new ExportAgent({
       source,

@@ -90,15 +90,11 @@ function earlyDeath(log: string): string {
   return line ? line.replace(/^\[[\s\d.]+\]\s*/, '').trim().slice(0, 120) : 'no panic line on the console';
 }
 
-/** Prepares what is missing (kernel, initramfs, workloads), boots the guest, runs, and collects. */
-export async function runLab(opts: RunLabOptions): Promise<LabResult> {
-  const progress = opts.onProgress ?? (() => undefined);
-  const interactive = opts.interactive ?? false;
-  const plan = planWorkloads(opts.kernel, opts.workloads ?? 'all', opts.iommu);
-  const outDir = path.resolve(opts.outDir ?? 'lab-out');
-  if (outDir === '/') throw new Error('the results folder cannot be /');
-  // The guest sees the host root, except where it mounts file systems of its own;
-  // /tmp and /run get a tmpfs, with what we need from there bound back (LAB_KEEP).
+/**
+ * The guest sees the host root, except where it mounts file systems of its own:
+ * /tmp and /run get a tmpfs, with what we need from there bound back (LAB_KEEP).
+ */
+function keptPaths(): string[] {
   const keep: string[] = [];
   for (const [what, p] of [['the lab cache (IOMMUTRACE_LAB_CACHE)', labCache()], ['iommutrace itself', PACKAGE_ROOT]]) {
     if (/^\/(dev|proc|sys)(\/|$)/.test(p)) throw new Error(`${what} is under ${p.split('/')[1]}, which the guest cannot see: move it`);
@@ -107,20 +103,27 @@ export async function runLab(opts: RunLabOptions): Promise<LabResult> {
       keep.push(p);
     }
   }
+  return keep;
+}
 
+/** Terminal control sequences (SeaBIOS clears the screen) stripped, blank lines dropped: the console's last lines. */
+function consoleTail(log: string): string[] {
+  return log
+    .replace(/\x1b(\[[0-9;?]*[A-Za-z]|[A-Za-z])/g, '')
+    .split('\n')
+    .map((l) => l.replace(/\r$/, ''))
+    .filter((l) => l.trim() !== '')
+    .slice(-25);
+}
 
-  const kernel = await prepareKernel(opts.kernel, { onProgress: progress });
-  progress(`${kernel.name}: ${kernel.release}, preparing initramfs and workloads`);
-  const initramfs = await prepareInitramfs(kernel);
-  const bin = await prepareWorkloadBinaries();
-  const leakModule = plan.workloads.includes('leak') ? await prepareLeakModule(kernel) : null;
-
-  const lab = path.join(outDir, '.lab');
-  fs.rmSync(lab, { recursive: true, force: true });
-  fs.rmSync(path.join(outDir, 'ground-truth'), { recursive: true, force: true });
-  mkdirp(path.join(lab, 'bin'));
-  writeCliWrappers(path.join(lab, 'bin'));
-
+/** What the guest reads: its script (workloads and command) and, for the initramfs, its environment. */
+function writeGuestFiles(
+  lab: string,
+  opts: RunLabOptions,
+  g: { plan: ReturnType<typeof planWorkloads>; kernel: PreparedKernel; bin: string; leakModule: string | null; outDir: string; keep: string[] },
+): void {
+  const { plan, kernel, bin, leakModule, outDir, keep } = g;
+  const interactive = opts.interactive ?? false;
   const schedule = opts.schedule ?? (interactive ? 'background' : 'before');
   const tty = interactive && process.stdout.isTTY ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined;
   fs.writeFileSync(
@@ -154,6 +157,31 @@ export async function runLab(opts: RunLabOptions): Promise<LabResult> {
     [`LAB_OUT='${outDir.replace(/'/g, `'\\''`)}'`, `LAB_VFIO=${plan.bindVfio ? 1 : 0}`, `LAB_DRIVER=${plan.bindDriver ? 1 : 0}`, `LAB_BDF=${LAB_DEVICE}`, `LAB_KEEP='${keep.join(' ')}'`, ''].join('\n'),
   );
 
+}
+
+/** Prepares what is missing (kernel, initramfs, workloads), boots the guest, runs, and collects. */
+export async function runLab(opts: RunLabOptions): Promise<LabResult> {
+  const progress = opts.onProgress ?? (() => undefined);
+  const interactive = opts.interactive ?? false;
+  const plan = planWorkloads(opts.kernel, opts.workloads ?? 'all', opts.iommu);
+  const outDir = path.resolve(opts.outDir ?? 'lab-out');
+  if (outDir === '/') throw new Error('the results folder cannot be /');
+  const keep = keptPaths();
+
+  const kernel = await prepareKernel(opts.kernel, { onProgress: progress });
+  progress(`${kernel.name}: ${kernel.release}, preparing initramfs and workloads`);
+  const initramfs = await prepareInitramfs(kernel);
+  const bin = await prepareWorkloadBinaries();
+  const leakModule = plan.workloads.includes('leak') ? await prepareLeakModule(kernel) : null;
+
+  const lab = path.join(outDir, '.lab');
+  fs.rmSync(lab, { recursive: true, force: true });
+  fs.rmSync(path.join(outDir, 'ground-truth'), { recursive: true, force: true });
+  mkdirp(path.join(lab, 'bin'));
+  writeCliWrappers(path.join(lab, 'bin'));
+
+  writeGuestFiles(lab, opts, { plan, kernel, bin, leakModule, outDir, keep });
+
   const vendor = opts.vendor ?? 'intel';
   progress(`${kernel.name}: booting (${plan.iommu ? `${vendor}-iommu` : 'no IOMMU'}; workloads: ${plan.workloads.join(', ') || 'none'})`);
   const logFile = path.join(lab, 'console.log');
@@ -172,14 +200,7 @@ export async function runLab(opts: RunLabOptions): Promise<LabResult> {
   }
   const guestMs = Date.now() - started;
 
-  // Terminal control sequences (SeaBIOS clears the screen) stripped, blank lines dropped.
-  const tail = (): string[] =>
-    booted.log
-      .replace(/\x1b(\[[0-9;?]*[A-Za-z]|[A-Za-z])/g, '')
-      .split('\n')
-      .map((l) => l.replace(/\r$/, ''))
-      .filter((l) => l.trim() !== '')
-      .slice(-25);
+  const tail = (): string[] => consoleTail(booted.log);
   if (booted.timedOut) {
     throw new LabBootError(`${kernel.name}: the guest did not finish within ${Math.round((opts.timeoutMs ?? BATCH_TIMEOUT_MS) / 1000)} s`, tail(), logFile);
   }
