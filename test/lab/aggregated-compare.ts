@@ -60,9 +60,11 @@ function mapTimesAgree(a: ExportDump, b: ExportDump): void {
 /** Every check of one run: `out` holds export.json and capture.iotrace. */
 export async function compareRun(out: string, truth: GroundTruth): Promise<void> {
   const dump = JSON.parse(fs.readFileSync(path.join(out, 'export.json'), 'utf8')) as AgentDump;
-  const { every_event: perEvent, kernel_maps: kernelMaps, ...live } = dump;
+  const { every_event: perEvent, kernel_maps: kernelMaps, sum_check: sumCheck, ...live } = dump;
   const { dump: rec, detached } = await readCaptureRun(path.join(out, 'capture.iotrace'));
   assert.equal(live.events.lost, 0, 'export lost no event');
+  // The kernel sums exactly the calls the table of summed probes says (truth.ts SUMMED, calls.ts callsOf).
+  assert.deepEqual(sumCheck, { unlisted: [], unsummed: [] }, 'the BPF programs sum what the table says, no more, no less');
   assert.equal(rec.events.lost, 0, 'record lost no event');
 
   // The same calls summed in the kernel and sent one by one: everything equal. Only
