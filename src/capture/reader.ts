@@ -118,6 +118,36 @@ interface PendingBatch {
  * undecoded; every other frame is decoded into `out`. Damage never throws past
  * the header: the walk stops at the first bad frame and `damage` says where.
  */
+/** The first frame: the header, checked (a capture without a whole one cannot be read at all). */
+function headerOf(frame: Record<string, unknown>): CaptureHeader {
+  if (!frame.header) throw new CaptureError('capture has no header frame', true);
+  const header = frame.header as CaptureHeader;
+  const bad = checkHeader(header);
+  if (bad) throw new CaptureError(`capture header is damaged: ${bad}`, true);
+  const lacks = header.kinds.map(lacking).find((l) => l !== undefined);
+  if (lacks) throw new CaptureError(lacks, true);
+  return header;
+}
+
+/** A frame after the header (other than events): strings, snapshots, symbols, processes, the trailer. Throws where inconsistent. */
+function takeFrame(out: Partial<CaptureContents> & { strings: string[] }, frame: Record<string, unknown>): void {
+  if (frame.strings) {
+    const s = frame.strings as { firstIndex: number; values: string[] };
+    if (s.firstIndex !== out.strings.length) throw new Error(`string table jumps from ${out.strings.length} to ${s.firstIndex}`);
+    out.strings.push(...s.values);
+  } else if (frame.snapshot) {
+    out.snapshots!.push(frame.snapshot as Snapshot);
+  } else if (frame.symbols) {
+    for (const s of (frame.symbols as { symbols: { address: string; name: string }[] }).symbols) out.symbols!.set(s.address, s.name);
+  } else if (frame.processes) {
+    const p = frame.processes as { processes: { pid: number; vm: string; cgroup: string }[]; unreadEvents: number };
+    addProcesses(out.processes!, p.processes);
+    out.processesUnread = Math.max(out.processesUnread!, p.unreadEvents);
+  } else if (frame.trailer) {
+    out.trailer = frame.trailer as Trailer;
+  }
+}
+
 function walk(src: ByteSource, out: Partial<CaptureContents> & { strings: string[] }, onHeader: (h: CaptureHeader) => void, onBatch: (b: PendingBatch) => boolean): void {
   const pre = src.read(0, PREAMBLE_SIZE);
   if (pre.length < PREAMBLE_SIZE || !pre.subarray(0, MAGIC.length).equals(MAGIC)) {
@@ -159,32 +189,12 @@ function walk(src: ByteSource, out: Partial<CaptureContents> & { strings: string
       break;
     }
     if (!out.header) {
-      if (!frame.header) throw new CaptureError('capture has no header frame', true);
-      const header = frame.header as CaptureHeader;
-      const bad = checkHeader(header);
-      if (bad) throw new CaptureError(`capture header is damaged: ${bad}`, true);
-      const lacks = header.kinds.map(lacking).find((l) => l !== undefined);
-      if (lacks) throw new CaptureError(lacks, true);
-      out.header = header;
+      out.header = headerOf(frame);
       onHeader(out.header);
       continue;
     }
     try {
-      if (frame.strings) {
-        const s = frame.strings as { firstIndex: number; values: string[] };
-        if (s.firstIndex !== out.strings.length) throw new Error(`string table jumps from ${out.strings.length} to ${s.firstIndex}`);
-        out.strings.push(...s.values);
-      } else if (frame.snapshot) {
-        out.snapshots!.push(frame.snapshot as Snapshot);
-      } else if (frame.symbols) {
-        for (const s of (frame.symbols as { symbols: { address: string; name: string }[] }).symbols) out.symbols!.set(s.address, s.name);
-      } else if (frame.processes) {
-        const p = frame.processes as { processes: { pid: number; vm: string; cgroup: string }[]; unreadEvents: number };
-        addProcesses(out.processes!, p.processes);
-        out.processesUnread = Math.max(out.processesUnread!, p.unreadEvents);
-      } else if (frame.trailer) {
-        out.trailer = frame.trailer as Trailer;
-      }
+      takeFrame(out, frame);
     } catch (err) {
       out.damage = `frame at byte ${at} is inconsistent: ${(err as Error).message}`;
       break;

@@ -119,10 +119,10 @@ function withGroupTypes(devices: HostDevice[]): DoctorReport['devices'] {
   });
 }
 
-export function render(r: DoctorReport, causes: CauseGroup[], width: number): string {
+/** The kernel's facts, each wrapped under its own column, and the devices behind an IOMMU. */
+function kernelLines(r: DoctorReport, width: number): string[] {
   const k = r.kernel;
   const tracefs = k.tracefs.path ? `${k.tracefs.path}${k.tracefs.mountedByUs ? ' (mounted now)' : ''}` : k.tracefs.error;
-  // The kernel's facts, each wrapped under its own column.
   const fact = (label: string, text: string): string[] => wrap(`${label.padEnd(12)}${text}`, width, 12);
   const lines = [
     ...fact('kernel', k.release),
@@ -139,17 +139,17 @@ export function render(r: DoctorReport, causes: CauseGroup[], width: number): st
     ...fact('privileges', k.capabilities.join(' ') || 'none'),
     ...fact('modules', k.modules.join(' ') || '(no vfio/iommu modules loaded)'),
     ...fact('devices', r.devices.length ? `${r.devices.length} behind an IOMMU` : 'none behind an IOMMU (no IOMMU, or it is off)'),
-    ...(r.devices.length
-      ? [
-          '',
-          table(
-            ['DEVICE', 'GROUP', 'DRIVER', 'PATH', 'IOMMU', 'DOMAIN'],
-            r.devices.map((d) => [d.device, String(d.group), d.driver || '-', d.path ?? '-', d.iommu_driver ?? '-', d.domain_type ?? '-']),
-            2,
-            width,
-          ),
-        ]
-      : []),
+  );
+  if (r.devices.length) {
+    const rows = r.devices.map((d) => [d.device, String(d.group), d.driver || '-', d.path ?? '-', d.iommu_driver ?? '-', d.domain_type ?? '-']);
+    lines.push('', table(['DEVICE', 'GROUP', 'DRIVER', 'PATH', 'IOMMU', 'DOMAIN'], rows, 2, width));
+  }
+  return lines;
+}
+
+export function render(r: DoctorReport, causes: CauseGroup[], width: number): string {
+  const lines = [
+    ...kernelLines(r, width),
     '',
     table(
       ['PROBE', 'STATUS', 'MODE', 'TARGET', 'NOTES'],
@@ -167,7 +167,7 @@ export function render(r: DoctorReport, causes: CauseGroup[], width: number): st
     ...renderCauses(causes, r.summary.unavailable, width),
     '',
     `${r.summary.available} of ${r.probes.length} probes can attach on this kernel.`,
-  );
+  ];
   if (r.variants) {
     const present = r.variants.filter((v) => v.status !== 'absent');
     lines.push(

@@ -98,48 +98,40 @@ function structInterface(btf: Btf, name: string): string {
   return `/** struct ${name}. */\nexport interface ${pascal(name)} {\n${filled(fields)}\n}\n`;
 }
 
-/** The generated module's text for the object at `objectPath`. */
-export function generate(objectPath: string, shownPath = objectPath): string {
-  const schema = EventSchema.fromFile(objectPath);
-  const obj = BpfObject.open(objectPath);
-  try {
-    const btf = obj.btf();
-    const out: string[] = [];
-    out.push(`/*
- * Generated from ${shownPath} by src/events/generate.ts (npm run build:types): do not edit.
- *
- * Committed, not ignored: tsc and editors work on a clean clone without clang or
- * bpftool, a change to bpf/include/events.h shows in review as the change it makes
- * here, and test/unit/generated.test.ts regenerates it to catch a stale copy.
- */
-`);
-    out.push(constTable('enum it_probe: logical probe (the CLI\'s name) -> value.', 'PROBES', 'ProbeName', [...schema.probes].map(([id, n]) => [n, String(id)])));
-    out.push(constTable('enum it_event_type: event kind -> value.', 'EVENT_KINDS', 'EventKind', [...schema.types.values()].map((t) => [t.kind, String(t.id)])));
-    out.push(constTable('enum it_counter: counter -> index in it_counters.', 'COUNTERS', 'CounterName', [...schema.counters].map(([n, id]) => [n, String(id)])));
+/** The enums: probes, event kinds, counters. */
+function enums(schema: EventSchema): string[] {
+  return [
+    constTable('enum it_probe: logical probe (the CLI\'s name) -> value.', 'PROBES', 'ProbeName', [...schema.probes].map(([id, n]) => [n, String(id)])),
+    constTable('enum it_event_type: event kind -> value.', 'EVENT_KINDS', 'EventKind', [...schema.types.values()].map((t) => [t.kind, String(t.id)])),
+    constTable('enum it_counter: counter -> index in it_counters.', 'COUNTERS', 'CounterName', [...schema.counters].map(([n, id]) => [n, String(id)])),
+  ];
+}
 
-    const header = carried(schema.header);
-    // Type aliases, not interfaces: plain records of fields (assignable to Record<string, unknown>, as the capture writer takes them).
-    out.push(`/** struct it_event_hdr as events carry it (hdr.type is the event's kind). ts_ns counts from the session's start. */
+/** One type per event struct, the union of them, and the fields each kind carries. */
+function eventTypes(schema: EventSchema): string[] {
+  const out: string[] = [];
+  const header = carried(schema.header);
+  // Type aliases, not interfaces: plain records of fields (assignable to Record<string, unknown>, as the capture writer takes them).
+  out.push(`/** struct it_event_hdr as events carry it (hdr.type is the event's kind). ts_ns counts from the session's start. */
 export type EventHeader = {
 ${header.map((s) => `  ${s.name}: ${fieldType(s)};`).join('\n')}
 };
 `);
-    const headerNames = new Set(header.map((s) => s.name));
-    const kinds = [...schema.types.values()];
-    for (const t of kinds) {
-      const own = carried(t.layout).filter((s) => !headerNames.has(s.name));
-      out.push(`/** struct ${t.layout.name}. */
+  const headerNames = new Set(header.map((s) => s.name));
+  const kinds = [...schema.types.values()];
+  const own = (t: (typeof kinds)[number]) => carried(t.layout).filter((s) => !headerNames.has(s.name));
+  for (const t of kinds) {
+    out.push(`/** struct ${t.layout.name}. */
 export type ${pascal(t.kind)}Event = EventHeader & {
   kind: '${t.kind}';
-${own.map((s) => `  ${s.name}: ${fieldType(s)};`).join('\n')}
+${own(t).map((s) => `  ${s.name}: ${fieldType(s)};`).join('\n')}
 };
 `);
-    }
-    out.push(`/** Every event, told apart by kind. */\nexport type RawEvent =\n${kinds.map((t) => `  | ${pascal(t.kind)}Event`).join('\n')};\n`);
-    out.push(`export interface EventOfKind {\n${kinds.map((t) => `  ${t.kind}: ${pascal(t.kind)}Event;`).join('\n')}\n}\n`);
-    const row = (s: FieldSpec) => `  { name: '${s.name}', type: '${s.type}', width: ${s.width} },`;
-    const ownRows = (t: (typeof kinds)[number]) => carried(t.layout).filter((s) => !headerNames.has(s.name));
-    out.push(`/** How events carry a field: a number, a string or an exact 64-bit address; width > 1 for arrays. */
+  }
+  out.push(`/** Every event, told apart by kind. */\nexport type RawEvent =\n${kinds.map((t) => `  | ${pascal(t.kind)}Event`).join('\n')};\n`);
+  out.push(`export interface EventOfKind {\n${kinds.map((t) => `  ${t.kind}: ${pascal(t.kind)}Event;`).join('\n')}\n}\n`);
+  const row = (s: FieldSpec) => `  { name: '${s.name}', type: '${s.type}', width: ${s.width} },`;
+  out.push(`/** How events carry a field: a number, a string or an exact 64-bit address; width > 1 for arrays. */
 export type EventField<Name extends string = string> = { readonly name: Name; readonly type: 'int' | 'string' | 'addr'; readonly width: number };
 
 /** The header's fields, which every kind carries first. */
@@ -149,34 +141,56 @@ ${header.map(row).join('\n')}
 
 /** Per kind, the fields its events carry (besides kind): what a capture's columns must hold. */
 export const EVENT_FIELDS: { readonly [K in EventKind]: readonly EventField<keyof EventOfKind[K] & string>[] } = {
-${kinds.map((t) => `  ${t.kind}: [...HEADER_FIELDS,${ownRows(t).map((s) => ` { name: '${s.name}', type: '${s.type}', width: ${s.width} }`).join(',')}],`).join('\n')}
+${kinds.map((t) => `  ${t.kind}: [...HEADER_FIELDS,${own(t).map((s) => ` { name: '${s.name}', type: '${s.type}', width: ${s.width} }`).join(',')}],`).join('\n')}
 };
 `);
+  return out;
+}
 
-    const byMode = new Map<string, string[]>();
-    for (const p of obj.programs()) {
-      const mode = p.section.split('/')[0];
-      byMode.set(mode, [...(byMode.get(mode) ?? []), `'${p.name}'`]);
-    }
-    // One line per mode: a long list of names, read by tsc and tests rather than people.
-    out.push(`/** The object's programs, by the section (attach mode) each was compiled for. */
+/** The object's programs by attach mode: one line per mode, read by tsc and tests rather than people. */
+function programs(obj: BpfObject): string {
+  const byMode = new Map<string, string[]>();
+  for (const p of obj.programs()) {
+    const mode = p.section.split('/')[0];
+    byMode.set(mode, [...(byMode.get(mode) ?? []), `'${p.name}'`]);
+  }
+  return `/** The object's programs, by the section (attach mode) each was compiled for. */
 export const PROGRAMS = {
 ${[...byMode].map(([mode, names]) => `  ${mode}: [${names.join(', ')}],`).join('\n')}
 } as const;
 export type ProgramName = (typeof PROGRAMS)[keyof typeof PROGRAMS][number];
-`);
+`;
+}
 
-    const ms = maps(btf);
-    const str = (s: string | null) => (s === null ? 'null' : `'${s}'`);
-    out.push(constTable('The object\'s maps (.maps): BPF_MAP_TYPE_*, max_entries, key and value types.', 'MAPS', 'MapName', ms.map((m) => [m.name, `{ type: ${m.type}, maxEntries: ${m.maxEntries}, key: ${str(m.key)}, value: ${str(m.value)} }`])));
-    const structs = [...new Set(ms.flatMap((m) => [m.key, m.value]).filter((s): s is string => s !== null && flat(btf, s)))].sort();
-    out.push(`/** Layouts of the structs the maps hold (byte offsets). */\nexport const STRUCTS = {\n${structs.map((s) => structLayout(btf, s)).join('\n')}\n} as const;\n`);
-    for (const s of structs) out.push(structInterface(btf, s));
+/** The maps, the layouts and types of the structs they hold, and the load-time constants. */
+function mapsAndConstants(btf: Btf): string[] {
+  const out: string[] = [];
+  const ms = maps(btf);
+  const str = (s: string | null) => (s === null ? 'null' : `'${s}'`);
+  out.push(constTable('The object\'s maps (.maps): BPF_MAP_TYPE_*, max_entries, key and value types.', 'MAPS', 'MapName', ms.map((m) => [m.name, `{ type: ${m.type}, maxEntries: ${m.maxEntries}, key: ${str(m.key)}, value: ${str(m.value)} }`])));
+  const structs = [...new Set(ms.flatMap((m) => [m.key, m.value]).filter((s): s is string => s !== null && flat(btf, s)))].sort();
+  out.push(`/** Layouts of the structs the maps hold (byte offsets). */\nexport const STRUCTS = {\n${structs.map((s) => structLayout(btf, s)).join('\n')}\n} as const;\n`);
+  for (const s of structs) out.push(structInterface(btf, s));
+  const ro = btf.datasec('.rodata') ?? new Map<string, { offset: number; size: number }>();
+  out.push(constTable('Load-time constants (const volatile in .rodata): offset and size.', 'CONSTANTS', 'ConstantName', [...ro].map(([n, v]) => [n, `{ offset: ${v.offset}, size: ${v.size} }`])));
+  out.push('/** Values for the load-time constants (booleans as 0 or 1). */\nexport type Constants = { [K in ConstantName]: number | bigint | boolean };\n');
+  return out;
+}
 
-    const ro = btf.datasec('.rodata') ?? new Map<string, { offset: number; size: number }>();
-    out.push(constTable('Load-time constants (const volatile in .rodata): offset and size.', 'CONSTANTS', 'ConstantName', [...ro].map(([n, v]) => [n, `{ offset: ${v.offset}, size: ${v.size} }`])));
-    out.push('/** Values for the load-time constants (booleans as 0 or 1). */\nexport type Constants = { [K in ConstantName]: number | bigint | boolean };\n');
-    return out.join('\n');
+/** The generated module's text for the object at `objectPath`. */
+export function generate(objectPath: string, shownPath = objectPath): string {
+  const schema = EventSchema.fromFile(objectPath);
+  const obj = BpfObject.open(objectPath);
+  try {
+    const head = `/*
+ * Generated from ${shownPath} by src/events/generate.ts (npm run build:types): do not edit.
+ *
+ * Committed, not ignored: tsc and editors work on a clean clone without clang or
+ * bpftool, a change to bpf/include/events.h shows in review as the change it makes
+ * here, and test/unit/generated.test.ts regenerates it to catch a stale copy.
+ */
+`;
+    return [head, ...enums(schema), ...eventTypes(schema), programs(obj), ...mapsAndConstants(obj.btf())].join('\n');
   } finally {
     obj.close();
   }

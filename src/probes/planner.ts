@@ -48,88 +48,99 @@ const NO_BTF = 'the kernel has no BTF (/sys/kernel/btf/vmlinux)';
 const TRAMPOLINE: Trampoline[] = ['fentry', 'fexit'];
 const KPROBE: AttachMode[] = ['kprobe', 'kretprobe'];
 
+type Checked = { reason: Reason } | { target: string; module?: string };
+
 /** Why `c` cannot be used on this kernel, or its resolved target (and the module holding it) when it can. */
-function check(k: KernelView, c: Candidate): { reason: Reason } | { target: string; module?: string } {
+function check(k: KernelView, c: Candidate): Checked {
   const kinds = new Set(c.programs.map((p) => p.attach));
   const needsTrampoline = TRAMPOLINE.some((m) => kinds.has(m));
   const needsKprobe = KPROBE.some((m) => kinds.has(m));
-  let target = c.target;
-  let module = c.module;
-
   // libbpf loads the object as a whole, and every program reads kernel types through CO-RE.
   if (k.coreBtf === null) return { reason: reason('no_core_btf', NO_CORE_BTF) };
   if (c.module && !k.moduleLoaded(c.module) && (needsTrampoline || needsKprobe)) {
     return { reason: reason('module_not_loaded', `module ${c.module} is not loaded`) };
   }
-  if (needsTrampoline) {
-    if (!k.btf) return { reason: reason('no_btf', NO_BTF) };
-    const fn = k.func(c.target);
-    if (!fn) return { reason: reason('absent', `${c.target} is not in kernel BTF (absent, renamed or inlined)`, 'not in kernel BTF (absent, renamed or inlined)') };
-    module = fn.module ?? module;
-    if (c.minArgs && fn.args < c.minArgs) {
+  let found: Checked = { target: c.target, module: c.module };
+  if (needsTrampoline) found = checkTrampolines(k, c, kinds, found.module);
+  if (needsKprobe && !('reason' in found)) found = checkKprobe(k, c, found.module);
+  if ('reason' in found) return found;
+  const why = checkTracepoints(k, c, kinds) ?? checkIommu(k, c);
+  if (why) return { reason: why };
+  return found.module ? found : { target: found.target };
+}
+
+/** fentry/fexit: the function in BTF with the arguments the programs read, and the kernel taking each. */
+function checkTrampolines(k: KernelView, c: Candidate, kinds: Set<AttachMode>, module: string | undefined): Checked {
+  if (!k.btf) return { reason: reason('no_btf', NO_BTF) };
+  const fn = k.func(c.target);
+  if (!fn) return { reason: reason('absent', `${c.target} is not in kernel BTF (absent, renamed or inlined)`, 'not in kernel BTF (absent, renamed or inlined)') };
+  if (c.minArgs && fn.args < c.minArgs) {
+    return {
+      reason: reason(
+        'args_mismatch',
+        `${c.target} takes ${fn.args} arguments here, the program reads argument ${c.minArgs}`,
+        'takes fewer arguments here than the program reads',
+      ),
+    };
+  }
+  for (const kind of TRAMPOLINE.filter((m) => kinds.has(m))) {
+    const r = k.trampoline(c.target, kind, fn.module);
+    if (r.ok) continue;
+    const max = trampolineMaxArgs(k.release);
+    if (r.errno === ENOTSUPP && fn.args > max) {
       return {
         reason: reason(
-          'args_mismatch',
-          `${c.target} takes ${fn.args} arguments here, the program reads argument ${c.minArgs}`,
-          'takes fewer arguments here than the program reads',
+          'too_many_args',
+          `${kind} refused (ENOTSUPP): ${c.target} has ${fn.args} arguments, more than this kernel's trampolines take (${max})`,
+          `more arguments than this kernel's trampolines take (${max})`,
         ),
       };
     }
-    for (const kind of TRAMPOLINE.filter((m) => kinds.has(m))) {
-      const r = k.trampoline(c.target, kind, fn.module);
-      if (r.ok) continue;
-      const max = trampolineMaxArgs(k.release);
-      if (r.errno === ENOTSUPP && fn.args > max) {
-        return {
-          reason: reason(
-            'too_many_args',
-            `${kind} refused (ENOTSUPP): ${c.target} has ${fn.args} arguments, more than this kernel's trampolines take (${max})`,
-            `more arguments than this kernel's trampolines take (${max})`,
-          ),
-        };
-      }
-      if (r.errno === EPERM) {
-        return { reason: reason('refused_by_kernel', `${kind} programs are refused by this kernel (EPERM)`, 'fentry/fexit programs are refused by this kernel (EPERM)') };
-      }
-      return { reason: reason('refused_by_kernel', `${kind} refused: ${r.message}`) };
+    if (r.errno === EPERM) {
+      return { reason: reason('refused_by_kernel', `${kind} programs are refused by this kernel (EPERM)`, 'fentry/fexit programs are refused by this kernel (EPERM)') };
     }
+    return { reason: reason('refused_by_kernel', `${kind} refused: ${r.message}`) };
   }
-  if (needsKprobe) {
-    if (!k.kprobes) return { reason: reason('no_kprobes', 'kprobes are not built into this kernel (CONFIG_KPROBES off)') };
-    const names = k.symbols(c.target);
-    if (names.length === 0) return { reason: reason('absent', `${c.target} is not in kallsyms (absent, renamed or inlined)`, 'not in kallsyms (absent, renamed or inlined)') };
-    target = names.includes(c.target) ? c.target : names[0];
-    module = k.symbolModule?.(target) ?? module;
-    const r = k.kprobe(target);
-    if (!r.ok) return { reason: reason('refused_by_kernel', `kprobe refused at ${target}: ${r.message}`) };
-  }
+  return { target: c.target, module: fn.module ?? module };
+}
+
+/** kprobe/kretprobe: kprobes built in, the symbol in kallsyms (a compiler clone will do), the kernel taking it. */
+function checkKprobe(k: KernelView, c: Candidate, module: string | undefined): Checked {
+  if (!k.kprobes) return { reason: reason('no_kprobes', 'kprobes are not built into this kernel (CONFIG_KPROBES off)') };
+  const names = k.symbols(c.target);
+  if (names.length === 0) return { reason: reason('absent', `${c.target} is not in kallsyms (absent, renamed or inlined)`, 'not in kallsyms (absent, renamed or inlined)') };
+  const target = names.includes(c.target) ? c.target : names[0];
+  const r = k.kprobe(target);
+  if (!r.ok) return { reason: reason('refused_by_kernel', `kprobe refused at ${target}: ${r.message}`) };
+  return { target, module: k.symbolModule?.(target) ?? module };
+}
+
+/** Tracepoints: tracefs and the event (tracepoint), BTF or tracefs and the raw tracepoint (tp_btf, raw_tp). */
+function checkTracepoints(k: KernelView, c: Candidate, kinds: Set<AttachMode>): Reason | undefined {
   if (kinds.has('tracepoint')) {
-    if (!k.tracefs) return { reason: reason('no_tracefs', 'tracefs is not mounted (and could not be mounted)') };
-    if (!k.tracepoint(c.target)) return { reason: reason('absent', `tracepoint ${c.target} does not exist`, 'the tracepoint does not exist') };
+    if (!k.tracefs) return reason('no_tracefs', 'tracefs is not mounted (and could not be mounted)');
+    if (!k.tracepoint(c.target)) return reason('absent', `tracepoint ${c.target} does not exist`, 'the tracepoint does not exist');
   }
-  if (kinds.has('tp_btf') || kinds.has('raw_tp')) {
-    if (kinds.has('tp_btf') && !k.btf) return { reason: reason('no_btf', NO_BTF) };
-    if (!k.btfTracepoint(c.target)) {
-      if (!k.btf && !k.tracefs) {
-        return {
-          reason: reason(
-            'cannot_tell',
-            `without BTF or tracefs there is no telling whether raw tracepoint ${c.target} exists`,
-            'without BTF or tracefs there is no telling whether the raw tracepoint exists',
-          ),
-        };
-      }
-      return { reason: reason('absent', `raw tracepoint ${c.target} does not exist`, 'the raw tracepoint does not exist') };
-    }
+  if (!kinds.has('tp_btf') && !kinds.has('raw_tp')) return undefined;
+  if (kinds.has('tp_btf') && !k.btf) return reason('no_btf', NO_BTF);
+  if (k.btfTracepoint(c.target)) return undefined;
+  if (!k.btf && !k.tracefs) {
+    return reason(
+      'cannot_tell',
+      `without BTF or tracefs there is no telling whether raw tracepoint ${c.target} exists`,
+      'without BTF or tracefs there is no telling whether the raw tracepoint exists',
+    );
   }
-  // Last: what the kernel cannot do at all says more than whose operation it is.
+  return reason('absent', `raw tracepoint ${c.target} does not exist`, 'the raw tracepoint does not exist');
+}
+
+/** Last: what the kernel cannot do at all says more than whose operation it is (an IOMMU driver's). */
+function checkIommu(k: KernelView, c: Candidate): Reason | undefined {
   const iommus = c.iommu ? k.iommuDrivers?.() : undefined;
-  if (c.iommu && iommus && !iommus.has(c.iommu)) {
-    if (!iommus.size) return { reason: reason('other_iommu', `${c.target} is ${c.iommu}'s, and no IOMMU is registered here (/sys/class/iommu)`, 'no IOMMU is registered here (/sys/class/iommu)') };
-    const here = [...iommus].join(', ');
-    return { reason: reason('other_iommu', `${c.target} is ${c.iommu}'s; the IOMMU here is ${here}`, `another IOMMU driver's operation (the IOMMU here is ${here})`) };
-  }
-  return module ? { target, module } : { target };
+  if (!c.iommu || !iommus || iommus.has(c.iommu)) return undefined;
+  if (!iommus.size) return reason('other_iommu', `${c.target} is ${c.iommu}'s, and no IOMMU is registered here (/sys/class/iommu)`, 'no IOMMU is registered here (/sys/class/iommu)');
+  const here = [...iommus].join(', ');
+  return reason('other_iommu', `${c.target} is ${c.iommu}'s; the IOMMU here is ${here}`, `another IOMMU driver's operation (the IOMMU here is ${here})`);
 }
 
 /**
