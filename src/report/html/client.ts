@@ -42,6 +42,7 @@ export function pageMain(data: { report: Report; timeline: TimelineData; tool: s
   const int = (v: number | null | undefined): string => (v == null ? '-' : v.toLocaleString('en-US'));
   const pct = (v: number | null | undefined): string => (v == null ? '-' : `${(v * 100).toFixed(1)} %`);
   const secs = (v: number): string => `${v.toFixed(v < 10 ? 3 : 1)} s`;
+  const tick = (v: number): string => `${+v.toFixed(4)} s`;
 
   const el = (tag: string, attrs: Record<string, string> = {}, ...kids: (DomNode | string)[]): DomNode => {
     const e = document.createElement(tag);
@@ -200,6 +201,30 @@ export function pageMain(data: { report: Report; timeline: TimelineData; tool: s
         },
       },
     };
+    // First shown: where something happened (all series and marks), with a margin;
+    // double-click shows the whole capture.
+    const activity = ((): { min: number; max: number } | undefined => {
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const x of [...tl.devices, ...tl.processes]) {
+        for (const arr of [x.map_bytes, x.unmap_bytes, x.pinned_pages, x.unpinned_pages]) {
+          const first = arr.findIndex((v) => v !== 0);
+          if (first < 0) continue;
+          lo = Math.min(lo, first * tl.bin_ns);
+          hi = Math.max(hi, (arr.length - [...arr].reverse().findIndex((v) => v !== 0)) * tl.bin_ns);
+        }
+      }
+      for (const m of tl.marks) {
+        lo = Math.min(lo, m.ts_ns);
+        hi = Math.max(hi, m.ts_ns);
+      }
+      if (!(hi > lo)) return undefined;
+      const pad = (hi - lo) * 0.05;
+      const min = Math.max(0, lo - pad) / 1e9;
+      const max = Math.min(end * 1e9, hi + pad) / 1e9;
+      // Not worth it when the activity covers most of the capture anyway.
+      return max - min < end * 0.8 ? { min, max } : undefined;
+    })();
     const charts: any[] = [];
     const draw = (): void => {
       for (const c of charts.splice(0)) c.destroy();
@@ -222,7 +247,7 @@ export function pageMain(data: { report: Report; timeline: TimelineData; tool: s
           cursor: { drag: { x: true, y: false }, sync: { key: 'timeline' } },
           legend: { live: true },
           series: [{ label: 'time', value: (_u: any, v: number | null) => (v == null ? '-' : secs(v)) }, ...shown.map((x, i) => ({ label: x.label, stroke: COLORS[i % COLORS.length], width: 1.5, value: (_u: any, v: number | null) => fmt(v) }))],
-          axes: [{ values: (_u: any, vals: number[]) => vals.map((v) => secs(v)) }, { size: 80, values: (_u: any, vals: number[]) => vals.map((v) => fmt(v)) }],
+          axes: [{ values: (_u: any, vals: number[]) => vals.map((v) => tick(v)) }, { size: 80, values: (_u: any, vals: number[]) => vals.map((v) => fmt(v)) }],
           plugins: [marksPlugin],
           hooks: {
             setScale: [
@@ -233,7 +258,9 @@ export function pageMain(data: { report: Report; timeline: TimelineData; tool: s
             ],
           },
         };
-        charts.push(new uPlot(opts, [xs, ...ys], target));
+        const chart = new uPlot(opts, [xs, ...ys], target);
+        charts.push(chart);
+        if (activity) chart.setScale('x', activity);
       };
       make(mapped, 'bytes');
       make(pinned, 'pages');
@@ -262,7 +289,7 @@ export function pageMain(data: { report: Report; timeline: TimelineData; tool: s
     });
     return svg;
   };
-  const shortNs = (v: number): string => (v < 1e3 ? `${v}n` : v < 1e6 ? `${Math.round(v / 1e3)}µ` : v < 1e9 ? `${Math.round(v / 1e6)}m` : `${Math.round(v / 1e9)}s`);
+  const shortNs = (v: number): string => (v < 1e3 ? `${v}ns` : v < 1e6 ? `${Math.round(v / 1e3)}µs` : v < 1e9 ? `${Math.round(v / 1e6)}ms` : `${Math.round(v / 1e9)}s`);
 
   // --- latency ---
   {
@@ -383,7 +410,7 @@ export function pageMain(data: { report: Report; timeline: TimelineData; tool: s
       const g = svgEl('g', { 'data-frame': n.name, 'data-leaked': n.leaked, 'data-count': n.count });
       if (takers.has(n.name)) g.setAttribute('data-taker', 'leaked');
       const share = n.leaked / n.count;
-      const r = svgEl('rect', { x, y: d * H, width: Math.max(0.5, w - 1), height: H - 1, fill: share > 0 ? `hsl(0, ${40 + 50 * share}%, ${70 - 15 * share}%)` : 'hsl(210, 45%, 72%)' });
+      const r = svgEl('rect', { x, y: d * H, width: Math.max(0.5, w - 1), height: H - 1, fill: share > 0 ? `hsl(0, ${45 + 30 * share}%, ${80 - 8 * share}%)` : 'hsl(210, 45%, 80%)' });
       const title = svgEl('title', {});
       title.textContent = `${n.name}: ${n.count} outstanding, ${n.leaked} leaked`;
       g.append(r, title);
@@ -478,5 +505,7 @@ export function pageMain(data: { report: Report; timeline: TimelineData; tool: s
       ], report.probes),
     );
   }
+  // Milliseconds from navigation to a drawn page (the benchmark reads it).
+  document.body.setAttribute('data-ready-ms', String(Math.round(performance.now())));
   document.body.setAttribute('data-ready', 'true');
 }

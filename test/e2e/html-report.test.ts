@@ -1,0 +1,185 @@
+/**
+ * `report --html` in a real browser: headless Chromium opens the page with no
+ * network; it must load without console errors, ask for nothing but itself, and
+ * show the figures `report --json` gives. A screenshot of each section is kept in
+ * build/e2e-html/NAME/ (the README's come from there).
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { before, test, type TestContext } from 'node:test';
+import type { Report } from '../../src/aggregate/report';
+import type { TimelineData } from '../../src/report/html/timeline';
+import { ROOT, need } from '../helpers';
+import { TAKER, VM, writeVmCapture } from '../html-capture';
+import { labCapture } from '../lab/captures';
+import { Browser, CHROMIUM } from './browser';
+import { cli } from './cli';
+
+export const SECTIONS = ['header', 'timeline', 'latency', 'shape', 'groups', 'tables'];
+const OUT = path.join(ROOT, 'build', 'e2e-html');
+
+/** "600.0 MiB" -> bytes, as the page prints them. */
+function parseBytes(text: string): number {
+  const m = /^(-?[\d.]+) (B|KiB|MiB|GiB|TiB)$/.exec(text);
+  assert.ok(m, `"${text}" is an amount of bytes`);
+  return Number(m[1]) * 1024 ** ['B', 'KiB', 'MiB', 'GiB', 'TiB'].indexOf(m[2]);
+}
+
+/** The page's rendering is within its rounding (3 significant digits) of the exact value. */
+function shows(text: string, exact: number, what: string): void {
+  const v = parseBytes(text);
+  assert.ok(Math.abs(v - exact) <= Math.max(0.5, exact * 0.005), `${what}: the page shows ${text}, the report ${exact}`);
+}
+
+type Row = Record<string, { value: string; text: string }>;
+const ROWS = (id: string): string =>
+  `[...document.querySelectorAll('#${id} tbody tr')].map((tr) => Object.fromEntries([...tr.children].map((td) => [td.dataset.key, { value: td.dataset.value, text: td.textContent }])))`;
+
+const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+
+interface Expect {
+  vm: string;
+  taker: string;
+}
+
+/** Writes the page of `capture`, opens it, checks it against `report --json`; returns its figures for more checks. */
+async function checkPage(t: TestContext, capture: string, name: string, expect: Expect): Promise<void> {
+  const dir = path.join(OUT, name);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  const page = path.join(dir, 'report.html');
+  const w = cli(['report', capture, '--html', page]);
+  assert.equal(w.status, 0, w.stderr);
+  const json = cli(['report', capture, '--json']);
+  assert.equal(json.status, 0, json.stderr);
+  const report = JSON.parse(json.stdout) as Report;
+  const size = fs.statSync(page).size;
+  assert.ok(size < 4 << 20, `${size} bytes: a few MB at most`);
+
+  const b = new Browser(1280, 900);
+  try {
+    const url = `file://${page}`;
+    await b.open(url);
+    const deadline = Date.now() + 30_000;
+    while ((await b.evaluate('document.body.dataset.ready')) !== 'true') {
+      assert.ok(Date.now() < deadline, `the page never finished drawing; errors: ${b.errors.join('; ')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(b.errors, [], 'no console error');
+    assert.deepEqual(b.requests, [url], 'the page asked for nothing but itself');
+
+    // Header: host, kernel, what was not watched, loss.
+    const facts = await b.evaluate<Record<string, string>>(`Object.fromEntries([...document.querySelectorAll('#facts dd')].map((d) => [d.dataset.fact, d.textContent]))`);
+    assert.equal(facts.host, report.capture.host);
+    assert.match(facts.kernel, new RegExp(`^${report.capture.kernel.release.replace(/[.+]/g, '\\$&')}`));
+    assert.match(facts.events, new RegExp(`${report.events.lost.toLocaleString('en-US')} lost`));
+    for (const s of report.not_watched) assert.ok(facts['not watched'].split(', ').includes(s), `${s} shown as not watched`);
+
+    // Devices: bytes per device, as the report has them and as the page prints them.
+    const devices = await b.evaluate<Row[]>(ROWS('devices-table'));
+    assert.deepEqual(devices.map((d) => d.device.value).sort(), report.devices.map((d) => d.device).sort());
+    for (const d of report.devices) {
+      const row = devices.find((r) => r.device.value === d.device)!;
+      assert.equal(Number(row.map_bytes.value), d.map_bytes, `${d.device} map_bytes`);
+      assert.equal(Number(row.unmap_bytes.value), d.unmap_bytes, `${d.device} unmap_bytes`);
+      shows(row.map_bytes.text, d.map_bytes, `${d.device} mapped`);
+      shows(row.unmap_bytes.text, d.unmap_bytes, `${d.device} unmapped`);
+    }
+
+    // The VM: its name and bytes in the processes table, and its ramp in the timeline.
+    const vmRow = report.processes.find((p) => p.vm === expect.vm);
+    assert.ok(vmRow, `the report names VM ${expect.vm}`);
+    const processes = await b.evaluate<Row[]>(ROWS('processes-table'));
+    const shown = processes.find((r) => r.vm.value === expect.vm);
+    assert.ok(shown, `the page lists VM ${expect.vm}`);
+    assert.equal(shown.vm.text, expect.vm);
+    assert.equal(Number(shown.pid.value), vmRow.pid);
+    shows(shown.map_bytes.text, vmRow.map_bytes, `${expect.vm} mapped`);
+    assert.equal(shown.pinned_pages.text, vmRow.pinned_pages.toLocaleString('en-US'));
+
+    // The timeline's bins sum to the report's totals, per device and for the VM.
+    const tl = await b.evaluate<TimelineData>(`JSON.parse(document.getElementById('data').textContent).timeline`);
+    for (const d of report.devices.filter((x) => x.map_bytes || x.unmap_bytes)) {
+      const s = tl.devices.find((x) => x.key === d.device);
+      assert.ok(s, `${d.device} is on the timeline`);
+      assert.deepEqual([sum(s.map_bytes), sum(s.unmap_bytes)], [d.map_bytes, d.unmap_bytes], `${d.device} on the timeline`);
+    }
+    const vmSeries = tl.processes.find((p) => p.key === String(vmRow.pid))!;
+    assert.match(vmSeries.label, new RegExp(`^${expect.vm}: `));
+    assert.deepEqual([sum(vmSeries.map_bytes), sum(vmSeries.pinned_pages)], [vmRow.map_bytes, vmRow.pinned_pages]);
+    const legend = await b.evaluate<string[]>(`[...document.querySelectorAll('#chart-mapped .u-legend .u-label')].map((l) => l.textContent)`);
+    for (const d of report.devices.filter((x) => x.map_bytes)) assert.ok(legend.includes(d.device), `${d.device} in the chart's legend: ${legend}`);
+    // The VM's series by name once "per process" is picked.
+    await b.evaluate(`document.getElementById('by-process').click()`);
+    const byProcess = await b.evaluate<string[]>(`[...document.querySelectorAll('#chart-mapped .u-legend .u-label')].map((l) => l.textContent)`);
+    assert.ok(byProcess.some((l) => l.startsWith(`${expect.vm}: `)), `the VM in the legend: ${byProcess}`);
+    await b.evaluate(`document.getElementById('by-device').click()`);
+
+    // The leaked reference's taker: in the groups table and on the icicle, marked leaked.
+    const leaked = report.groups.flatMap((g) => g.leaked.map((r) => r.taker));
+    assert.ok(leaked.some((x) => x.startsWith(expect.taker)), `the report's leak is ${expect.taker}: ${leaked}`);
+    const groups = await b.evaluate<Row[]>(ROWS('groups-table'));
+    for (const g of report.groups) {
+      const row = groups.find((r) => Number(r.group.value) === g.group)!;
+      assert.deepEqual([row.outstanding.value, row.leaked_n.value].map(Number), [g.outstanding, g.leaked.length], `group ${g.group}`);
+      for (const x of g.leaked) assert.ok(row.takers.text.includes(x.taker), `group ${g.group} leaked by ${x.taker}`);
+    }
+    const frames = await b.evaluate<{ frame: string; leaked: number }[]>(`[...document.querySelectorAll('#icicle g[data-taker="leaked"]')].map((g) => ({ frame: g.dataset.frame, leaked: Number(g.dataset.leaked) }))`);
+    for (const x of new Set(leaked)) {
+      const f = frames.find((y) => y.frame === x);
+      assert.ok(f, `${x} on the icicle`);
+      assert.equal(f.leaked, report.groups.flatMap((g) => g.leaked).filter((r) => r.taker === x).length);
+    }
+
+    // Refused maps: each group's cause, errno and count.
+    const failures = await b.evaluate<Row[]>(ROWS('failures-table'));
+    const key = (r: { pid: unknown; api: unknown; errno: unknown; cause: unknown; count: unknown }): string => [r.pid, r.api, r.errno, r.cause, r.count].join(' ');
+    assert.deepEqual(failures.map((r) => key({ pid: r.pid.value, api: r.api.value, errno: r.errno.value, cause: r.cause.text, count: r.count.value })).sort(), report.map_failures.map(key).sort());
+    assert.ok(report.map_failures.length > 0, 'the capture has refused maps');
+
+    // Probes with status and reason.
+    const probes = await b.evaluate<Row[]>(ROWS('probes-table'));
+    assert.deepEqual(
+      probes.map((r) => [r.name.value, r.status.value, r.reason.text]),
+      report.probes.map((p) => [p.name, p.status, p.reason ?? '-']),
+    );
+
+    // Latency: every probe's percentiles.
+    const latency = await b.evaluate<Row[]>(ROWS('latency-table'));
+    for (const [probe, p] of Object.entries(report.latency)) {
+      const row = latency.find((r) => r.probe.value === probe)!;
+      assert.deepEqual([row.count.value, row.p50_ns.value, row.p99_ns.value].map(Number), [p.count, p.p50_ns, p.p99_ns], probe);
+    }
+
+    // Sorting: "mapped" puts the most bytes first.
+    await b.evaluate(`document.querySelector('#devices-table th[data-key="map_bytes"]').click()`);
+    const sorted = (await b.evaluate<Row[]>(ROWS('devices-table'))).map((r) => Number(r.map_bytes.value));
+    assert.deepEqual(sorted, [...sorted].sort((x, y) => y - x));
+
+    for (const s of SECTIONS) await b.screenshot(`#${s}`, path.join(dir, `${s}.png`));
+    for (const s of SECTIONS) assert.ok(fs.statSync(path.join(dir, `${s}.png`)).size > 1000, `${s}.png written`);
+    t.diagnostic(`${name}: ${size} bytes; screenshots in ${path.relative(ROOT, dir)}`);
+  } finally {
+    await b.close();
+  }
+}
+
+let lab: { file?: string; why?: string } = {};
+before(async () => {
+  lab = await labCapture();
+});
+
+test('report --html of a synthetic VM capture in headless Chromium: figures equal report --json', async (t) => {
+  if (!need(t, CHROMIUM !== undefined, 'no chromium (src/scripts/setup.sh installs it)')) return;
+  fs.mkdirSync(OUT, { recursive: true });
+  const capture = path.join(OUT, 'synthetic-vm.iotrace');
+  writeVmCapture(capture);
+  await checkPage(t, capture, 'synthetic-vm', { vm: VM.name, taker: TAKER });
+});
+
+test('report --html of the lab capture (vfio, gup, leak, qemu, refused maps) in headless Chromium: figures equal report --json', async (t) => {
+  if (!need(t, CHROMIUM !== undefined, 'no chromium (src/scripts/setup.sh installs it)')) return;
+  if (!need(t, lab.file !== undefined, lab.why ?? 'no lab capture')) return;
+  await checkPage(t, lab.file!, 'lab', { vm: 'lab-vm', taker: 'iommutrace_leak_take' });
+});
