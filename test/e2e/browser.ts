@@ -126,6 +126,11 @@ export class Browser {
     return r.result.value as T;
   }
 
+  /** A mouse event at page coordinates (CSS pixels of the window). */
+  async mouse(type: 'mouseMoved' | 'mousePressed' | 'mouseReleased', x: number, y: number, clickCount = 0): Promise<void> {
+    await this.send('Input.dispatchMouseEvent', { type, x, y, button: type === 'mouseMoved' ? 'none' : 'left', buttons: type === 'mousePressed' ? 1 : 0, clickCount });
+  }
+
   /** A PNG of the element `selector`, whole even below the window's height. */
   async screenshot(selector: string, file: string): Promise<void> {
     const rect = await this.evaluate<{ x: number; y: number; width: number; height: number }>(

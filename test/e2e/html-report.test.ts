@@ -157,7 +157,46 @@ async function checkPage(t: TestContext, capture: string, name: string, expect: 
     const sorted = (await b.evaluate<Row[]>(ROWS('devices-table'))).map((r) => Number(r.map_bytes.value));
     assert.deepEqual(sorted, [...sorted].sort((x, y) => y - x));
 
-    for (const s of SECTIONS) await b.screenshot(`#${s}`, path.join(dir, `${s}.png`));
+    const range = async (id: string): Promise<[number, number]> => {
+      const r = await b.evaluate<{ min: string; max: string }>(`(() => { const d = document.getElementById('${id}').dataset; return { min: d.xmin, max: d.xmax }; })()`);
+      return [Number(r.min), Number(r.max)];
+    };
+    const over = await b.evaluate<{ x: number; y: number; width: number; height: number }>(
+      `(() => { document.getElementById('chart-mapped').scrollIntoView(); const r = document.querySelector('#chart-mapped .u-over').getBoundingClientRect(); return { x: r.x, y: r.y, width: r.width, height: r.height }; })()`,
+    );
+    const [min0, max0] = await range('chart-mapped');
+    const y = over.y + over.height / 2;
+    // Hover (in the first view, where things happened): on the busiest device's highest bin, the legend shows the time and the bytes mapped then.
+    const busiest = tl.devices.reduce((a, x) => (sum(x.map_bytes) > sum(a.map_bytes) ? x : a));
+    let level = 0;
+    let top = { at: 0, level: -1 };
+    busiest.map_bytes.forEach((m, i) => {
+      level += m - busiest.unmap_bytes[i];
+      if (level > top.level) top = { at: ((i + 1) * tl.bin_ns) / 1e9, level };
+    });
+    const hx = over.x + ((top.at - min0) / (max0 - min0)) * over.width;
+    await b.mouse('mouseMoved', hx, y);
+    const values = await b.evaluate<string[][]>(`[...document.querySelectorAll('#chart-mapped .u-legend .u-series')].map((s) => [s.querySelector('.u-label').textContent, s.querySelector('.u-value').textContent])`);
+    const hovered = values.find(([label]) => label === busiest.label);
+    assert.ok(hovered && /^[\d.]+ s$/.test(values[0][1]), `the legend shows values on hover: ${JSON.stringify(values)}`);
+    assert.ok(parseBytes(hovered[1]) > 0, `${busiest.label} has bytes mapped at its peak: ${hovered[1]}`);
+
+    await b.screenshot('#timeline', path.join(dir, 'timeline.png'));
+
+    // Zoom: a drag narrows both charts to the same range; a double-click shows the whole capture again.
+    await b.mouse('mouseMoved', over.x + over.width * 0.25, y);
+    await b.mouse('mousePressed', over.x + over.width * 0.25, y, 1);
+    await b.mouse('mouseMoved', over.x + over.width * 0.75, y);
+    await b.mouse('mouseReleased', over.x + over.width * 0.75, y, 1);
+    const [min1, max1] = await range('chart-mapped');
+    assert.ok(min1 > min0 && max1 < max0 && Math.abs((max1 - min1) / (max0 - min0) - 0.5) < 0.05, `zoomed from [${min0}, ${max0}] to [${min1}, ${max1}]`);
+    assert.deepEqual(await range('chart-pinned'), [min1, max1], 'the pinned chart follows');
+    await b.mouse('mousePressed', over.x + over.width / 2, y, 2);
+    await b.mouse('mouseReleased', over.x + over.width / 2, y, 2);
+    const [min2, max2] = await range('chart-mapped');
+    assert.ok(min2 <= 0 && max2 >= report.capture.duration_ns / 1e9 - 1e-6, `double-click shows the whole capture: [${min2}, ${max2}]`);
+
+    for (const s of SECTIONS.filter((x) => x !== 'timeline')) await b.screenshot(`#${s}`, path.join(dir, `${s}.png`));
     for (const s of SECTIONS) assert.ok(fs.statSync(path.join(dir, `${s}.png`)).size > 1000, `${s}.png written`);
     t.diagnostic(`${name}: ${size} bytes; screenshots in ${path.relative(ROOT, dir)}`);
   } finally {

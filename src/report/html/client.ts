@@ -253,6 +253,9 @@ export function pageMain(data: { report: Report; timeline: TimelineData; tool: s
             setScale: [
               (u: any, key: string) => {
                 if (key !== 'x') return;
+                // The range on show, for whoever reads the page (the browser test).
+                target.dataset.xmin = String(u.scales.x.min);
+                target.dataset.xmax = String(u.scales.x.max);
                 for (const c of charts) if (c !== u && (c.scales.x.min !== u.scales.x.min || c.scales.x.max !== u.scales.x.max)) c.setScale('x', { min: u.scales.x.min, max: u.scales.x.max });
               },
             ],
