@@ -87,6 +87,8 @@ export function pageMain(data: { report: Report; timeline: TimelineData; tool: s
               const v = r[c.key];
               const td = el('td', { 'data-key': c.key, 'data-value': typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v) }, c.fmt ? c.fmt(v, r) : v == null ? '-' : String(v));
               if (c.num) td.className = 'num';
+              // Long cells are cut to the column's width: the whole text on hover.
+              if (td.textContent.length > 40) td.setAttribute('title', td.textContent);
               return td;
             }),
           ),
@@ -274,8 +276,9 @@ export function pageMain(data: { report: Report; timeline: TimelineData; tool: s
   }
 
   // --- bars: one SVG bar chart of labelled counts ---
-  const bars = (items: { label: string; value: number; title: string }[], color = '#1f77b4'): DomNode => {
-    const w = 36;
+  const bars = (items: { label: string; value: number; title: string }[], color = '#1f77b4', fmt: (v: number) => string = String): DomNode => {
+    // Wide enough for the longest label or value at 10px.
+    const w = Math.max(36, 8 + 6 * Math.max(...items.map((i) => Math.max(i.label.length, fmt(i.value).length))));
     const h = 120;
     const max = Math.max(1, ...items.map((i) => i.value));
     const svg = svgEl('svg', { width: items.length * w + 10, height: h + 34, class: 'bars' });
@@ -287,7 +290,7 @@ export function pageMain(data: { report: Report; timeline: TimelineData; tool: s
       const t = svgEl('text', { x: 5 + i * w + w / 2, y: h + 26, 'text-anchor': 'middle' });
       t.textContent = it.label;
       const v = svgEl('text', { x: 5 + i * w + w / 2, y: h - bh + 9, 'text-anchor': 'middle', class: 'v' });
-      v.textContent = it.value ? String(it.value) : '';
+      v.textContent = it.value ? fmt(it.value) : '';
       svg.append(r, t, v);
     });
     return svg;
@@ -345,6 +348,7 @@ export function pageMain(data: { report: Report; timeline: TimelineData; tool: s
   {
     const s = section('shape', 'Mapping shape', 'Successful map calls per device by size class (powers of two from 4 KiB); huge: the share of bytes mapped in calls of 2 MiB or more.');
     if (notWatched('map_sizes')) s.append(el('p', { class: 'note' }, 'not watched'));
+    const sizeLabel = (size: number): string => bytes(size).replace(/\.0+ /, ' ').replace(' ', '');
     const grid = el('div', { class: 'grid' });
     for (const [device, classes] of Object.entries(report.map_sizes)) {
       const row = report.devices.find((d) => d.device === device);
@@ -356,7 +360,13 @@ export function pageMain(data: { report: Report; timeline: TimelineData; tool: s
           'figure',
           { 'data-device': device },
           el('figcaption', {}, `${device}: ${int(items.reduce((a, c) => a + c.calls, 0))} maps, huge ${pct(row?.huge_map_share)}`),
-          bars(items.map((c) => ({ label: bytes(c.size).replace(/\.0+ /, ' ').replace(' ', ''), value: c.calls, title: `${bytes(c.size)}: ${int(c.calls)} calls, ${bytes(c.bytes)}` })), '#2ca02c'),
+          bars(items.map((c) => ({ label: sizeLabel(c.size), value: c.calls, title: `${bytes(c.size)}: ${int(c.calls)} calls, ${bytes(c.bytes)}` })), '#2ca02c'),
+        ),
+        el(
+          'figure',
+          { 'data-device': device, 'data-of': 'bytes' },
+          el('figcaption', {}, `${device}: bytes by size class`),
+          bars(items.map((c) => ({ label: sizeLabel(c.size), value: c.bytes, title: `${bytes(c.size)}: ${bytes(c.bytes)} in ${int(c.calls)} calls` })), '#17becf', (v) => bytes(v).replace(/\.\d+ /, ' ').replace(' ', '')),
         ),
       );
     }
