@@ -2,7 +2,7 @@
  * A small synthetic capture with something in every section of the HTML report: a
  * VM (QEMU named by its process facts) that attaches a device, ramps its mappings
  * and pins up over a few seconds, has two maps refused, takes a group reference it
- * never drops, and a kernel driver's DMA on a second device.
+ * never drops, faults once, and a kernel driver's DMA on a second device.
  */
 import { CaptureWriter } from '../src/capture/writer';
 import { header } from './bench/synthetic';
@@ -14,7 +14,7 @@ const KERNEL_DOMAIN = 0xffff888100001000n;
 export const TAKER_ADDR = 0xffffffffc0a01234n;
 export const TAKER = 'leaky_take_ref+0x14 [leakmod]';
 
-export const PROBES = ['iommu.attach_group', 'iommu.detach_group', 'iommu.group_snapshot', 'iommu.map', 'iommu.unmap', 'vfio.pin', 'vfio.unpin', 'vfio.map_dma', 'iommu.group_get', 'iommu.group_put', 'iommu.iotlb_sync'];
+export const PROBES = ['iommu.attach_group', 'iommu.detach_group', 'iommu.group_snapshot', 'iommu.map', 'iommu.unmap', 'vfio.pin', 'vfio.unpin', 'vfio.map_dma', 'iommu.group_get', 'iommu.group_put', 'iommu.iotlb_sync', 'iommu.io_page_fault'];
 
 /** Writes it to `file`; `comm` overrides the VM's command name (hostile-text tests). */
 export function writeVmCapture(file: string, comm = VM.comm): void {
@@ -34,6 +34,8 @@ export function writeVmCapture(file: string, comm = VM.comm): void {
   for (const ts of [3_200_000_000, 3_300_000_000]) {
     w.add({ kind: 'map_request', ...at(ts, 'vfio.map_dma', -12), lat_ns: 5_000, size: 2 << 20, locked_pages: 1024, limit_pages: 1024, cap_ipc_lock: 0, dma_avail: 60000, dma_entry_limit: 65535, pad: 0 });
   }
+  // The device writes where its domain maps nothing.
+  w.add({ kind: 'iommu_tp', ...at(3_400_000_000, 'iommu.io_page_fault', 0, 0, 'swapper'), iova: 0xdead000n, group_id: 3, flags: 1, dev_name: DEVICE, driver: 'vfio-pci' });
   // Half of it unmapped and unpinned again at the end.
   for (let i = 0; i < 150; i++) {
     const ts = 3_500_000_000 + i * 1_000_000;

@@ -138,6 +138,13 @@ async function checkPage(t: TestContext, capture: string, name: string, expect: 
     assert.deepEqual(failures.map((r) => key({ pid: r.pid.value, api: r.api.value, errno: r.errno.value, cause: r.cause.text, count: r.count.value })).sort(), report.map_failures.map(key).sort());
     assert.ok(report.map_failures.length > 0, 'the capture has refused maps');
 
+    // IO page faults: each in the table and marked on the timeline.
+    if (!report.not_watched.includes('page_faults')) {
+      const faults = await b.evaluate<Row[]>(ROWS('faults-table'));
+      assert.deepEqual(faults.map((r) => [r.device.value, r.iova.value]), report.page_faults.map((f) => [f.device, f.iova]));
+      assert.equal(tl.mark_counts.fault, report.page_faults.length);
+    }
+
     // Probes with status and reason.
     const probes = await b.evaluate<Row[]>(ROWS('probes-table'));
     assert.deepEqual(
@@ -195,6 +202,14 @@ async function checkPage(t: TestContext, capture: string, name: string, expect: 
     await b.mouse('mouseReleased', over.x + over.width / 2, y, 2);
     const [min2, max2] = await range('chart-mapped');
     assert.ok(min2 <= 0 && max2 >= report.capture.duration_ns / 1e9 - 1e-6, `double-click shows the whole capture: [${min2}, ${max2}]`);
+
+    // Hovering a refused map's line says what was refused.
+    const refused = tl.marks.find((m) => m.kind === 'map_failure');
+    if (refused) {
+      await b.mouse('mouseMoved', over.x + ((refused.ts_ns / 1e9 - min2) / (max2 - min2)) * over.width, y);
+      const tip = await b.evaluate<{ shown: boolean; text: string }>(`(() => { const t = document.getElementById('mark-tip'); return { shown: getComputedStyle(t).display !== 'none', text: t.textContent }; })()`);
+      assert.ok(tip.shown && tip.text.includes('refused'), `the mark's tip: ${JSON.stringify(tip)}`);
+    }
 
     for (const s of SECTIONS.filter((x) => x !== 'timeline')) await b.screenshot(`#${s}`, path.join(dir, `${s}.png`));
     for (const s of SECTIONS) assert.ok(fs.statSync(path.join(dir, `${s}.png`)).size > 1000, `${s}.png written`);

@@ -68,7 +68,7 @@ test('timeline: per device and per process it sums to the report, at any resolut
     assert.equal(vm.label, `${VM.name}: ${VM.comm} (${VM.pid})`);
     assert.deepEqual([sum(vm.map_bytes), sum(vm.unmap_bytes), sum(vm.pinned_pages), sum(vm.unpinned_pages)], [row.map_bytes, row.unmap_bytes, row.pinned_pages, row.unpinned_pages]);
     assert.equal(tl.processes.length, 1, 'the kernel driver\'s DMA is no process\'s');
-    assert.deepEqual(tl.mark_counts, { attach: 1, detach: 0, map_failure: 2, fault: 0 });
+    assert.deepEqual(tl.mark_counts, { attach: 1, detach: 0, map_failure: 2, fault: 1 });
   }
   const tl = readTimeline(file, report);
   assert.equal(sum(tl.device_map_latency[DEVICE]), report.devices.find((d) => d.device === DEVICE)!.map_calls, 'every map call timed');

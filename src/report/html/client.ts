@@ -507,6 +507,15 @@ export function pageMain(data: { report: Report; timeline: TimelineData; tool: s
                   .join(', ') || '-',
             },
           ], report.map_failures),
+      el('h3', {}, 'IO page faults'),
+      notWatched('page_faults')
+        ? el('p', { class: 'note' }, 'not watched')
+        : table('faults-table', [
+            { key: 'ts_ns', label: 'time', num: true, fmt: (v) => secs(v / 1e9) },
+            { key: 'device', label: 'device' },
+            { key: 'iova', label: 'IOVA' },
+            { key: 'flags', label: 'flags', num: true, fmt: (v) => `0x${v.toString(16)}` },
+          ], report.page_faults),
       el('h3', {}, 'Probes'),
       table('probes-table', [
         { key: 'name', label: 'probe' },
