@@ -4,9 +4,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { readCaptureFile } from '../../src/capture/reader';
+import { CaptureWriter } from '../../src/capture/writer';
 import { buildReport } from '../../src/report/build';
 import { Bins, FIRST_WIDTH_NS, cumulative, used } from '../../src/report/html/downsample';
+import { MAX_SITES, type PageReport } from '../../src/report/html/refs';
 import { readTimeline } from '../../src/report/html/timeline';
+import { header } from '../bench/synthetic';
 import { cli, hasStackTrace } from '../e2e/cli';
 import { DEVICE, VM, writeVmCapture } from '../html-capture';
 
@@ -138,4 +141,27 @@ test('report --html: self-contained (a policy that fetches nothing, no external 
   assert.ok(!page.includes('<img src=x'), 'the hostile name is escaped');
   const json = page.match(/<script type="application\/json" id="data">(.*?)<\/script>/s)![1];
   assert.equal(JSON.parse(json).report.processes[0].comm, '</script><img src=x onerror=alert(1)><!--', 'and reads back as it was');
+});
+
+test('report --html: a storm of outstanding references is embedded by stack, counts whole, the page small', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'html-storm-'));
+  const capture = path.join(dir, 'storm.iotrace');
+  const w = new CaptureWriter(capture, header(['iommu.group_get', 'iommu.group_put']), { force: true });
+  const N = 30_000;
+  for (let i = 0; i < N; i++) {
+    // 600 distinct stacks, more than the page keeps apart.
+    w.add({ kind: 'group_ref', ts_ns: 1000 + i, pid: 7, tid: 7, probe: 'iommu.group_get', ret: 0, comm: 'storm', group: 0xffff0003n, group_id: 3, nr_frames: 2, dev_name: DEVICE, stack: [0xffffffffc0000000n + BigInt(i % 600), 0xffffffff81000000n] });
+  }
+  w.close({ endNs: 2_000_000, lost: 0, stopReason: 'duration' });
+  const out = path.join(dir, 'storm.html');
+  const r = cli(['report', capture, '--html', out]);
+  assert.equal(r.status, 0, r.stderr);
+  const page = fs.readFileSync(out, 'utf8');
+  assert.ok(page.length < 1 << 20, `${page.length} bytes`);
+  const data = JSON.parse(page.match(/<script type="application\/json" id="data">(.*?)<\/script>/s)![1]) as { report: PageReport };
+  const leaked = data.report.groups[0].leaked;
+  assert.equal(leaked.length, MAX_SITES);
+  assert.equal(leaked.reduce((a, s) => a + s.count, 0), N, 'every reference counted');
+  assert.equal(leaked[leaked.length - 1].taker, '(other stacks)');
+  assert.equal(leaked[0].count, N / 600);
 });

@@ -4,7 +4,7 @@
  * its body but the inlined uPlot and the data it is handed. Capture text is hostile
  * data: it only ever reaches the page through textContent and attributes.
  */
-import type { Report } from '../../aggregate/report';
+import type { PageReport } from './refs';
 import type { TimelineData } from './timeline';
 
 // tsc builds this with Node's types only (the DOM's would retype fetch and more for
@@ -14,7 +14,7 @@ declare const document: any;
 declare const devicePixelRatio: number;
 type DomNode = any;
 
-export function pageMain(data: { report: Report; timeline: TimelineData; tool: string }, uPlot: any): void {
+export function pageMain(data: { report: PageReport; timeline: TimelineData; tool: string }, uPlot: any): void {
   const report = data.report;
   const tl = data.timeline;
   const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22'];
@@ -377,7 +377,7 @@ export function pageMain(data: { report: Report; timeline: TimelineData; tool: s
   {
     const s = section('groups', 'Group references', `Per IOMMU group: references taken and dropped in the capture, and those still outstanding past the leak age, held by a known long-lived holder or leaked. Below, the outstanding references' stacks as an icicle (outermost frame on top; red: leaked).`);
     if (notWatched('groups')) s.append(el('p', { class: 'note' }, 'not watched'));
-    const groups = report.groups.map((g) => ({ ...g, devices: g.devices.join(' '), held_n: g.held.length, leaked_n: g.leaked.length, takers: [...new Set(g.leaked.map((r) => r.taker))].join(', ') }));
+    const groups = report.groups.map((g) => ({ ...g, devices: g.devices.join(' '), held_n: g.held.reduce((a, r) => a + r.count, 0), leaked_n: g.leaked.reduce((a, r) => a + r.count, 0), takers: [...new Set(g.leaked.map((r) => r.taker))].join(', ') }));
     s.append(
       table('groups-table', [
         { key: 'group', label: 'group', num: true },
@@ -401,14 +401,14 @@ export function pageMain(data: { report: Report; timeline: TimelineData; tool: s
       for (const [list, leak] of [[g.held, false], [g.leaked, true]] as const) {
         for (const r of list) {
           let n = root;
-          n.count++;
-          if (leak) n.leaked++;
+          n.count += r.count;
+          if (leak) n.leaked += r.count;
           const frames = r.stack.length ? [...r.stack].reverse() : [r.taker];
           for (const f of [...frames, `${r.comm} (${r.pid})${leak ? '' : `: ${r.holder ?? 'held'}`}`]) {
             let k = n.kids.get(f);
             if (!k) n.kids.set(f, (k = { name: f, count: 0, leaked: 0, kids: new Map() }));
-            k.count++;
-            if (leak) k.leaked++;
+            k.count += r.count;
+            if (leak) k.leaked += r.count;
             n = k;
           }
         }

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Report } from '../../aggregate/report';
 import { pageMain } from './client';
+import { pageReport } from './refs';
 import { STYLE } from './style';
 import type { TimelineData } from './timeline';
 
@@ -49,7 +50,7 @@ export function renderPage(report: Report, timeline: TimelineData, tool: string)
 <nav><a href="#timeline">Timeline</a><a href="#latency">Latency</a><a href="#shape">Mapping shape</a><a href="#groups">Group references</a><a href="#tables">Tables</a></nav>
 <main id="main"></main>
 <footer>Written by iommutrace ${escapeHtml(tool)} (report --html).</footer>
-<script type="application/json" id="data">${embedJson({ report, timeline, tool })}</script>
+<script type="application/json" id="data">${embedJson({ report: pageReport(report), timeline, tool })}</script>
 <script>${inlineSafe(uplotDist('uPlot.iife.min.js'))}</script>
 <script>"use strict";
 ${inlineSafe(pageMain.toString())}
