@@ -18,7 +18,8 @@ export default class ReportCommand extends BaseCommand {
   static override summary = 'Summarize a capture: probes, latencies, DMA, attaches, GUP, dirty walks, group references.';
   static override description = `Reads a capture written by \`iommutrace record\` (from any machine; no privileges
 needed) and prints aligned tables, or the iommutrace-report/1 JSON object with --json.
-A cut or damaged file is reported up to what could be read, and says so.`;
+A cut or damaged file is reported up to what could be read, and says so.
+--html FILE writes it as one web page that needs no network to open.`;
 
   static override args = {
     file: Args.string({ description: 'capture file', required: true }),
@@ -30,7 +31,7 @@ A cut or damaged file is reported up to what could be read, and says so.`;
     pid: Flags.integer({ description: 'only the events of this process' }),
     'since-ns': Flags.string({ description: 'only events from this CLOCK_MONOTONIC time on (ns, as bpf_ktime_get_ns and perf)' }),
     'until-ns': Flags.string({ description: 'only events up to this CLOCK_MONOTONIC time (ns)' }),
-    html: Flags.string({ description: 'also write the capture as one self-contained HTML page (timeline, latency, mapping shape, group references, tables) to FILE', helpValue: 'FILE' }),
+    html: Flags.string({ description: 'write the capture as one self-contained HTML page (timeline, latency, mapping shape, group references, tables) to FILE instead of the tables', helpValue: 'FILE' }),
     force: Flags.boolean({ description: 'with --html: overwrite an existing FILE', default: false }),
   };
 
