@@ -147,7 +147,7 @@ export function pageMain(data: { report: PageReport; timeline: TimelineData; too
 
   // --- timeline ---
   {
-    const s = section('timeline', 'Timeline', `Bytes mapped (maps minus unmaps) and pages pinned (pins minus unpins) at the end of each ${ns(tl.bin_ns)} bin. Drag to zoom, double-click to reset; hover for values. Marks: ${Object.entries(tl.mark_counts).map(([k, v]) => `${k.replace('_', ' ')} ${v}`).join(', ')}${tl.marks.length < Object.values(tl.mark_counts).reduce((a, b) => a + b, 0) ? ` (the first ${tl.marks.length} drawn)` : ''}.`);
+    const s = section('timeline', 'Timeline', `Bytes mapped (maps minus unmaps since the capture began: below zero when what was mapped before it is unmapped) and pages pinned (pins minus unpins) at the end of each ${ns(tl.bin_ns)} bin. Drag to zoom, double-click to reset; hover for values. Marks: ${Object.entries(tl.mark_counts).map(([k, v]) => `${k.replace('_', ' ')} ${v}`).join(', ')}${tl.marks.length < Object.values(tl.mark_counts).reduce((a, b) => a + b, 0) ? ` (the first ${tl.marks.length} drawn)` : ''}.`);
     const pick = el('div', { class: 'pick' });
     const byDevice = el('input', { type: 'radio', name: 'by', id: 'by-device', checked: '' }) as DomNode;
     const byProcess = el('input', { type: 'radio', name: 'by', id: 'by-process' }) as DomNode;
