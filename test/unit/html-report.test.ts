@@ -43,12 +43,14 @@ test('downsampling: bins merge pairwise as a capture grows, every sum exact and 
   assert.equal(used(bins, s).length, bins.used);
 });
 
-test('downsampling: a time before the start goes to the first bin; a bin count must be even', () => {
+test('downsampling: a time before the start, or not finite, goes to the first bin; a bin count must be even', () => {
   const bins = new Bins(4);
   const s = bins.addSeries();
   s[bins.index(-5)] += 1;
   s[bins.index(0)] += 1;
-  assert.deepEqual(used(bins, s), [2]);
+  s[bins.index(Infinity)] += 1;
+  s[bins.index(NaN)] += 1;
+  assert.deepEqual(used(bins, s), [4]);
   assert.throws(() => new Bins(3), /even/);
 });
 

@@ -28,7 +28,8 @@ export class Bins {
 
   /** The bin of time `ts` (ns from the capture's start), merging bins until it fits. */
   index(ts: number): number {
-    const t = ts > 0 ? ts : 0;
+    // A damaged or hostile time cannot loop forever: not finite counts at the start.
+    const t = ts > 0 && Number.isFinite(ts) ? ts : 0;
     let i = Math.floor(t / this.width);
     while (i >= this.maxBins) {
       this.halve();
