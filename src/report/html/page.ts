@@ -6,7 +6,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Report } from '../../aggregate/report';
-import { pageMain } from './client';
+import { drawGroups } from './client/groups';
+import { drawHeader } from './client/header';
+import { pageKit } from './client/kit';
+import { drawLatency } from './client/latency';
+import { pageMain, type PageParts } from './client/main';
+import { drawShape } from './client/shape';
+import { drawTables } from './client/tables';
+import { drawTimeline } from './client/timeline-view';
 import { pageReport } from './refs';
 import { STYLE } from './style';
 import type { TimelineData } from './timeline';
@@ -32,6 +39,13 @@ function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** The page script: each part's source, then the call that draws the page with them. */
+function pageScript(): string {
+  const parts: PageParts = { pageKit, drawHeader, drawTimeline, drawLatency, drawShape, drawGroups, drawTables };
+  const sources = Object.values(parts).map((f) => f.toString());
+  return `${sources.join('\n')}\n${pageMain.toString()}\npageMain(JSON.parse(document.getElementById('data').textContent), uPlot, { ${Object.keys(parts).join(', ')} });`;
+}
+
 export function renderPage(report: Report, timeline: TimelineData, tool: string): string {
   const title = `iommutrace: ${report.capture.host} ${report.capture.started_at}`;
   return `<!doctype html>
@@ -53,8 +67,7 @@ export function renderPage(report: Report, timeline: TimelineData, tool: string)
 <script type="application/json" id="data">${embedJson({ report: pageReport(report), timeline, tool })}</script>
 <script>${inlineSafe(uplotDist('uPlot.iife.min.js'))}</script>
 <script>"use strict";
-${inlineSafe(pageMain.toString())}
-pageMain(JSON.parse(document.getElementById('data').textContent), uPlot);
+${inlineSafe(pageScript())}
 </script>
 </body>
 </html>
