@@ -16,7 +16,7 @@ import { labCapture } from '../lab/captures';
 import { Browser, CHROMIUM } from './browser';
 import { cli } from './cli';
 
-export const SECTIONS = ['header', 'timeline', 'latency', 'shape', 'groups', 'tables'];
+const SECTIONS = ['header', 'timeline', 'latency', 'shape', 'groups', 'tables'];
 const OUT = path.join(ROOT, 'build', 'e2e-html');
 
 /** "600.0 MiB" -> bytes, as the page prints them. */
@@ -43,7 +43,7 @@ interface Expect {
   taker: string;
 }
 
-/** Writes the page of `capture`, opens it, checks it against `report --json`; returns its figures for more checks. */
+/** Writes the page of `capture`, opens it in Chromium and checks it against `report --json`; keeps a screenshot per section. */
 async function checkPage(t: TestContext, capture: string, name: string, expect: Expect): Promise<void> {
   const dir = path.join(OUT, name);
   fs.rmSync(dir, { recursive: true, force: true });
