@@ -38,6 +38,16 @@ const ROWS = (id: string): string =>
 
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
 
+/** Opens the page and waits until its script has drawn every section. */
+async function openDrawn(b: Browser, url: string): Promise<void> {
+  await b.open(url);
+  const deadline = Date.now() + 30_000;
+  while ((await b.evaluate('document.body.dataset.ready')) !== 'true') {
+    assert.ok(Date.now() < deadline, `the page never finished drawing; errors: ${b.errors.join('; ')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 interface Expect {
   vm: string;
   taker: string;
@@ -60,12 +70,7 @@ async function checkPage(t: TestContext, capture: string, name: string, expect: 
   const b = new Browser(1280, 900);
   try {
     const url = `file://${page}`;
-    await b.open(url);
-    const deadline = Date.now() + 30_000;
-    while ((await b.evaluate('document.body.dataset.ready')) !== 'true') {
-      assert.ok(Date.now() < deadline, `the page never finished drawing; errors: ${b.errors.join('; ')}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await openDrawn(b, url);
     assert.deepEqual(b.errors, [], 'no console error');
     assert.deepEqual(b.requests, [url], 'the page asked for nothing but itself');
 
@@ -236,4 +241,28 @@ test('report --html of the lab capture (vfio, gup, leak, qemu, refused maps) in 
   if (!need(t, CHROMIUM !== undefined, 'no chromium (src/scripts/setup.sh installs it)')) return;
   if (!need(t, lab.file !== undefined, lab.why ?? 'no lab capture')) return;
   await checkPage(t, lab.file!, 'lab', { vm: 'lab-vm', taker: 'iommutrace_leak_take' });
+});
+
+test('report --html of a capture with hostile names: shown as text in Chromium, never run', async (t) => {
+  if (!need(t, CHROMIUM !== undefined, 'no chromium (src/scripts/setup.sh installs it)')) return;
+  const dir = path.join(OUT, 'hostile');
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  const capture = path.join(dir, 'hostile.iotrace');
+  const comm = '<img src=x onerror="document.title=1">';
+  writeVmCapture(capture, comm);
+  const page = path.join(dir, 'report.html');
+  assert.equal(cli(['report', capture, '--html', page]).status, 0);
+  const b = new Browser();
+  try {
+    await openDrawn(b, `file://${page}`);
+    assert.deepEqual(b.errors, []);
+    assert.deepEqual(b.requests, [`file://${page}`], 'the name loaded nothing');
+    assert.notEqual(await b.evaluate('document.title'), '1', 'the name ran nothing');
+    assert.equal(await b.evaluate('document.querySelectorAll("main img").length'), 0, 'and made no element');
+    const rows = await b.evaluate<Row[]>(ROWS('processes-table'));
+    assert.equal(rows[0].comm.text, comm, 'it is shown as the text it is');
+  } finally {
+    await b.close();
+  }
 });
