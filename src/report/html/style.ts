@@ -29,6 +29,7 @@ figcaption { font-size: 12px; color: #445; }
 svg.bars text { font-size: 10px; fill: #445; }
 svg.bars text.v { fill: #222; }
 #icicle text { font: 11px monospace; fill: #111; pointer-events: none; }
+#icicle g[data-taker] text { font-weight: bold; }
 .pick label { margin: 0 14px 0 4px; }
 .marks span { display: inline-block; margin-right: 14px; border-left: 3px solid; padding-left: 5px; font-size: 12px; }
 .chart { margin-bottom: 6px; }
