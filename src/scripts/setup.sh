@@ -2,10 +2,11 @@
 # Installs whatever is missing on a fresh Debian machine (as root) and builds
 # everything: Debian packages, npm ci, the BPF object, the addon and the TypeScript.
 # IOMMUTRACE_LAB=0 skips the QEMU lab's packages; bpftrace is the benchmarks' reference.
+# chromium is the browser the HTML report's test opens its page in (headless).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool make g++ python3 tmux bpftrace prometheus systemd binutils)
+pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool make g++ python3 tmux bpftrace prometheus systemd binutils chromium)
 if [ "${IOMMUTRACE_LAB:-1}" = 1 ]; then
   pkgs+=(qemu-system-x86 busybox-static kmod xz-utils cpio)
   # the iommufd-6.12 lab kernel, built from Debian's source

@@ -178,6 +178,16 @@ test('report from the installed copy says what the clone says', () => {
   assert.ok(text.stdout.includes(c.device) && text.stdout.includes('shipmod_take'), text.stdout);
 });
 
+test('report --html from the installed copy writes the page, uPlot inlined from its own dependencies', () => {
+  const own = captures()[0];
+  const page = path.join(tmp, 'ship.html');
+  const r = installedCli(['report', own, '--html', page]);
+  assert.equal(r.status, 0, r.stderr);
+  const html = fs.readFileSync(page, 'utf8');
+  assert.match(html, /<script>\/\*! https:\/\/github\.com\/leeoniya\/uPlot \(v1\.\d+\.\d+\) \*\//, 'uPlot inlined');
+  assert.ok(html.includes(SHIP_CAPTURE.device) && html.includes('shipmod_take'), 'the capture in the page');
+});
+
 test('export --replay from the installed copy serves the capture\'s metrics', { timeout: 120_000 }, async () => {
   const own = captures()[0];
   const child = spawn(path.join(prefix, 'bin', 'iommutrace'), ['export', '--replay', own, '--speed', '0', '--listen', '127.0.0.1:0'], {
