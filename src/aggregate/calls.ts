@@ -71,6 +71,7 @@ export function callsOf(e: RawEvent, out: Calls, summedOnly = true): Calls | und
   let fast = 0;
   let partial = 0;
   let sized = false;
+  let lat = 0;
   switch (e.kind) {
     case 'dma':
       if (summedOnly && e.domain === 0n) return undefined;
@@ -79,12 +80,14 @@ export function callsOf(e: RawEvent, out: Calls, summedOnly = true): Calls | und
       amount = e.done;
       asked = e.size;
       sized = true;
+      lat = e.lat_ns;
       break;
     case 'iotlb':
       if (summedOnly && e.domain === 0n) return undefined;
       domain = e.domain;
       group = e.group_id;
       amount = asked = e.bytes;
+      lat = e.lat_ns;
       break;
     case 'pin':
       if (!isSummed(e.probe)) return undefined;
@@ -92,6 +95,7 @@ export function callsOf(e: RawEvent, out: Calls, summedOnly = true): Calls | und
       if (e.pinned <= 0 || isUnpin(roleOf(e.probe)?.counts)) return undefined;
       amount = e.pinned;
       asked = e.nr_pages;
+      lat = e.lat_ns;
       break;
     case 'gup':
       if (e.ret < 0) return undefined; // counted with its errno
@@ -99,12 +103,14 @@ export function callsOf(e: RawEvent, out: Calls, summedOnly = true): Calls | und
       asked = e.nr_pages;
       fast = e.probe === 'gup.fast' ? Math.min(e.fast_pages, e.ret) : 0;
       partial = e.ret < e.nr_pages ? 1 : 0;
+      lat = e.lat_ns;
       break;
     case 'map_request':
       if (e.ret < 0) return undefined; // explained in map_failures
       // A request that went through: counted per probe (its maps are counted at iommu.map).
       amount = e.size;
       asked = 0;
+      lat = e.lat_ns;
       break;
     case 'selftest':
       amount = asked = 0;
@@ -125,8 +131,7 @@ export function callsOf(e: RawEvent, out: Calls, summedOnly = true): Calls | und
   out.asked = asked;
   out.fast = fast;
   out.partial = partial;
-  const lat = 'lat_ns' in e && e.lat_ns > 0 ? e.lat_ns : 0;
-  out.lat_sum = out.lat_max = lat;
+  out.lat_sum = out.lat_max = lat > 0 ? lat : 0;
   out.first_ns = out.last_ns = e.ts_ns;
   out.buckets = null;
   return out;

@@ -130,9 +130,20 @@ export const SUMMED: Record<ProbeName, boolean> = {
   'selftest.getppid': true, 'selftest.hist': true,
 };
 
+/** SUMMED's probes as a set: asked once per event on a replay. */
+const SUMMED_PROBES = new Set<string>((Object.keys(SUMMED) as ProbeName[]).filter((p) => SUMMED[p]));
+
+/** The last probe asked about and its answer: events come in runs of one probe. */
+let lastAsked = '';
+let lastSummed = false;
+
 /** Whether the kernel sums the probe's successful calls (SUMMED; false for names from elsewhere). */
 export function isSummed(probe: string): boolean {
-  return Object.prototype.hasOwnProperty.call(SUMMED, probe) && SUMMED[probe as ProbeName];
+  if (probe !== lastAsked) {
+    lastAsked = probe;
+    lastSummed = SUMMED_PROBES.has(probe);
+  }
+  return lastSummed;
 }
 
 /** Whether a quantity is released memory (unpins), which nests and so goes one by one from events. */
@@ -140,9 +151,12 @@ export function isUnpin(q: Quantity | undefined): boolean {
   return q === 'unpin.vfio' || q === 'unpin.iommufd' || q === 'unpin.gup';
 }
 
+/** ROLES as a map: a capture may name a probe __proto__, and lookups are per event. */
+const ROLE_OF = new Map<string, Role | null>(Object.entries(ROLES));
+
 /** The role of a probe named in an event or a capture ('unknown', or a name from another version: none). */
 export function roleOf(probe: string): Role | null {
-  return Object.prototype.hasOwnProperty.call(ROLES, probe) ? ROLES[probe as ProbeName] : null;
+  return ROLE_OF.get(probe) ?? null;
 }
 
 /** Every probe that can count `q`, best first. */
