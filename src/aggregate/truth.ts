@@ -92,7 +92,9 @@ export const ROLES: Record<ProbeName, Role | null> = {
   'iommu.group_snapshot': null,
   'iommu.tp_add': r('device.added'),
   'iommu.tp_remove': null,
+  // AMD-Vi (and SMMUv3) call the tracepoint; VT-d only logs: each fault has one source.
   'iommu.io_page_fault': r('page_fault'),
+  'iommu.fault_log': r('page_fault'),
   // User-space map requests: their failures, explained (successes are counted at iommu.map).
   'vfio.map_dma': r('map_failure'),
   'iommufd.ioas_map': r('map_failure'),

@@ -25,6 +25,7 @@ export const SECTION_PROBES: Record<string, readonly string[]> = {
   dirty: ['dirty.walk'],
   groups: ['iommu.group_get', 'iommu.group_ref_get', 'iommu.group_put'],
   page_faults: ['iommu.io_page_fault'],
+  faults: ['iommu.io_page_fault', 'iommu.fault_log'],
   map_failures: ['vfio.map_dma', 'iommufd.ioas_map'],
   iotlb: ['iommu.iotlb_sync', 'iommu.flush_all'],
 };
