@@ -1,5 +1,6 @@
 import { DeviceLatency } from '../aggregate/device-latency';
 import { Aggregator } from '../aggregate/engine';
+import type { FaultRow } from '../aggregate/faults';
 import { Histogram } from '../aggregate/loglinear';
 import { MapFailureRow } from '../aggregate/map-failures';
 import { SizeClassCounts, SizeClasses } from '../aggregate/map-sizes';
@@ -119,6 +120,13 @@ function vmFamilies(processes: ProcessRow[], failures: MapFailureRow[]): Family[
   ];
 }
 
+/** One series per device, IOMMU driver and reason: a fault's address and process stay out of the labels. */
+function faultSamples(rows: FaultRow[]): Sample[] {
+  return rows.flatMap((f) =>
+    Object.entries(f.reasons).map(([reason, n]) => ({ labels: { device: f.device, iommu_driver: f.iommu_driver ?? 'unknown', reason }, value: n })),
+  );
+}
+
 /**
  * The exported metrics, from the aggregator's state: one model for the scrape
  * endpoint, remote write and OTLP, so all three always say the same. Labels are
@@ -205,6 +213,8 @@ export function buildFamilies(input: ModelInput): Family[] {
     counter('iommutrace_gup_partial_total', 'GUP calls that pinned fewer pages than asked.', '{call}', one(s.gup.partial)),
     counter('iommutrace_gup_errors_total', 'GUP calls that failed, by errno.', '{error}', Object.entries(s.gup.errors_by_errno).map(([errno, n]) => ({ labels: { errno }, value: n }))),
     counter('iommutrace_map_failures_total', 'User-space DMA maps the kernel refused (VFIO MAP_DMA, iommufd IOAS_MAP), by call, errno and cause.', '{failure}', mapFailureSamples(s.map_failures, () => ({}))),
+    counter('iommutrace_iommu_faults_total', 'IO page faults the IOMMU reported, per device, IOMMU driver and the driver\'s reason code.', '{fault}', faultSamples(s.faults)),
+    counter('iommutrace_iommu_fault_reports_dropped_total', 'Fault reports the IOMMU drivers\' rate limiters kept out of the kernel log (VT-d says how many).', '{report}', one(a.ioFaults.reportsDropped)),
     counter('iommutrace_dirty_walks_total', 'Dirty-bitmap walks (iova_bitmap_for_each).', '{walk}', one(s.dirty.walks)),
     counter('iommutrace_dirty_walk_errors_total', 'Dirty-bitmap walks that failed.', '{error}', one(s.dirty.errors)),
     counter('iommutrace_dirty_walked_bytes_total', 'IOVA bytes covered by dirty-bitmap walks.', 'By', one(s.dirty.bytes_walked)),
