@@ -208,10 +208,23 @@ export function renderReport(report: Report): string {
   if (r.overflow.map_failures) lost.push(`${n(r.overflow.map_failures)} map failures of processes past the table's bound, summed in its "-" row`);
   if (r.overflow.process_facts) lost.push(`${n(r.overflow.process_facts)} events of processes the recording host did not look up (no VM name or cgroup): its process table was full`);
   if (lost.length) out.push(section('OVERFLOW', lost.join('\n')));
-  if (unwatched.has('page_faults')) out.push('', section('IO PAGE FAULTS', NOT_WATCHED));
-  else if (r.page_faults.length) {
-    out.push('');
-    out.push(section('IO PAGE FAULTS', table(['DEVICE', 'IOVA', 'FLAGS'], r.page_faults.map((f) => [f.device, f.iova, String(f.flags)]))));
+  // Every IOMMU's faults (faults[]); page_faults[] holds the tracepoint's alone.
+  const dropped = r.events.fault_reports_dropped ?? 0;
+  if (unwatched.has('faults')) out.push('', section('IO PAGE FAULTS', NOT_WATCHED));
+  else if (r.faults?.length || dropped) {
+    const rows = (r.faults ?? []).map((f) => [
+      f.device,
+      f.iommu_driver ?? '-',
+      n(f.count),
+      n(f.reads),
+      n(f.writes),
+      Object.entries(f.reasons).map(([code, k]) => `${code} x${n(k)}`).join(' '),
+      f.last.at(-1)?.iova ?? '-',
+      f.vm ?? (f.pid !== null ? String(f.pid) : '-'),
+    ]);
+    const body = [table(['DEVICE', 'IOMMU', 'FAULTS', 'READS', 'WRITES', 'REASONS', 'LAST IOVA', 'HELD BY'], rows)];
+    if (dropped) body.push(`${n(dropped)} fault reports the kernel's rate limit kept out of its log: the counts are the faults it logged`);
+    out.push('', section('IO PAGE FAULTS', body.join('\n')));
   }
   return out.join('\n');
 }
