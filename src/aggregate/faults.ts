@@ -1,6 +1,7 @@
 import type { AttachEvent, FaultLogEvent, IommuTpEvent } from '../events/types';
 import type { ProcessFacts } from '../process/facts';
 import { parseFaultLine } from './fault-lines';
+import { roleOf } from './truth';
 
 /** One fault as `faults[].last` lists it. */
 export interface FaultSample {
@@ -22,7 +23,7 @@ export interface FaultRow {
   last_ns: number;
   /** The newest faults, oldest first (at most MAX_LAST). */
   last: FaultSample[];
-  /** The process that attached the device's group to its domain during the capture (a VMM, a user-space driver). */
+  /** The process that had attached the device's group (seen in the capture) when it last faulted: a VMM, a user-space driver. */
   pid: number | null;
   vm: string | null;
 }
@@ -35,7 +36,7 @@ const IOMMU_FAULT_WRITE = 0x1;
 /** The reason of a fault the io_page_fault tracepoint reports: it carries none, AMD-Vi calls it for IO_PAGE_FAULT events. */
 const TRACEPOINT_REASON = 'IO_PAGE_FAULT';
 
-interface Row extends Omit<FaultRow, 'reasons' | 'pid' | 'vm'> {
+interface Row extends Omit<FaultRow, 'reasons' | 'vm'> {
   reasons: Map<string, number>;
 }
 
@@ -69,18 +70,23 @@ export class FaultTable {
     else this.fault(line.device, line.iommu_driver, line.iova, line.write, line.reason, e.ts_ns);
   }
 
-  /** A successful attach: its process owns the group's devices for what follows. */
+  /** A successful attach: its process holds the group's devices until a detach. */
   attached(e: AttachEvent): void {
-    if (e.ret === 0 && e.pid > 0 && e.group_id >= 0) this.owners.set(e.group_id, e.pid);
+    if (e.ret !== 0 || e.group_id < 0) return;
+    if (roleOf(e.probe)?.counts === 'detach') this.owners.delete(e.group_id);
+    else if (e.pid > 0) this.owners.set(e.group_id, e.pid);
   }
 
   private fault(device: string, iommuDriver: string | null, iova: bigint, write: boolean, reason: string, ts: number): void {
     const key = this.rows.has(device) || this.rows.size < MAX_DEVICES ? device || 'unknown' : '(others)';
     let r = this.rows.get(key);
     if (!r) {
-      r = { device: key, iommu_driver: iommuDriver, count: 0, reads: 0, writes: 0, reasons: new Map(), first_ns: ts, last_ns: ts, last: [] };
+      r = { device: key, iommu_driver: iommuDriver, count: 0, reads: 0, writes: 0, reasons: new Map(), first_ns: ts, last_ns: ts, last: [], pid: null };
       this.rows.set(key, r);
     }
+    // Who held the device when it faulted (its newest fault's).
+    const info = this.deviceInfo(key);
+    if (info && info.group >= 0) r.pid = this.owners.get(info.group) ?? null;
     r.count++;
     if (write) r.writes++;
     else r.reads++;
@@ -101,18 +107,13 @@ export class FaultTable {
   /** The rows, most faults first, with the owner's VM name where the recording host read one. */
   list(facts: (pid: number) => ProcessFacts | undefined = () => undefined): FaultRow[] {
     return [...this.rows.values()]
-      .map((r) => {
-        const info = this.deviceInfo(r.device);
-        const pid = info && info.group >= 0 ? (this.owners.get(info.group) ?? null) : null;
-        return {
-          ...r,
-          iommu_driver: r.iommu_driver ?? info?.iommu_driver ?? null,
-          reasons: Object.fromEntries(r.reasons),
-          last: r.last.map((s) => ({ ...s })),
-          pid,
-          vm: pid !== null ? (facts(pid)?.vm ?? null) : null,
-        };
-      })
+      .map((r) => ({
+        ...r,
+        iommu_driver: r.iommu_driver ?? this.deviceInfo(r.device)?.iommu_driver ?? null,
+        reasons: Object.fromEntries(r.reasons),
+        last: r.last.map((s) => ({ ...s })),
+        vm: r.pid !== null ? (facts(r.pid)?.vm ?? null) : null,
+      }))
       .sort((a, b) => b.count - a.count || a.device.localeCompare(b.device));
   }
 }

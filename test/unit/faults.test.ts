@@ -144,3 +144,11 @@ test('a capture round trip: the report\'s faults[] and dropped reports equal the
   assert.match(text, /^IO PAGE FAULTS\n.*DEVICE.*REASONS.*\n.*0000:00:03\.0\s+intel-iommu\s+3\s+3\s+0\s+0x06 x3\s+0xdead005000\s+vm-alpha/m);
   assert.match(text, /7 fault reports the kernel's rate limit kept out of its log/);
 });
+
+test('a fault belongs to the process that held the device then: a detach ends the hold, the next attach starts another', () => {
+  const detach = { ...attach(700, 3e9), probe: 'iommu.detach_group' } as AttachEvent;
+  const held = (list: RawEvent[]) => aggregate(list).summary(10e9).faults[0].pid;
+  assert.equal(held([attach(700, 1e9), logLine(READ('1000'), 2e9)] as RawEvent[]), 700);
+  assert.equal(held([attach(700, 1e9), logLine(READ('1000'), 2e9), detach, logLine(READ('2000'), 4e9)] as RawEvent[]), null);
+  assert.equal(held([attach(700, 1e9), detach, attach(800, 5e9), logLine(READ('3000'), 6e9)] as RawEvent[]), 800);
+});
