@@ -1,5 +1,6 @@
 import type { AttachEvent, FaultLogEvent, IommuTpEvent } from '../events/types';
 import type { ProcessFacts } from '../process/facts';
+import { isDefaultDomainType } from './devices';
 import { parseFaultLine } from './fault-lines';
 import { roleOf } from './truth';
 
@@ -73,7 +74,8 @@ export class FaultTable {
   /** A successful attach: its process holds the group's devices until a detach. */
   attached(e: AttachEvent): void {
     if (e.ret !== 0 || e.group_id < 0) return;
-    if (roleOf(e.probe)?.counts === 'detach') this.owners.delete(e.group_id);
+    // Back to the kernel's default domain (after DMA ownership ends): nobody in user space holds it.
+    if (roleOf(e.probe)?.counts === 'detach' || isDefaultDomainType(e.domain_type)) this.owners.delete(e.group_id);
     else if (e.pid > 0) this.owners.set(e.group_id, e.pid);
   }
 
