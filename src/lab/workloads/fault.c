@@ -37,8 +37,12 @@
 #define TXD_RS 0x08
 
 #define RING_IOVA 0x10000000ull
-/* Far from the ring and from anything VFIO maps: one page per descriptor. */
-#define HOLE_IOVA 0xdead000000ull
+/*
+ * Never mapped, one page per descriptor, below the emulated VT-d's 39-bit address
+ * width (0xdead000000 was above it: reason 0x04, beyond MGAW, instead of 0x06, a
+ * page-table entry without read access).
+ */
+#define HOLE_IOVA 0x40000000ull
 #define RING_DESCS 64
 
 struct tx_desc {
