@@ -343,9 +343,9 @@ export class Aggregator {
   private onTracepoint(e: IommuTpEvent): void {
     if (e.probe === 'iommu.tp_attach' && e.dev_name) this.devices.attachSeen(e.dev_name, e.group_id);
     else if (e.probe === 'iommu.tp_add' && e.dev_name) this.devices.row(e.dev_name, e.group_id, e.driver);
-    else if (e.probe === 'iommu.io_page_fault') this.ioFaults.add(e);
-    if (e.probe === 'iommu.io_page_fault' && this.faults.length < MAX_FAULTS) {
-      this.faults.push({ device: e.dev_name, iova: '0x' + e.iova.toString(16), flags: e.flags, ts_ns: e.ts_ns });
+    else if (e.probe === 'iommu.io_page_fault') {
+      this.ioFaults.add(e);
+      if (this.faults.length < MAX_FAULTS) this.faults.push({ device: e.dev_name, iova: '0x' + e.iova.toString(16), flags: e.flags, ts_ns: e.ts_ns });
     }
   }
 
