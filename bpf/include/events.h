@@ -68,6 +68,7 @@ enum it_probe {
 	IT_PROBE_IOMMUFD_IOAS_MAP = 43,		/* IOMMU_IOAS_MAP (iommufd_ioas_map): user-space map requests */
 	IT_PROBE_IOMMU_IOTLB_SYNC = 44,		/* the IOMMU driver's iotlb_sync: ranges invalidated after unmaps */
 	IT_PROBE_IOMMU_FLUSH_ALL = 45,		/* the IOMMU driver's flush_iotlb_all: whole-domain flushes (flush queue) */
+	IT_PROBE_IOMMU_FAULT_LOG = 46,		/* printk:console: the IOMMU drivers' fault lines (VT-d never calls io_page_fault) */
 	IT_PROBE_MAX,
 };
 
@@ -84,6 +85,7 @@ enum it_event_type {
 	IT_EV_SELFTEST = 8,	/* struct it_ev_selftest */
 	IT_EV_MAP_REQUEST = 9,	/* struct it_ev_map_request */
 	IT_EV_IOTLB = 10,	/* struct it_ev_iotlb */
+	IT_EV_FAULT_LOG = 11,	/* struct it_ev_fault_log */
 	IT_EV_MAX,
 };
 
@@ -240,6 +242,21 @@ struct it_ev_iotlb {
 	__u64 bytes;
 	__s32 group_id;		/* the domain's group; -1 when unknown */
 	__u32 pad;
+};
+
+/*
+ * A kernel log line of an IOMMU driver's fault path, as printk stored it (no
+ * level prefix): VT-d's "DMAR: [DMA Read NO_PASID] Request device [00:03.0]
+ * fault addr 0x... [fault reason 0x06] ..." and its rate limiter's
+ * "dmar_fault: N callbacks suppressed". User space parses the text
+ * (src/aggregate/fault-lines.ts); every other line is left in the kernel.
+ */
+#define IT_FAULT_TEXT_LEN 256
+struct it_ev_fault_log {
+	struct it_event_hdr hdr;
+	__u32 len;		/* the line's length (it may be longer than text) */
+	__u32 pad;
+	char text[IT_FAULT_TEXT_LEN];
 };
 
 /* Test and benchmark producer. */

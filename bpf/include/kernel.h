@@ -169,6 +169,12 @@ struct trace_event_raw_iommu_error {
 	int flags;
 };
 
+/* printk:console: every line printk stores, without its level prefix. */
+struct trace_event_raw_console {
+	struct trace_entry ent;
+	__u32 __data_loc_msg;
+};
+
 #pragma clang attribute pop
 
 #endif

@@ -91,6 +91,7 @@ struct it_layouts {
 	struct it_ev_selftest selftest;
 	struct it_ev_map_request map_request;
 	struct it_ev_iotlb iotlb;
+	struct it_ev_fault_log fault_log;
 	struct it_hist_key hist_key;
 	struct it_agg_key agg_key;
 	struct it_agg_val agg_val;

@@ -4,6 +4,7 @@ import { Calls, callsOf, feedHistogram, hasLatency, noCalls } from './calls';
 import { MapFailureTable } from './map-failures';
 import { attachSource, DeviceTable } from './devices';
 import { errnoName } from './errno';
+import { FaultTable } from './faults';
 import { GroupLedger, LedgerLimits } from './groups';
 import { IotlbTable } from './iotlb';
 import { kernelSizeClass } from './map-sizes';
@@ -79,6 +80,8 @@ export class Aggregator {
   readonly faults: Report['page_faults'] = [];
   /** IOTLB syncs and flushes per device. */
   readonly iotlb: IotlbTable;
+  /** IO page faults per device, from the tracepoint or the driver's log (report `faults[]`). */
+  readonly ioFaults = new FaultTable((d) => this.devices.rows.get(d));
   /** Per probe: its event count, and its latency histogram (the one in `latency`). */
   private readonly probes = new Map<string, ProbeStats>();
   /** The last event's probe and its entry: events come in runs of one probe. */
@@ -136,6 +139,7 @@ export class Aggregator {
     // Every kind of the object, or tsc fails here: a kind added to events.h is handled or said to count nothing.
     switch (e.kind) {
       case 'attach':
+        this.ioFaults.attached(e);
         this.devices.attach(e);
         return this.perDevice.attach(e);
       case 'group_ref': return this.onGroupRef(e);
@@ -144,6 +148,7 @@ export class Aggregator {
       case 'dirty': return this.onDirty(e);
       case 'iommu_tp': return this.onTracepoint(e);
       case 'map_request': return this.mapFailures.add(e);
+      case 'fault_log': return this.ioFaults.add(e);
       // Calls, all of them (callsOf): here only to tell tsc so.
       case 'dma': case 'iotlb': case 'selftest': return;
       default: return unhandled(e);
@@ -309,8 +314,9 @@ export class Aggregator {
   private onTracepoint(e: IommuTpEvent): void {
     if (e.probe === 'iommu.tp_attach' && e.dev_name) this.devices.attachSeen(e.dev_name, e.group_id);
     else if (e.probe === 'iommu.tp_add' && e.dev_name) this.devices.row(e.dev_name, e.group_id, e.driver);
-    else if (e.probe === 'iommu.io_page_fault' && this.faults.length < MAX_FAULTS) {
-      this.faults.push({ device: e.dev_name, iova: '0x' + e.iova.toString(16), flags: e.flags, ts_ns: e.ts_ns });
+    else if (e.probe === 'iommu.io_page_fault') {
+      this.ioFaults.add(e);
+      if (this.faults.length < MAX_FAULTS) this.faults.push({ device: e.dev_name, iova: '0x' + e.iova.toString(16), flags: e.flags, ts_ns: e.ts_ns });
     }
   }
 
@@ -341,7 +347,7 @@ export class Aggregator {
    * with maxListed, each lists at most that many (the oldest), which a screen
    * redrawn every second can afford whatever the ledger holds.
    */
-  summary(nowNs: number, { refs = true, maxListed = Infinity } = {}): Pick<Report, 'latency' | 'latency_histograms' | 'dma' | 'devices' | 'map_sizes' | 'iotlb' | 'pins' | 'pin_ledger' | 'gup' | 'gup_by_process' | 'processes' | 'map_failures' | 'dirty' | 'groups' | 'overflow' | 'page_faults'> {
+  summary(nowNs: number, { refs = true, maxListed = Infinity } = {}): Pick<Report, 'latency' | 'latency_histograms' | 'dma' | 'devices' | 'map_sizes' | 'iotlb' | 'pins' | 'pin_ledger' | 'gup' | 'gup_by_process' | 'processes' | 'map_failures' | 'dirty' | 'groups' | 'overflow' | 'page_faults' | 'faults'> {
     const groups = [...this.ledger.groups.values()].map((g) => {
       const { held, leaked } = refs ? this.ledger.classify(g, nowNs, this.opts.leakAgeNs, this.opts.symbolize, maxListed) : { held: [], leaked: [] };
       const known = this.devices.groupDevices.get(g.groupId) ?? new Set<string>();
@@ -374,6 +380,7 @@ export class Aggregator {
       groups: groups.sort((a, b) => a.group - b.group),
       overflow: { group_refs: this.ledger.overflow, stacks: this.ledger.stackOverflow, groups: this.ledger.groupOverflow, processes: this.processes.overflow, map_failures: this.mapFailures.overflow, process_facts: this.opts.processFactsOverflow?.() ?? 0 },
       page_faults: [...this.faults],
+      faults: this.ioFaults.list(this.opts.processFacts),
     };
   }
 }

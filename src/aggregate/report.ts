@@ -1,4 +1,5 @@
 import { DeviceRow } from './devices';
+import { FaultRow } from './faults';
 import { ListedRef } from './groups';
 import { Percentiles } from './loglinear';
 import { MapFailureRow } from './map-failures';
@@ -34,7 +35,8 @@ export interface Report {
   probes: { name: string; target: string | null; mode: string | null; status: string; reason: string | null; reason_code: string | null; events: number }[];
   /** Sections no attached probe fed: their zeros mean "not watched", not "nothing happened" (src/report/watched.ts). */
   not_watched: string[];
-  events: { total: number; lost: number };
+  /** `fault_reports_dropped`: fault lines the IOMMU drivers' rate limiters kept out of the kernel log (VT-d says how many). */
+  events: { total: number; lost: number; fault_reports_dropped: number };
   latency: Record<string, Percentiles>;
   /** The same latencies as power-of-two ranges [low_ns, high_ns), as funclatency prints them. */
   latency_histograms: Record<string, { low_ns: number; high_ns: number; count: number }[]>;
@@ -90,4 +92,6 @@ export interface Report {
    */
   overflow: { group_refs: number; stacks: number; groups: number; processes: number; map_failures: number; process_facts: number };
   page_faults: { device: string; iova: string; flags: number; ts_ns: number }[];
+  /** IO page faults per device, from every IOMMU driver's source (CLI.md `faults[]`). */
+  faults: FaultRow[];
 }

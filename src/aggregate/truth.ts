@@ -92,7 +92,9 @@ export const ROLES: Record<ProbeName, Role | null> = {
   'iommu.group_snapshot': null,
   'iommu.tp_add': r('device.added'),
   'iommu.tp_remove': null,
+  // AMD-Vi (and SMMUv3) call the tracepoint; VT-d only logs: each fault has one source.
   'iommu.io_page_fault': r('page_fault'),
+  'iommu.fault_log': r('page_fault'),
   // User-space map requests: their failures, explained (successes are counted at iommu.map).
   'vfio.map_dma': r('map_failure'),
   'iommufd.ioas_map': r('map_failure'),
@@ -123,7 +125,7 @@ export const SUMMED: Record<ProbeName, boolean> = {
   'vfio.pin': true, 'vfio.unpin': false, 'iommufd.iopt_pin': true, 'iommufd.pin': true,
   'iommufd.iopt_unpin': false, 'iommufd.unpin': false,
   'dirty.walk': false, 'dirty.alloc': false, 'dirty.free': false,
-  'iommu.group_snapshot': false, 'iommu.tp_add': false, 'iommu.tp_remove': false, 'iommu.io_page_fault': false,
+  'iommu.group_snapshot': false, 'iommu.tp_add': false, 'iommu.tp_remove': false, 'iommu.io_page_fault': false, 'iommu.fault_log': false,
   // Successful requests: counted per probe (their failures are what the report explains).
   'vfio.map_dma': true, 'iommufd.ioas_map': true,
   'iommu.iotlb_sync': true, 'iommu.flush_all': true,

@@ -14,6 +14,7 @@ export type {
   IommuTpEvent,
   MapRequestEvent,
   IotlbEvent,
+  FaultLogEvent,
   PinEvent,
   ProbeName,
   RawEvent,

@@ -1,4 +1,5 @@
 import { Aggregator } from '../aggregate/engine';
+import type { FaultRow } from '../aggregate/faults';
 import { Histogram } from '../aggregate/loglinear';
 import { MapFailureRow } from '../aggregate/map-failures';
 import { SizeClassCounts, SizeClasses } from '../aggregate/map-sizes';
@@ -117,6 +118,13 @@ function vmFamilies(processes: ProcessRow[], failures: MapFailureRow[]): Family[
   ];
 }
 
+/** One series per device, IOMMU driver and reason: a fault's address and process stay out of the labels. */
+function faultSamples(rows: FaultRow[]): Sample[] {
+  return rows.flatMap((f) =>
+    Object.entries(f.reasons).map(([reason, n]) => ({ labels: { device: f.device, iommu_driver: f.iommu_driver ?? 'unknown', reason }, value: n })),
+  );
+}
+
 /**
  * The exported metrics, from the aggregator's state: one model for the scrape
  * endpoint, remote write and OTLP, so all three always say the same. Labels are
@@ -131,7 +139,7 @@ export function buildFamilies(input: ModelInput): Family[] {
     ...selfFamilies(input),
     ...latencyFamilies(a),
     ...deviceFamilies(s),
-    ...pinFamilies(s),
+    ...pinFamilies(s, a),
     ...groupFamilies(s, a.groupCounts(input.nowNs)),
     counter('iommutrace_ledger_overflow_total', 'What the bounded tables had to forget (references, stacks, groups, device latency series).', '{entry}', [
       { labels: { table: 'group_refs' }, value: s.overflow.group_refs },
@@ -235,8 +243,8 @@ function deviceFamilies(s: Summary): Family[] {
   ];
 }
 
-/** Pins, GUP, refused maps and dirty walks. */
-function pinFamilies(s: Summary): Family[] {
+/** Pins, GUP, refused maps, IO page faults and dirty walks. */
+function pinFamilies(s: Summary, a: Aggregator): Family[] {
   return [
     counter('iommutrace_pinned_pages_total', 'Pages pinned for DMA, per path (vfio type1, iommufd).', '{page}', [
       { labels: { path: 'vfio' }, value: s.pins.vfio_pages },
@@ -252,6 +260,8 @@ function pinFamilies(s: Summary): Family[] {
     counter('iommutrace_gup_partial_total', 'GUP calls that pinned fewer pages than asked.', '{call}', one(s.gup.partial)),
     counter('iommutrace_gup_errors_total', 'GUP calls that failed, by errno.', '{error}', Object.entries(s.gup.errors_by_errno).map(([errno, n]) => ({ labels: { errno }, value: n }))),
     counter('iommutrace_map_failures_total', 'User-space DMA maps the kernel refused (VFIO MAP_DMA, iommufd IOAS_MAP), by call, errno and cause.', '{failure}', mapFailureSamples(s.map_failures, () => ({}))),
+    counter('iommutrace_iommu_faults_total', 'IO page faults the IOMMU reported, per device, IOMMU driver and the driver\'s reason code.', '{fault}', faultSamples(s.faults)),
+    counter('iommutrace_iommu_fault_reports_dropped_total', 'Fault reports the IOMMU drivers\' rate limiters kept out of the kernel log (VT-d says how many).', '{report}', one(a.ioFaults.reportsDropped)),
     counter('iommutrace_dirty_walks_total', 'Dirty-bitmap walks (iova_bitmap_for_each).', '{walk}', one(s.dirty.walks)),
     counter('iommutrace_dirty_walk_errors_total', 'Dirty-bitmap walks that failed.', '{error}', one(s.dirty.errors)),
     counter('iommutrace_dirty_walked_bytes_total', 'IOVA bytes covered by dirty-bitmap walks.', 'By', one(s.dirty.bytes_walked)),

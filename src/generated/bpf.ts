@@ -16,13 +16,14 @@ export const PROBES = {
   'iommu.tp_attach': 28, 'iommu.tp_add': 29, 'iommu.tp_remove': 30, 'iommu.io_page_fault': 31, 'selftest.getppid': 32,
   'selftest.hist': 33, 'gup.slow': 34, 'gup.pin': 35, 'iommu.attach_handle': 36, 'iommu.detach_handle': 37,
   'iommu.map_atomic': 38, 'iommu.map_sg_atomic': 39, 'iommu.group_snapshot': 40, 'iommufd.iopt_unpin': 41,
-  'vfio.map_dma': 42, 'iommufd.ioas_map': 43, 'iommu.iotlb_sync': 44, 'iommu.flush_all': 45,
+  'vfio.map_dma': 42, 'iommufd.ioas_map': 43, 'iommu.iotlb_sync': 44, 'iommu.flush_all': 45, 'iommu.fault_log': 46,
 } as const;
 export type ProbeName = keyof typeof PROBES;
 
 /** enum it_event_type: event kind -> value. */
 export const EVENT_KINDS = {
   attach: 1, group_ref: 2, dma: 3, gup: 4, pin: 5, dirty: 6, iommu_tp: 7, selftest: 8, map_request: 9, iotlb: 10,
+  fault_log: 11,
 } as const;
 export type EventKind = keyof typeof EVENT_KINDS;
 
@@ -147,6 +148,14 @@ export type IotlbEvent = EventHeader & {
   pad: number;
 };
 
+/** struct it_ev_fault_log. */
+export type FaultLogEvent = EventHeader & {
+  kind: 'fault_log';
+  len: number;
+  pad: number;
+  text: string;
+};
+
 /** Every event, told apart by kind. */
 export type RawEvent =
   | AttachEvent
@@ -158,7 +167,8 @@ export type RawEvent =
   | IommuTpEvent
   | SelftestEvent
   | MapRequestEvent
-  | IotlbEvent;
+  | IotlbEvent
+  | FaultLogEvent;
 
 export interface EventOfKind {
   attach: AttachEvent;
@@ -171,6 +181,7 @@ export interface EventOfKind {
   selftest: SelftestEvent;
   map_request: MapRequestEvent;
   iotlb: IotlbEvent;
+  fault_log: FaultLogEvent;
 }
 
 /** How events carry a field: a number, a string or an exact 64-bit address; width > 1 for arrays. */
@@ -198,6 +209,7 @@ export const EVENT_FIELDS: { readonly [K in EventKind]: readonly EventField<keyo
   selftest: [...HEADER_FIELDS, { name: 'seq', type: 'int', width: 1 }],
   map_request: [...HEADER_FIELDS, { name: 'lat_ns', type: 'int', width: 1 }, { name: 'size', type: 'int', width: 1 }, { name: 'locked_pages', type: 'int', width: 1 }, { name: 'limit_pages', type: 'int', width: 1 }, { name: 'cap_ipc_lock', type: 'int', width: 1 }, { name: 'dma_avail', type: 'int', width: 1 }, { name: 'dma_entry_limit', type: 'int', width: 1 }, { name: 'pad', type: 'int', width: 1 }],
   iotlb: [...HEADER_FIELDS, { name: 'lat_ns', type: 'int', width: 1 }, { name: 'domain', type: 'addr', width: 1 }, { name: 'start', type: 'addr', width: 1 }, { name: 'bytes', type: 'int', width: 1 }, { name: 'group_id', type: 'int', width: 1 }, { name: 'pad', type: 'int', width: 1 }],
+  fault_log: [...HEADER_FIELDS, { name: 'len', type: 'int', width: 1 }, { name: 'pad', type: 'int', width: 1 }, { name: 'text', type: 'string', width: 1 }],
 };
 
 /** The object's programs, by the section (attach mode) each was compiled for. */
@@ -206,9 +218,9 @@ export const PROGRAMS = {
   fexit: ['iommu_attach_device_fexit', 'iommu_detach_device_fexit', 'iommu_attach_group_fexit', 'iommu_detach_group_fexit', 'iommu_replace_group_fexit', 'iommu_attach_handle_fexit', 'iommu_detach_handle_fexit', 'iommu_attach_dev_fexit', 'dirty_walk_fexit', 'dirty_alloc_fexit', 'iommu_map_fexit', 'iommu_map_atomic_fexit', 'iommu_unmap_fexit', 'iommu_map_sg_fexit', 'iommu_map_sg_atomic_fexit', 'iommu_group_get_fexit', 'gup_fast_fexit', 'gup_fast_only_fexit', 'gup_pin_fast_fexit', 'gup_get_fast_fexit', 'gup_pin_fexit', 'gup_pin_remote_fexit', 'iommu_iotlb_sync_fexit', 'iommu_flush_all_fexit', 'vfio_map_dma_fexit', 'iommufd_ioas_map_fexit', 'vfio_pin_fexit', 'vfio_unpin_fexit', 'iommufd_pin_fexit', 'iommufd_iopt_pin_fexit'],
   kprobe: ['iommu_attach_device_kprobe', 'iommu_detach_device_kprobe', 'iommu_attach_group_kprobe', 'iommu_detach_group_kprobe', 'iommu_replace_group_kprobe', 'iommu_attach_handle_kprobe', 'iommu_detach_handle_kprobe', 'iommu_attach_dev_kprobe', 'dirty_walk_kprobe', 'dirty_alloc_kprobe', 'dirty_free_kprobe', 'iommu_map_kprobe', 'iommu_map_atomic_kprobe', 'iommu_unmap_kprobe', 'iommu_map_sg_kprobe', 'iommu_map_sg_atomic_kprobe', 'iommu_group_get_kprobe', 'iommu_group_ref_get_kprobe', 'iommu_group_put_kprobe', 'gup_fast_kprobe', 'gup_slow_kprobe', 'gup_pin_fast_kprobe', 'gup_get_fast_kprobe', 'gup_pin_kprobe', 'gup_pin_remote_kprobe', 'gup_unpin_kprobe', 'gup_unpin_page_kprobe', 'iommu_iotlb_sync_kprobe', 'iommu_flush_all_kprobe', 'vfio_map_dma_kprobe', 'iommufd_ioas_map_kprobe', 'vfio_pin_kprobe', 'vfio_unpin_kprobe', 'iommufd_pin_kprobe', 'iommufd_unpin_kprobe', 'iommufd_iopt_pin_kprobe', 'iommufd_iopt_unpin_kprobe', 'iommu_group_snapshot_kprobe'],
   kretprobe: ['iommu_attach_device_kretprobe', 'iommu_detach_device_kretprobe', 'iommu_attach_group_kretprobe', 'iommu_detach_group_kretprobe', 'iommu_replace_group_kretprobe', 'iommu_attach_handle_kretprobe', 'iommu_detach_handle_kretprobe', 'iommu_attach_dev_kretprobe', 'dirty_walk_kretprobe', 'dirty_alloc_kretprobe', 'iommu_map_kretprobe', 'iommu_map_atomic_kretprobe', 'iommu_unmap_kretprobe', 'iommu_map_sg_kretprobe', 'iommu_map_sg_atomic_kretprobe', 'iommu_group_get_kretprobe', 'gup_fast_kretprobe', 'gup_fast_only_kretprobe', 'gup_pin_fast_kretprobe', 'gup_get_fast_kretprobe', 'gup_pin_kretprobe', 'gup_pin_remote_kretprobe', 'iommu_iotlb_sync_kretprobe', 'iommu_flush_all_kretprobe', 'vfio_map_dma_kretprobe', 'iommufd_ioas_map_kretprobe', 'vfio_pin_kretprobe', 'vfio_unpin_kretprobe', 'iommufd_pin_kretprobe', 'iommufd_iopt_pin_kretprobe'],
-  tp_btf: ['iommu_map_tp_btf', 'iommu_unmap_tp_btf', 'iommu_tp_attach_tp_btf', 'iommu_tp_add_tp_btf', 'iommu_tp_remove_tp_btf', 'iommu_io_page_fault_tp_btf'],
-  raw_tp: ['iommu_map_raw_tp', 'iommu_unmap_raw_tp', 'iommu_tp_attach_raw_tp', 'iommu_tp_add_raw_tp', 'iommu_tp_remove_raw_tp', 'iommu_io_page_fault_raw_tp'],
-  tracepoint: ['iommu_map_tp', 'iommu_unmap_tp', 'iommu_tp_attach_tp', 'iommu_tp_add_tp', 'iommu_tp_remove_tp', 'iommu_io_page_fault_tp', 'selftest_getppid', 'selftest_hist'],
+  tp_btf: ['iommu_map_tp_btf', 'iommu_unmap_tp_btf', 'iommu_fault_log_tp_btf', 'iommu_tp_attach_tp_btf', 'iommu_tp_add_tp_btf', 'iommu_tp_remove_tp_btf', 'iommu_io_page_fault_tp_btf'],
+  raw_tp: ['iommu_map_raw_tp', 'iommu_unmap_raw_tp', 'iommu_fault_log_raw_tp', 'iommu_tp_attach_raw_tp', 'iommu_tp_add_raw_tp', 'iommu_tp_remove_raw_tp', 'iommu_io_page_fault_raw_tp'],
+  tracepoint: ['iommu_map_tp', 'iommu_unmap_tp', 'iommu_fault_log_tp', 'iommu_tp_attach_tp', 'iommu_tp_add_tp', 'iommu_tp_remove_tp', 'iommu_io_page_fault_tp', 'selftest_getppid', 'selftest_hist'],
 } as const;
 export type ProgramName = (typeof PROGRAMS)[keyof typeof PROGRAMS][number];
 

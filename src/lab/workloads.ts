@@ -1,6 +1,6 @@
 import type { KernelName } from './kernels';
 
-export const WORKLOAD_NAMES = ['vfio', 'gup', 'dirty', 'leak', 'premap', 'netdev', 'cdev', 'qemu', 'entrylimit', 'memlock', 'memlock-iommufd', 'hugetlb'] as const;
+export const WORKLOAD_NAMES = ['vfio', 'gup', 'dirty', 'leak', 'premap', 'netdev', 'cdev', 'qemu', 'entrylimit', 'memlock', 'memlock-iommufd', 'hugetlb', 'fault'] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 /** What `--workload` accepts: one workload, `all` that apply to the kernel, or `none`. */
 export type WorkloadSelection = WorkloadName | 'all' | 'none';
@@ -47,6 +47,8 @@ const SPECS: Record<WorkloadName, WorkloadSpec> = {
   memlock: { iommu: true, device: 'vfio', kernels: EVERY_KERNEL },
   // The same limit through iommufd's IOAS_MAP (the device cdev bound to iommufd).
   'memlock-iommufd': { iommu: true, device: 'vfio', kernels: ['iommufd-6.12'] },
+  // A user-space e1000e driver whose transmit descriptors point at IOVAs never mapped: IO page faults.
+  fault: { iommu: true, device: 'vfio', kernels: EVERY_KERNEL },
 };
 
 export function isEarly(w: WorkloadName): boolean {
@@ -104,6 +106,7 @@ export interface WorkloadParams {
   qemu?: { name?: string; memoryMiB?: number };
   entrylimit?: { limit?: number; extra?: number };
   memlock?: { limitKiB?: number; sizesKiB?: number[] };
+  fault?: { faults?: number; gapMs?: number; late?: number; lateAfterMs?: number };
 }
 
 /** Stand-ins in an early workload's argv: the file it creates once set up, the file it waits for. */
@@ -144,6 +147,11 @@ export function workloadArgv(
       // 3 MiB fits in 4 MiB, 3 more do not, 1 MiB does (exactly at the limit), 2 MiB do not.
       return [`${bin}/mapfail`, '--mode', name, '--device', LAB_DEVICE, '--limit-kib', String(params.memlock?.limitKiB ?? 4096),
         '--sizes-kib', (params.memlock?.sizesKiB ?? [3072, 3072, 1024, 2048]).join(','), '--out', out];
+    case 'fault':
+      // 3 faults 300 ms apart fit the kernel's rate limit (10 lines per 5 s, 3 per VT-d fault); a 4th and
+      // 5th right after are cut from the log; after a 6 s pause 1 more is logged, with the count it dropped.
+      return [`${bin}/fault`, '--device', LAB_DEVICE, '--faults', String(params.fault?.faults ?? 5), '--gap-ms', String(params.fault?.gapMs ?? 300),
+        '--late', String(params.fault?.late ?? 1), '--late-after-ms', String(params.fault?.lateAfterMs ?? 6000), '--out', out];
     case 'leak':
       if (!leakModule) throw new Error('leak workload without its module');
       return [`${bin}/leak`, '--module', leakModule, '--device', LAB_DEVICE, '--gets', String(params.leak?.gets ?? 4), '--keep', String(params.leak?.keep ?? 1), '--out', out];
@@ -188,6 +196,20 @@ export interface VfioTruth extends TruthBase {
   detaches: number;
   /** premap: bytes mapped before GO (and unmapped after it, within unmapped_bytes). */
   premapped_bytes: number;
+}
+
+/** The fault workload: each IOVA a transmit descriptor pointed at, and the kernel's log of the window. */
+export interface FaultTruth extends TruthBase {
+  workload: 'fault';
+  device: string;
+  group: number;
+  ring_iova: string;
+  /** The device's transmit head at the end: how many descriptors it fetched. */
+  tx_head: number;
+  /** In the order the tail reached them; `late`: after the pause past the rate-limit interval. */
+  faults: { iova: string; write: boolean; late: boolean }[];
+  /** /dev/kmsg lines of IOMMU drivers during the run, as printed. */
+  kernel_log: string[];
 }
 
 /** The VFIO device cdev on iommufd: IOAS maps pin, unmaps unpin, one attach and one detach of the device. */
@@ -336,4 +358,5 @@ export interface GroundTruth {
   memlock?: MapFailTruth[];
   'memlock-iommufd'?: MapFailTruth[];
   hugetlb?: VfioTruth[];
+  fault?: FaultTruth[];
 }

@@ -358,6 +358,14 @@ export const CATALOGUE: Spec[] = [
     description: 'tracepoint iommu:io_page_fault: a DMA fault reported by the IOMMU',
     candidates: tracepoint('iommu.io_page_fault', 'iommu', 'io_page_fault'),
   },
+  {
+    // VT-d's fault handler (dmar_fault, its per-record part inlined on Debian's
+    // kernels) logs each fault and never reports it to the core: its log line is
+    // the only place the fault's device, address, direction and reason appear.
+    name: 'iommu.fault_log',
+    description: "tracepoint printk:console, VT-d's fault lines only: the IOMMU faults intel-iommu logs (it never calls iommu:io_page_fault)",
+    candidates: tracepoint('iommu.fault_log', 'printk', 'console').map((c) => ({ ...c, iommu: 'intel-iommu' })),
+  },
 
   {
     name: 'selftest.getppid',

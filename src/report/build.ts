@@ -62,7 +62,7 @@ export function buildReport(path: string, options: BuildOptions = {}): Report {
     },
     probes,
     not_watched: notWatched(probes),
-    events: { total: a.total, lost },
+    events: { total: a.total, lost, fault_reports_dropped: a.ioFaults.reportsDropped },
     ...a.summary(endNs),
   };
 }

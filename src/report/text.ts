@@ -194,11 +194,24 @@ function overflowLines(r: Report): string[] {
   return lost.length ? [section('OVERFLOW', lost.join('\n'))] : [];
 }
 
-/** IO page faults, one row each. */
+/** Every IOMMU's faults per device (faults[]; page_faults[] holds the tracepoint's alone), and the reports the kernel dropped. */
 function faultLines(r: Report, unwatched: Set<string>): string[] {
-  if (unwatched.has('page_faults')) return ['', section('IO PAGE FAULTS', NOT_WATCHED)];
-  if (!r.page_faults.length) return [];
-  return ['', section('IO PAGE FAULTS', table(['DEVICE', 'IOVA', 'FLAGS'], r.page_faults.map((f) => [f.device, f.iova, String(f.flags)])))];
+  const dropped = r.events.fault_reports_dropped ?? 0;
+  if (unwatched.has('faults')) return ['', section('IO PAGE FAULTS', NOT_WATCHED)];
+  if (!r.faults?.length && !dropped) return [];
+  const rows = (r.faults ?? []).map((f) => [
+    f.device,
+    f.iommu_driver ?? '-',
+    n(f.count),
+    n(f.reads),
+    n(f.writes),
+    Object.entries(f.reasons).map(([code, k]) => `${code} x${n(k)}`).join(' '),
+    f.last.at(-1)?.iova ?? '-',
+    f.vm ?? (f.pid !== null ? String(f.pid) : '-'),
+  ]);
+  const body = [table(['DEVICE', 'IOMMU', 'FAULTS', 'READS', 'WRITES', 'REASONS', 'LAST IOVA', 'HELD BY'], rows)];
+  if (dropped) body.push(`${n(dropped)} fault reports the kernel's rate limit kept out of its log: the counts are the faults it logged`);
+  return ['', section('IO PAGE FAULTS', body.join('\n'))];
 }
 
 /**

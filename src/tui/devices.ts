@@ -1,5 +1,6 @@
 import * as blessed from 'blessed';
 import { DeviceRow } from '../aggregate/devices';
+import { FaultRow } from '../aggregate/faults';
 import { IotlbRow } from '../aggregate/iotlb';
 import { SizeClasses } from '../aggregate/map-sizes';
 import { rowKey } from '../aggregate/per-device';
@@ -19,6 +20,7 @@ interface Row extends DeviceRow {
   bytesPerSec: number;
   lat?: Percentiles;
   pinned: number;
+  faults: FaultRow | undefined;
 }
 
 /** A column of the devices table: its id one of layout.ts's. */
@@ -57,7 +59,16 @@ const COLUMNS: DeviceColumn[] = [
   latency('map_p50', 'MAP p50', 'p50_ns'),
   latency('map_p99', 'MAP p99', 'p99_ns'),
   num('pinned', 'PINNED', 7, (r) => r.pinned, compact),
+  { ...num('faults', 'FAULTS', 6, (r) => r.faults?.count ?? 0, compact), tag: (r) => (r.faults?.count ? 'red-fg' : undefined) },
 ];
+
+/** Its IO page faults: reads and writes, reasons, and the newest address. */
+function faultLine(f: FaultRow | undefined): string {
+  if (!f) return '-';
+  const reasons = Object.entries(f.reasons).map(([code, n]) => `${code} x${count(n)}`).join(', ');
+  const last = f.last.at(-1);
+  return `${count(f.count)} (${count(f.reads)} reads, ${count(f.writes)} writes; reason ${reasons})${last ? `   last iova ${last.iova}` : ''}`;
+}
 
 /** Its map calls by size class, smallest first, and the share of bytes in huge (2 MiB+) calls. */
 function mapSizes(r: Row): string {
@@ -96,6 +107,7 @@ export class DevicesPanel extends TablePanel<Row, 'devices'> {
           bytesPerSec: v.rates.rate(`dev:${key}:map_bytes`),
           lat: v.detail.mapLatency.get(key)?.percentiles(),
           pinned: v.detail.pinned.get(key) ?? 0,
+          faults: v.summary.faults.find((x) => x.device === d.device),
         };
       })
       .filter((r) => !f || `${r.device} ${r.domain ?? ''} ${r.driver} ${r.group}`.toLowerCase().includes(f));
@@ -126,6 +138,7 @@ export class DevicesPanel extends TablePanel<Row, 'devices'> {
       `iotlb         ${iotlbLine(r.iotlb)}`,
       `map latency   ${lat ? `n ${count(lat.count)}  p50 ${formatDuration(lat.p50_ns)}  p90 ${formatDuration(lat.p90_ns)}  p99 ${formatDuration(lat.p99_ns)}  max ${formatDuration(lat.max_ns)}` : '-'}`,
       `pinned pages  ${count(r.pinned)} (pinned minus unpinned by the processes that attached it)`,
+      `io faults     ${faultLine(r.faults)}`,
     ];
     return { title: `Device ${r.domain ? 'unknown' : r.device}`, body: lines.join('\n') };
   }

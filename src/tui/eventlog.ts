@@ -1,7 +1,8 @@
 import { errnoName } from '../aggregate/errno';
 import { describeMapRequest } from '../aggregate/map-failures';
+import { parseFaultLine } from '../aggregate/fault-lines';
 import { roleOf } from '../aggregate/truth';
-import { AttachEvent, IommuTpEvent, RawEvent } from '../events/types';
+import { AttachEvent, FaultLogEvent, IommuTpEvent, RawEvent } from '../events/types';
 
 export type Level = 'info' | 'warn' | 'error';
 
@@ -30,7 +31,7 @@ function attachLine(e: AttachEvent): LogEntry {
 function tpLine(e: IommuTpEvent, attachWatched: boolean): LogEntry | undefined {
   switch (e.probe) {
     case 'iommu.io_page_fault':
-      return { ts_ns: e.ts_ns, level: 'warn', text: `IO page fault ${e.dev_name} iova 0x${e.iova.toString(16)} flags 0x${e.flags.toString(16)}` };
+      return { ts_ns: e.ts_ns, level: 'warn', text: `IO page fault ${e.dev_name} ${e.flags & 1 ? 'write' : 'read'} iova 0x${e.iova.toString(16)} flags 0x${e.flags.toString(16)}` };
     case 'iommu.tp_add':
       return { ts_ns: e.ts_ns, level: 'info', text: `${e.dev_name} added to group ${e.group_id}` };
     case 'iommu.tp_remove':
@@ -41,6 +42,15 @@ function tpLine(e: IommuTpEvent, attachWatched: boolean): LogEntry | undefined {
     default:
       return undefined;
   }
+}
+
+/** A fault the IOMMU driver logged (VT-d), or the count of reports its rate limiter dropped. */
+function faultLogLine(e: FaultLogEvent): LogEntry | undefined {
+  const f = parseFaultLine(e.text);
+  if (!f) return undefined;
+  if (f.kind === 'suppressed') return { ts_ns: e.ts_ns, level: 'warn', text: `${f.iommu_driver}: the kernel dropped ${f.count} fault reports (rate limit)` };
+  const what = f.interrupt ? `interrupt index 0x${f.iova.toString(16)}` : `${f.write ? 'write' : 'read'} iova 0x${f.iova.toString(16)}`;
+  return { ts_ns: e.ts_ns, level: 'warn', text: `IO page fault ${f.device} ${what} reason ${f.reason} (${f.iommu_driver})` };
 }
 
 function fail(e: RawEvent, what: string, ret: number, extra = ''): LogEntry {
@@ -60,6 +70,8 @@ export function describeEvent(e: RawEvent, attachWatched: boolean, vmOf?: VmOf):
       return attachLine(e);
     case 'iommu_tp':
       return tpLine(e, attachWatched);
+    case 'fault_log':
+      return faultLogLine(e);
     case 'dma':
       return e.ret < 0 ? fail(e, e.probe, e.ret, ` (${e.size} bytes at iova 0x${e.iova.toString(16)})`) : undefined;
     case 'gup':

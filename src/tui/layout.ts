@@ -6,7 +6,7 @@ const RATE_METRICS = ['events', 'map_bytes', 'map_calls', 'unmap_bytes', 'unmap_
 
 /** What a widget kind may list under `metrics` (undefined: free strings, e.g. probe names). */
 export const KINDS = {
-  devices: ['device', 'group', 'driver', 'path', 'attaches', 'detaches', 'errors', 'maps_per_s', 'mib_per_s', 'mapped', 'unmapped', 'map_p50', 'map_p99', 'pinned'],
+  devices: ['device', 'group', 'driver', 'path', 'attaches', 'detaches', 'errors', 'maps_per_s', 'mib_per_s', 'mapped', 'unmapped', 'map_p50', 'map_p99', 'pinned', 'faults'],
   latency: undefined,
   rates: RATE_METRICS,
   sparklines: RATE_METRICS,

@@ -119,7 +119,7 @@ export class Model {
       ['group_gets', gets],
       ['group_puts', puts],
       ['dirty_walks', s.dirty.walks],
-      ['faults', s.page_faults.length],
+      ['faults', s.faults.reduce((n, f) => n + f.count, 0)],
     ];
     for (const [probe, n] of this.agg.perProbe) out.push([`probe:${probe}`, n]);
     for (const r of s.devices) {

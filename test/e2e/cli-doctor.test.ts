@@ -16,8 +16,11 @@ test('doctor as text: causes said once each, the probes they hit grouped, every 
   for (const code of codes) assert.equal(flat.split(`[${code}]`).length > 1, true, `${code} is shown`);
   if (!report.kernel.kprobes) {
     assert.equal(flat.split('kprobes are not built into this kernel').length, 2, 'said once');
-    const unavailable = report.probes.filter((p) => p.status === 'unavailable').length;
-    assert.match(flat, new RegExp(`\\[no_kprobes\\] kprobes are not built into this kernel \\(CONFIG_KPROBES off\\): all ${unavailable} unavailable probes`));
+    const unavailable = report.probes.filter((p) => p.status === 'unavailable');
+    // A probe of tracepoints alone misses for another cause (iommu.fault_log: no VT-d here).
+    const hit = unavailable.filter((p) => p.tried.some((x) => x.reason_code === 'no_kprobes')).length;
+    const which = hit === unavailable.length ? `all ${hit} unavailable probes` : `${hit} probes`;
+    assert.match(flat, new RegExp(`\\[no_kprobes\\] kprobes are not built into this kernel \\(CONFIG_KPROBES off\\): ${which}`));
   }
   for (const p of report.probes.filter((x) => x.status === 'unavailable')) assert.match(r.stdout, new RegExp(`^${p.name.replace('.', '\\.')}\\s+unavailable\\s+-\\s+-\\s+see \\d`, 'm'));
 });

@@ -156,6 +156,11 @@ function expectations(r: Report): Map<string, number> {
   for (const [probe, p] of Object.entries(r.latency)) want.set(`iommutrace_probe_latency_seconds_count{probe="${probe}"}`, p.count);
   // Refused maps by call, errno and cause, as map_failures[] groups them (the dashboard's panels read these).
   for (const f of r.map_failures) sum(`iommutrace_map_failures_total{api="${f.api}",errno="${f.errno}",cause="${f.cause}"}`, f.count);
+  // IO page faults per device, IOMMU driver and reason (the lab capture's fault workload on VT-d).
+  for (const f of r.faults) {
+    for (const [reason, n] of Object.entries(f.reasons)) sum(`iommutrace_iommu_faults_total{device="${f.device}",iommu_driver="${f.iommu_driver ?? 'unknown'}",reason="${reason}"}`, n);
+  }
+  want.set('iommutrace_iommu_fault_reports_dropped_total', r.events.fault_reports_dropped);
   want.set('iommutrace_events_total', r.events.total);
   want.set('iommutrace_lost_events_total', r.events.lost);
   return want;

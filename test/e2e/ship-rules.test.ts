@@ -18,7 +18,7 @@ const RULES = path.join(DIR, 'iommutrace.rules.yml');
 const TESTS = path.join(DIR, 'iommutrace.rules.test.yml');
 /** Another issue adds it, under this name and these causes. */
 const PLANNED = { name: 'iommutrace_map_failures_total', causes: ['locked_memory_limit', 'dma_entry_limit', 'overlap', 'other'] };
-const REQUIRED = ['IommutraceGroupReferenceLeaked', 'IommutraceDmaMapFailures', 'IommutraceLostEvents', 'IommutraceProbeDetached', 'IommutraceExportQueueDrops'];
+const REQUIRED = ['IommutraceGroupReferenceLeaked', 'IommutraceDmaMapFailures', 'IommutraceLostEvents', 'IommutraceProbeDetached', 'IommutraceExportQueueDrops', 'IommutraceIoPageFaults'];
 
 function promtool(): string | undefined {
   return ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((f) => fs.existsSync(f));

@@ -177,6 +177,31 @@ test('the event log says each refused map in words: who (the VM where named), th
   });
 });
 
+test('IO page faults: the Devices panel counts them per device, the event log names each one with its IOVA and reason', async (t) => {
+  if (!available(t)) return;
+  const r = buildReport(MAIN);
+  if (!need(t, r.faults.length > 0, `${MAIN_NAME} holds no IO page fault (the lab's fault workload makes them)`)) return;
+  await withPane(220, 48, async (p) => {
+    p.run(top(`--replay ${MAIN} --speed 0`));
+    const s = await p.waitFor((x) => x.includes('replay ended'), DEADLINE, 'the replay to end');
+    assert.match(s, /FAULTS/, 'the column');
+    for (const f of r.faults) {
+      const row = s.split('\n').find((l) => l.includes(f.device) && l.includes('│'));
+      assert.ok(row && new RegExp(`\\s${count(f.count)}\\s*│`).test(row), `${f.device} with ${f.count} faults:\n${s}`);
+    }
+    p.keys('/', ...'IO page fault', 'Enter');
+    const log = await p.waitFor((x) => x.includes('filter "IO page fault"'), DEADLINE, 'the filter');
+    for (const f of r.faults) {
+      for (const x of f.last.slice(-4)) {
+        const line = `IO page fault ${f.device} ${x.write ? 'write' : 'read'} iova ${x.iova}`;
+        assert.ok(log.split('\n').some((l) => l.includes(line)), `a log line with "${line}":\n${log}`);
+      }
+    }
+    p.keys('q');
+    await assertRestored(p);
+  });
+});
+
 test('device details: its map sizes with the share in huge maps, and its IOTLB syncs and flushes, as the report has them', async (t) => {
   if (!available(t)) return;
   const r = buildReport(MAIN);

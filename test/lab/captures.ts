@@ -57,7 +57,7 @@ export async function recordAround(boot: Boot): Promise<{ truth: GroundTruth; ca
 }
 
 /** The capture the end-to-end tests replay: VFIO traffic on a device, GUP, a leaked reference, a VM, refused maps. */
-export const E2E_BOOT: Boot = { kernel: 'debian-6.1', workloads: ['vfio', 'gup', 'leak', 'qemu', 'entrylimit', 'memlock'] };
+export const E2E_BOOT: Boot = { kernel: 'debian-6.1', workloads: ['vfio', 'gup', 'leak', 'qemu', 'entrylimit', 'memlock', 'fault'] };
 
 /**
  * A lab capture of `boot`, recorded now when no earlier run left one. Without the

@@ -92,7 +92,7 @@ test('a probe that detached during a capture reads back detached, with its modul
     capture: { started_at: '2026-11-21T15:00:00Z', duration_ns: 1e10, host: 'lab', kernel: { release: '6.1.0-56-amd64', btf: true }, cut: false, damage: null, stop_reason: 'SIGINT' },
     probes: ended.map((p) => ({ name: p.name, target: p.target, mode: p.mode, status: p.status, reason: p.reason || null, reason_code: p.reasonCode || null, events: 0 })),
     not_watched: [],
-    events: { total: 0, lost: 0 },
+    events: { total: 0, lost: 0, fault_reports_dropped: 0 },
     latency: {},
     latency_histograms: {},
     dma: { map_calls: 0, map_bytes: 0, unmap_calls: 0, unmap_bytes: 0 },
@@ -109,6 +109,7 @@ test('a probe that detached during a capture reads back detached, with its modul
     groups: [],
     overflow: { group_refs: 0, stacks: 0, groups: 0, processes: 0, map_failures: 0, process_facts: 0 },
     page_faults: [],
+    faults: [],
   } as Report;
   const text = renderReport(report);
   assert.match(text, /^probes {4}1 attached, 0 unavailable, 2 detached during the capture$/m);

@@ -27,7 +27,7 @@ test('report: sections no attached probe fed are listed as not watched, and the 
     probe('dirty.walk', 'unavailable', 'not requested (left out by --probes)', 'not_requested'),
   ]);
   const r = buildReport(file);
-  assert.deepEqual(r.not_watched, ['attaches', 'pins', 'gup', 'dirty', 'groups', 'page_faults', 'map_failures', 'iotlb']);
+  assert.deepEqual(r.not_watched, ['attaches', 'pins', 'gup', 'dirty', 'groups', 'page_faults', 'faults', 'map_failures', 'iotlb']);
   assert.ok(r.dma.map_calls > 0);
   assert.equal(r.gup.calls, 0, 'the numbers stay');
   const text = renderReport(r);

@@ -94,7 +94,7 @@ function runStorm(storm: Storm): Measured {
     capture: { started_at: '2026-11-21T15:00:00Z', duration_ns: 2 * MILLION, host: 'storm', kernel: { release: '6.1.0-storm', btf: true }, cut: false, damage: null, stop_reason: 'duration' },
     probes: [],
     not_watched: [],
-    events: { total: a.total, lost: 0 },
+    events: { total: a.total, lost: 0, fault_reports_dropped: 0 },
     ...summary,
   };
   return {

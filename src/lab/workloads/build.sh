@@ -5,6 +5,6 @@ set -euo pipefail
 out=${1:?usage: build.sh OUTDIR}
 cd "$(dirname "$0")"
 mkdir -p "$out"
-for w in vfio gup dirty leak netdev cdev qemu mapfail; do
+for w in vfio gup dirty leak netdev cdev qemu mapfail fault; do
   gcc -O2 -g -Wall -Wextra -Werror -o "$out/$w" "$w.c"
 done
