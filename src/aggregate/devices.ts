@@ -45,7 +45,7 @@ const DETACH_PROBES = new Set<string>(DETACH);
 const SOURCES = ['api', 'per-device', 'tracepoint'] as const;
 export type AttachSource = (typeof SOURCES)[number];
 
-export function attachSource(attached: Set<string>): AttachSource {
+export function attachSource(attached: ReadonlySet<string>): AttachSource {
   const ranks = [...probesFor('attach'), ...DETACH].filter((p) => attached.has(p)).map((p) => ROLES[p]!.rank as number);
   return SOURCES[Math.min(SOURCES.length - 1, ...ranks)];
 }

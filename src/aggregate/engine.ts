@@ -108,6 +108,16 @@ export class Aggregator {
     this.pathUnpins = [...sourcesOf(['unpin.vfio', 'unpin.iommufd'], opts.attached)].some((p) => opts.attached.has(p));
   }
 
+  /** What the recording host read of a process (VM name, cgroup), where it did. */
+  factsOf(pid: number): ProcessFacts | undefined {
+    return this.opts.processFacts?.(pid);
+  }
+
+  /** The logical probes that were attached. */
+  get attached(): ReadonlySet<string> {
+    return this.opts.attached;
+  }
+
   /** Events a probe delivered (0 for one that never fired). */
   eventsOf(probe: string): number {
     return this.probes.get(probe)?.events ?? 0;

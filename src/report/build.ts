@@ -1,4 +1,6 @@
+import type { Aggregator } from '../aggregate/engine';
 import { Report } from '../aggregate/report';
+import type { RawEvent } from '../events/types';
 import { probesAtEnd } from '../capture/header';
 import { Pipeline } from '../source/pipeline';
 import { ReplaySource } from '../source/replay';
@@ -19,7 +21,7 @@ function orNull(s: string): string | null {
 }
 
 /** Reads a capture and aggregates it into the report-format object. */
-export function buildReport(path: string, options: BuildOptions = {}): Report {
+export function buildReport(path: string, options: BuildOptions = {}, observe?: (e: RawEvent, agg: Aggregator) => void): Report {
   // The window in the capture's own time (ns from its clock base), once the header says where that is.
   let from = -Infinity;
   let to = Infinity;
@@ -32,7 +34,8 @@ export function buildReport(path: string, options: BuildOptions = {}): Report {
   if (options.sinceNs !== undefined) from = Number(options.sinceNs - base);
   if (options.untilNs !== undefined) to = Number(options.untilNs - base);
   // One by one: the report is the per-event reference the summed paths are checked against.
-  const pipeline = new Pipeline(src, { leakAgeNs: options.leakAgeNs ?? h.leakAgeNs, summed: false });
+  // `observe` sees each event after the aggregator (the HTML report's timeline).
+  const pipeline: Pipeline = new Pipeline(src, { leakAgeNs: options.leakAgeNs ?? h.leakAgeNs, summed: false, onEvent: observe && ((e) => observe(e, pipeline.agg)) });
   pipeline.start();
   src.playAll();
   const a = pipeline.agg;

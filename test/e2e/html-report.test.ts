@@ -143,11 +143,11 @@ async function checkPage(t: TestContext, capture: string, name: string, expect: 
     assert.deepEqual(failures.map((r) => key({ pid: r.pid.value, api: r.api.value, errno: r.errno.value, cause: r.cause.text, count: r.count.value })).sort(), report.map_failures.map(key).sort());
     assert.ok(report.map_failures.length > 0, 'the capture has refused maps');
 
-    // IO page faults: each in the table and marked on the timeline.
-    if (!report.not_watched.includes('page_faults')) {
+    // IO page faults (every IOMMU's: faults[]): each device in the table, each fault marked on the timeline.
+    if (!report.not_watched.includes('faults')) {
       const faults = await b.evaluate<Row[]>(ROWS('faults-table'));
-      assert.deepEqual(faults.map((r) => [r.device.value, r.iova.value]), report.page_faults.map((f) => [f.device, f.iova]));
-      assert.equal(tl.mark_counts.fault, report.page_faults.length);
+      assert.deepEqual(faults.map((r) => [r.device.value, Number(r.count.value)]), report.faults.map((f) => [f.device, f.count]));
+      assert.equal(tl.mark_counts.fault, report.faults.reduce((n, f) => n + f.count, 0));
     }
 
     // Probes with status and reason.

@@ -4,11 +4,13 @@
  * (downsample.ts keeps the sums exact), the per-device map latency, and the moments
  * worth marking (attaches, detaches, refused maps, IO page faults).
  */
-import { readCaptureFile } from '../../capture/reader';
-import type { CaptureHeader } from '../../capture/types';
+import { attachSource, isDefaultDomainType } from '../../aggregate/devices';
+import type { Aggregator } from '../../aggregate/engine';
+import { parseFaultLine } from '../../aggregate/fault-lines';
 import type { Report } from '../../aggregate/report';
+import { probesFor, sourcesOf } from '../../aggregate/truth';
 import type { RawEvent } from '../../events/types';
-import type { BuildOptions } from '../build';
+import { buildReport, type BuildOptions } from '../build';
 import { Bins, used } from './downsample';
 
 export type MarkKind = 'attach' | 'detach' | 'map_failure' | 'fault';
@@ -46,7 +48,7 @@ const MAX_MARKS = 4000;
 
 const ATTACH_API = ['iommu.attach_device', 'iommu.attach_group', 'iommu.attach_handle', 'iommu.replace_group'];
 const DETACH_API = ['iommu.detach_device', 'iommu.detach_group', 'iommu.detach_handle'];
-const MAP_PROBES = new Set(['iommu.map', 'iommu.map_sg', 'iommu.map_atomic', 'iommu.map_sg_atomic']);
+const MAP_PROBES = new Set<string>(probesFor('map'));
 
 interface Sums {
   label: string;
@@ -56,151 +58,139 @@ interface Sums {
   unpin: Float64Array;
 }
 
-/** Which attach probes to mark: the attach API when watched (one event per attach), else the per-device core, else the tracepoint. */
-function attachMarkers(h: CaptureHeader): Set<string> {
-  const on = new Set(h.probes.filter((p) => p.status === 'attached' || p.status === 'detached').map((p) => p.name));
-  if ([...ATTACH_API, ...DETACH_API].some((p) => on.has(p))) return new Set([...ATTACH_API, ...DETACH_API]);
-  if (on.has('iommu.attach_dev')) return new Set(['iommu.attach_dev']);
-  return new Set(['iommu.tp_attach']);
-}
-
-/** Pin and unpin probes as the report counts them: iommufd at its iopt path when that is watched. */
-function pinProbes(h: CaptureHeader): { pin: Set<string>; unpin: Set<string> } {
-  const on = new Set(h.probes.filter((p) => p.status === 'attached' || p.status === 'detached').map((p) => p.name));
-  return {
-    pin: new Set(['vfio.pin', on.has('iommufd.iopt_pin') ? 'iommufd.iopt_pin' : 'iommufd.pin']),
-    unpin: new Set(['vfio.unpin', on.has('iommufd.iopt_unpin') ? 'iommufd.iopt_unpin' : 'iommufd.unpin']),
-  };
+/** Which attach probes to mark: those whose attaches the report counts (the attach API, else the per-device core, else the tracepoint). */
+function attachMarkers(attached: ReadonlySet<string>): Set<string> {
+  const source = attachSource(attached);
+  if (source === 'api') return new Set([...ATTACH_API, ...DETACH_API]);
+  return new Set([source === 'per-device' ? 'iommu.attach_dev' : 'iommu.tp_attach']);
 }
 
 function errnoText(ret: number): string {
   return ret < 0 ? `errno ${-ret}` : `ret ${ret}`;
 }
 
-/** The kernel's default-domain types (DMA API, identity) and blocked: not a device's own domain. */
-function defaultDomain(type: number): boolean {
-  return type === 0 || (type & (2 | 4)) !== 0;
-}
-
 /**
- * Reads the capture's events once and bins them. `report` (of the same capture)
- * names devices by group, paths and VMs, so the timeline uses the report's words.
+ * The timeline, fed each event of the report's own pass after its aggregator
+ * (buildReport's observer): devices, kernel-driver paths and the pin probes are
+ * the aggregator's, so the series sum to the report's figures by construction.
  */
-export function readTimeline(path: string, report: Report, options: BuildOptions = {}, maxBins = 2048): TimelineData {
-  const bins = new Bins(maxBins);
-  const devices = new Map<string, Sums>();
-  const processes = new Map<string, Sums>();
-  const latency = new Map<string, number[]>();
-  const marks: Mark[] = [];
-  const counts: Record<MarkKind, number> = { attach: 0, detach: 0, map_failure: 0, fault: 0 };
-  const domains = new Map<bigint, string>();
-  const byGroup = new Map<number, string>();
-  const kernelPath = new Set(report.devices.filter((d) => d.path === 'kernel').map((d) => d.device));
-  for (const d of report.devices) if (d.device !== 'unknown' && d.group >= 0 && !byGroup.has(d.group)) byGroup.set(d.group, d.device);
-  const vmOf = new Map(report.processes.map((p) => [p.pid, p.vm]));
-  let marked = new Set<string>();
-  let from = -Infinity;
-  let to = Infinity;
-  let pins = { pin: new Set<string>(), unpin: new Set<string>() };
+export class Timeline {
+  private readonly bins: Bins;
+  private readonly devices = new Map<string, Sums>();
+  private readonly processes = new Map<string, Sums & { pid: number; comm: string }>();
+  private readonly latency = new Map<string, number[]>();
+  private readonly marks: Mark[] = [];
+  private readonly counts: Record<MarkKind, number> = { attach: 0, detach: 0, map_failure: 0, fault: 0 };
+  private marked?: Set<string>;
+  private pins?: { pin: Set<string>; unpin: Set<string> };
 
-  const sums = (table: Map<string, Sums>, key: string, label: () => string): Sums => {
+  constructor(maxBins = 2048) {
+    this.bins = new Bins(maxBins);
+  }
+
+  private sums<T extends Sums>(table: Map<string, T>, key: string, extra: Omit<T, keyof Sums>): T {
     let s = table.get(key);
     if (!s) {
-      if (table.size >= MAX_SERIES && key !== '(others)') return sums(table, '(others)', () => '(others)');
-      s = { label: label(), map: bins.addSeries(), unmap: bins.addSeries(), pin: bins.addSeries(), unpin: bins.addSeries() };
+      if (table.size >= MAX_SERIES && key !== '(others)') return this.sums(table, '(others)', extra);
+      s = { label: key, map: this.bins.addSeries(), unmap: this.bins.addSeries(), pin: this.bins.addSeries(), unpin: this.bins.addSeries(), ...extra } as T;
       table.set(key, s);
     }
     return s;
-  };
-  const processSums = (e: RawEvent): Sums =>
-    sums(processes, String(e.pid), () => {
-      const vm = vmOf.get(e.pid);
-      return `${vm ? `${vm}: ` : ''}${e.comm} (${e.pid})`;
-    });
-  const mark = (ts: number, kind: MarkKind, text: string): void => {
-    counts[kind]++;
-    if (marks.length < MAX_MARKS) marks.push({ ts_ns: ts, kind, text });
-  };
-  const deviceOf = (domain: bigint, group: number): string => domains.get(domain) ?? byGroup.get(group) ?? 'unknown';
+  }
 
-  const onEvent = (e: RawEvent): void => {
+  private processSums(e: RawEvent): Sums {
+    return this.sums(this.processes, String(e.pid), { pid: e.pid, comm: e.comm });
+  }
+
+  private mark(ts: number, kind: MarkKind, text: string): void {
+    this.counts[kind]++;
+    if (this.marks.length < MAX_MARKS) this.marks.push({ ts_ns: ts, kind, text });
+  }
+
+  /** One event, after `agg` has counted it. */
+  add(e: RawEvent, agg: Aggregator): void {
+    this.marked ??= attachMarkers(agg.attached);
+    this.pins ??= { pin: sourcesOf(['pin.vfio', 'pin.iommufd'], agg.attached), unpin: sourcesOf(['unpin.vfio', 'unpin.iommufd'], agg.attached) };
     switch (e.kind) {
       case 'attach': {
-        const detach = DETACH_API.includes(e.probe);
-        const device = e.dev_name || byGroup.get(e.group_id) || `group ${e.group_id}`;
-        const perDevice = e.probe === 'iommu.attach_dev';
-        if (e.ret === 0 && e.domain !== 0n && !detach && !domains.has(e.domain) && !(perDevice && defaultDomain(e.domain_type))) {
-          domains.set(e.domain, device);
-        }
-        if (!marked.has(e.probe)) return;
-        const kind: MarkKind = detach || (perDevice && defaultDomain(e.domain_type)) ? 'detach' : 'attach';
-        mark(e.ts_ns, kind, `${kind} ${device}${e.ret ? ` failed (${errnoText(e.ret)})` : ''} by ${e.comm} (${e.pid})`);
-        return;
+        if (!this.marked.has(e.probe)) return;
+        const device = e.dev_name || [...(agg.devices.groupDevices.get(e.group_id) ?? [])][0] || `group ${e.group_id}`;
+        const detach = DETACH_API.includes(e.probe) || (e.probe === 'iommu.attach_dev' && isDefaultDomainType(e.domain_type));
+        const kind: MarkKind = detach ? 'detach' : 'attach';
+        return this.mark(e.ts_ns, kind, `${kind} ${device}${e.ret ? ` failed (${errnoText(e.ret)})` : ''} by ${e.comm} (${e.pid})`);
       }
       case 'dma': {
         const unmap = e.probe === 'iommu.unmap';
         if (!unmap && !MAP_PROBES.has(e.probe)) return;
-        const i = bins.index(e.ts_ns);
-        const device = deviceOf(e.domain, e.group_id);
-        const d = sums(devices, device, () => device);
+        const i = this.bins.index(e.ts_ns);
+        // The row the aggregator counted the call in: the report's device, "unknown" for unknown domains.
+        const key = agg.devices.keyFor(e.domain);
+        const device = key.startsWith('unknown:') ? 'unknown' : key;
+        const d = this.sums(this.devices, device, {});
         (unmap ? d.unmap : d.map)[i] += e.done;
         if (!unmap && e.lat_ns > 0) {
-          let h = latency.get(device);
-          if (!h) latency.set(device, (h = new Array<number>(64).fill(0)));
+          let h = this.latency.get(device);
+          if (!h) this.latency.set(device, (h = new Array<number>(64).fill(0)));
           h[Math.min(63, Math.floor(Math.log2(e.lat_ns)))]++;
         }
         // A kernel driver's DMA-API maps run in whatever context was current: no process's.
-        if (kernelPath.has(device)) return;
-        const p = processSums(e);
+        if (agg.devices.rows.get(key)?.path === 'kernel') return;
+        const p = this.processSums(e);
         (unmap ? p.unmap : p.map)[i] += e.done;
         return;
       }
       case 'pin': {
-        const pin = pins.pin.has(e.probe);
-        if (!pin && !pins.unpin.has(e.probe)) return;
+        const pin = this.pins.pin.has(e.probe);
+        if (!pin && !this.pins.unpin.has(e.probe)) return;
         // As the report: VFIO's unpin releases its whole range.
         const pages = e.probe === 'vfio.unpin' ? e.nr_pages : e.pinned;
         if (pages <= 0) return;
-        const p = processSums(e);
-        (pin ? p.pin : p.unpin)[bins.index(e.ts_ns)] += pages;
+        const p = this.processSums(e);
+        (pin ? p.pin : p.unpin)[this.bins.index(e.ts_ns)] += pages;
         return;
       }
       case 'map_request':
-        if (e.ret < 0) mark(e.ts_ns, 'map_failure', `${vmOf.get(e.pid) ?? e.comm} (${e.pid}): ${e.probe} of ${e.size} bytes refused, ${errnoText(e.ret)}`);
+        if (e.ret < 0) this.mark(e.ts_ns, 'map_failure', `${agg.factsOf(e.pid)?.vm ?? e.comm} (${e.pid}): ${e.probe} of ${e.size} bytes refused, ${errnoText(e.ret)}`);
         return;
       case 'iommu_tp':
-        if (e.probe === 'iommu.io_page_fault') mark(e.ts_ns, 'fault', `IO page fault on ${e.dev_name || 'a device'} at 0x${e.iova.toString(16)} (flags 0x${e.flags.toString(16)})`);
+        if (e.probe === 'iommu.io_page_fault') this.mark(e.ts_ns, 'fault', `IO page fault on ${e.dev_name || 'a device'} at 0x${e.iova.toString(16)} (flags 0x${e.flags.toString(16)})`);
         return;
+      case 'fault_log': {
+        // VT-d's faults, from its own log line (the report's faults[] reads the same).
+        const f = parseFaultLine(e.text);
+        if (f?.kind === 'fault') this.mark(e.ts_ns, 'fault', `IO page fault on ${f.device} at 0x${f.iova.toString(16)} (${f.write ? 'write' : 'read'}, reason ${f.reason})`);
+        return;
+      }
       default:
         return;
     }
-  };
+  }
 
-  readCaptureFile(path, {
-    onHeader: (h) => {
-      marked = attachMarkers(h);
-      pins = pinProbes(h);
-      // The report's window (build.ts), in the capture's own time.
-      const base = BigInt(h.clockBaseNs || '0');
-      if (options.sinceNs !== undefined) from = Number(options.sinceNs - base);
-      if (options.untilNs !== undefined) to = Number(options.untilNs - base);
-    },
-    onEvent: (e) => {
-      if (options.pid !== undefined && e.pid !== options.pid) return;
-      if (e.ts_ns < from || e.ts_ns > to) return;
-      onEvent(e);
-    },
-  });
-  const out = (table: Map<string, Sums>): SeriesOut[] =>
-    [...table]
-      .map(([key, s]) => ({ key, label: s.label, map_bytes: used(bins, s.map), unmap_bytes: used(bins, s.unmap), pinned_pages: used(bins, s.pin), unpinned_pages: used(bins, s.unpin) }))
-      .filter((s) => s.map_bytes.some((v) => v) || s.unmap_bytes.some((v) => v) || s.pinned_pages.some((v) => v) || s.unpinned_pages.some((v) => v));
-  return {
-    bin_ns: bins.width,
-    devices: out(devices),
-    processes: out(processes),
-    marks,
-    mark_counts: counts,
-    device_map_latency: Object.fromEntries(latency),
-  };
+  /** The series and marks, processes named as the report names them (VM first). */
+  result(report: Report): TimelineData {
+    const vmOf = new Map(report.processes.map((p) => [p.pid, p.vm]));
+    const out = (table: Map<string, Sums>): SeriesOut[] =>
+      [...table]
+        .map(([key, s]) => ({ key, label: s.label, map_bytes: used(this.bins, s.map), unmap_bytes: used(this.bins, s.unmap), pinned_pages: used(this.bins, s.pin), unpinned_pages: used(this.bins, s.unpin) }))
+        .filter((s) => s.map_bytes.some((v) => v) || s.unmap_bytes.some((v) => v) || s.pinned_pages.some((v) => v) || s.unpinned_pages.some((v) => v));
+    for (const p of this.processes.values()) {
+      const vm = vmOf.get(p.pid);
+      if (p.label !== '(others)') p.label = `${vm ? `${vm}: ` : ''}${p.comm} (${p.pid})`;
+    }
+    return {
+      bin_ns: this.bins.width,
+      devices: out(this.devices),
+      processes: out(this.processes),
+      marks: this.marks,
+      mark_counts: this.counts,
+      device_map_latency: Object.fromEntries(this.latency),
+    };
+  }
+}
+
+/** The report and its timeline, from one pass over the capture. */
+export function reportWithTimeline(path: string, options: BuildOptions = {}, maxBins = 2048): { report: Report; timeline: TimelineData } {
+  const timeline = new Timeline(maxBins);
+  const report = buildReport(path, options, (e, agg) => timeline.add(e, agg));
+  return { report, timeline: timeline.result(report) };
 }

@@ -9,7 +9,7 @@ import { buildReport, type BuildOptions } from '../build';
 import type { Report } from '../../aggregate/report';
 import { toolVersion } from '../../capture/header';
 import { renderPage } from './page';
-import { readTimeline } from './timeline';
+import { reportWithTimeline } from './timeline';
 
 export class HtmlTargetError extends Error {}
 
@@ -31,8 +31,7 @@ export function checkTarget(capture: string, out: string, force: boolean): void 
 /** Writes the page; returns the report it shows and the page's size in bytes. */
 export function writeHtmlReport(capture: string, out: string, options: BuildOptions & { force?: boolean } = {}): { report: Report; bytes: number } {
   checkTarget(capture, out, options.force ?? false);
-  const report = buildReport(capture, options);
-  const timeline = readTimeline(capture, report, options);
+  const { report, timeline } = reportWithTimeline(capture, options);
   const page = renderPage(report, timeline, toolVersion());
   const tmp = path.join(path.dirname(out), `.${path.basename(out)}.${process.pid}.tmp`);
   try {

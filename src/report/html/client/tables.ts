@@ -66,14 +66,18 @@ export function drawTables(kit: Kit, report: PageReport): void {
           },
         ], report.map_failures),
     el('h3', {}, 'IO page faults'),
-    notWatched('page_faults')
+    notWatched('faults')
       ? el('p', { class: 'note' }, 'not watched')
       : table('faults-table', [
-          { key: 'ts_ns', label: 'time', num: true, fmt: (v) => secs(v / 1e9) },
           { key: 'device', label: 'device' },
-          { key: 'iova', label: 'IOVA' },
-          { key: 'flags', label: 'flags', num: true, fmt: (v) => `0x${v.toString(16)}` },
-        ], report.page_faults),
+          { key: 'iommu_driver', label: 'IOMMU' },
+          { key: 'count', label: 'faults', num: true, fmt: int },
+          { key: 'reads', label: 'reads', num: true, fmt: int },
+          { key: 'writes', label: 'writes', num: true, fmt: int },
+          { key: 'reasons', label: 'reasons', fmt: (v) => Object.entries(v as Record<string, number>).map(([c, k]) => `${c} x${k}`).join(' ') },
+          { key: 'last', label: 'last IOVA', fmt: (v) => (v as { iova: string }[]).at(-1)?.iova ?? '-' },
+          { key: 'vm', label: 'held by', fmt: (v, r) => v ?? (r.pid == null ? '-' : String(r.pid)) },
+        ], report.faults),
     el('h3', {}, 'Probes'),
     table('probes-table', [
       { key: 'name', label: 'probe' },
