@@ -83,6 +83,10 @@ export class Timeline {
   private readonly counts: Record<MarkKind, number> = { attach: 0, detach: 0, map_failure: 0, fault: 0 };
   private marked?: Set<string>;
   private pins?: { pin: Set<string>; unpin: Set<string> };
+  /** The last domain, its device and whether a kernel driver holds it: DMA comes in runs into one domain; an attach may change them. */
+  private lastDomain = -1n;
+  private lastDevice = '';
+  private lastKernel = false;
 
   constructor(maxBins = 2048) {
     this.bins = new Bins(maxBins);
@@ -113,6 +117,7 @@ export class Timeline {
     this.pins ??= { pin: sourcesOf(['pin.vfio', 'pin.iommufd'], agg.attached), unpin: sourcesOf(['unpin.vfio', 'unpin.iommufd'], agg.attached) };
     switch (e.kind) {
       case 'attach': {
+        this.lastDomain = -1n;
         if (!this.marked.has(e.probe)) return;
         const device = e.dev_name || [...(agg.devices.groupDevices.get(e.group_id) ?? [])][0] || `group ${e.group_id}`;
         const detach = DETACH_API.includes(e.probe) || (e.probe === 'iommu.attach_dev' && isDefaultDomainType(e.domain_type));
@@ -123,9 +128,14 @@ export class Timeline {
         const unmap = e.probe === 'iommu.unmap';
         if (!unmap && !MAP_PROBES.has(e.probe)) return;
         const i = this.bins.index(e.ts_ns);
-        // The row the aggregator counted the call in: the report's device, "unknown" for unknown domains.
-        const key = agg.devices.keyFor(e.domain);
-        const device = key.startsWith('unknown:') ? 'unknown' : key;
+        if (e.domain !== this.lastDomain) {
+          // The row the aggregator counted the call in: the report's device, "unknown" for unknown domains.
+          const key = agg.devices.keyFor(e.domain);
+          this.lastDomain = e.domain;
+          this.lastDevice = key.startsWith('unknown:') ? 'unknown' : key;
+          this.lastKernel = agg.devices.rows.get(key)?.path === 'kernel';
+        }
+        const device = this.lastDevice;
         const d = this.sums(this.devices, device, {});
         (unmap ? d.unmap : d.map)[i] += e.done;
         if (!unmap && e.lat_ns > 0) {
@@ -134,7 +144,7 @@ export class Timeline {
           h[Math.min(63, Math.floor(Math.log2(e.lat_ns)))]++;
         }
         // A kernel driver's DMA-API maps run in whatever context was current: no process's.
-        if (agg.devices.rows.get(key)?.path === 'kernel') return;
+        if (this.lastKernel) return;
         const p = this.processSums(e);
         (unmap ? p.unmap : p.map)[i] += e.done;
         return;
