@@ -27,11 +27,13 @@ stage() {
 stage prepare node dist/test/stages/prepare-lab.js
 for s in unit host lab e2e; do
   [ -d "dist/test/$s" ] || continue
-  stage "$s" node --expose-gc --test --test-concurrency=1 "dist/test/$s"
+  # The files, not the folder: Node 22 and later take --test arguments as globs only.
+  stage "$s" node --expose-gc --test --test-concurrency=1 "dist/test/$s"/*.test.js
 done
 
-# node's reporter ends each run with "# pass N", "# fail N", "# skipped N".
-total() { cat "$logs"/*.log | sed -n "s/^# $1 \([0-9]*\)$/\1/p" | awk '{s+=$1} END {print s+0}'; }
+# node's reporter ends each run with "# pass N", "# fail N", "# skipped N" (TAP, Node 20)
+# or "ℹ pass N" (spec, Node 22 and later when not on a terminal).
+total() { cat "$logs"/*.log | sed -n "s/^\(#\|ℹ\) $1 \([0-9]*\)$/\2/p" | awk '{s+=$1} END {print s+0}'; }
 echo "# stage    time     result"
 printf '# %s\n' "${summary[@]}"
 echo "tests: $(total pass) passed, $(total fail) failed, $(total skipped) skipped"
