@@ -15,33 +15,21 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ROOT } from '../helpers';
+import { dmaRecords } from './synthetic';
 
 type Loader = (p: string) => any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** A figure measured in the tree whose dist/ `d` loads from; one number, lower or higher as named. */
 const FIGURES: Record<string, (d: Loader) => Promise<{ value: number; unit: string }>> = {
   async decode(d) {
+    // The other build's decoder (its object's layouts) and aggregator; the records from this tree's builder.
     const { decoder } = d('test/bench/synthetic');
     const { Aggregator } = d('src/aggregate/engine');
-    const dma = [...decoder.schema.types.values()].find((t: { kind: string }) => t.kind === 'dma');
-    const size = (dma.layout.size + 7) & ~7;
     const n = 4096;
-    const buf = Buffer.alloc(n * size);
-    const f = (name: string): number => dma.layout.fields.find((x: { name: string }) => x.name === name).offset;
-    for (let i = 0; i < n; i++) {
-      const o = i * size;
-      buf.writeBigUInt64LE(BigInt(1e9 + i * 1000), o + f('hdr.ts_ns'));
-      buf.writeUInt16LE(dma.id, o + f('hdr.type'));
-      buf.writeUInt16LE(decoder.schema.probeIds.get('iommu.map'), o + f('hdr.probe'));
-      buf.write('qemu', o + f('hdr.comm'));
-      buf.writeBigUInt64LE(0xffff888104a3c000n, o + f('domain'));
-      buf.writeBigUInt64LE(BigInt(i) << 12n, o + f('iova'));
-      buf.writeBigUInt64LE(4096n, o + f('done'));
-      buf.writeBigUInt64LE(BigInt(500 + i), o + f('lat_ns'));
-    }
+    const { buf, stride, length } = dmaRecords(decoder, n);
     const agg = new Aggregator({ attached: new Set(['iommu.map']), symbolize: (a: bigint) => a.toString(16), leakAgeNs: 0 });
     const c0 = process.cpuUsage();
-    for (let r = 0; r < 200; r++) for (let i = 0; i < n; i++) agg.add(decoder.decode(buf, i * size, dma.layout.size));
+    for (let r = 0; r < 200; r++) for (let i = 0; i < n; i++) agg.add(decoder.decode(buf, i * stride, length));
     const c = process.cpuUsage(c0);
     return { value: (200 * n) / ((c.user + c.system) / 1e6) / 1e6, unit: 'M events/s of CPU' };
   },

@@ -21,7 +21,7 @@ import { buildHelpers, cDelivery, jsDelivery } from './measure';
 import { memoryBench } from './memory-bench';
 import { probeOverhead } from './probe-overhead';
 import { spread } from './prog-stats';
-import { decoder, vfioLike, writeCapture } from './synthetic';
+import { decoder, dmaRecords, vfioLike, writeCapture } from './synthetic';
 import { topCpuPercent } from './top-cpu';
 
 interface Result {
@@ -70,29 +70,15 @@ async function ringbufDelivery(): Promise<number> {
 
 function decodeAggregate(delivery: number): void {
   // A batch of real ring records, laid out from BTF, decoded and aggregated in a loop.
-  const dma = [...decoder.schema.types.values()].find((t) => t.kind === 'dma')!;
-  const size = (dma.layout.size + 7) & ~7;
   const n = 4096;
-  const buf = Buffer.alloc(n * size);
-  const f = (name: string) => dma.layout.fields.find((x) => x.name === name)!.offset;
-  for (let i = 0; i < n; i++) {
-    const o = i * size;
-    buf.writeBigUInt64LE(BigInt(1e9 + i * 1000), o + f('hdr.ts_ns'));
-    buf.writeUInt16LE(dma.id, o + f('hdr.type'));
-    buf.writeUInt16LE(decoder.schema.probeIds.get('iommu.map')!, o + f('hdr.probe'));
-    buf.write('qemu', o + f('hdr.comm'));
-    buf.writeBigUInt64LE(0xffff888104a3c000n, o + f('domain'));
-    buf.writeBigUInt64LE(BigInt(i) << 12n, o + f('iova'));
-    buf.writeBigUInt64LE(4096n, o + f('done'));
-    buf.writeBigUInt64LE(BigInt(500 + i), o + f('lat_ns'));
-  }
+  const { buf, stride, length } = dmaRecords(decoder, n);
   const agg = new Aggregator({ attached: new Set(['iommu.map']), symbolize: (a) => a.toString(16), leakAgeNs: 0 });
   // This machine's CPU time varies run to run (a shared host): the median of 7 runs.
   const rounds = 100;
   const rates: number[] = [];
   for (let run = 0; run < 7; run++) {
     const start = process.hrtime.bigint();
-    for (let r = 0; r < rounds; r++) for (let i = 0; i < n; i++) agg.add(decoder.decode(buf, i * size, dma.layout.size)!);
+    for (let r = 0; r < rounds; r++) for (let i = 0; i < n; i++) agg.add(decoder.decode(buf, i * stride, length)!);
     rates.push((rounds * n) / (Number(process.hrtime.bigint() - start) / 1e9) / 1e6);
   }
   rates.sort((a, b) => a - b);

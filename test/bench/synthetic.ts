@@ -7,6 +7,30 @@ import { BPF_OBJECT } from '../helpers';
 
 export const decoder = new Decoder(EventSchema.fromFile(BPF_OBJECT));
 
+/**
+ * `n` ring records of iommu.map into one domain, laid out from the BTF of the
+ * object `d` decodes (ab.ts passes another build's), as the ring hands them over:
+ * the buffer, each record's stride and its length.
+ */
+export function dmaRecords(d: Decoder, n = 4096): { buf: Buffer; stride: number; length: number } {
+  const dma = [...d.schema.types.values()].find((t) => t.kind === 'dma')!;
+  const stride = (dma.layout.size + 7) & ~7;
+  const buf = Buffer.alloc(n * stride);
+  const f = (name: string) => dma.layout.fields.find((x) => x.name === name)!.offset;
+  for (let i = 0; i < n; i++) {
+    const o = i * stride;
+    buf.writeBigUInt64LE(BigInt(1e9 + i * 1000), o + f('hdr.ts_ns'));
+    buf.writeUInt16LE(dma.id, o + f('hdr.type'));
+    buf.writeUInt16LE(d.schema.probeIds.get('iommu.map')!, o + f('hdr.probe'));
+    buf.write('qemu', o + f('hdr.comm'));
+    buf.writeBigUInt64LE(0xffff888104a3c000n, o + f('domain'));
+    buf.writeBigUInt64LE(BigInt(i) << 12n, o + f('iova'));
+    buf.writeBigUInt64LE(4096n, o + f('done'));
+    buf.writeBigUInt64LE(BigInt(500 + i), o + f('lat_ns'));
+  }
+  return { buf, stride, length: dma.layout.size };
+}
+
 export function header(attached: string[]): CaptureHeader {
   return {
     toolVersion: 'bench', host: 'bench', kernelRelease: '6.1.0-bench', bootId: '', btfFingerprint: '', btf: true,
