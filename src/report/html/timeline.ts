@@ -7,6 +7,7 @@
 import { attachSource, isDefaultDomainType } from '../../aggregate/devices';
 import type { Aggregator } from '../../aggregate/engine';
 import { parseFaultLine } from '../../aggregate/fault-lines';
+import { bucketLow } from '../../aggregate/loglinear';
 import type { Report } from '../../aggregate/report';
 import { probesFor, sourcesOf } from '../../aggregate/truth';
 import type { RawEvent } from '../../events/types';
@@ -78,7 +79,8 @@ export class Timeline {
   private readonly bins: Bins;
   private readonly devices = new Map<string, Sums>();
   private readonly processes = new Map<string, Sums & { pid: number; comm: string }>();
-  private readonly latency = new Map<string, number[]>();
+  /** The aggregator of the report's pass: its per-device map latency is the page's. */
+  private agg?: Aggregator;
   private readonly marks: Mark[] = [];
   private readonly counts: Record<MarkKind, number> = { attach: 0, detach: 0, map_failure: 0, fault: 0 };
   private marked?: Set<string>;
@@ -113,6 +115,7 @@ export class Timeline {
 
   /** One event, after `agg` has counted it. */
   add(e: RawEvent, agg: Aggregator): void {
+    this.agg = agg;
     this.marked ??= attachMarkers(agg.attached);
     this.pins ??= { pin: sourcesOf(['pin.vfio', 'pin.iommufd'], agg.attached), unpin: sourcesOf(['unpin.vfio', 'unpin.iommufd'], agg.attached) };
     switch (e.kind) {
@@ -138,11 +141,6 @@ export class Timeline {
         const device = this.lastDevice;
         const d = this.sums(this.devices, device, {});
         (unmap ? d.unmap : d.map)[i] += e.done;
-        if (!unmap && e.lat_ns > 0) {
-          let h = this.latency.get(device);
-          if (!h) this.latency.set(device, (h = new Array<number>(64).fill(0)));
-          h[Math.min(63, Math.floor(Math.log2(e.lat_ns)))]++;
-        }
         // A kernel driver's DMA-API maps run in whatever context was current: no process's.
         if (this.lastKernel) return;
         const p = this.processSums(e);
@@ -193,9 +191,20 @@ export class Timeline {
       processes: out(this.processes),
       marks: this.marks,
       mark_counts: this.counts,
-      device_map_latency: Object.fromEntries(this.latency),
+      device_map_latency: foldedMapLatency(this.agg),
     };
   }
+}
+
+/** The aggregator's map latency per device folded into powers of two (a log-linear bucket lies within one): bucket b holds [2^b, 2^(b+1)) ns. */
+function foldedMapLatency(agg: Aggregator | undefined): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const [key, h] of agg?.perDevice.mapLatency ?? []) {
+    const device = key.startsWith('unknown:') ? 'unknown' : key;
+    const folded = (out[device] ??= new Array<number>(64).fill(0));
+    for (const [b, n] of h.buckets()) folded[Math.max(0, Math.min(63, Math.floor(Math.log2(bucketLow(b)))))] += n;
+  }
+  return out;
 }
 
 /** The report and its timeline, from one pass over the capture. */
