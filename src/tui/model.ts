@@ -51,7 +51,7 @@ export interface View {
  */
 export class Model {
   readonly pipeline: Pipeline;
-  log!: EventLog;
+  log = new EventLog();
   readonly rates = new RateTracker();
   readonly sampleTimes: number[] = [];
   private lastSampleNs = -1;
@@ -67,7 +67,6 @@ export class Model {
     this.attachWatched = attachSource(src.attached) !== 'tracepoint';
     // What the kernel sums comes summed (live in aggregated mode, summed as a replay plays).
     this.pipeline = new Pipeline(src, { leakAgeNs, summed: true, onEvent: (e) => this.logEvent(e) });
-    this.reset();
   }
 
   get agg(): Aggregator {
@@ -79,6 +78,7 @@ export class Model {
     this.pipeline.start(onEnd);
   }
 
+  /** Every count starts over (`r`). */
   reset(): void {
     this.pipeline.reset();
     this.log = new EventLog();
