@@ -122,3 +122,8 @@ export function readServedDomains(src: MapSource): Map<bigint, number> {
   const g = STRUCTS.it_domain_info.fields.group_id;
   return new Map(m.entries().map(({ key, value }) => [key.readBigUInt64LE(0), read(value, g)]));
 }
+
+/** it_freed: the domains freed since their keys were last retired, with the key to delete each entry by. */
+export function readFreedDomains(src: MapSource): Map<bigint, Buffer> {
+  return new Map(src.map('it_freed').entries().map(({ key }) => [key.readBigUInt64LE(0), key]));
+}

@@ -21,12 +21,17 @@ const MODULE_PARAMS: Record<string, string[]> = {
   brd: ['rd_nr=1', 'rd_size=16384'],
 };
 
+/** VFIO's modules for this kernel in load order, with their parameters (for runs that load them late). */
+export function vfioModules(kernel: PreparedKernel): ModuleLoad[] {
+  return kernel.modulesDir ? moduleClosure(kernel.modulesDir, VFIO_MODULES, MODULE_PARAMS) : [];
+}
+
 /** Builds (once per kernel and init script) the busybox initramfs; returns its path. */
 export async function prepareInitramfs(kernel: PreparedKernel): Promise<string> {
   const init = fs.readFileSync(path.join(labAssets(), 'init.sh'));
   const lists = {
     'boot.list': kernel.modulesDir ? moduleClosure(kernel.modulesDir, BOOT_MODULES, MODULE_PARAMS) : [],
-    'vfio.list': kernel.modulesDir ? moduleClosure(kernel.modulesDir, VFIO_MODULES, MODULE_PARAMS) : [],
+    'vfio.list': vfioModules(kernel),
     'driver.list': kernel.modulesDir ? moduleClosure(kernel.modulesDir, DRIVER_MODULES, MODULE_PARAMS) : [],
   };
   const busybox = fs.statSync(BUSYBOX);

@@ -32,6 +32,11 @@ export interface RunLabOptions {
   repeat?: boolean;
   /** Emulate an IOMMU; by default decided by the workloads. */
   iommu?: boolean;
+  /**
+   * `late`: VFIO's modules are not loaded at boot and the device is left unbound, for
+   * a command that loads them itself (as hosts do when the first VM starts).
+   */
+  vfio?: 'boot' | 'late';
   /** Which one: Intel VT-d (default) or AMD-Vi. */
   vendor?: IommuVendor;
   params?: WorkloadParams;
@@ -154,7 +159,7 @@ function writeGuestFiles(
   // Read by the initramfs before it can see anything else of the host.
   fs.writeFileSync(
     path.join(lab, 'env'),
-    [`LAB_OUT='${outDir.replace(/'/g, `'\\''`)}'`, `LAB_VFIO=${plan.bindVfio ? 1 : 0}`, `LAB_DRIVER=${plan.bindDriver ? 1 : 0}`, `LAB_BDF=${LAB_DEVICE}`, `LAB_KEEP='${keep.join(' ')}'`, ''].join('\n'),
+    [`LAB_OUT='${outDir.replace(/'/g, `'\\''`)}'`, `LAB_VFIO=${plan.bindVfio && opts.vfio !== 'late' ? 1 : 0}`, `LAB_DRIVER=${plan.bindDriver ? 1 : 0}`, `LAB_BDF=${LAB_DEVICE}`, `LAB_KEEP='${keep.join(' ')}'`, ''].join('\n'),
   );
 
 }

@@ -36,6 +36,7 @@ export interface NativeObject {
   initialValue(map: string): Buffer | null;
   setInitialValue(map: string, value: Buffer): void;
   setMaxEntries(map: string, entries: number): void;
+  reuseMapFd(map: string, fd: number): void;
   load(): Promise<void>;
   attach(program: string, mode: string, target?: string): NativeLink;
   mapFd(map: string): number;

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { Calls, noCalls } from '../aggregate/calls';
-import { AggEntry, MapSource, readAggregates, readHistograms, readServedDomains } from '../events/maps';
+import { AggEntry, MapSource, readAggregates, readFreedDomains, readHistograms, readServedDomains } from '../events/maps';
 import { MAPS, PROBES, ProbeName } from '../generated/bpf';
 
 const NAMES = new Map<number, ProbeName>(Object.entries(PROBES).map(([name, id]) => [id, name as ProbeName]));
@@ -56,6 +56,11 @@ export function rootPidNamespace(): boolean {
  * its calls for that group were all made before it; by the second, no call that
  * looked the group up before the detach can still be adding. The same goes for
  * it_agg's keys without a process (a kernel driver's DMA).
+ *
+ * A domain the kernel freed (iommu.domain_free writes it_freed) makes no more calls
+ * at all: every key naming it, whatever its process or group (IOTLB syncs summed
+ * after the detach have none), is read a last time and deleted at the first read
+ * that finds it freed, and then its it_freed entry.
  */
 export class KernelAggregates {
   private readonly seen = new Map<string, Seen>();
@@ -82,11 +87,14 @@ export class KernelAggregates {
   read(): Calls[] {
     const alive = this.alive;
     const gone = new Set(alive ? [...this.tgids].filter((t) => !alive(t)) : []);
+    // Before the sums: a domain freed by now has made its last call.
+    const freed = this.freedDomains();
     const served = readServedDomains(this.maps);
     const unserved = new Set<string>();
-    /** Whether a domain's keys for a group are done with: unserved at this read and the last. */
-    const retired = (domain: bigint, gid: number): boolean => {
-      if (gid < 0 || domain === 0n || served.get(domain) === gid) return false;
+    /** Whether a domain's keys (for a group; of a process or none) are done with: freed, or unserved (no process) at this read and the last. */
+    const retired = (domain: bigint, gid: number, tgid = 0): boolean => {
+      if (freed.has(domain)) return true;
+      if (tgid !== 0 || gid < 0 || domain === 0n || served.get(domain) === gid) return false;
       const k = `${domain}:${gid}`;
       unserved.add(k);
       return this.unserved.has(k);
@@ -94,11 +102,21 @@ export class KernelAggregates {
     const sums = this.readSums(gone, retired);
     const buckets = this.readBuckets(retired);
     this.unserved = unserved;
+    if (freed.size) for (const key of freed.values()) this.maps.map('it_freed').delete(key);
     return [...sums, ...buckets];
   }
 
+  /** it_freed, where the object has it (an older build may not). */
+  private freedDomains(): Map<bigint, Buffer> {
+    try {
+      return readFreedDomains(this.maps);
+    } catch {
+      return new Map();
+    }
+  }
+
   /** it_agg's new sums; the keys read for the last time (process exited, domain retired) are deleted. */
-  private readSums(gone: Set<number>, retired: (domain: bigint, gid: number) => boolean): Calls[] {
+  private readSums(gone: Set<number>, retired: (domain: bigint, gid: number, tgid: number) => boolean): Calls[] {
     this.tgids = new Set();
     const out: Calls[] = [];
     let keys = 0;
@@ -108,7 +126,7 @@ export class KernelAggregates {
       const k = keyOf(e);
       const was = this.seen.get(k);
       // These are the key's last sums: its process has exited, or (no process) its domain is retired.
-      const last = gone.has(e.tgid) || (e.tgid === 0 && retired(e.domain, e.group_id));
+      const last = gone.has(e.tgid) || retired(e.domain, e.group_id, e.tgid);
       if (last) {
         this.maps.map('it_agg').delete(e.key);
         this.seen.delete(k);
