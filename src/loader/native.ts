@@ -99,6 +99,7 @@ export interface NativeAddon {
   mapLookup(fd: number, key: Buffer, valueSize: number): Buffer | null;
   mapUpdate(fd: number, key: Buffer, value: Buffer, flags: number): void;
   mapDelete(fd: number, key: Buffer): boolean;
+  mapTake(fd: number, key: Buffer, valueSize: number): Buffer | null;
   mapNextKey(fd: number, key: Buffer | null, keySize: number): Buffer | null;
   mapLookupBatch(
     fd: number,

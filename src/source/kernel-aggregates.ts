@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { Calls, noCalls } from '../aggregate/calls';
-import { AggEntry, MapSource, readAggregates, readFreedDomains, readHistograms, readServedDomains } from '../events/maps';
+import { AggEntry, HistEntry, MapSource, readAggregates, readFreedDomains, readHistograms, readServedDomains, takeAggregate, takeHistogram } from '../events/maps';
 import { MAPS, PROBES, ProbeName } from '../generated/bpf';
 
 const NAMES = new Map<number, ProbeName>(Object.entries(PROBES).map(([name, id]) => [id, name as ProbeName]));
@@ -120,15 +120,17 @@ export class KernelAggregates {
     this.tgids = new Set();
     const out: Calls[] = [];
     let keys = 0;
-    for (const e of readAggregates(this.maps)) {
-      const probe = NAMES.get(e.probe);
+    for (const read of readAggregates(this.maps)) {
+      const probe = NAMES.get(read.probe);
       if (!probe) continue;
-      const k = keyOf(e);
+      const k = keyOf(read);
       const was = this.seen.get(k);
-      // These are the key's last sums: its process has exited, or (no process) its domain is retired.
-      const last = gone.has(e.tgid) || retired(e.domain, e.group_id, e.tgid);
+      // These are the key's last sums: its process has exited, or its domain is done with.
+      // Taken and deleted at once: a call that still lands (a new domain at a freed one's
+      // address) makes a new key, counted at the next read.
+      const last = gone.has(read.tgid) || retired(read.domain, read.group_id, read.tgid);
+      const e = last ? (takeAggregate(this.maps, read.key) ?? read) : read;
       if (last) {
-        this.maps.map('it_agg').delete(e.key);
         this.seen.delete(k);
       } else {
         keys++;
@@ -158,15 +160,17 @@ export class KernelAggregates {
   /** it_hist's new counts, one record per probe and domain; a retired domain's keys are deleted. */
   private readBuckets(retired: (domain: bigint, gid: number) => boolean): Calls[] {
     const latency = new Map<string, Calls>();
-    const done = new Set<Buffer>();
     const kept = new Map<Buffer, bigint>();
-    for (const h of readHistograms(this.maps)) {
+    // A retired domain's keys are taken (read and deleted at once) for their final counts.
+    const read = readHistograms(this.maps);
+    const done = new Set(read.filter((h) => retired(h.domain, h.group_id)).map((h) => h.key));
+    const final: HistEntry[] = [...done].flatMap((key) => takeHistogram(this.maps, key));
+    for (const h of [...read.filter((x) => !done.has(x.key)), ...final]) {
       const probe = NAMES.get(h.probe);
       if (!probe) continue;
       const k = `${h.probe}:${h.bucket}:${h.group_id}:${h.domain}`;
       const was = this.buckets.get(k) ?? 0;
-      if (retired(h.domain, h.group_id)) {
-        done.add(h.key);
+      if (done.has(h.key)) {
         this.buckets.delete(k);
       } else {
         this.buckets.set(k, h.count);
@@ -178,7 +182,6 @@ export class KernelAggregates {
       if (!c) latency.set(lk, (c = { ...noCalls(probe, 0, 0, '', h.domain, h.group_id), buckets: [] }));
       c.buckets!.push([h.bucket, h.count - was]);
     }
-    for (const key of done) this.maps.map('it_hist').delete(key);
     const domains = [...new Set(kept.values())].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((d) => `0x${d.toString(16)}`);
     this.use[1] = { map: 'it_hist', entries: kept.size, maxEntries: MAPS.it_hist.maxEntries, domains };
     return [...latency.values()];
