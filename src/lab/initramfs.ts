@@ -21,11 +21,18 @@ const MODULE_PARAMS: Record<string, string[]> = {
   brd: ['rd_nr=1', 'rd_size=16384'],
 };
 
+/** Another PID 1 for the initramfs (a file in src/lab) and modules its boot needs beyond BOOT_MODULES. */
+export interface InitramfsVariant {
+  init: string;
+  bootModules: string[];
+}
+
 /** Builds (once per kernel and init script) the busybox initramfs; returns its path. */
-export async function prepareInitramfs(kernel: PreparedKernel): Promise<string> {
-  const init = fs.readFileSync(path.join(labAssets(), 'init.sh'));
+export async function prepareInitramfs(kernel: PreparedKernel, variant?: InitramfsVariant): Promise<string> {
+  const init = fs.readFileSync(path.join(labAssets(), variant?.init ?? 'init.sh'));
+  const boot = [...BOOT_MODULES, ...(variant?.bootModules ?? [])];
   const lists = {
-    'boot.list': kernel.modulesDir ? moduleClosure(kernel.modulesDir, BOOT_MODULES, MODULE_PARAMS) : [],
+    'boot.list': kernel.modulesDir ? moduleClosure(kernel.modulesDir, boot, MODULE_PARAMS) : [],
     'vfio.list': kernel.modulesDir ? moduleClosure(kernel.modulesDir, VFIO_MODULES, MODULE_PARAMS) : [],
     'driver.list': kernel.modulesDir ? moduleClosure(kernel.modulesDir, DRIVER_MODULES, MODULE_PARAMS) : [],
   };
