@@ -3,10 +3,10 @@
 # ran `npm install -g` of the packed tarball into the prefix the guest sees at
 # /usr/local (under TCG npm itself takes minutes); this installs the unit as README's
 # "Install on a host" says, starts the exporter before any VFIO module is loaded,
-# then loads VFIO, runs the vfio workload
-# and writes what the host's test asserts into $R: metrics, the process's
-# capabilities, systemd-analyze security, BPF objects around a SIGKILL, the stop's
-# result and the journal. Each step's exit code goes to $R/<step>.rc; the host judges.
+# then loads VFIO, runs the vfio workload and writes what the host's test asserts
+# into $R: metrics, the process's capabilities, systemd-analyze security, BPF objects
+# around a SIGKILL, the stop's result and the journal. Each step's exit code goes to
+# $R/<step>.rc; the host judges.
 # OUT comes from the unit; BDF and the workload's argv from $OUT/.lab/deploy.env.
 set -u
 LAB="$OUT/.lab"
