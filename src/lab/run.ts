@@ -87,10 +87,10 @@ export class LabWorkloadError extends Error {}
 const BATCH_TIMEOUT_MS = 10 * 60 * 1000;
 
 /** The first line src/lab/init.sh prints. */
-const INIT_STARTED = 'iommutrace-lab: init started';
+export const INIT_STARTED = 'iommutrace-lab: init started';
 
 /** The console's panic or oops line, for the retry message. */
-function earlyDeath(log: string): string {
+export function earlyDeath(log: string): string {
   const line = log.split('\n').find((l) => /Kernel panic|Oops|BUG:/.test(l));
   return line ? line.replace(/^\[[\s\d.]+\]\s*/, '').trim().slice(0, 120) : 'no panic line on the console';
 }
@@ -112,7 +112,7 @@ function keptPaths(): string[] {
 }
 
 /** Terminal control sequences (SeaBIOS clears the screen) stripped, blank lines dropped: the console's last lines. */
-function consoleTail(log: string): string[] {
+export function consoleTail(log: string): string[] {
   return log
     .replace(/\x1b(\[[0-9;?]*[A-Za-z]|[A-Za-z])/g, '')
     .split('\n')

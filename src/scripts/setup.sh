@@ -12,6 +12,10 @@ if [ "${IOMMUTRACE_LAB:-1}" = 1 ]; then
   # the iommufd-6.12 lab kernel, built from Debian's source
   pkgs+=(linux-source-6.12 bc flex bison dwarves libssl-dev)
 fi
+# The deployment test: the image built and run (podman and buildah, a base made from
+# Debian's packages by mmdebstrap, netavark and iptables for its published port, runc: crun refuses
+# hosts whose cgroups are mounted hybrid, v1 and v2, as this build machine's are).
+pkgs+=(podman buildah mmdebstrap netavark aardvark-dns iptables catatonit uidmap runc)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
