@@ -22,7 +22,7 @@ export function parseProgFdinfo(text: string): { runCount: number; runTimeNs: nu
 /** Run statistics of every program of the attached probes, or undefined when the kernel does not keep them. */
 export function liveProgStats(src: LiveSource): BpfProgStat[] | undefined {
   if (!bpfStatsEnabled()) return undefined;
-  const fds = new Map(src.session.object.programs().map((p) => [p.name, p.fd]));
+  const fds = src.session.programFds();
   const out: BpfProgStat[] = [];
   for (const probe of src.session.attached()) {
     for (const prog of probe.programs) {

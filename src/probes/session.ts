@@ -90,7 +90,15 @@ export class ProbeSession {
     if (!specs.length) return [];
     const fresh = plan(kernel, specs, () => true, { holdModules: this.options.holdModules });
     if (!fresh.some((p) => p.status === 'available')) return [];
-    const obj = await loadAttached(kernel, specs, fresh, this.options, this.object);
+    let obj: BpfObject;
+    try {
+      obj = await loadAttached(kernel, specs, fresh, this.options, this.object);
+    } catch (err) {
+      // Said where the probes are looked at (doctor's words, the metrics, the overlay); the others run on.
+      const why = reason('load_failed', `loaded when module ${modules.join(', ')} came: ${(err as Error).message.split('\n')[0]}`);
+      for (const p of fresh) if (p.status === 'available') unavailable(waiting.get(p.name)!, why);
+      return [];
+    }
     // Closed while this one loaded: nothing may outlive the session.
     if (this.object.state !== 'loaded') {
       obj.close();
@@ -123,6 +131,18 @@ export class ProbeSession {
       if (this.later[i].links().every((l) => l.closed)) this.later.splice(i, 1)[0].close();
     }
     return hit;
+  }
+
+  /** The loaded programs' fds by name, over the first object and the later ones. */
+  programFds(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const obj of [this.object, ...this.later]) for (const p of obj.programs()) if (p.fd >= 0) out.set(p.name, p.fd);
+    return out;
+  }
+
+  /** Detaches every probe (the first object's and the later ones'), keeping the maps to read. */
+  detachAll(): void {
+    for (const obj of [this.object, ...this.later]) for (const l of obj.links()) l.close();
   }
 
   close(): void {

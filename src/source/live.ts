@@ -200,12 +200,11 @@ export class LiveSource implements EventSource {
       this.tell(changes);
       return Promise.resolve(changes);
     }
+    // A load that fails marks its probes unavailable with why (ProbeSession.follow).
     this.following = this.attachLoaded(loaded)
       .then((attached) => [...changes, ...attached])
-      .catch((err: Error) => {
-        process.emitWarning(`iommutrace: probes in module ${loaded.join(', ')} could not be loaded: ${err.message.split('\n')[0]}`);
-        return changes;
-      })
+      // The kernel's view could not be read: nothing attached now; the next load tries again.
+      .catch(() => changes)
       .then((all) => {
         this.following = undefined;
         this.tell(all);
@@ -356,7 +355,7 @@ export class LiveSource implements EventSource {
     this.drainTimer = undefined;
     // A module unloaded since the last look still counts as a detachment in this session.
     if (!this.following) this.tell(this.detachGone(this.watch!.look(readModuleLines()).gone));
-    for (const l of this.session.object.links()) l.close();
+    this.session.detachAll();
     if (!this.ring.closed) {
       this.ring.drain();
       // After the links are gone the sums are final: the last read makes them whole.
