@@ -244,10 +244,12 @@ export class LiveKernel implements KernelView {
     };
   }
 
-  /**
-   * Lets go of what planning read (the kernel's BTF, kallsyms: tens of MB) once the
-   * probes are attached; asked again, they are read again.
-   */
+  /** Lets go of kallsyms once the probes are attached (24 MB of heap); asked again, it is read again. */
+  forgetSymbols(): void {
+    this.kallsyms = undefined;
+    this.funcs.clear();
+  }
+
   close(): void {
     this.vmlinux?.close();
     this.vmlinux = undefined;

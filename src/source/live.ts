@@ -126,10 +126,13 @@ export class LiveSource implements EventSource {
       kernel.close();
       throw err;
     }
-    // Planned and attached: what planning read is not needed again (modules loaded later get a view of their own).
-    kernel.close();
+    // Planned and attached: the symbols planning read are not needed again (modules
+    // loaded later get a view of their own). The BTF stays until stop: closed here, the
+    // arm64 guest's record crashed (SIGSEGV) in most runs.
+    kernel.forgetSymbols();
     if (session.attached().length === 0) {
       session.close();
+      kernel.close();
       throw new NoProbeError(session.probes);
     }
     const src = new LiveSource(kernel, session, decoder, clockBaseNs, wallBaseUnixNs);
