@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# apt-get on Debian's arm64 index without touching the host's architectures: a private
+# APT_CONFIG (APT::Architecture "arm64") with its own lists, cache and empty dpkg status,
+# so `apt-get download` fetches arm64 .debs and nothing is ever installed from it.
+# Usage: apt-arm64.sh update | download PKG... (into the current directory) | depends PKG
+set -euo pipefail
+dir="${IOMMUTRACE_LAB_CACHE:-$HOME/.cache/iommutrace/lab}/arm64/apt"
+mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
+touch "$dir/status"
+cat >"$dir/apt.conf" <<CONF
+APT::Architecture "arm64";
+APT::Architectures { "arm64"; };
+APT::Sandbox::User "root";
+Dir::State::Lists "$dir/lists";
+Dir::State::status "$dir/status";
+Dir::Cache "$dir/cache";
+CONF
+export APT_CONFIG="$dir/apt.conf"
+cmd=$1; shift
+case "$cmd" in
+  update) apt-get update -qq ;;
+  download | depends)
+    # the index once; an older one is refreshed by `update`
+    ls "$dir/lists/"*_Packages >/dev/null 2>&1 || apt-get update -qq
+    if [ "$cmd" = download ]; then apt-get download -q "$@"; else apt-cache depends --no-recommends --no-suggests "$@"; fi ;;
+  *) echo "apt-arm64.sh: unknown command $cmd" >&2; exit 2 ;;
+esac
