@@ -2,7 +2,8 @@
 # apt-get on Debian's arm64 index without touching the host's architectures: a private
 # APT_CONFIG (APT::Architecture "arm64") with its own lists, cache and empty dpkg status,
 # so `apt-get download` fetches arm64 .debs and nothing is ever installed from it.
-# Usage: apt-arm64.sh update | download PKG... (into the current directory) | depends PKG
+# Usage: apt-arm64.sh apt-get|apt-cache ARGS... (the index is fetched on first use;
+# `apt-arm64.sh apt-get update` refreshes it).
 set -euo pipefail
 dir="${IOMMUTRACE_LAB_CACHE:-$HOME/.cache/iommutrace/lab}/arm64/apt"
 mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
@@ -16,12 +17,10 @@ Dir::State::status "$dir/status";
 Dir::Cache "$dir/cache";
 CONF
 export APT_CONFIG="$dir/apt.conf"
-cmd=$1; shift
+cmd=${1:?usage: apt-arm64.sh apt-get|apt-cache ARGS...}; shift
 case "$cmd" in
-  update) apt-get update -qq ;;
-  download | depends)
-    # the index once; an older one is refreshed by `update`
-    ls "$dir/lists/"*_Packages >/dev/null 2>&1 || apt-get update -qq
-    if [ "$cmd" = download ]; then apt-get download -q "$@"; else apt-cache depends --no-recommends --no-suggests "$@"; fi ;;
-  *) echo "apt-arm64.sh: unknown command $cmd" >&2; exit 2 ;;
+  apt-get | apt-cache) ;;
+  *) echo "apt-arm64.sh: runs apt-get or apt-cache, not $cmd" >&2; exit 2 ;;
 esac
+ls "$dir/lists/"*_Packages >/dev/null 2>&1 || [ "$*" = update ] || apt-get update -qq
+exec "$cmd" "$@"

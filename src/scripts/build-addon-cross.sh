@@ -28,7 +28,7 @@ if [ ! -e "$sysroot/.done" ] || [ "$(cat "$sysroot/.done")" != "${pkgs[*]}" ]; t
   for p in "${pkgs[@]}"; do
     compgen -G "$cache/debs/${p}_*_arm64.deb" >/dev/null || missing+=("$p")
   done
-  [ ${#missing[@]} -eq 0 ] || (cd "$cache/debs" && bash "$root/src/scripts/apt-arm64.sh" download "${missing[@]}")
+  [ ${#missing[@]} -eq 0 ] || (cd "$cache/debs" && bash "$root/src/scripts/apt-arm64.sh" apt-get download -q "${missing[@]}")
   rm -rf "$sysroot"
   mkdir -p "$sysroot"
   for p in "${pkgs[@]}"; do
