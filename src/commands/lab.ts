@@ -22,7 +22,9 @@ export default class Lab extends BaseCommand {
   static override description = `Prepares and caches the kernel under ~/.cache/iommutrace/lab (IOMMUTRACE_LAB_CACHE overrides):
 Debian's 6.1 and 6.12 packages, or a 6.12 built with iommufd and its test mock. Boots it under
 QEMU (TCG, q35, intel-iommu or with --iommu amd amd-iommu, an e1000e at 0000:00:03.0 bound to vfio-pci), with the host root
-shared read-only and the results folder shared writable at the same path. Runs the workload,
+shared read-only and the results folder shared writable at the same path (--arch arm64: Debian's
+arm64 kernels under qemu-system-aarch64, virt with SMMUv3, on a small arm64 root with this clone
+on top). Runs the workload,
 whose ground truth lands in <out>/ground-truth/, and the command after "--" (default:
 iommutrace top), then powers off and exits with the command's exit code.`;
 
@@ -31,6 +33,7 @@ iommutrace top), then powers off and exits with the command's exit code.`;
     '<%= config.bin %> lab --kernel debian-6.12 --workload leak -- iommutrace doctor --json',
     '<%= config.bin %> lab --kernel iommufd-6.12 --workload dirty --schedule around -- iommutrace record -o lab-out/dirty.iotrace',
     '<%= config.bin %> lab --prepare --kernel all',
+    '<%= config.bin %> lab --arch arm64 --kernel debian-6.12 --workload vfio -- iommutrace doctor',
   ];
 
   static override strict = false;
