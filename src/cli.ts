@@ -61,7 +61,9 @@ export async function runCli(argv: string[]): Promise<void> {
   if (args[0] === 'help') args = [...args.slice(1), '--help'];
   try {
     answerPlatform();
-    const config = await Config.load(path.resolve(__dirname, '..', '..', 'package.json'));
+    // No plugins but our own: the user's oclif plugin list (~/.local/share/iommutrace) is not
+    // read, which a service with ProtectHome=yes could not (a warning in its journal).
+    const config = await Config.load({ root: path.resolve(__dirname, '..', '..', 'package.json'), userPlugins: false });
     const ids = [...config.commandIDs].sort();
     const unknown = unknownCommand(args, ids);
     if (unknown) {

@@ -69,6 +69,7 @@ enum it_probe {
 	IT_PROBE_IOMMU_IOTLB_SYNC = 44,		/* the IOMMU driver's iotlb_sync: ranges invalidated after unmaps */
 	IT_PROBE_IOMMU_FLUSH_ALL = 45,		/* the IOMMU driver's flush_iotlb_all: whole-domain flushes (flush queue) */
 	IT_PROBE_IOMMU_FAULT_LOG = 46,		/* printk:console: the IOMMU drivers' fault lines (VT-d never calls io_page_fault) */
+	IT_PROBE_IOMMU_DOMAIN_FREE = 47,	/* iommu_domain_free: a domain's end (its in-kernel sums are final) */
 	IT_PROBE_MAX,
 };
 

@@ -76,6 +76,18 @@ struct {
 } it_domain_group SEC(".maps") __weak;
 
 /*
+ * Domains freed (struct iommu_domain * -> when), until user space has read their
+ * sums a last time and deleted their keys in it_agg and it_hist, and then this entry.
+ * LRU: where nobody reads it (record mode) the oldest go.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, it_time_t);
+} it_freed SEC(".maps") __weak;
+
+/*
  * Never read or written: its value type pulls every event layout and enum into the
  * object's BTF, where src/events/layout.ts reads them back.
  */

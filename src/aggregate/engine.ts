@@ -91,12 +91,12 @@ export class Aggregator {
   private readonly one: Calls = noCalls('iommu.map', 0, 0, '', 0n, -1);
   /** Latency and pinned pages per device (the dashboard, the metrics). */
   readonly perDevice: PerDevice;
-  private readonly gupFrom: Set<string>;
-  private readonly pinFrom: Set<string>;
+  private gupFrom: Set<string>;
+  private pinFrom: Set<string>;
   /** Whether a VFIO or iommufd unpin may hold GUP unpins (they are then counted there). */
-  private readonly pathUnpins: boolean;
+  private pathUnpins: boolean;
 
-  constructor(private readonly opts: AggregatorOptions) {
+  constructor(private opts: AggregatorOptions) {
     this.devices = new DeviceTable(attachSource(opts.attached), opts.hostDevices);
     this.ledger = new GroupLedger(opts.limits);
     this.iotlb = new IotlbTable(this.devices);
@@ -106,6 +106,20 @@ export class Aggregator {
     this.gupFrom = sources('gup', opts.attached);
     this.pinFrom = sourcesOf(['pin.vfio', 'pin.iommufd', 'unpin.vfio', 'unpin.iommufd', 'unpin.gup'], opts.attached);
     this.pathUnpins = [...sourcesOf(['unpin.vfio', 'unpin.iommufd'], opts.attached)].some((p) => opts.attached.has(p));
+  }
+
+  /**
+   * The probes that run changed (a module loaded or unloaded during a live session):
+   * the choice of which probes count what follows, from the next event on. Probes
+   * that detached stay in: their events so far were the truth.
+   */
+  probesAttached(attached: ReadonlySet<string>): void {
+    const ran = new Set([...this.opts.attached, ...attached]);
+    this.opts = { ...this.opts, attached: ran };
+    this.perDevice.probesAttached(ran);
+    this.gupFrom = sources('gup', ran);
+    this.pinFrom = sourcesOf(['pin.vfio', 'pin.iommufd', 'unpin.vfio', 'unpin.iommufd', 'unpin.gup'], ran);
+    this.pathUnpins = [...sourcesOf(['unpin.vfio', 'unpin.iommufd'], ran)].some((p) => ran.has(p));
   }
 
   /** What the recording host read of a process (VM name, cgroup), where it did. */

@@ -33,8 +33,8 @@ export class PerDevice {
   private series = 0;
   private readonly byPid = new Map<number, string>();
   /** The same pin and unpin probes as the report's (truth.ts): the panel and the report agree. */
-  private readonly pins: Set<string>;
-  private readonly unpins: Set<string>;
+  private pins = new Set<string>();
+  private unpins = new Set<string>();
   /** The last (probe, domain) and its histogram: calls come in long runs of one probe into one domain. */
   private lastProbe = '';
   private lastDomain = -1n;
@@ -45,6 +45,11 @@ export class PerDevice {
     attached: ReadonlySet<string>,
     private readonly maxSeries = 1024,
   ) {
+    this.probesAttached(attached);
+  }
+
+  /** Which probes' pins and unpins count: the best-ranked of those attached (Aggregator.probesAttached). */
+  probesAttached(attached: ReadonlySet<string>): void {
     this.pins = sourcesOf(['pin.vfio', 'pin.iommufd'], attached);
     this.unpins = sourcesOf(['unpin.vfio', 'unpin.iommufd'], attached);
   }

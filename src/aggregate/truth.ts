@@ -101,6 +101,8 @@ export const ROLES: Record<ProbeName, Role | null> = {
   // The IOMMU driver's invalidations: one op per kernel, no overlap.
   'iommu.iotlb_sync': r('iotlb.sync'),
   'iommu.flush_all': r('iotlb.flush'),
+  // A domain's end: retires its in-kernel sums (src/source/kernel-aggregates.ts), counts nothing.
+  'iommu.domain_free': null,
   'selftest.getppid': null,
   'selftest.hist': null,
 };
@@ -126,6 +128,7 @@ export const SUMMED: Record<ProbeName, boolean> = {
   'iommufd.iopt_unpin': false, 'iommufd.unpin': false,
   'dirty.walk': false, 'dirty.alloc': false, 'dirty.free': false,
   'iommu.group_snapshot': false, 'iommu.tp_add': false, 'iommu.tp_remove': false, 'iommu.io_page_fault': false, 'iommu.fault_log': false,
+  'iommu.domain_free': false,
   // Successful requests: counted per probe (their failures are what the report explains).
   'vfio.map_dma': true, 'iommufd.ioas_map': true,
   'iommu.iotlb_sync': true, 'iommu.flush_all': true,

@@ -1,11 +1,12 @@
 /**
  * V8's code cache for the CLI's own modules and its dependencies: compiling the
  * couple of hundred files oclif, protobufjs and ours load is a third of the time
- * before the probes attach. Node 20 has no built-in compile cache (22 has), so
- * each file's compiled code is kept, keyed by its contents, in a directory only
- * this user can write (systemd's CacheDirectory when the agent runs as a
- * service, else ~/.cache/iommutrace). A missing, stale or rejected entry only
- * means compiling as usual; it is written when the process exits.
+ * before the probes attach. Node 22.1 and later keep it themselves
+ * (module.enableCompileCache), pointed here at a directory only this user can
+ * write (systemd's CacheDirectory when the agent runs as a service, else
+ * ~/.cache/iommutrace). Node 20 has none: there each file's compiled code is
+ * kept by hand, keyed by its contents, in the same directory. A missing, stale or
+ * rejected entry only means compiling as usual; it is written when the process exits.
  *
  * Beside it, where each require() of the package's files led (resolved.json):
  * Node resolves the 300 requests of a start by trying extensions, reading
@@ -101,11 +102,18 @@ function keepResolutions(dir: string, M: ModuleInternals): void {
   });
 }
 
+/** Node's own compile cache (22.1+), absent from @types/node 20. */
+const builtinCache = (Module as unknown as { enableCompileCache?: (dir: string) => unknown }).enableCompileCache;
+
 function install(): void {
   const dir = cacheDir();
   if (!dir) return;
   const M = Module as unknown as ModuleInternals;
   keepResolutions(dir, M);
+  if (builtinCache) {
+    builtinCache(dir);
+    return;
+  }
   const compile = M.prototype._compile;
   const toWrite: [string, vm.Script][] = [];
   M.prototype._compile = function (this: CompilingModule, content: string, filename: string): unknown {

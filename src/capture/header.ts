@@ -95,23 +95,34 @@ export function liveHeader(src: RecordedSource, leakAgeNs: number, argv: string[
 }
 
 /**
- * A probe attached at the start and detached during the recording (its module was
- * unloaded) shows in the snapshot record writes at that moment, as the counter
- * `probe_detached:NAME` whose value is when it was noticed (ns from the clock base).
- * The header was written before; readers apply these with probesAtEnd().
+ * Captures before 0.5.0 marked a probe detached during the recording (its module
+ * was unloaded) with the snapshot counter `probe_detached:NAME`, whose value is when
+ * it was noticed (ns from the clock base). Snapshots now carry the probes themselves.
  */
 export const DETACHED_COUNTER = 'probe_detached:';
 
-/** The header's probes as they ended: the ones a snapshot says detached are `detached`, with why and when. */
+/**
+ * The header's probes as they ended. The header was written before the recording
+ * began; a probe whose module loaded later attached then, and one whose module was
+ * unloaded detached: the snapshots written at those moments say so, in order.
+ */
 export function probesAtEnd(h: CaptureHeader, snapshots: Snapshot[]): CaptureProbe[] {
-  const at = new Map<string, number>();
+  const now = new Map(h.probes.map((p) => [p.name, p]));
   for (const s of snapshots) {
-    for (const c of s.counters) if (c.name.startsWith(DETACHED_COUNTER)) at.set(c.name.slice(DETACHED_COUNTER.length), c.value);
+    for (const c of s.counters) {
+      const p = c.name.startsWith(DETACHED_COUNTER) ? now.get(c.name.slice(DETACHED_COUNTER.length)) : undefined;
+      if (!p || p.status !== 'attached') continue;
+      const where = p.module ? `module ${p.module}` : 'its target';
+      now.set(p.name, { ...p, status: 'detached', reason: `${where} was unloaded ${(c.value / 1e9).toFixed(1)} s into the capture`, reasonCode: 'detached' });
+    }
+    for (const p of s.probes ?? []) now.set(p.name, p);
   }
-  return h.probes.map((p) => {
-    const ns = at.get(p.name);
-    if (ns === undefined || p.status !== 'attached') return p;
-    const where = p.module ? `module ${p.module}` : 'its target';
-    return { ...p, status: 'detached', reason: `${where} was unloaded ${(ns / 1e9).toFixed(1)} s into the capture`, reasonCode: 'detached' };
-  });
+  return [...now.values()];
+}
+
+/** The probes that ran at any time of the recording: attached at the start or later (their events are authoritative). */
+export function probesThatRan(h: CaptureHeader, snapshots: Snapshot[]): Set<string> {
+  const ran = new Set(h.probes.filter((p) => p.status === 'attached').map((p) => p.name));
+  for (const s of snapshots) for (const p of s.probes ?? []) if (p.status === 'attached') ran.add(p.name);
+  return ran;
 }

@@ -1,13 +1,14 @@
-import { DETACHED_COUNTER } from './header';
+import { probeRecord } from './header';
 import type { CaptureHeader } from './types';
 import { CaptureWriter } from './writer';
 import type { RawEvent } from '../events/types';
-import type { Detachment, LiveSource } from '../source/live';
+import type { LiveSource } from '../source/live';
+import type { ProbeChange } from '../source/source';
 
 /**
  * A live source written into a capture: every event, the processes' facts with
  * each flush (a cut file keeps the names of what it holds), a snapshot when
- * probes detach, and at the end the symbols of the stacks and callbacks seen,
+ * probes attach or detach, and at the end the symbols of the stacks and callbacks seen,
  * resolved on this host. The first write that fails stops all writing; `failed`
  * then holds it, and the file stays readable up to its last whole chunk.
  */
@@ -43,15 +44,17 @@ export class Recorder {
     });
   }
 
-  /** Probes detached (their module unloaded): a snapshot (counter probe_detached:NAME = when, ns from the clock base). */
-  detached(): boolean {
+  /** Probes attached or detached (their module loaded or unloaded): a snapshot with them as they are now. */
+  probesChanged(changes: ProbeChange[]): boolean {
     const src = this.src;
+    const names = new Set(changes.map((c) => c.probe));
     return this.write(() =>
       this.writer.snapshot({
         tsNs: src.now(),
         hist: [],
-        counters: [{ name: 'ringbuf_lost', value: src.lost() }, ...src.detachments.map((d: Detachment) => ({ name: `${DETACHED_COUNTER}${d.probe}`, value: d.atNs }))],
+        counters: [{ name: 'ringbuf_lost', value: src.lost() }],
         probeStats: [],
+        probes: src.planned.filter((p) => names.has(p.name)).map(probeRecord),
       }),
     );
   }

@@ -58,6 +58,8 @@ export interface Snapshot {
   hist: HistBucket[];
   counters: { name: string; value: number }[];
   probeStats: { probe: string; calls: number; errors: number; amount: number }[];
+  /** Probes that attached or detached at tsNs (modules loaded or unloaded), as they are from then on; absent before 0.5.0. */
+  probes?: CaptureProbe[];
 }
 
 export interface Trailer {

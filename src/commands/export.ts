@@ -5,7 +5,8 @@ import { BaseCommand, describeError, UserError } from '../command';
 import { ExportAgent } from '../export/agent';
 import { liveProgStats } from '../export/bpf-stats';
 import { privilegeProblem } from '../probes/privileges';
-import { liveSelection, PROBES_FLAG } from '../probes/select';
+import { HOLD_MODULES_FLAG, liveSelection, PROBES_FLAG } from '../probes/select';
+import { describeProbeChanges } from '../source/probe-changes';
 import { LiveSource } from '../source/live';
 import { ReplaySource } from '../source/replay';
 import { EventSource } from '../source/source';
@@ -42,7 +43,7 @@ function duration(flag: string, text: string): number {
 }
 
 /** The agent's source: a capture played back, or the kernel (probes attached, or one clear line why not). */
-async function openSource(flags: { replay?: string; probes?: string; 'every-event': boolean; 'check-aggregation': boolean }, speed: number): Promise<{ source: EventSource; bpfStats?: () => ReturnType<typeof liveProgStats> }> {
+async function openSource(flags: { replay?: string; probes?: string; 'every-event': boolean; 'check-aggregation': boolean; 'hold-modules': boolean }, speed: number): Promise<{ source: EventSource; bpfStats?: () => ReturnType<typeof liveProgStats> }> {
   if (flags.replay) {
     if (flags.probes !== undefined) throw new UserError('--probes picks what to attach live; a replay exports what its capture recorded');
     try {
@@ -56,7 +57,7 @@ async function openSource(flags: { replay?: string; probes?: string; 'every-even
   const selection = liveSelection(flags.probes);
   const problem = privilegeProblem();
   if (problem) throw new UserError(problem);
-  const live = await LiveSource.open({ recordAll: flags['every-event'], checkAggregation: flags['check-aggregation'], ...selection });
+  const live = await LiveSource.open({ recordAll: flags['every-event'], checkAggregation: flags['check-aggregation'], holdModules: flags['hold-modules'], ...selection });
   return { source: live, bpfStats: () => liveProgStats(live) };
 }
 
@@ -83,6 +84,7 @@ bounded queue, and failures and dropped samples are exported as metrics.`;
     interval: Flags.string({ description: 'how often to push to remote write and OTLP', default: '15s' }),
     replay: Flags.string({ description: 'play a capture instead of the kernel' }),
     probes: Flags.string({ description: PROBES_FLAG }),
+    'hold-modules': Flags.boolean({ description: HOLD_MODULES_FLAG, default: false }),
     speed: Flags.string({ description: 'replay speed: 1 as recorded, 10 ten times faster, 0 as fast as possible', default: '1' }),
     'leak-age': Flags.string({ description: 'references held longer than this count as held or leaked (default: 30s, or the capture\'s)' }),
     timeout: Flags.string({ description: 'give up on one push request after this long', default: '10s' }),
@@ -131,6 +133,10 @@ bounded queue, and failures and dropped samples are exported as metrics.`;
     const targets = [address && `metrics on http://${address}/metrics`, remoteWrite && `remote write to ${remoteWrite}`, otlp && `OTLP to ${otlp}`].filter(Boolean);
     const attached = source.attached.size;
     process.stderr.write(`exporting ${source.kind === 'replay' ? `replay of ${flags.replay}` : 'live'} (${attached} of ${source.probes.length} probes attached): ${targets.join(', ')}\n`);
+    // Modules loaded and unloaded while the agent runs: a line each in its log (the journal).
+    source.onProbeChange?.((changes) => {
+      for (const { text } of describeProbeChanges(changes)) process.stderr.write(`iommutrace: ${text}\n`);
+    });
     const signal = await new Promise<string>((resolve) => {
       process.once('SIGINT', () => resolve('SIGINT'));
       process.once('SIGTERM', () => resolve('SIGTERM'));

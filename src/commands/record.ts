@@ -6,8 +6,10 @@ import { Recorder } from '../capture/recorder';
 import { CaptureWriter } from '../capture/writer';
 import { BaseCommand, describeError, UserError } from '../command';
 import { privilegeProblem } from '../probes/privileges';
-import { liveSelection, PROBES_FLAG } from '../probes/select';
-import { Detachment, LiveSource } from '../source/live';
+import { HOLD_MODULES_FLAG, liveSelection, PROBES_FLAG } from '../probes/select';
+import { LiveSource } from '../source/live';
+import { describeProbeChanges } from '../source/probe-changes';
+import type { ProbeChange } from '../source/source';
 import { formatBytes, parseDuration } from '../util/duration';
 
 /** How often buffered events reach the file at the latest. */
@@ -18,12 +20,11 @@ function defaultName(): string {
   return `iommutrace-${os.hostname()}-${t}.iotrace`;
 }
 
-/** One line per reason on stderr: which probes detached and why. */
-function sayDetached(changed: Detachment[]): void {
-  const byReason = new Map<string, string[]>();
-  for (const d of changed) byReason.set(d.reason, [...(byReason.get(d.reason) ?? []), d.probe]);
-  for (const [why, names] of byReason) {
-    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}iommutrace: ${names.join(', ')} detached: ${why}; the other probes keep recording\n`);
+/** One line per reason on stderr: which probes attached or detached and why. */
+function sayChanged(changes: ProbeChange[]): void {
+  for (const { change, text } of describeProbeChanges(changes)) {
+    const rest = change === 'detached' ? 'the other probes keep recording' : 'recording them too';
+    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}iommutrace: ${text}; ${rest}\n`);
   }
 }
 
@@ -38,6 +39,7 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
     output: Flags.string({ char: 'o', description: 'capture file to write' }),
     duration: Flags.string({ char: 'd', description: 'stop after this long (e.g. 10s, 2m)' }),
     probes: Flags.string({ description: PROBES_FLAG }),
+    'hold-modules': Flags.boolean({ description: HOLD_MODULES_FLAG, default: false }),
     'leak-age': Flags.string({ description: 'references held longer than this are reported as held or leaked', default: '30s' }),
     force: Flags.boolean({ description: 'overwrite an existing file', default: false }),
     'ring-size': Flags.string({ description: 'ring buffer size in MiB (a power of two)', default: '16' }),
@@ -64,6 +66,7 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
     const src = await LiveSource.open({
       recordAll: true,
       ringBytes: ringMiB << 20,
+      holdModules: flags['hold-modules'],
       ...selection,
     });
     let w: CaptureWriter;
@@ -75,11 +78,11 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
     }
     const header = liveHeader(src, leakAgeNs, process.argv.slice(2), await btf);
     const rec = new Recorder(src, w);
-    // A module unloaded under attached probes: say so; the capture gets a snapshot.
-    src.onDetach = (changed: Detachment[]): void => {
-      sayDetached(changed);
-      rec.detached();
-    };
+    // A module loaded or unloaded under the probes: say so; the capture gets a snapshot.
+    src.onProbeChange((changes) => {
+      sayChanged(changes);
+      rec.probesChanged(changes);
+    });
     // The signal handlers go in before the line that says we are recording: a SIGINT
     // sent as soon as it appears must stop the recording, not kill the process.
     const stopped = this.waitForStop(src, w, durationNs, () => rec.flush());
@@ -97,7 +100,10 @@ recording reads up to its last chunk. Open it anywhere with \`iommutrace report\
     }
     if (process.stderr.isTTY) process.stderr.write('\n');
     const perEvent = w.events ? (w.bytes / w.events).toFixed(1) : '-';
-    const detached = src.detachments.length ? `; detached during the recording: ${src.detachments.map((d) => d.probe).join(', ')}` : '';
+    const during = (change: ProbeChange['change']): string[] => src.probeChanges.filter((c) => c.change === change).map((c) => c.probe);
+    const detached =
+      (during('attached').length ? `; attached during the recording: ${during('attached').join(', ')}` : '') +
+      (during('detached').length ? `; detached during the recording: ${during('detached').join(', ')}` : '');
     this.log(`wrote ${output}: ${w.events} events, ${lost} lost, ${formatBytes(w.bytes)} (${perEvent} bytes/event), stopped by ${reason}${detached}`);
   }
 

@@ -1,7 +1,7 @@
 import * as Flags from '@oclif/core/flags';
 import { CaptureError } from '../capture/reader';
 import { BaseCommand, UserError } from '../command';
-import { liveSelection, PROBES_FLAG } from '../probes/select';
+import { HOLD_MODULES_FLAG, liveSelection, PROBES_FLAG } from '../probes/select';
 import { privilegeProblem } from '../probes/privileges';
 import { LiveSource } from '../source/live';
 import { ReplaySource, replayTickMs } from '../source/replay';
@@ -32,6 +32,7 @@ s/S sort, / filter, tab focus, enter details, r reset, u probes, ? help.`;
     interval: Flags.string({ description: 'redraw every (e.g. 500ms, 2s)', default: '1s' }),
     layout: Flags.string({ description: 'dashboard layout file', default: DEFAULT_LAYOUT, defaultHelp: async () => 'dashboards/iommutop.json' }),
     probes: Flags.string({ description: PROBES_FLAG }),
+    'hold-modules': Flags.boolean({ description: HOLD_MODULES_FLAG, default: false }),
     'every-event': Flags.boolean({ description: 'live: send every event through the ring buffer, as record does, instead of summing counts and latencies in the kernel', default: false }),
     'leak-age': Flags.string({ description: 'references held longer than this are shown as held or leaked (default: the capture\'s, or 30s live)' }),
   };
@@ -70,7 +71,7 @@ s/S sort, / filter, tab focus, enter details, r reset, u probes, ? help.`;
       src = replay;
       leakAgeNs = leakAge ?? replay.contents.header.leakAgeNs;
     } else {
-      src = await LiveSource.open({ recordAll: flags['every-event'], ...selection });
+      src = await LiveSource.open({ recordAll: flags['every-event'], holdModules: flags['hold-modules'], ...selection });
       leakAgeNs = leakAge ?? 30e9;
     }
     if (!process.stdout.isTTY || !process.stdin.isTTY) {

@@ -8,7 +8,7 @@ import { AggKey, AggVal, COUNTERS, CounterName, HistKey, MapName, STRUCTS } from
  */
 
 /** What the readers need of a map (a BpfMap; a stand-in in tests). */
-export type MapView = Pick<BpfMap, 'name' | 'lookup' | 'entries' | 'perCpuValues' | 'perCpu' | 'delete'>;
+export type MapView = Pick<BpfMap, 'name' | 'lookup' | 'entries' | 'perCpuValues' | 'perCpu' | 'delete' | 'take'>;
 
 /** Where the readers find the object's maps (a BpfObject). */
 export interface MapSource {
@@ -59,18 +59,27 @@ export type HistEntry = HistKey & { count: number; key: Buffer };
 /** it_hist: every bucket that counted, summed over CPUs (a key holds 8 consecutive buckets). */
 export function readHistograms(src: MapSource): HistEntry[] {
   const m = src.map('it_hist');
+  return m.entries().flatMap(({ key, value }) => histBuckets(m, key, value));
+}
+
+/** it_hist: one key's final counts, the key deleted at once (its domain is done with); none when it was gone. */
+export function takeHistogram(src: MapSource, key: Buffer): HistEntry[] {
+  const m = src.map('it_hist');
+  const value = m.take(key);
+  return value ? histBuckets(m, key, value) : [];
+}
+
+function histBuckets(m: MapView, key: Buffer, value: Buffer): HistEntry[] {
   const k = STRUCTS.it_hist_key.fields;
   const c = STRUCTS.it_hist_val.fields.count;
-  const out: HistEntry[] = [];
-  for (const { key, value } of m.entries()) {
-    const counts = new Array<number>(c.count).fill(0);
-    for (const cpu of m.perCpu ? m.perCpuValues(value) : [value]) {
-      for (let i = 0; i < c.count; i++) counts[i] += Number(cpu.readBigUInt64LE(c.offset + i * c.size));
-    }
-    const first = read(key, k.bucket);
-    const head = { probe: read(key, k.probe), group_id: read(key, k.group_id), domain: key.readBigUInt64LE(k.domain.offset), key };
-    counts.forEach((count, i) => count && out.push({ ...head, bucket: first + i, count }));
+  const counts = new Array<number>(c.count).fill(0);
+  for (const cpu of m.perCpu ? m.perCpuValues(value) : [value]) {
+    for (let i = 0; i < c.count; i++) counts[i] += Number(cpu.readBigUInt64LE(c.offset + i * c.size));
   }
+  const first = read(key, k.bucket);
+  const head = { probe: read(key, k.probe), group_id: read(key, k.group_id), domain: key.readBigUInt64LE(k.domain.offset), key };
+  const out: HistEntry[] = [];
+  counts.forEach((count, i) => count && out.push({ ...head, bucket: first + i, count }));
   return out;
 }
 
@@ -85,9 +94,20 @@ const SUMMED = ['calls', 'amount', 'asked', 'fast', 'partial', 'lat_sum'] as con
 /** it_agg: every entry, folded over CPUs (CPUs that never counted the key are left out). */
 export function readAggregates(src: MapSource): AggEntry[] {
   const m = src.map('it_agg');
+  return m.entries().map(({ key, value }) => aggEntry(m, key, value));
+}
+
+/** it_agg: one key's final sums, the key deleted at once (its process or domain is done with); undefined when it was gone. */
+export function takeAggregate(src: MapSource, key: Buffer): AggEntry | undefined {
+  const m = src.map('it_agg');
+  const value = m.take(key);
+  return value && aggEntry(m, key, value);
+}
+
+function aggEntry(m: MapView, key: Buffer, value: Buffer): AggEntry {
   const k = STRUCTS.it_agg_key.fields;
   const v = STRUCTS.it_agg_val.fields;
-  return m.entries().map(({ key, value }) => {
+  {
     const e: AggEntry = {
       probe: read(key, k.probe),
       size_class: read(key, k.size_class),
@@ -113,7 +133,7 @@ export function readAggregates(src: MapSource): AggEntry[] {
       if (last > e.last_ns) e.last_ns = last;
     }
     return e;
-  });
+  }
 }
 
 /** it_domain_group: the group each learned domain serves now (attach and snapshot learn, detach forgets). */
@@ -121,4 +141,9 @@ export function readServedDomains(src: MapSource): Map<bigint, number> {
   const m = src.map('it_domain_group');
   const g = STRUCTS.it_domain_info.fields.group_id;
   return new Map(m.entries().map(({ key, value }) => [key.readBigUInt64LE(0), read(value, g)]));
+}
+
+/** it_freed: the domains freed since their keys were last retired, with the key to delete each entry by. */
+export function readFreedDomains(src: MapSource): Map<bigint, Buffer> {
+  return new Map(src.map('it_freed').entries().map(({ key }) => [key.readBigUInt64LE(0), key]));
 }

@@ -110,6 +110,7 @@ export class ExportAgent {
       aggregator: this.aggregator,
       nowNs: src.now(),
       probes: src.probes,
+      probeChanges: src.probeChanges,
       lost: src.lost(),
       sumOverflow: src.sumOverflow?.(),
       kernelMaps: src.kernelMaps?.(),

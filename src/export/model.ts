@@ -5,7 +5,7 @@ import { MapFailureRow } from '../aggregate/map-failures';
 import { SizeClassCounts, SizeClasses } from '../aggregate/map-sizes';
 import { ProcessRow } from '../aggregate/processes';
 import type { KernelMapUse } from '../source/kernel-aggregates';
-import { ProbeStatus } from '../source/source';
+import { ProbeChange, ProbeStatus } from '../source/source';
 import { LE_SECONDS, toExp2 } from './histogram';
 
 export type Labels = Record<string, string>;
@@ -48,6 +48,8 @@ export interface ModelInput {
   /** Event time the source has reached: dates outstanding references. */
   nowNs: number;
   probes: ProbeStatus[];
+  /** Live: probes that attached or detached since the start (modules loaded and unloaded). */
+  probeChanges?: readonly ProbeChange[];
   lost: number;
   /** Aggregated mode: calls the kernel sent one by one because its sum table was full. */
   sumOverflow?: number;
@@ -183,6 +185,7 @@ function selfFamilies(input: ModelInput): Family[] {
       '1',
       input.probes.map((p) => ({ labels: { probe: p.name, mode: p.mode ?? 'none' }, value: p.status === 'detached' ? 1 : 0 })),
     ),
+    ...probeChangeFamilies(input.probeChanges ?? []),
     counter('iommutrace_events_total', 'Events received from the kernel (or the capture).', '{event}', one(a.total)),
     counter('iommutrace_probe_events_total', 'Events received per logical probe.', '{event}', [...a.perProbe].map(([probe, n]) => ({ labels: { probe }, value: n }))),
     counter('iommutrace_lost_events_total', 'Events the kernel could not hand over (ring buffer full).', '{event}', one(input.lost)),
@@ -194,6 +197,33 @@ function selfFamilies(input: ModelInput): Family[] {
       (input.kernelMaps ?? []).map((m) => ({ labels: { map: m.map }, value: m.entries })),
     ),
     gauge('iommutrace_kernel_map_max_entries', 'Capacity of each in-kernel table, in keys.', '{key}', (input.kernelMaps ?? []).map((m) => ({ labels: { map: m.map }, value: m.maxEntries }))),
+  ];
+}
+
+/** When probes attached (a module loaded after the start) and detached (their module unloaded), and how often. */
+function probeChangeFamilies(changes: readonly ProbeChange[]): Family[] {
+  const count = new Map<string, { probe: string; change: string; n: number; last: number }>();
+  for (const c of changes) {
+    const k = `${c.probe}\0${c.change}`;
+    const e = count.get(k) ?? { probe: c.probe, change: c.change, n: 0, last: 0 };
+    e.n++;
+    e.last = c.unixSeconds;
+    count.set(k, e);
+  }
+  const rows = [...count.values()];
+  return [
+    counter(
+      'iommutrace_probe_changes_total',
+      'Times a logical probe attached after the start (its module loaded) or detached (its module unloaded).',
+      '{change}',
+      rows.map((r) => ({ labels: { probe: r.probe, change: r.change }, value: r.n })),
+    ),
+    gauge(
+      'iommutrace_probe_last_change_timestamp_seconds',
+      'When a logical probe last attached after the start or detached (Unix time).',
+      's',
+      rows.map((r) => ({ labels: { probe: r.probe, change: r.change }, value: r.last })),
+    ),
   ];
 }
 

@@ -1,6 +1,6 @@
 /** The kernel lab: throwaway QEMU guests on real kernels with an emulated IOMMU. */
 export { prepareKernel, resolveDebianAbi, KERNEL_NAMES, type KernelName, type PreparedKernel, type Progress } from './kernels';
-export { prepareInitramfs } from './initramfs';
+export { prepareInitramfs, vfioModules } from './initramfs';
 export { prepareWorkloadBinaries, prepareLeakModule } from './artifacts';
 export { runLab, LabBootError, LabWorkloadError, type RunLabOptions, type LabResult } from './run';
 export { type Schedule } from './guest-script';

@@ -21,12 +21,24 @@ const MODULE_PARAMS: Record<string, string[]> = {
   brd: ['rd_nr=1', 'rd_size=16384'],
 };
 
+/** VFIO's modules for this kernel in load order, with their parameters (for runs that load them late). */
+export function vfioModules(kernel: PreparedKernel): ModuleLoad[] {
+  return kernel.modulesDir ? moduleClosure(kernel.modulesDir, VFIO_MODULES, MODULE_PARAMS) : [];
+}
+
+/** Another PID 1 for the initramfs (a file in src/lab) and modules its boot needs beyond BOOT_MODULES. */
+export interface InitramfsVariant {
+  init: string;
+  bootModules: string[];
+}
+
 /** Builds (once per kernel and init script) the busybox initramfs; returns its path. busybox: the guest arch's (arm64's from its root). */
-export async function prepareInitramfs(kernel: PreparedKernel, busybox = BUSYBOX): Promise<string> {
-  const init = fs.readFileSync(path.join(labAssets(), 'init.sh'));
+export async function prepareInitramfs(kernel: PreparedKernel, variant?: InitramfsVariant, busybox = BUSYBOX): Promise<string> {
+  const init = fs.readFileSync(path.join(labAssets(), variant?.init ?? 'init.sh'));
+  const boot = [...BOOT_MODULES, ...(variant?.bootModules ?? [])];
   const lists = {
-    'boot.list': kernel.modulesDir ? moduleClosure(kernel.modulesDir, BOOT_MODULES, MODULE_PARAMS) : [],
-    'vfio.list': kernel.modulesDir ? moduleClosure(kernel.modulesDir, VFIO_MODULES, MODULE_PARAMS) : [],
+    'boot.list': kernel.modulesDir ? moduleClosure(kernel.modulesDir, boot, MODULE_PARAMS) : [],
+    'vfio.list': vfioModules(kernel),
     'driver.list': kernel.modulesDir ? moduleClosure(kernel.modulesDir, DRIVER_MODULES, MODULE_PARAMS) : [],
   };
   const bb = fs.statSync(busybox);

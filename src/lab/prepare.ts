@@ -47,7 +47,7 @@ export async function prepareLab(kernels: readonly KernelName[] = KERNEL_NAMES, 
       const kernel = await prepareKernel(name, { onProgress, arch });
       step = 'initramfs';
       if (arch === 'arm64' && !busybox) throw new Error(workloads ?? 'no arm64 root');
-      await prepareInitramfs(kernel, busybox);
+      await prepareInitramfs(kernel, undefined, busybox);
       step = 'leak module';
       await prepareLeakModule(kernel);
       if (workloads) throw new Error(workloads);

@@ -34,6 +34,11 @@ export interface RunLabOptions {
   repeat?: boolean;
   /** Emulate an IOMMU; by default decided by the workloads. */
   iommu?: boolean;
+  /**
+   * `late`: VFIO's modules are not loaded at boot and the device is left unbound, for
+   * a command that loads them itself (as hosts do when the first VM starts).
+   */
+  vfio?: 'boot' | 'late';
   /** Which one: Intel VT-d (default) or AMD-Vi on x86_64, SMMUv3 on arm64. */
   vendor?: IommuVendor;
   /** The guest's arch (default x86_64): arm64 boots Debian's arm64 kernels on QEMU's virt with SMMUv3. */
@@ -87,10 +92,10 @@ export class LabWorkloadError extends Error {}
 const BATCH_TIMEOUT_MS = 10 * 60 * 1000;
 
 /** The first line src/lab/init.sh prints. */
-const INIT_STARTED = 'iommutrace-lab: init started';
+export const INIT_STARTED = 'iommutrace-lab: init started';
 
 /** The console's panic or oops line, for the retry message. */
-function earlyDeath(log: string): string {
+export function earlyDeath(log: string): string {
   const line = log.split('\n').find((l) => /Kernel panic|Oops|BUG:/.test(l));
   return line ? line.replace(/^\[[\s\d.]+\]\s*/, '').trim().slice(0, 120) : 'no panic line on the console';
 }
@@ -112,7 +117,7 @@ function keptPaths(): string[] {
 }
 
 /** Terminal control sequences (SeaBIOS clears the screen) stripped, blank lines dropped: the console's last lines. */
-function consoleTail(log: string): string[] {
+export function consoleTail(log: string): string[] {
   return log
     .replace(/\x1b(\[[0-9;?]*[A-Za-z]|[A-Za-z])/g, '')
     .split('\n')
@@ -164,7 +169,7 @@ function writeGuestFiles(
     path.join(lab, 'env'),
     [
       `LAB_OUT='${outDir.replace(/'/g, `'\\''`)}'`,
-      `LAB_VFIO=${plan.bindVfio ? 1 : 0}`,
+      `LAB_VFIO=${plan.bindVfio && opts.vfio !== 'late' ? 1 : 0}`,
       `LAB_DRIVER=${plan.bindDriver ? 1 : 0}`,
       `LAB_BDF=${LAB_DEVICE}`,
       `LAB_KEEP='${keep.join(' ')}'`,
@@ -193,7 +198,7 @@ export async function runLab(opts: RunLabOptions): Promise<LabResult> {
   // arm64: its own root, with the clone and the lab cache shared on top.
   const root = arch === 'arm64' ? await prepareArm64Root(progress) : null;
   const binds = root ? arm64Binds(root, [PACKAGE_ROOT, labCache()], outDir) : [];
-  const initramfs = await prepareInitramfs(kernel, root?.busybox);
+  const initramfs = await prepareInitramfs(kernel, undefined, root?.busybox);
   const bin = await prepareWorkloadBinaries(arch);
   const leakModule = plan.workloads.includes('leak') ? await prepareLeakModule(kernel) : null;
 

@@ -28,8 +28,12 @@ export class Kallsyms {
   /** "module:name" -> address of a module's data symbol (parameters the probes read). */
   private readonly moduleData = new Map<string, bigint>();
 
-  /** `modules` is /proc/modules: an address past its module's end is in no function of it. */
-  constructor(text: string, modules = '') {
+  /**
+   * `modules` is /proc/modules: an address past its module's end is in no function of it.
+   * `only`: keep the symbols of these modules alone (a module loaded later, planned
+   * without the whole kernel's table).
+   */
+  constructor(text: string, modules = '', only?: ReadonlySet<string>) {
     for (const line of modules.split('\n')) {
       // "vfio_pci 16384 0 - Live 0xffffffffc0a3c000"
       const f = line.split(' ');
@@ -46,6 +50,7 @@ export class Kallsyms {
       if (sp1 < 0 || sp2 < 0) continue;
       const type = line[sp1 + 1];
       const tab = line.indexOf('\t', sp2 + 1);
+      if (only && (tab < 0 || !only.has(line.slice(tab + 2, line.length - 1)))) continue;
       // Text symbols for stacks and probes; of the data, only modules' (few), for their parameters.
       if (type !== 't' && type !== 'T' && type !== 'W' && type !== 'w') {
         if (tab > 0 && 'dDbB'.includes(type)) this.moduleData.set(`${line.slice(tab + 2, line.length - 1)}:${line.slice(sp2 + 1, tab)}`, BigInt('0x' + line.slice(0, sp1)));
@@ -68,14 +73,14 @@ export class Kallsyms {
     this.hasAddresses = all.length > 0 && all[all.length - 1].address !== 0n;
   }
 
-  static load(file = '/proc/kallsyms', modules = '/proc/modules'): Kallsyms {
+  static load(file = '/proc/kallsyms', modules = '/proc/modules', only?: ReadonlySet<string>): Kallsyms {
     let mods = '';
     try {
       mods = fs.readFileSync(modules, 'utf8');
     } catch {
       // Without it, only the offset bound applies.
     }
-    return new Kallsyms(fs.readFileSync(file, 'utf8'), mods);
+    return new Kallsyms(fs.readFileSync(file, 'utf8'), mods, only);
   }
 
   get size(): number {

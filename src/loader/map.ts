@@ -54,6 +54,28 @@ export class BpfMap {
     return native().mapDelete(this.fd, key);
   }
 
+  /**
+   * The key's value, and the key deleted, at once: an update racing it lands in a new
+   * key (read next time), never between a read and a delete. Kernels before 5.14 (no
+   * lookup-and-delete on hash maps) get a lookup and a delete.
+   */
+  take(key: Buffer): Buffer | undefined {
+    if (!this.noTake) {
+      try {
+        return native().mapTake(this.fd, key, this.rawValueSize) ?? undefined;
+      } catch (err) {
+        // EINVAL, EOPNOTSUPP, ENOTSUPP: this kernel cannot do both at once on this map.
+        if (![22, 95, 524].includes((err as { errno?: number }).errno ?? 0)) throw err;
+        this.noTake = true;
+      }
+    }
+    const value = this.lookup(key);
+    if (value) this.delete(key);
+    return value;
+  }
+
+  private noTake = false;
+
   *keys(): Generator<Buffer> {
     let key: Buffer | null = null;
     for (;;) {

@@ -37,6 +37,7 @@ export interface NativeObject {
   initialValue(map: string): Buffer | null;
   setInitialValue(map: string, value: Buffer): void;
   setMaxEntries(map: string, entries: number): void;
+  reuseMapFd(map: string, fd: number): void;
   load(): Promise<void>;
   attach(program: string, mode: string, target?: string): NativeLink;
   mapFd(map: string): number;
@@ -99,6 +100,7 @@ export interface NativeAddon {
   mapLookup(fd: number, key: Buffer, valueSize: number): Buffer | null;
   mapUpdate(fd: number, key: Buffer, value: Buffer, flags: number): void;
   mapDelete(fd: number, key: Buffer): boolean;
+  mapTake(fd: number, key: Buffer, valueSize: number): Buffer | null;
   mapNextKey(fd: number, key: Buffer | null, keySize: number): Buffer | null;
   mapLookupBatch(
     fd: number,

@@ -121,6 +121,14 @@ export class BpfObject {
     this.raw.setMaxEntries(map, entries);
   }
 
+  /**
+   * Before load: these maps are `other`'s (loaded), not created anew, so this object's
+   * programs count into the same tables and ring (probes added after the start).
+   */
+  shareMaps(other: BpfObject, names: readonly string[]): void {
+    for (const name of names) this.raw.reuseMapFd(name, other.map(name).fd);
+  }
+
   async load(): Promise<void> {
     try {
       await this.raw.load();

@@ -225,6 +225,11 @@ export const CATALOGUE: Spec[] = [
     description: 'the IOMMU driver\'s flush_iotlb_all: whole-domain invalidations (the DMA API\'s flush queue in lazy mode), latency',
     candidates: iommuOps('iommu.flush_all', ([, , flush]) => flush, 1),
   },
+  {
+    name: 'iommu.domain_free',
+    description: 'iommu_domain_free(): a domain freed (a VM quit, an iommufd page table destroyed); its in-kernel sums are then read a last time and their keys deleted',
+    candidates: entry('iommu.domain_free', ['iommu_domain_free'], { minArgs: 1 }),
+  },
 
   // get_user_pages.
   {

@@ -6,6 +6,7 @@ import { activeIommuDrivers } from './iommu-groups';
 import { FunctionInfo, KernelView, Refusal } from './kernel-view';
 import { effectiveCaps, missingCaps } from './privileges';
 import { ensureTracefs, TracefsState } from './tracefs';
+import { readModuleLines } from '../source/module-watch';
 import type { Trampoline } from '../loader/object';
 
 /** The kernel facts `doctor` prints and captures record. */
@@ -34,26 +35,6 @@ function readLockdown(): string | null {
   } catch {
     return null;
   }
-}
-
-/**
- * Loaded modules, name -> load address ("0x0" without CAP_SYSLOG), from /proc/modules.
- * A module unloaded and loaded again comes back, as a rule, at another address.
- */
-export function readModules(file = '/proc/modules'): Map<string, string> {
-  const out = new Map<string, string>();
-  let text = '';
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return out;
-  }
-  for (const line of text.split('\n')) {
-    // "vfio_iommu_type1 45056 0 - Live 0xffffffffc0a3c000"
-    const f = line.split(' ');
-    if (f[0]) out.set(f[0], f[5] ?? '');
-  }
-  return out;
 }
 
 /** Where libbpf 1.1 looks for kernel BTF when /sys/kernel/btf/vmlinux is missing (ELF files with .BTF). */
@@ -114,9 +95,13 @@ export class LiveKernel implements KernelView {
   private kallsyms?: Kallsyms;
   private readonly refusals = new Map<string, Refusal>();
 
-  constructor(options: { mountTracefs?: boolean } = {}) {
+  /** Set: a view of these modules alone (loaded after the start), their functions and symbols, nothing of the kernel image. */
+  private readonly only?: ReadonlySet<string>;
+
+  constructor(options: { mountTracefs?: boolean; modules?: readonly string[] } = {}) {
+    this.only = options.modules && new Set(options.modules);
     this.tracefsState = ensureTracefs(options.mountTracefs ?? true);
-    this.modules = new Set(readModules().keys());
+    this.modules = new Set(readModuleLines().keys());
     const core = findCoreBtf(this.release);
     this.coreBtf = core.path;
     this.btfError = core.error;
@@ -128,7 +113,7 @@ export class LiveKernel implements KernelView {
   }
 
   private kernelBtf(): Btf | undefined {
-    if (!this.btf) return undefined;
+    if (!this.btf || this.only) return undefined;
     this.vmlinux ??= Btf.vmlinux();
     return this.vmlinux;
   }
@@ -148,7 +133,7 @@ export class LiveKernel implements KernelView {
 
   private btfModules(): string[] {
     try {
-      return fs.readdirSync('/sys/kernel/btf').filter((n) => n !== 'vmlinux');
+      return fs.readdirSync('/sys/kernel/btf').filter((n) => n !== 'vmlinux' && (!this.only || this.only.has(n)));
     } catch {
       return [];
     }
@@ -160,7 +145,7 @@ export class LiveKernel implements KernelView {
     const k = this.kernelBtf();
     const proto = k?.func(name);
     if (proto) info = { args: proto.params.length };
-    else if (k) {
+    else if (k || (this.btf && this.only)) {
       for (const mod of this.btfModules()) {
         const p = this.modBtf(mod)?.func(name);
         if (p) {
@@ -191,7 +176,7 @@ export class LiveKernel implements KernelView {
 
   /** kallsyms, read once, when a question first needs it. */
   private symbolTable(): Kallsyms {
-    return (this.kallsyms ??= Kallsyms.load());
+    return (this.kallsyms ??= Kallsyms.load(undefined, undefined, this.only));
   }
 
   moduleLoaded(name: string): boolean {
@@ -263,8 +248,16 @@ export class LiveKernel implements KernelView {
     };
   }
 
+  /**
+   * Lets go of what planning read (the kernel's BTF, kallsyms: tens of MB) once the
+   * probes are attached; asked again, they are read again.
+   */
   close(): void {
     this.vmlinux?.close();
+    this.vmlinux = undefined;
     for (const b of this.moduleBtf.values()) b?.close();
+    this.moduleBtf.clear();
+    this.funcs.clear();
+    this.kallsyms = undefined;
   }
 }

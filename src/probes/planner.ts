@@ -163,7 +163,7 @@ function checkUnique(k: KernelView, c: Candidate, byName: boolean): Reason | und
  * is none. With `select`, the probes it leaves out are listed as not requested (opt-in
  * probes, which nobody expects, are left out silently, as without it).
  */
-export function plan(k: KernelView, catalogue: ProbeSpec[], select?: (name: string) => boolean): PlannedProbe[] {
+export function plan(k: KernelView, catalogue: ProbeSpec[], select?: (name: string) => boolean, options: PlanOptions = {}): PlannedProbe[] {
   const out: PlannedProbe[] = [];
   for (const spec of catalogue) {
     if (select ? !select(spec.name) : spec.optIn) {
@@ -172,31 +172,53 @@ export function plan(k: KernelView, catalogue: ProbeSpec[], select?: (name: stri
     }
     const tried: Tried[] = [];
     let chosen: PlannedProbe | undefined;
+    /** A trampoline inside a module, passed over for a kprobe there; taken if none attaches. */
+    let holding: PlannedProbe | undefined;
     for (const c of spec.candidates) {
       const r = check(k, c);
       if ('reason' in r) {
         tried.push({ mode: c.mode, target: c.target, reason: r.reason.text, code: r.reason.code, cause: r.reason.cause });
         continue;
       }
-      chosen = {
-        name: spec.name,
-        description: spec.description,
-        status: 'available',
-        mode: c.mode,
-        target: r.target,
-        module: r.module,
-        programs: c.programs,
-        reason: null,
-        reasonCode: null,
-        tried,
-        lacks: c.lacks ?? [],
-      };
+      const trampoline = c.programs.some((p) => TRAMPOLINE.includes(p.attach as Trampoline));
+      if (trampoline && r.module && !options.holdModules && !holding) {
+        holding = planned(spec, c, r, [...tried]);
+        const why = reason('holds_module', `${c.mode} on ${r.target} would keep module ${r.module} from unloading while attached (rmmod refused)`);
+        tried.push({ mode: c.mode, target: r.target, reason: why.text, code: why.code, cause: why.cause });
+        continue;
+      }
+      chosen = planned(spec, c, r, tried);
       break;
     }
+    chosen ??= holding;
     const why = tried.length ? reason(tried[0].code, summarize(tried)) : reason('no_candidate', summarize(tried));
     out.push(chosen ?? unavailable(spec, why, tried));
   }
   return out;
+}
+
+export interface PlanOptions {
+  /**
+   * Prefer fentry/fexit inside modules too. By default a kprobe is preferred there:
+   * the kernel refuses to unload a module while a trampoline is attached in it.
+   */
+  holdModules?: boolean;
+}
+
+function planned(spec: ProbeSpec, c: Candidate, r: { target: string; module?: string }, tried: Tried[]): PlannedProbe {
+  return {
+    name: spec.name,
+    description: spec.description,
+    status: 'available',
+    mode: c.mode,
+    target: r.target,
+    module: r.module,
+    programs: c.programs,
+    reason: null,
+    reasonCode: null,
+    tried,
+    lacks: c.lacks ?? [],
+  };
 }
 
 function unavailable(spec: ProbeSpec, why: Reason, tried: Tried[]): PlannedProbe {

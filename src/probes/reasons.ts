@@ -38,7 +38,9 @@ export type ReasonCode =
   /** Left out by --probes. */
   | 'not_requested'
   /** Attached, then its module was unloaded. */
-  | 'detached';
+  | 'detached'
+  /** A candidate passed over: a trampoline would keep its module from unloading (see --hold-modules). */
+  | 'holds_module';
 
 /** Codes that mean the target is not on this kernel, as opposed to there and refused. */
 export const TARGET_ABSENT: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['absent', 'module_not_loaded', 'other_iommu']);

@@ -56,6 +56,9 @@ export function selectProbes(list: string, catalogue: ProbeSpec[] = CATALOGUE): 
 export const PROBES_FLAG =
   'comma-separated logical probes to attach (default: all); NAME:MODE allows only that attach mode (e.g. vfio.pin:kprobe, which does not hold the module)';
 
+export const HOLD_MODULES_FLAG =
+  'inside modules, prefer fentry/fexit to kprobes (cheaper per call, but the kernel then refuses to unload those modules while attached)';
+
 /** What a live source is opened with for `--probes LIST` (nothing when the flag is absent). */
 export function liveSelection(list: string | undefined): { select?: (name: string) => boolean; catalogue?: ProbeSpec[] } {
   if (list === undefined) return {};

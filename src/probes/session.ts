@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Constants, MapName } from '../generated/bpf';
+import { Constants, MapName, MAPS } from '../generated/bpf';
 import { BpfObject, Link, LoadError, PACKAGE_ROOT } from '../loader';
 import { bpfObjectFile } from '../loader/arch';
 import { KernelView } from './kernel-view';
@@ -34,6 +34,11 @@ export interface SessionOptions {
    * only for readers that also drain the ring on a timer.
    */
   wakeBytes?: number;
+  /**
+   * Prefer fentry/fexit inside modules too (cheaper per call); by default kprobes are
+   * used there, since an attached trampoline makes the kernel refuse the module's rmmod.
+   */
+  holdModules?: boolean;
 }
 
 /** How many times a load is retried after dropping the probes the verifier refused. */
@@ -53,31 +58,20 @@ function firstVerifierLine(log: string, program: string): string {
  * the others keep running.
  */
 export class ProbeSession {
+  /** Objects loaded after the start, for modules loaded after it; they share the first object's maps. */
+  private readonly later: BpfObject[] = [];
+
   private constructor(
     readonly object: BpfObject,
     readonly probes: PlannedProbe[],
+    private readonly catalogue: ProbeSpec[],
+    private readonly options: SessionOptions,
   ) {}
 
   static async start(kernel: KernelView & { btfCustomPath?: string }, catalogue: ProbeSpec[], options: SessionOptions = {}): Promise<ProbeSession> {
-    const probes = plan(kernel, catalogue, options.select);
-    // IOMMUTRACE_BPF_OBJECT: another build of the object, for benchmarks comparing builds in one boot.
-    const objectPath = options.objectPath ?? process.env.IOMMUTRACE_BPF_OBJECT ?? DEFAULT_OBJECT;
-    for (let attempt = 1; ; attempt++) {
-      const obj = BpfObject.open(objectPath, { tracefs: kernel.tracefs, btfCustomPath: kernel.btfCustomPath });
-      // Nothing to run: an empty load would only fail (without kernel BTF libbpf refuses
-      // the object as a whole) or hold maps for nothing. The session says why per probe.
-      if (!probes.some((p) => p.status === 'available')) return new ProbeSession(obj, probes);
-      try {
-        configure(obj, probes, options, addresses(kernel, catalogue, probes));
-        await obj.load();
-      } catch (err) {
-        obj.close();
-        if (!(err instanceof LoadError) || attempt >= MAX_LOADS || !dropRefused(probes, err)) throw err;
-        continue;
-      }
-      attachAll(obj, probes);
-      return new ProbeSession(obj, probes);
-    }
+    const probes = plan(kernel, catalogue, options.select, { holdModules: options.holdModules });
+    const obj = await loadAttached(kernel, catalogue, probes, options);
+    return new ProbeSession(obj, probes, catalogue, options);
   }
 
   attached(): PlannedProbe[] {
@@ -85,26 +79,95 @@ export class ProbeSession {
   }
 
   /**
+   * Plans again, on `kernel` as it is now, the probes that are not running and could
+   * live in one of `modules` (just loaded), and loads and attaches those it can in an
+   * object of their own whose programs count into this session's maps. Returns the
+   * probes that attached. The others keep their new reasons.
+   */
+  async follow(kernel: KernelView & { btfCustomPath?: string }, modules: readonly string[]): Promise<PlannedProbe[]> {
+    if (this.object.state !== 'loaded') return [];
+    const waiting = new Map(this.probes.filter((p) => p.status !== 'attached' && p.reasonCode !== 'not_requested').map((p) => [p.name, p]));
+    const specs = this.catalogue.filter((s) => waiting.has(s.name) && s.candidates.some((c) => c.module && modules.includes(c.module)));
+    if (!specs.length) return [];
+    const fresh = plan(kernel, specs, () => true, { holdModules: this.options.holdModules });
+    if (!fresh.some((p) => p.status === 'available')) return [];
+    const obj = await loadAttached(kernel, specs, fresh, this.options, this.object);
+    // Closed while this one loaded: nothing may outlive the session.
+    if (this.object.state !== 'loaded') {
+      obj.close();
+      return [];
+    }
+    const attached = fresh.filter((p) => p.status === 'attached');
+    if (attached.length) this.later.push(obj);
+    else obj.close();
+    // In place: callers hold the session's probe objects.
+    for (const p of fresh) if (p.status === 'attached') Object.assign(waiting.get(p.name)!, p);
+    return attached.map((p) => waiting.get(p.name)!);
+  }
+
+  /**
    * Marks the attached probes whose target lives in `module` detached (the module was
    * unloaded: a kprobe there is gone for good, even if the module comes back) and
-   * closes their links; the other probes keep running. Returns the probes marked.
+   * closes their links; the other probes keep running. An object loaded for modules
+   * is closed once none of its probes runs. Returns the probes marked.
    */
   detachModule(module: string, why: string): PlannedProbe[] {
     const hit = this.probes.filter((p) => p.status === 'attached' && p.module === module);
     const programs = new Set(hit.flatMap((p) => p.programs.map((x) => x.program)));
-    for (const l of this.object.links()) if (programs.has(l.program)) l.close();
+    for (const obj of [this.object, ...this.later]) for (const l of obj.links()) if (programs.has(l.program)) l.close();
     for (const p of hit) {
       p.status = 'detached';
       p.reason = why;
       p.reasonCode = 'detached';
     }
+    for (let i = this.later.length - 1; i >= 0; i--) {
+      if (this.later[i].links().every((l) => l.closed)) this.later.splice(i, 1)[0].close();
+    }
     return hit;
   }
 
   close(): void {
+    for (const obj of this.later) obj.close();
+    this.later.length = 0;
     this.object.close();
   }
 }
+
+/**
+ * Opens the object, loads the probes planned available (dropping those the verifier
+ * refuses, up to MAX_LOADS times) and attaches them. With `shared`, the maps are that
+ * (loaded) object's, not new ones.
+ */
+async function loadAttached(
+  kernel: KernelView & { btfCustomPath?: string },
+  catalogue: ProbeSpec[],
+  probes: PlannedProbe[],
+  options: SessionOptions,
+  shared?: BpfObject,
+): Promise<BpfObject> {
+  // IOMMUTRACE_BPF_OBJECT: another build of the object, for benchmarks comparing builds in one boot.
+  const objectPath = options.objectPath ?? process.env.IOMMUTRACE_BPF_OBJECT ?? DEFAULT_OBJECT;
+  for (let attempt = 1; ; attempt++) {
+    const obj = BpfObject.open(objectPath, { tracefs: kernel.tracefs, btfCustomPath: kernel.btfCustomPath });
+    // Nothing to run: an empty load would only fail (without kernel BTF libbpf refuses
+    // the object as a whole) or hold maps for nothing. The session says why per probe.
+    if (!probes.some((p) => p.status === 'available')) return obj;
+    try {
+      configure(obj, probes, options, addresses(kernel, catalogue, probes));
+      if (shared) obj.shareMaps(shared, SHARED_MAPS);
+      await obj.load();
+    } catch (err) {
+      obj.close();
+      if (!(err instanceof LoadError) || attempt >= MAX_LOADS || !dropRefused(probes, err)) throw err;
+      continue;
+    }
+    attachAll(obj, probes);
+    return obj;
+  }
+}
+
+/** Every map the programs count into (the data sections are each object's own, set alike). */
+const SHARED_MAPS = Object.keys(MAPS) as MapName[];
 
 function unavailable(p: PlannedProbe, why: Reason): void {
   p.status = 'unavailable';

@@ -16,6 +16,10 @@ if [ "${IOMMUTRACE_LAB:-1}" = 1 ]; then
   # the arm64 lab: qemu-system-aarch64 with SMMUv3 (its kernels and root come from the arm64 index)
   pkgs+=(qemu-system-arm)
 fi
+# The deployment test: the image built and run (podman and buildah, a base made from
+# Debian's packages by mmdebstrap, netavark and iptables for its published port, runc: crun refuses
+# hosts whose cgroups are mounted hybrid, v1 and v2, as this build machine's are).
+pkgs+=(podman buildah mmdebstrap netavark aardvark-dns iptables catatonit uidmap runc)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

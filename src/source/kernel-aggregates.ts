@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { Calls, noCalls } from '../aggregate/calls';
-import { AggEntry, MapSource, readAggregates, readHistograms, readServedDomains } from '../events/maps';
+import { AggEntry, HistEntry, MapSource, readAggregates, readFreedDomains, readHistograms, readServedDomains, takeAggregate, takeHistogram } from '../events/maps';
 import { MAPS, PROBES, ProbeName } from '../generated/bpf';
 
 const NAMES = new Map<number, ProbeName>(Object.entries(PROBES).map(([name, id]) => [id, name as ProbeName]));
@@ -56,6 +56,11 @@ export function rootPidNamespace(): boolean {
  * its calls for that group were all made before it; by the second, no call that
  * looked the group up before the detach can still be adding. The same goes for
  * it_agg's keys without a process (a kernel driver's DMA).
+ *
+ * A domain the kernel freed (iommu.domain_free writes it_freed) makes no more calls
+ * at all: every key naming it, whatever its process or group (IOTLB syncs summed
+ * after the detach have none), is read a last time and deleted at the first read
+ * that finds it freed, and then its it_freed entry.
  */
 export class KernelAggregates {
   private readonly seen = new Map<string, Seen>();
@@ -82,11 +87,14 @@ export class KernelAggregates {
   read(): Calls[] {
     const alive = this.alive;
     const gone = new Set(alive ? [...this.tgids].filter((t) => !alive(t)) : []);
+    // Before the sums: a domain freed by now has made its last call.
+    const freed = this.freedDomains();
     const served = readServedDomains(this.maps);
     const unserved = new Set<string>();
-    /** Whether a domain's keys for a group are done with: unserved at this read and the last. */
-    const retired = (domain: bigint, gid: number): boolean => {
-      if (gid < 0 || domain === 0n || served.get(domain) === gid) return false;
+    /** Whether a domain's keys (for a group; of a process or none) are done with: freed, or unserved (no process) at this read and the last. */
+    const retired = (domain: bigint, gid: number, tgid = 0): boolean => {
+      if (freed.has(domain)) return true;
+      if (tgid !== 0 || gid < 0 || domain === 0n || served.get(domain) === gid) return false;
       const k = `${domain}:${gid}`;
       unserved.add(k);
       return this.unserved.has(k);
@@ -94,23 +102,35 @@ export class KernelAggregates {
     const sums = this.readSums(gone, retired);
     const buckets = this.readBuckets(retired);
     this.unserved = unserved;
+    if (freed.size) for (const key of freed.values()) this.maps.map('it_freed').delete(key);
     return [...sums, ...buckets];
   }
 
+  /** it_freed, where the object has it (an older build may not). */
+  private freedDomains(): Map<bigint, Buffer> {
+    try {
+      return readFreedDomains(this.maps);
+    } catch {
+      return new Map();
+    }
+  }
+
   /** it_agg's new sums; the keys read for the last time (process exited, domain retired) are deleted. */
-  private readSums(gone: Set<number>, retired: (domain: bigint, gid: number) => boolean): Calls[] {
+  private readSums(gone: Set<number>, retired: (domain: bigint, gid: number, tgid: number) => boolean): Calls[] {
     this.tgids = new Set();
     const out: Calls[] = [];
     let keys = 0;
-    for (const e of readAggregates(this.maps)) {
-      const probe = NAMES.get(e.probe);
+    for (const read of readAggregates(this.maps)) {
+      const probe = NAMES.get(read.probe);
       if (!probe) continue;
-      const k = keyOf(e);
+      const k = keyOf(read);
       const was = this.seen.get(k);
-      // These are the key's last sums: its process has exited, or (no process) its domain is retired.
-      const last = gone.has(e.tgid) || (e.tgid === 0 && retired(e.domain, e.group_id));
+      // These are the key's last sums: its process has exited, or its domain is done with.
+      // Taken and deleted at once: a call that still lands (a new domain at a freed one's
+      // address) makes a new key, counted at the next read.
+      const last = gone.has(read.tgid) || retired(read.domain, read.group_id, read.tgid);
+      const e = last ? (takeAggregate(this.maps, read.key) ?? read) : read;
       if (last) {
-        this.maps.map('it_agg').delete(e.key);
         this.seen.delete(k);
       } else {
         keys++;
@@ -140,15 +160,17 @@ export class KernelAggregates {
   /** it_hist's new counts, one record per probe and domain; a retired domain's keys are deleted. */
   private readBuckets(retired: (domain: bigint, gid: number) => boolean): Calls[] {
     const latency = new Map<string, Calls>();
-    const done = new Set<Buffer>();
     const kept = new Map<Buffer, bigint>();
-    for (const h of readHistograms(this.maps)) {
+    // A retired domain's keys are taken (read and deleted at once) for their final counts.
+    const read = readHistograms(this.maps);
+    const done = new Set(read.filter((h) => retired(h.domain, h.group_id)).map((h) => h.key));
+    const final: HistEntry[] = [...done].flatMap((key) => takeHistogram(this.maps, key));
+    for (const h of [...read.filter((x) => !done.has(x.key)), ...final]) {
       const probe = NAMES.get(h.probe);
       if (!probe) continue;
       const k = `${h.probe}:${h.bucket}:${h.group_id}:${h.domain}`;
       const was = this.buckets.get(k) ?? 0;
-      if (retired(h.domain, h.group_id)) {
-        done.add(h.key);
+      if (done.has(h.key)) {
         this.buckets.delete(k);
       } else {
         this.buckets.set(k, h.count);
@@ -160,7 +182,6 @@ export class KernelAggregates {
       if (!c) latency.set(lk, (c = { ...noCalls(probe, 0, 0, '', h.domain, h.group_id), buckets: [] }));
       c.buckets!.push([h.bucket, h.count - was]);
     }
-    for (const key of done) this.maps.map('it_hist').delete(key);
     const domains = [...new Set(kept.values())].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((d) => `0x${d.toString(16)}`);
     this.use[1] = { map: 'it_hist', entries: kept.size, maxEntries: MAPS.it_hist.maxEntries, domains };
     return [...latency.values()];

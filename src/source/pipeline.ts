@@ -59,6 +59,11 @@ export class Pipeline {
   start(onEnd?: () => void): void {
     const { onEvent, onEveryEvent } = this.opts;
     const twin = this.twin;
+    // Probes attaching as their modules load: the aggregators count from them too.
+    this.source.onProbeChange?.(() => {
+      this.agg.probesAttached(this.source.attached);
+      twin?.probesAttached(this.source.attached);
+    });
     const sink: CallsSink | undefined = this.opts.summed
       ? {
           addCalls: (c) => this.agg.addCalls(c),

@@ -1,5 +1,5 @@
 import { recordedDevices, type HostDevice } from '../probes/iommu-groups';
-import { probesAtEnd } from '../capture/header';
+import { probesAtEnd, probesThatRan } from '../capture/header';
 import { CaptureContents, CaptureStream } from '../capture/reader';
 import { RawEvent } from '../events/types';
 import type { ProcessFacts } from '../process/facts';
@@ -70,7 +70,7 @@ export class ReplaySource implements EventSource {
     return this.contents.header.kernelRelease;
   }
 
-  /** As they ended: a probe whose module was unloaded during the recording shows detached. */
+  /** As they ended: a probe whose module was unloaded during the recording shows detached, one whose module loaded later attached. */
   get probes(): ProbeStatus[] {
     // What was asked for: the report alone lists the probes --probes left out.
     const asked = probesAtEnd(this.contents.header, this.contents.snapshots).filter((p) => p.reasonCode !== 'not_requested');
@@ -84,7 +84,7 @@ export class ReplaySource implements EventSource {
   }
 
   get attached(): Set<string> {
-    return new Set(this.contents.header.probes.filter((p) => p.status === 'attached').map((p) => p.name));
+    return probesThatRan(this.contents.header, this.contents.snapshots);
   }
 
   get hostDevices(): HostDevice[] {

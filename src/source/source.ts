@@ -20,6 +20,18 @@ export interface ProbeStatus {
 }
 
 /** Takes summed calls: what the kernel summed live in aggregated mode, or a replay's sums (top and export). */
+/** A probe that attached (its module loaded) or detached (its module unloaded) during the session. */
+export interface ProbeChange {
+  probe: string;
+  module: string;
+  change: 'attached' | 'detached';
+  /** When it was noticed, ns from the clock base. */
+  atNs: number;
+  /** The same moment on the wall clock (Unix seconds). */
+  unixSeconds: number;
+  reason: string;
+}
+
 export interface CallsSink {
   addCalls(c: Calls): void;
   /**
@@ -66,6 +78,10 @@ export interface EventSource {
    * read from the kernel live in aggregated mode, summed as played in a replay.
    */
   start(onEvent: (e: RawEvent) => void, onEnd?: () => void, sink?: CallsSink): void;
+  /** Live: the probes that attached or detached since the start, in order. */
+  readonly probeChanges?: readonly ProbeChange[];
+  /** Live: `listener` hears of probes attaching and detaching as modules load and unload, after `probes` and `attached` say so. */
+  onProbeChange?(listener: (changes: ProbeChange[]) => void): void;
   /** Hands over now what the kernel summed (before a scrape or a redraw); nothing to do elsewhere. */
   flush?(): void;
   pause(): void;

@@ -5,6 +5,7 @@ import { rowKey } from '../aggregate/per-device';
 import { RateTracker } from '../aggregate/rates';
 import { RawEvent } from '../events/types';
 import { Pipeline } from '../source/pipeline';
+import { describeProbeChanges } from '../source/probe-changes';
 import { EndNote, EventSource } from '../source/source';
 import { describeEvent, EventLog } from './eventlog';
 
@@ -75,6 +76,10 @@ export class Model {
 
   /** Starts the source; `onEnd` fires when a replay runs out. */
   start(onEnd?: () => void): void {
+    // Probes that attach as their module loads, or detach as it is unloaded: in the log, once per reason.
+    this.src.onProbeChange?.((changes) => {
+      for (const { change, atNs, text } of describeProbeChanges(changes)) this.log.push({ ts_ns: atNs, level: change === 'attached' ? 'info' : 'warn', text });
+    });
     this.pipeline.start(onEnd);
   }
 

@@ -25,6 +25,7 @@ export function probeDetails(probes: ProbeStatus[], width: number): Details {
   const lines = [`${down.length} unavailable:`];
   for (const p of down) lines.push(...wrap(`  ${p.name.padEnd(nw)}  `, p.reason ?? 'no reason recorded', Math.max(40, width)));
   lines.push('', `${up.length} attached:`);
-  for (const p of up) lines.push(`  ${p.name.padEnd(nw)}  ${(p.mode ?? '').padEnd(9)}  ${p.target ?? ''}`);
+  // An attached probe with a reason attached after the start (its module loaded later): it says when.
+  for (const p of up) lines.push(`  ${p.name.padEnd(nw)}  ${(p.mode ?? '').padEnd(9)}  ${p.target ?? ''}${p.reason ? `  (${p.reason})` : ''}`);
   return { title: `Probes: ${up.length} attached, ${down.length} unavailable`, body: lines.join('\n') };
 }

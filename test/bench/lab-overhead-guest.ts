@@ -21,8 +21,8 @@ export const LAB_PROBES = ['iommu.map', 'iommu.unmap', 'vfio.pin', 'vfio.unpin',
 /*
  * bpftrace's version of the job: a latency histogram per domain (per DMA mapping
  * for VFIO's pins, per process for GUP) of the same functions, through the same
- * attach mechanism ours gets on 6.1 (fentry/fexit; kprobes for the 7-argument
- * pin_user_pages_remote, which the 6.1 trampoline refuses).
+ * attach mechanism ours gets on 6.1 with --hold-modules (fentry/fexit; kprobes for
+ * the 7-argument pin_user_pages_remote, which the 6.1 trampoline refuses).
  */
 const BPFTRACE = `
 kfunc:iommu_map { @m[tid] = nsecs; }
@@ -182,9 +182,10 @@ async function main(): Promise<void> {
   // write DMA through the IOMMU, traced by the very probes being measured.
   const capture = '/dev/shm/overhead.iotrace';
   const tools: Tool[] = [
-    { name: 'iommutrace record', argv: [process.execPath, cli, 'record', '--probes', LAB_PROBES.join(','), '-o', capture, '--force'], ready: /recording to/ },
+    // --hold-modules: VFIO's functions through trampolines too, as bpftrace's kfuncs (by default kprobes, which do not hold the module).
+    { name: 'iommutrace record', argv: [process.execPath, cli, 'record', '--probes', LAB_PROBES.join(','), '--hold-modules', '-o', capture, '--force'], ready: /recording to/ },
     // The agent, in whatever mode export runs by default (summed in the kernel once it can).
-    { name: 'iommutrace export', argv: [process.execPath, cli, 'export', '--probes', LAB_PROBES.join(','), '--listen', '127.0.0.1:0'], ready: /^exporting /m },
+    { name: 'iommutrace export', argv: [process.execPath, cli, 'export', '--probes', LAB_PROBES.join(','), '--hold-modules', '--listen', '127.0.0.1:0'], ready: /^exporting /m },
     { name: 'bpftrace', argv: ['bpftrace', '-e', BPFTRACE], ready: /Attaching \d+ probes/ },
   ];
   // Experiments, other builds of the object in the same boot: IT_BENCH_VARIANTS="export:label=/path/to.bpf.o;record:label=...".

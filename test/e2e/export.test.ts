@@ -15,6 +15,7 @@ import { Decoder } from '../../src/events/decode';
 import { EventSchema } from '../../src/events/schema';
 import { buildReport } from '../../src/report/build';
 import { BPF_OBJECT, CLI, isRoot, need, ROOT } from '../helpers';
+import { parseExposition } from '../exposition';
 import { labCapture } from '../lab/captures';
 import { cli, hasStackTrace } from './cli';
 
@@ -227,17 +228,6 @@ async function startExporter(args: string[]): Promise<Exporter> {
     return /metrics on http:\/\/([^/]+)\/metrics/.exec(err)?.[1];
   }, 30_000);
   return { child, address, stderr: () => err };
-}
-
-/** Parses the text exposition into "name{labels}" -> value (labels as written). */
-function parseExposition(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    out.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return out;
 }
 
 async function scrape(e: Exporter): Promise<Map<string, number>> {

@@ -399,13 +399,18 @@ const NEVER_SEEN: Partial<Record<ProbeName, string>> = {
   'iommu.io_page_fault': 'VT-d never calls it, and QEMU 7.2\'s amd-iommu never delivers a fault to the guest (README, "IO page faults")',
 };
 
+/** Probes whose programs send nothing to the ring by design, and where they are shown working instead. */
+const SILENT: Partial<Record<ProbeName, string>> = {
+  'iommu.domain_free': 'retires a freed domain\'s in-kernel sums (it_freed): modules-late.test.ts shows the tables emptying as VMs quit',
+};
+
 test('every catalogue probe fires in some lab capture, or is listed as never seen with its reason', labTestOptions(undefined, 5), () => {
   requirePrerequisites();
   const fired = new Set<string>();
   for (const boot of BOOTS) {
     for (const p of reportOf(capturePath(boot)).probes) if (p.events > 0) fired.add(p.name);
   }
-  const probes = CATALOGUE.filter((s) => !s.optIn).map((s) => s.name);
+  const probes = CATALOGUE.filter((s) => !s.optIn && !SILENT[s.name]).map((s) => s.name);
   assert.deepEqual(probes.filter((p) => !fired.has(p) && !NEVER_SEEN[p]), [], 'probes that never fired and are not listed as never seen');
   assert.deepEqual(probes.filter((p) => fired.has(p) && NEVER_SEEN[p]), [], 'probes listed as never seen that fire now');
 });

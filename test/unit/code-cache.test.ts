@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import Module from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
@@ -15,10 +16,11 @@ function run(cacheHome: string, args: string[]): { status: number | null; out: s
   return { status: r.status, out: r.stdout + r.stderr };
 }
 
+/** Every file under the cache (Node 22.1+ keeps its own compile cache a level further down). */
 function cached(cacheHome: string): string[] {
   const base = path.join(cacheHome, 'iommutrace');
   if (!fs.existsSync(base)) return [];
-  return fs.readdirSync(base).flatMap((d) => fs.readdirSync(path.join(base, d)).map((f) => path.join(base, d, f)));
+  return (fs.readdirSync(base, { recursive: true }) as string[]).map((f) => path.join(base, f)).filter((f) => fs.statSync(f).isFile());
 }
 
 test('the commands that attach keep compiled code for their modules, and a damaged entry only means compiling again', (t) => {
@@ -84,4 +86,16 @@ test('a cache directory others can write is not used', (t) => {
   const r = run(home, ['export', '--help']);
   assert.equal(r.status, 0, r.out);
   assert.deepEqual(fs.readdirSync(dir), [], 'nothing read from or written to a directory another user could plant code in');
+});
+
+test('Node 22.1 and later keep the compiled code themselves; only Node 20 gets the hand-made cache', (t) => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'iommutrace-cc-'));
+  t.after(() => fs.rmSync(home, { recursive: true, force: true }));
+  assert.equal(run(home, ['export', '--help']).status, 0);
+  const dir = path.join(home, 'iommutrace', `code-${process.version}-${process.arch}`);
+  const code = cached(home).filter((f) => path.basename(f) !== 'resolved.json').map((f) => path.relative(dir, f));
+  assert.ok(code.length > 20, `${code.length} files`);
+  const builtin = typeof (Module as unknown as { enableCompileCache?: unknown }).enableCompileCache === 'function';
+  if (builtin) assert.ok(code.every((f) => f.startsWith(`${process.version}-${process.arch}-`)), `Node's own layout: ${code[0]}`);
+  else assert.ok(code.every((f) => /^[0-9a-f]{40}$/.test(f)), `one file per module, by its hash: ${code[0]}`);
 });

@@ -14,6 +14,11 @@ function perCpuMap(name: MapName, valueSize: number, values: Map<string, Buffer[
     entries: () => [...values].map(([k, v]) => ({ key: Buffer.from(k, 'hex'), value: raw(v) })),
     perCpuValues: (b: Buffer) => [b.subarray(0, valueSize), b.subarray(stride, stride + valueSize)],
     delete: (key: Buffer) => values.delete(key.toString('hex')),
+    take: (key: Buffer) => {
+      const v = values.get(key.toString('hex'));
+      values.delete(key.toString('hex'));
+      return v && raw(v);
+    },
   };
 }
 
@@ -60,6 +65,7 @@ test('it_domain_group reads as the group each domain serves, the domain exact', 
     lookup: () => info,
     entries: () => [{ key: domain, value: info }],
     perCpuValues: (b: Buffer) => [b],
+    take: () => info,
     delete: () => false,
   };
   assert.deepEqual(readServedDomains({ map: () => map }), new Map([[0xffff888054321000n, 12]]));

@@ -71,6 +71,24 @@ test('Debian 6.1: fexit where it works, the old GUP names, VFIO through module B
   assert.equal(get(m, 'dirty.walk').status, 'available');
 });
 
+test('inside modules kprobes are chosen over trampolines (which would hold the module), unless told to hold modules', () => {
+  const held = new Map(plan(new DataKernel(DEBIAN_6_1), CATALOGUE, undefined, { holdModules: true }).map((p) => [p.name, p]));
+  const free = planFor(DEBIAN_6_1);
+  for (const name of ['vfio.pin', 'vfio.unpin']) {
+    assert.equal(get(held, name).mode, 'fexit', `${name} with --hold-modules`);
+    const p = get(free, name);
+    assert.equal(p.mode, 'kretprobe', name);
+    assert.equal(p.module, 'vfio_iommu_type1');
+    assert.equal(p.tried[0].code, 'holds_module');
+    assert.match(p.tried[0].reason, /would keep module vfio_iommu_type1 from unloading while attached/);
+  }
+  // Built-in targets keep their trampolines.
+  assert.equal(get(free, 'iommu.map').mode, 'fexit');
+  // Where a module's function has no kprobe to offer, the trampoline is still taken.
+  const noKprobes = new Map(plan(new DataKernel({ ...DEBIAN_6_1, kprobes: false }), CATALOGUE).map((p) => [p.name, p]));
+  assert.equal(get(noKprobes, 'vfio.pin').mode, 'fexit');
+});
+
 test('Debian 6.1: pin_user_pages_remote has 7 arguments, so fexit is refused and another mode is used', () => {
   const p = get(planFor(DEBIAN_6_1), 'gup.pin_remote');
   assert.equal(p.status, 'available');

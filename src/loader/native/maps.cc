@@ -57,6 +57,20 @@ Napi::Value Delete(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// mapTake(fd, key, valueSize) -> Buffer | null: the value and the key's deletion in one
+// step, so no update can land between the read and the delete (5.14+ for hash maps).
+Napi::Value Take(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Args(info, "mapTake(fd, key, valueSize)")) return env.Undefined();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  size_t size = info[2].ToNumber().Uint32Value();
+  auto out = Napi::Buffer<uint8_t>::New(env, size);
+  if (bpf_map_lookup_and_delete_elem(fd, Data(info[1]), out.Data()) == 0) return out;
+  if (errno == ENOENT) return env.Null();
+  MakeError(env, "map lookup and delete", errno).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
 // mapNextKey(fd, key | null, keySize) -> Buffer | null at the end
 Napi::Value NextKey(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -115,6 +129,7 @@ void InitMaps(Napi::Env env, Napi::Object exports) {
   exports.Set("mapLookup", Napi::Function::New(env, Lookup));
   exports.Set("mapUpdate", Napi::Function::New(env, Update));
   exports.Set("mapDelete", Napi::Function::New(env, Delete));
+  exports.Set("mapTake", Napi::Function::New(env, Take));
   exports.Set("mapNextKey", Napi::Function::New(env, NextKey));
   exports.Set("mapLookupBatch", Napi::Function::New(env, LookupBatch));
 }

@@ -4,6 +4,9 @@
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -106,6 +109,11 @@ class LoadWorker : public Napi::AsyncWorker {
     LogCapture cap;
     err_ = bpf_object__load(obj_);
     if (err_) err_ = errno ? -errno : err_;
+#ifdef __GLIBC__
+    // libbpf parsed the kernel's BTF for the relocations and has freed it: tens of MB
+    // that glibc would otherwise keep for the agent's whole life.
+    malloc_trim(0);
+#endif
     log_ = cap.text();
   }
   void OnOK() override;
@@ -128,7 +136,8 @@ class Object : public Napi::ObjectWrap<Object>, public Closeable {
          InstanceMethod("setAttachTarget", &Object::SetAttachTarget),
          InstanceMethod("initialValue", &Object::InitialValue),
          InstanceMethod("setInitialValue", &Object::SetInitialValue),
-         InstanceMethod("setMaxEntries", &Object::SetMaxEntries), InstanceMethod("load", &Object::Load),
+         InstanceMethod("setMaxEntries", &Object::SetMaxEntries), InstanceMethod("reuseMapFd", &Object::ReuseMapFd),
+         InstanceMethod("load", &Object::Load),
          InstanceMethod("attach", &Object::Attach), InstanceMethod("mapFd", &Object::MapFd),
          InstanceMethod("programFd", &Object::ProgramFd), InstanceMethod("close", &Object::Close),
          InstanceAccessor("state", &Object::State, nullptr)});
@@ -331,6 +340,18 @@ class Object : public Napi::ObjectWrap<Object>, public Closeable {
     if (!m) return env.Undefined();
     int err = bpf_map__set_max_entries(m, info[1].ToNumber().Uint32Value());
     if (err) MakeError(env, std::string("setMaxEntries ") + bpf_map__name(m), err).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+
+  // Before load: the map is another object's (by fd), not created anew; programs of
+  // both objects then share it (probes loaded later, for a module loaded later).
+  Napi::Value ReuseMapFd(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Require(env, "opened", "reuseMapFd")) return env.Undefined();
+    bpf_map* m = Map(env, info[0]);
+    if (!m) return env.Undefined();
+    int err = bpf_map__reuse_fd(m, info[1].ToNumber().Int32Value());
+    if (err) MakeError(env, std::string("reuseMapFd ") + bpf_map__name(m), err).ThrowAsJavaScriptException();
     return env.Undefined();
   }
 
