@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TestContext } from 'node:test';
+import { bpfObjectFile } from '../src/loader/arch';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
-export const BPF_OBJECT = path.join(ROOT, 'build', 'bpf', 'iommutrace.bpf.o');
+export const BPF_OBJECT = path.join(ROOT, bpfObjectFile());
 export const CLI = path.join(ROOT, 'dist', 'src', 'bin', 'iommutrace.js');
 export const IN_CI = process.env.CI === 'true';
 

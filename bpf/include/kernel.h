@@ -15,16 +15,31 @@
 #define IOMMUTRACE_KERNEL_H
 
 /* This header stands in for vmlinux.h: bpf_tracing.h then names the kernel's
- * pt_regs fields (di, si, ax), the ones below, not the user-space ones. */
+ * register fields (x86 di, si, ax; arm64 regs[n]), the ones below, not the
+ * user-space ones. One source, one object per architecture (build-bpf.sh). */
 #define __VMLINUX_H__
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
-/* x86-64 registers, for kprobes (bpf_tracing.h's PT_REGS_PARMn). */
+/* The registers kprobes see, for bpf_tracing.h's PT_REGS_PARMn and PT_REGS_RC. */
+#if defined(__TARGET_ARCH_x86)
 struct pt_regs {
 	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
 	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
 };
+#elif defined(__TARGET_ARCH_arm64)
+/* arm64's pt_regs begins with user_pt_regs; bpf_tracing.h reads x0-x7 (arguments)
+ * and x0 (return value) through it. */
+struct user_pt_regs {
+	__u64 regs[31];
+	__u64 sp;
+	__u64 pc;
+	__u64 pstate;
+};
+struct pt_regs;
+#else
+#error "kernel.h knows the registers of x86 and arm64 only: build with -D__TARGET_ARCH_x86 or -D__TARGET_ARCH_arm64"
+#endif
 
 struct kobject {
 	const char *name;
@@ -104,8 +119,8 @@ struct user_struct {
 	struct { long counter; } locked_vm;	/* atomic_long_t, pages; iommufd accounts here */
 };
 
-/* kernel_cap_t is u32[2] up to 6.2 and one u64 since: the same 8 bytes on x86-64,
- * read whole through the field's address (its members are never named). */
+/* kernel_cap_t is u32[2] up to 6.2 and one u64 since: the same 8 bytes on
+ * little-endian x86-64 and arm64, read whole through the field's address (its members are never named). */
 struct it_kernel_cap {
 	__u64 bits;
 };

@@ -13,6 +13,7 @@ import {
   type LabResult,
   type WorkloadSelection,
 } from '../lab';
+import { ARM64_KERNEL_NAMES, LAB_ARCHES, type LabArch } from '../lab/arch';
 import { prepareLab } from '../lab/prepare';
 
 export default class Lab extends BaseCommand {
@@ -21,7 +22,9 @@ export default class Lab extends BaseCommand {
   static override description = `Prepares and caches the kernel under ~/.cache/iommutrace/lab (IOMMUTRACE_LAB_CACHE overrides):
 Debian's 6.1 and 6.12 packages, or a 6.12 built with iommufd and its test mock. Boots it under
 QEMU (TCG, q35, intel-iommu or with --iommu amd amd-iommu, an e1000e at 0000:00:03.0 bound to vfio-pci), with the host root
-shared read-only and the results folder shared writable at the same path. Runs the workload,
+shared read-only and the results folder shared writable at the same path (--arch arm64: Debian's
+arm64 kernels under qemu-system-aarch64, virt with SMMUv3, on a small arm64 root with this clone
+on top). Runs the workload,
 whose ground truth lands in <out>/ground-truth/, and the command after "--" (default:
 iommutrace top), then powers off and exits with the command's exit code.`;
 
@@ -30,13 +33,15 @@ iommutrace top), then powers off and exits with the command's exit code.`;
     '<%= config.bin %> lab --kernel debian-6.12 --workload leak -- iommutrace doctor --json',
     '<%= config.bin %> lab --kernel iommufd-6.12 --workload dirty --schedule around -- iommutrace record -o lab-out/dirty.iotrace',
     '<%= config.bin %> lab --prepare --kernel all',
+    '<%= config.bin %> lab --arch arm64 --kernel debian-6.12 --workload vfio -- iommutrace doctor',
   ];
 
   static override strict = false;
 
   static override flags = {
     kernel: Flags.string({ description: 'kernel to boot (with --prepare, also all)', options: [...KERNEL_NAMES, 'all'], default: 'debian-6.1' }),
-    iommu: Flags.string({ description: 'the emulated IOMMU: intel (VT-d) or amd (AMD-Vi)', options: [...IOMMU_VENDORS], default: 'intel' }),
+    iommu: Flags.string({ description: 'the emulated IOMMU: intel (VT-d, the default) or amd (AMD-Vi) on x86_64; smmuv3 on arm64', options: [...IOMMU_VENDORS] }),
+    arch: Flags.string({ description: 'the guest: x86_64 (q35) or arm64 (virt with SMMUv3, Debian 6.1 and 6.12 only)', options: [...LAB_ARCHES], default: 'x86_64' }),
     prepare: Flags.boolean({ description: 'download and build what the kernel needs (packages, the iommufd build, initramfs, workloads), then exit', default: false }),
     workload: Flags.string({
       description: `workload to run: ${WORKLOAD_NAMES.join(', ')} (the README says which kernels each needs), all (that apply to the kernel) or none`,
@@ -68,7 +73,8 @@ iommutrace top), then powers off and exits with the command's exit code.`;
     if (command.length === 0) throw new UserError('nothing after --: give the command to run in the guest');
     if (!isWorkloadSelection(flags.workload)) throw new UserError(`unknown workload ${flags.workload}: use ${WORKLOAD_NAMES.join(', ')}, all or none`);
     if (process.getuid?.() !== 0) throw new UserError('the lab needs root (it shares the host root with the guest as-is)');
-    if (flags.prepare) return prepareKernels(flags.kernel === 'all' ? KERNEL_NAMES : [flags.kernel as KernelName]);
+    const arch = flags.arch as LabArch;
+    if (flags.prepare) return prepareKernels(flags.kernel === 'all' ? (arch === 'arm64' ? ARM64_KERNEL_NAMES : KERNEL_NAMES) : [flags.kernel as KernelName], arch);
     if (flags.kernel === 'all') throw new UserError('--kernel all goes with --prepare: a run boots one kernel');
     const interactive = flags.interactive ?? (!flags.json && !!process.stdin.isTTY && !!process.stdout.isTTY);
     const timeoutMs = parseDuration(flags.timeout);
@@ -83,7 +89,8 @@ iommutrace top), then powers off and exits with the command's exit code.`;
         command,
         outDir: flags.out,
         interactive,
-        vendor: flags.iommu as IommuVendor,
+        vendor: flags.iommu as IommuVendor | undefined,
+        arch,
         schedule: flags.schedule as 'before' | 'around' | 'background' | undefined,
         readyPattern: flags.ready,
         timeoutMs: interactive ? undefined : timeoutMs,
@@ -107,8 +114,8 @@ iommutrace top), then powers off and exits with the command's exit code.`;
     progress.done();
 
     if (flags.json) {
-      const { exitCode, groundTruth, outDir, kernel, iommu, vendor, workloads, guestMs } = result;
-      this.log(JSON.stringify({ exitCode, kernel: { name: kernel.name, release: kernel.release }, iommu, vendor: iommu ? vendor : null, workloads, outDir, guestMs, groundTruth }, null, 2));
+      const { exitCode, groundTruth, outDir, kernel, iommu, vendor, arch: guestArch, workloads, guestMs } = result;
+      this.log(JSON.stringify({ exitCode, kernel: { name: kernel.name, release: kernel.release }, arch: guestArch, iommu, vendor: iommu ? vendor : null, workloads, outDir, guestMs, groundTruth }, null, 2));
     } else if (!interactive) {
       process.stdout.write(result.stdout);
       process.stderr.write(result.stderr);
@@ -120,9 +127,9 @@ iommutrace top), then powers off and exits with the command's exit code.`;
 }
 
 /** `--prepare`: each kernel's outcome on its own line; exit 1 when one failed. */
-async function prepareKernels(kernels: readonly KernelName[]): Promise<void> {
+async function prepareKernels(kernels: readonly KernelName[], arch: LabArch): Promise<void> {
   const progress = new ProgressLine(!!process.stderr.isTTY);
-  const outcomes = await prepareLab(kernels, (m) => progress.show(m));
+  const outcomes = await prepareLab(kernels, (m) => progress.show(m), arch);
   progress.done();
   for (const o of outcomes) {
     if (o.ok) process.stderr.write(`iommutrace lab: ${o.kernel} ready (${o.release}, ${o.seconds} s)\n`);

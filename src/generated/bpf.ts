@@ -1,5 +1,5 @@
 /*
- * Generated from build/bpf/iommutrace.bpf.o by src/events/generate.ts (npm run build:types): do not edit.
+ * Generated from build/bpf/x64/iommutrace.bpf.o by src/events/generate.ts (npm run build:types): do not edit.
  *
  * Committed, not ignored: tsc and editors work on a clean clone without clang or
  * bpftool, a change to bpf/include/events.h shows in review as the change it makes

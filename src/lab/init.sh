@@ -55,6 +55,13 @@ done
 mount -t bpf bpf /host/sys/fs/bpf
 mount -t tracefs tracefs /host/sys/kernel/tracing
 mount -t debugfs debugfs /host/sys/kernel/debug
+# An arm64 guest's own root: the clone and the lab cache come on top, at their host paths.
+n=0
+for p in $LAB_BINDS; do
+  mkdir -p "/host$p" 2>/dev/null
+  mount -t 9p -o "$p9,ro,cache=loose" "bind$n" "/host$p" || die "cannot mount $p (9p tag bind$n)"
+  n=$((n + 1))
+done
 # After the tmpfs mounts, so a results folder under /tmp or /run stays visible.
 mkdir -p "/host$LAB_OUT"
 mount -o move /out "/host$LAB_OUT" || die "cannot mount the results folder at $LAB_OUT"
@@ -63,10 +70,11 @@ if [ "$LAB_VFIO" = 1 ]; then
   load_list vfio.list
   dev="/sys/bus/pci/devices/$LAB_BDF"
   [ -e "$dev" ] || die "no PCI device $LAB_BDF"
-  [ -e "$dev/iommu_group" ] || die "$LAB_BDF has no IOMMU group (is intel-iommu on?)"
   [ -e "$dev/driver" ] && echo "$LAB_BDF" >"$dev/driver/unbind"
   echo vfio-pci >"$dev/driver_override"
   echo "$LAB_BDF" >/sys/bus/pci/drivers_probe
+  # Checked after the bind: on arm64 (device tree) a device joins its IOMMU group when a driver probes it.
+  [ -e "$dev/iommu_group" ] || die "$LAB_BDF has no IOMMU group (is the emulated IOMMU on?)"
   [ "$(basename "$(readlink "$dev/driver")")" = vfio-pci ] || die "$LAB_BDF did not bind to vfio-pci"
 elif [ "$LAB_DRIVER" = 1 ]; then
   # The device's own kernel driver, as on a host: it binds and attaches its default domain now.
@@ -76,7 +84,8 @@ fi
 
 # The run script gets the serial line as its controlling terminal, so a TUI works
 # and Ctrl-C reaches the command.
-setsid -c chroot /host /bin/sh "$LAB_OUT/.lab/run.sh" </dev/ttyS0 >/dev/ttyS0 2>&1
+tty="/dev/${LAB_CONSOLE:-ttyS0}"
+setsid -c chroot /host /bin/sh "$LAB_OUT/.lab/run.sh" <"$tty" >"$tty" 2>&1
 sync
 poweroff -f
 sleep 5

@@ -32,8 +32,8 @@ export interface InitramfsVariant {
   bootModules: string[];
 }
 
-/** Builds (once per kernel and init script) the busybox initramfs; returns its path. */
-export async function prepareInitramfs(kernel: PreparedKernel, variant?: InitramfsVariant): Promise<string> {
+/** Builds (once per kernel and init script) the busybox initramfs; returns its path. busybox: the guest arch's (arm64's from its root). */
+export async function prepareInitramfs(kernel: PreparedKernel, variant?: InitramfsVariant, busybox = BUSYBOX): Promise<string> {
   const init = fs.readFileSync(path.join(labAssets(), variant?.init ?? 'init.sh'));
   const boot = [...BOOT_MODULES, ...(variant?.bootModules ?? [])];
   const lists = {
@@ -41,24 +41,25 @@ export async function prepareInitramfs(kernel: PreparedKernel, variant?: Initram
     'vfio.list': vfioModules(kernel),
     'driver.list': kernel.modulesDir ? moduleClosure(kernel.modulesDir, DRIVER_MODULES, MODULE_PARAMS) : [],
   };
-  const busybox = fs.statSync(BUSYBOX);
+  const bb = fs.statSync(busybox);
   const key = createHash('sha256')
     .update(init)
     .update(JSON.stringify(lists))
-    .update(`${busybox.size} ${busybox.mtimeMs}`)
+    .update(`${bb.size} ${bb.mtimeMs}`)
     .digest('hex')
     .slice(0, 12);
   const out = path.join(kernel.dir, `initramfs-${key}.cpio.gz`);
   if (fs.existsSync(out)) return out;
-  return withCacheLock(`initramfs-${kernel.name}`, async () => (fs.existsSync(out) ? out : buildInitramfs(kernel, init, lists, out)));
+  const lock = kernel.arch === 'arm64' ? `initramfs-arm64-${kernel.name}` : `initramfs-${kernel.name}`;
+  return withCacheLock(lock, async () => (fs.existsSync(out) ? out : buildInitramfs(kernel, init, lists, out, busybox)));
 }
 
-async function buildInitramfs(kernel: PreparedKernel, init: Buffer, lists: Record<string, ModuleLoad[]>, out: string): Promise<string> {
+async function buildInitramfs(kernel: PreparedKernel, init: Buffer, lists: Record<string, ModuleLoad[]>, out: string, busybox: string): Promise<string> {
 
   const tree = fs.mkdtempSync(path.join(os.tmpdir(), 'iommutrace-initramfs-'));
   try {
     for (const d of ['bin', 'proc', 'sys', 'dev', 'host', 'out', 'modules']) mkdirp(path.join(tree, d));
-    fs.copyFileSync(BUSYBOX, path.join(tree, 'bin', 'busybox'));
+    fs.copyFileSync(busybox, path.join(tree, 'bin', 'busybox'));
     fs.chmodSync(path.join(tree, 'bin', 'busybox'), 0o755);
     fs.writeFileSync(path.join(tree, 'init'), init, { mode: 0o755 });
     for (const [list, mods] of Object.entries(lists)) {

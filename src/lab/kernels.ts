@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { apt, ARM64_KERNEL_NAMES, debianFlavour, type LabArch } from './arch';
 import { labAssets, labCache, mkdirp, withCacheLock, writeAtomic } from './paths';
 import { run } from './proc';
 
@@ -22,12 +23,16 @@ export interface PreparedKernel {
   kbuildDir: string;
   /** Debian packages it came from, or the source package and config hash it was built from. */
   origin: string[];
+  /** The guest's architecture (absent in caches written before arm64: x86_64). */
+  arch?: LabArch;
 }
 
 export type Progress = (message: string) => void;
 
 export interface PrepareOptions {
   onProgress?: Progress;
+  /** The guest's architecture; default x86_64. */
+  arch?: LabArch;
 }
 
 const SYMBOLS_IOMMUFD = ['iova_bitmap_for_each', 'gup_fast_fallback', 'iommu_attach_device', 'iommufd_access_pin_pages'];
@@ -35,12 +40,16 @@ const SYMBOLS_IOMMUFD = ['iova_bitmap_for_each', 'gup_fast_fallback', 'iommu_att
 /** Downloads or builds a kernel once; later calls return the cached one. */
 export async function prepareKernel(name: KernelName, opts: PrepareOptions = {}): Promise<PreparedKernel> {
   const progress = opts.onProgress ?? (() => undefined);
-  return withCacheLock(`kernel-${name}`, async () => {
+  const arch = opts.arch ?? 'x86_64';
+  if (arch === 'arm64' && !(ARM64_KERNEL_NAMES as readonly string[]).includes(name)) {
+    throw new Error(`kernel ${name} is not in the arm64 lab (${ARM64_KERNEL_NAMES.join(', ')})`);
+  }
+  return withCacheLock(arch === 'x86_64' ? `kernel-${name}` : `kernel-${arch}-${name}`, async () => {
     switch (name) {
       case 'debian-6.1':
-        return prepareDebian(name, await resolveDebianAbi('6.1'), progress);
+        return prepareDebian(name, await resolveDebianAbi('6.1', arch), progress, arch);
       case 'debian-6.12':
-        return prepareDebian(name, await resolveDebianAbi('6.12'), progress);
+        return prepareDebian(name, await resolveDebianAbi('6.12', arch), progress, arch);
       case 'iommufd-6.12':
         return buildIommufdKernel(progress);
     }
@@ -55,20 +64,21 @@ function readPrepared(dir: string): PreparedKernel | null {
   }
 }
 
-async function aptDepends(pkg: string): Promise<string[]> {
-  const out = await run('apt-cache', ['depends', '--no-recommends', '--no-suggests', pkg]);
+async function aptDepends(pkg: string, arch: LabArch = 'x86_64'): Promise<string[]> {
+  const out = await apt(arch, 'apt-cache', ['depends', '--no-recommends', '--no-suggests', pkg]);
   return [...out.matchAll(/^\s*\|?Depends: (\S+)/gm)].map((m) => m[1]);
 }
 
 /**
- * The ABI (e.g. 6.1.0-56 or 6.12.117+deb12) of the newest amd64 kernel of a series
- * that apt knows: through the meta-packages first, else the newest matching name.
+ * The ABI (e.g. 6.1.0-56 or 6.12.117+deb12) of the newest amd64 (or arm64) kernel of
+ * a series that apt knows: through the meta-packages first, else the newest matching name.
  */
-export async function resolveDebianAbi(series: '6.1' | '6.12'): Promise<string> {
+export async function resolveDebianAbi(series: '6.1' | '6.12', arch: LabArch = 'x86_64'): Promise<string> {
+  const flavour = debianFlavour(arch);
   const fromMeta = async (meta: string): Promise<string | undefined> => {
     try {
-      for (const dep of await aptDepends(meta)) {
-        const m = /^linux-(?:image|headers)-(.+)-amd64$/.exec(dep);
+      for (const dep of await aptDepends(meta, arch)) {
+        const m = new RegExp(`^linux-(?:image|headers)-(.+)-${flavour}$`).exec(dep);
         if (m && m[1].startsWith(`${series}.`)) return m[1];
       }
     } catch {
@@ -76,14 +86,14 @@ export async function resolveDebianAbi(series: '6.1' | '6.12'): Promise<string> 
     }
     return undefined;
   };
-  const abi = (await fromMeta('linux-image-amd64')) ?? (await fromMeta(`linux-headers-${series}-amd64`));
+  const abi = (await fromMeta(`linux-image-${flavour}`)) ?? (await fromMeta(`linux-headers-${series}-${flavour}`));
   if (abi) return abi;
   const esc = series.replace('.', '\\.');
-  const names = (await run('apt-cache', ['search', '--names-only', `^linux-image-${esc}\\.[0-9].*-amd64-unsigned$`]))
+  const names = (await apt(arch, 'apt-cache', ['search', '--names-only', `^linux-image-${esc}\\.[0-9].*-${flavour}-unsigned$`]))
     .split('\n')
-    .map((l) => /^linux-image-(\S+)-amd64-unsigned /.exec(l)?.[1])
+    .map((l) => new RegExp(`^linux-image-(\\S+)-${flavour}-unsigned `).exec(l)?.[1])
     .filter((s): s is string => !!s && !s.endsWith('-cloud') && !s.endsWith('-rt'));
-  if (names.length === 0) throw new Error(`apt knows no linux-image-${series}.*-amd64-unsigned package (run apt-get update, or src/scripts/setup.sh)`);
+  if (names.length === 0) throw new Error(`apt knows no linux-image-${series}.*-${flavour}-unsigned package (run apt-get update, or src/scripts/setup.sh)`);
   return names.sort(compareVersions).at(-1)!;
 }
 
@@ -97,29 +107,24 @@ function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-async function prepareDebian(name: KernelName, abi: string, progress: Progress): Promise<PreparedKernel> {
-  const release = `${abi}-amd64`;
-  const dir = path.join(labCache(), 'kernels', name, abi);
+async function prepareDebian(name: KernelName, abi: string, progress: Progress, arch: LabArch = 'x86_64'): Promise<PreparedKernel> {
+  const release = `${abi}-${debianFlavour(arch)}`;
+  const dir = arch === 'x86_64' ? path.join(labCache(), 'kernels', name, abi) : path.join(labCache(), arch, 'kernels', name, abi);
   const cached = readPrepared(dir);
   if (cached) return cached;
 
-  const kbuild = (await aptDepends(`linux-headers-${release}`)).find((d) => d.startsWith('linux-kbuild-'));
+  const kbuild = (await aptDepends(`linux-headers-${release}`, arch)).find((d) => d.startsWith('linux-kbuild-'));
   if (!kbuild) throw new Error(`cannot tell which linux-kbuild package linux-headers-${release} needs`);
-  const packages = [`linux-image-${release}-unsigned`, `linux-headers-${release}`, `linux-headers-${abi}-common`, kbuild];
-  const debs = mkdirp(path.join(labCache(), 'debs'));
+  // The image and its arch's headers from the guest's index; the common headers (all
+  // architectures) and kbuild (fixdep, modpost: programs this machine runs) from the host's.
+  const packages: [string, LabArch][] = [
+    [`linux-image-${release}-unsigned`, arch],
+    [`linux-headers-${release}`, arch],
+    [`linux-headers-${abi}-common`, 'x86_64'],
+    [kbuild, 'x86_64'],
+  ];
   const files: string[] = [];
-  for (const pkg of packages) {
-    const existing = fs.readdirSync(debs).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
-    if (existing) {
-      files.push(path.join(debs, existing));
-      continue;
-    }
-    progress(`${name}: downloading ${pkg}`);
-    await run('apt-get', ['download', '-q', pkg], { cwd: debs });
-    const got = fs.readdirSync(debs).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
-    if (!got) throw new Error(`apt-get download ${pkg} left no .deb in ${debs}`);
-    files.push(path.join(debs, got));
-  }
+  for (const [pkg, from] of packages) files.push(await debianPackage(pkg, from, (m) => progress(`${name}: ${m}`)));
 
   const root = path.join(dir, 'root');
   fs.rmSync(root, { recursive: true, force: true });
@@ -145,9 +150,23 @@ async function prepareDebian(name: KernelName, abi: string, progress: Progress):
     modulesDir,
     kbuildDir,
     origin: files.map((f) => path.basename(f)),
+    arch,
   };
   writeAtomic(path.join(dir, 'kernel.json'), JSON.stringify(kernel, null, 2) + '\n');
   return kernel;
+}
+
+/** A Debian package's .deb from the host's or the arm64 index, downloaded once into the cache; its path. */
+export async function debianPackage(pkg: string, arch: LabArch, progress: Progress = () => undefined): Promise<string> {
+  const debs = mkdirp(arch === 'x86_64' ? path.join(labCache(), 'debs') : path.join(labCache(), arch, 'debs'));
+  const find = (): string | undefined => fs.readdirSync(debs).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
+  const existing = find();
+  if (existing) return path.join(debs, existing);
+  progress(`downloading ${pkg}${arch === 'x86_64' ? '' : ` (${arch})`}`);
+  await apt(arch, 'apt-get', ['download', '-q', pkg], { cwd: debs });
+  const got = find();
+  if (!got) throw new Error(`apt-get download ${pkg} left no .deb in ${debs}`);
+  return path.join(debs, got);
 }
 
 /** Debian's header packages link into /usr/lib/linux-kbuild-*; point those links into our unpacked copy. */

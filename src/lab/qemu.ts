@@ -1,18 +1,25 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import type { LabArch } from './arch';
+import { ARM64_MACHINE } from './arm64';
 
-/** QEMU's two x86 IOMMUs: Intel VT-d and AMD-Vi. */
-export const IOMMU_VENDORS = ['intel', 'amd'] as const;
+/** QEMU's two x86 IOMMUs, Intel VT-d and AMD-Vi, and arm64's SMMUv3 (virt's `iommu=smmuv3`). */
+export const IOMMU_VENDORS = ['intel', 'amd', 'smmuv3'] as const;
 export type IommuVendor = (typeof IOMMU_VENDORS)[number];
+
+/** The emulated IOMMUs of each guest arch; the first is the default. */
+export const ARCH_VENDORS: Record<LabArch, readonly IommuVendor[]> = { x86_64: ['intel', 'amd'], arm64: ['smmuv3'] };
 
 /**
  * Kernel arguments and QEMU device per vendor. Neither remaps interrupts (QEMU's
  * remapping needs a split irqchip TCG does not give here). Debian 6.1 answers
  * `amd_iommu=on` with "Unknown option": AMD-Vi is on by default where it is found.
  */
-const IOMMU_SETUP: Record<IommuVendor, { args: string[]; device: string }> = {
+const IOMMU_SETUP: Record<IommuVendor, { args: string[]; device: string | null }> = {
   intel: { args: ['intel_iommu=on', 'iommu.passthrough=0'], device: 'intel-iommu,intremap=off' },
   amd: { args: ['iommu.passthrough=0'], device: 'amd-iommu,intremap=off' },
+  // A machine option, not a device (ARM64_MACHINE).
+  smmuv3: { args: ['iommu.passthrough=0'], device: null },
 };
 
 export interface BootSpec {
@@ -26,11 +33,21 @@ export interface BootSpec {
   interactive: boolean;
   memoryMiB: number;
   cpus: number;
+  /** The guest's arch; default x86_64. */
+  arch?: LabArch;
+  /** What the 9p tag `host` shares read-only: the host root (default), or arm64's own root. */
+  rootDir?: string;
+  /** More read-only 9p shares (`bind0`, `bind1`, ...), mounted at their host path in the guest. */
+  binds?: string[];
 }
 
+/** QEMU option values escape a comma by doubling it. */
+const optq = (p: string): string => p.replace(/,/g, ',,');
+
 function qemuArgs(b: BootSpec): string[] {
+  const arm64 = b.arch === 'arm64';
   const append = [
-    'console=ttyS0',
+    arm64 ? 'console=ttyAMA0' : 'console=ttyS0',
     // A panic reboots, and -no-reboot turns that into QEMU exiting: no hung run.
     'panic=1',
     // For kernels where these are built in; modules get them from the initramfs.
@@ -43,22 +60,23 @@ function qemuArgs(b: BootSpec): string[] {
     // Kernel messages would scribble over a TUI on the same serial line.
     ...(b.interactive ? ['quiet', 'loglevel=1'] : []),
   ];
+  const machine = arm64 ? ARM64_MACHINE(b.iommu) : ['-machine', 'q35,accel=tcg', '-cpu', 'max'];
+  const device = b.iommu ? IOMMU_SETUP[b.vendor].device : null;
   return [
-    '-machine', 'q35,accel=tcg',
-    '-cpu', 'max',
+    ...machine,
     '-m', String(b.memoryMiB),
     '-smp', String(b.cpus),
     '-nographic',
     '-no-reboot',
     // QEMU 7.2 wants the IOMMU before the PCI devices it translates for.
-    ...(b.iommu ? ['-device', IOMMU_SETUP[b.vendor].device] : []),
+    ...(device ? ['-device', device] : []),
     // The VFIO target: no option ROM (saves iPXE's boot time), a host-isolated backend (no "no peer" warning).
     '-nic', 'none',
     '-netdev', 'user,id=lab0,restrict=on',
     '-device', 'e1000e,addr=03.0,romfile=,netdev=lab0',
-    '-virtfs', 'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
-    // QEMU option values escape a comma by doubling it.
-    '-virtfs', `local,path=${b.outDir.replace(/,/g, ',,')},mount_tag=out,security_model=none,multidevs=remap`,
+    '-virtfs', `local,path=${optq(b.rootDir ?? '/')},mount_tag=host,security_model=none,readonly=on,multidevs=remap`,
+    '-virtfs', `local,path=${optq(b.outDir)},mount_tag=out,security_model=none,multidevs=remap`,
+    ...(b.binds ?? []).flatMap((p, i) => ['-virtfs', `local,path=${optq(p)},mount_tag=bind${i},security_model=none,readonly=on,multidevs=remap`]),
     '-kernel', b.bzImage,
     '-initrd', b.initramfs,
     '-append', append.join(' '),
@@ -83,7 +101,8 @@ export function boot(
   opts: { logFile: string; timeoutMs?: number; onLine?: (line: string) => void },
 ): Promise<BootResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('qemu-system-x86_64', qemuArgs(b), {
+    const qemu = b.arch === 'arm64' ? 'qemu-system-aarch64' : 'qemu-system-x86_64';
+    const child = spawn(qemu, qemuArgs(b), {
       stdio: b.interactive ? 'inherit' : ['pipe', 'pipe', 'pipe'],
     });
     const log = b.interactive ? null : fs.createWriteStream(opts.logFile);
@@ -113,7 +132,7 @@ export function boot(
     child.on('error', (err) => {
       if (timer) clearTimeout(timer);
       process.off('SIGINT', ignore);
-      reject(new Error(`cannot run qemu-system-x86_64: ${err.message} (install qemu-system-x86: src/scripts/setup.sh)`));
+      reject(new Error(`cannot run ${qemu}: ${err.message} (install ${b.arch === 'arm64' ? 'qemu-system-arm' : 'qemu-system-x86'}: src/scripts/setup.sh)`));
     });
     child.on('close', (code) => {
       if (timer) clearTimeout(timer);

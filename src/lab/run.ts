@@ -1,12 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PACKAGE_ROOT } from '../loader/native';
+import { type LabArch } from './arch';
+import { ARM64_LIBRARY_PATH, ARM64_NODE, arm64Binds, prepareArm64Root } from './arm64';
 import { prepareLeakModule, prepareWorkloadBinaries } from './artifacts';
 import { GROUND_TRUTH, guestScript, type Schedule } from './guest-script';
 import { prepareInitramfs } from './initramfs';
 import { prepareKernel, type KernelName, type PreparedKernel, type Progress } from './kernels';
 import { labCache, mkdirp } from './paths';
-import { boot, type IommuVendor } from './qemu';
+import { ARCH_VENDORS, boot, type IommuVendor } from './qemu';
 import { isEarly, LAB_DEVICE, planWorkloads, workloadArgv, type GroundTruth, type WorkloadName, type WorkloadParams, type WorkloadSelection } from './workloads';
 
 export interface RunLabOptions {
@@ -37,8 +39,10 @@ export interface RunLabOptions {
    * a command that loads them itself (as hosts do when the first VM starts).
    */
   vfio?: 'boot' | 'late';
-  /** Which one: Intel VT-d (default) or AMD-Vi. */
+  /** Which one: Intel VT-d (default) or AMD-Vi on x86_64, SMMUv3 on arm64. */
   vendor?: IommuVendor;
+  /** The guest's arch (default x86_64): arm64 boots Debian's arm64 kernels on QEMU's virt with SMMUv3. */
+  arch?: LabArch;
   params?: WorkloadParams;
   /** Kills the guest after this long; default 10 minutes in batch mode, none interactive. */
   timeoutMs?: number;
@@ -65,6 +69,7 @@ export interface LabResult {
   kernel: PreparedKernel;
   iommu: boolean;
   vendor: IommuVendor;
+  arch: LabArch;
   workloads: WorkloadName[];
   /** From QEMU's start to its exit. */
   guestMs: number;
@@ -125,9 +130,10 @@ export function consoleTail(log: string): string[] {
 function writeGuestFiles(
   lab: string,
   opts: RunLabOptions,
-  g: { plan: ReturnType<typeof planWorkloads>; kernel: PreparedKernel; bin: string; leakModule: string | null; outDir: string; keep: string[] },
+  g: { plan: ReturnType<typeof planWorkloads>; kernel: PreparedKernel; bin: string; leakModule: string | null; outDir: string; keep: string[]; binds: string[] },
 ): void {
-  const { plan, kernel, bin, leakModule, outDir, keep } = g;
+  const { plan, kernel, bin, leakModule, outDir, keep, binds } = g;
+  const arm64 = kernel.arch === 'arm64';
   const interactive = opts.interactive ?? false;
   const schedule = opts.schedule ?? (interactive ? 'background' : 'before');
   const tty = interactive && process.stdout.isTTY ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined;
@@ -151,15 +157,26 @@ function writeGuestFiles(
         LANG: 'C.UTF-8',
         TERM: process.env.TERM ?? 'xterm-256color',
         IOMMUTRACE_LAB_KERNEL: kernel.name,
+        // The arm64 root has no ld.so.cache: glibc's multiarch directories by name.
+        ...(arm64 ? { LD_LIBRARY_PATH: ARM64_LIBRARY_PATH } : {}),
         ...opts.env,
       },
-      path: [path.join(lab, 'bin'), path.dirname(process.execPath)],
+      path: [path.join(lab, 'bin'), path.dirname(arm64 ? ARM64_NODE : process.execPath)],
     }),
   );
   // Read by the initramfs before it can see anything else of the host.
   fs.writeFileSync(
     path.join(lab, 'env'),
-    [`LAB_OUT='${outDir.replace(/'/g, `'\\''`)}'`, `LAB_VFIO=${plan.bindVfio && opts.vfio !== 'late' ? 1 : 0}`, `LAB_DRIVER=${plan.bindDriver ? 1 : 0}`, `LAB_BDF=${LAB_DEVICE}`, `LAB_KEEP='${keep.join(' ')}'`, ''].join('\n'),
+    [
+      `LAB_OUT='${outDir.replace(/'/g, `'\\''`)}'`,
+      `LAB_VFIO=${plan.bindVfio && opts.vfio !== 'late' ? 1 : 0}`,
+      `LAB_DRIVER=${plan.bindDriver ? 1 : 0}`,
+      `LAB_BDF=${LAB_DEVICE}`,
+      `LAB_KEEP='${keep.join(' ')}'`,
+      `LAB_BINDS='${binds.join(' ')}'`,
+      `LAB_CONSOLE=${arm64 ? 'ttyAMA0' : 'ttyS0'}`,
+      '',
+    ].join('\n'),
   );
 
 }
@@ -168,32 +185,40 @@ function writeGuestFiles(
 export async function runLab(opts: RunLabOptions): Promise<LabResult> {
   const progress = opts.onProgress ?? (() => undefined);
   const interactive = opts.interactive ?? false;
-  const plan = planWorkloads(opts.kernel, opts.workloads ?? 'all', opts.iommu);
+  const arch = opts.arch ?? 'x86_64';
+  const vendor = opts.vendor ?? ARCH_VENDORS[arch][0];
+  if (!ARCH_VENDORS[arch].includes(vendor)) throw new Error(`--iommu ${vendor} is not emulated on ${arch} (${ARCH_VENDORS[arch].join(', ')})`);
+  const plan = planWorkloads(opts.kernel, opts.workloads ?? 'all', opts.iommu, arch);
   const outDir = path.resolve(opts.outDir ?? 'lab-out');
   if (outDir === '/') throw new Error('the results folder cannot be /');
   const keep = keptPaths();
 
-  const kernel = await prepareKernel(opts.kernel, { onProgress: progress });
+  const kernel = await prepareKernel(opts.kernel, { onProgress: progress, arch });
   progress(`${kernel.name}: ${kernel.release}, preparing initramfs and workloads`);
-  const initramfs = await prepareInitramfs(kernel);
-  const bin = await prepareWorkloadBinaries();
+  // arm64: its own root, with the clone and the lab cache shared on top.
+  const root = arch === 'arm64' ? await prepareArm64Root(progress) : null;
+  const binds = root ? arm64Binds(root, [PACKAGE_ROOT, labCache()], outDir) : [];
+  const initramfs = await prepareInitramfs(kernel, undefined, root?.busybox);
+  const bin = await prepareWorkloadBinaries(arch);
   const leakModule = plan.workloads.includes('leak') ? await prepareLeakModule(kernel) : null;
 
   const lab = path.join(outDir, '.lab');
   fs.rmSync(lab, { recursive: true, force: true });
   fs.rmSync(path.join(outDir, 'ground-truth'), { recursive: true, force: true });
   mkdirp(path.join(lab, 'bin'));
-  writeCliWrappers(path.join(lab, 'bin'));
+  writeCliWrappers(path.join(lab, 'bin'), root ? ARM64_NODE : process.execPath);
 
-  writeGuestFiles(lab, opts, { plan, kernel, bin, leakModule, outDir, keep });
+  writeGuestFiles(lab, opts, { plan, kernel, bin, leakModule, outDir, keep, binds });
 
-  const vendor = opts.vendor ?? 'intel';
-  progress(`${kernel.name}: booting (${plan.iommu ? `${vendor}-iommu` : 'no IOMMU'}; workloads: ${plan.workloads.join(', ') || 'none'})`);
+  progress(`${kernel.name}: booting${root ? ' arm64' : ''} (${plan.iommu ? `${vendor}-iommu` : 'no IOMMU'}; workloads: ${plan.workloads.join(', ') || 'none'})`);
   const logFile = path.join(lab, 'console.log');
   const started = Date.now();
   const bootOnce = () =>
     boot(
-      { bzImage: kernel.bzImage, initramfs, outDir, iommu: plan.iommu, vendor, interactive, memoryMiB: opts.memoryMiB ?? 2048, cpus: opts.cpus ?? 2 },
+      {
+        bzImage: kernel.bzImage, initramfs, outDir, iommu: plan.iommu, vendor, interactive, memoryMiB: opts.memoryMiB ?? 2048, cpus: opts.cpus ?? 2,
+        arch, rootDir: root?.dir, binds,
+      },
       { logFile, timeoutMs: opts.timeoutMs ?? (interactive ? undefined : BATCH_TIMEOUT_MS), onLine: opts.onConsole },
     );
   let booted = await bootOnce();
@@ -228,16 +253,17 @@ export async function runLab(opts: RunLabOptions): Promise<LabResult> {
     kernel,
     iommu: plan.iommu,
     vendor,
+    arch,
     workloads: plan.workloads,
     guestMs,
   };
 }
 
-/** `iommutrace`/`iommutop` inside the guest are this very build, run by this node. */
-function writeCliWrappers(dir: string): void {
+/** `iommutrace`/`iommutop` inside the guest are this very build, run by this node (arm64: the root's). */
+function writeCliWrappers(dir: string, node: string): void {
   const binDir = path.resolve(__dirname, '..', 'bin');
   for (const name of ['iommutrace', 'iommutop']) {
-    fs.writeFileSync(path.join(dir, name), `#!/bin/sh\nexec '${process.execPath}' '${path.join(binDir, `${name}.js`)}' "$@"\n`, { mode: 0o755 });
+    fs.writeFileSync(path.join(dir, name), `#!/bin/sh\nexec '${node}' '${path.join(binDir, `${name}.js`)}' "$@"\n`, { mode: 0o755 });
   }
 }
 

@@ -1,3 +1,4 @@
+import type { LabArch } from './arch';
 import type { KernelName } from './kernels';
 
 export const WORKLOAD_NAMES = ['vfio', 'gup', 'dirty', 'leak', 'premap', 'netdev', 'cdev', 'qemu', 'entrylimit', 'memlock', 'memlock-iommufd', 'hugetlb', 'fault'] as const;
@@ -23,6 +24,8 @@ interface WorkloadSpec {
    * the command starts once it has said so (HELD) and it goes on when told (GO).
    */
   early?: boolean;
+  /** Runs a program of the host root the arm64 guest's own root lacks (Debian's qemu-system-x86_64). */
+  hostRootOnly?: boolean;
 }
 
 const EVERY_KERNEL: readonly KernelName[] = ['debian-6.1', 'debian-6.12', 'iommufd-6.12'];
@@ -41,7 +44,7 @@ const SPECS: Record<WorkloadName, WorkloadSpec> = {
   // The vfio workload on 2 MiB huge pages: every map call a run of whole huge pages.
   hugetlb: { iommu: true, device: 'vfio', kernels: EVERY_KERNEL },
   // A real VMM: Debian's QEMU passing the device through to a guest held at -S.
-  qemu: { iommu: true, device: 'vfio', kernels: ['debian-6.1', 'debian-6.12'] },
+  qemu: { iommu: true, device: 'vfio', kernels: ['debian-6.1', 'debian-6.12'], hostRootOnly: true },
   // MAP_DMA refused: the container's dma_entry_limit reached; RLIMIT_MEMLOCK without CAP_IPC_LOCK.
   entrylimit: { iommu: true, device: 'vfio', kernels: EVERY_KERNEL },
   memlock: { iommu: true, device: 'vfio', kernels: EVERY_KERNEL },
@@ -73,11 +76,12 @@ export interface WorkloadPlan {
 }
 
 /** Resolves a selection for a kernel and checks that its workloads can share one boot. */
-export function planWorkloads(kernel: KernelName, selection: WorkloadSelection | WorkloadName[], iommu?: boolean): WorkloadPlan {
+export function planWorkloads(kernel: KernelName, selection: WorkloadSelection | WorkloadName[], iommu?: boolean, arch: LabArch = 'x86_64'): WorkloadPlan {
   const workloads =
     selection === 'all' ? ALL[kernel] : selection === 'none' ? [] : Array.isArray(selection) ? [...selection] : [selection];
   for (const w of workloads) {
     if (!SPECS[w].kernels.includes(kernel)) throw new Error(`workload ${w} needs kernel ${SPECS[w].kernels.join(' or ')}, not ${kernel}`);
+    if (arch !== 'x86_64' && SPECS[w].hostRootOnly) throw new Error(`workload ${w} needs the x86_64 guest (it runs the host's programs), not ${arch}`);
   }
   const wantIommu = workloads.filter((w) => SPECS[w].iommu === true);
   const wantNone = workloads.filter((w) => SPECS[w].iommu === false);

@@ -18,6 +18,8 @@ export class Kallsyms {
   private readonly addrs: BigUint64Array;
   private readonly syms: KernelSymbol[];
   private readonly byName = new Map<string, KernelSymbol>();
+  /** Text symbols per name: static functions of different files may share one. */
+  private readonly counts = new Map<string, number>();
   /** Base name -> names with compiler suffixes (`foo` -> `foo.isra.0`). */
   private readonly clones = new Map<string, string[]>();
   readonly hasAddresses: boolean;
@@ -58,6 +60,7 @@ export class Kallsyms {
       const module = tab < 0 ? undefined : line.slice(tab + 2, line.length - 1);
       const sym = { name, address: BigInt('0x' + line.slice(0, sp1)), module };
       all.push(sym);
+      this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
       if (!this.byName.has(name)) {
         this.byName.set(name, sym);
         const dot = name.indexOf('.');
@@ -90,6 +93,11 @@ export class Kallsyms {
 
   lookup(name: string): KernelSymbol | undefined {
     return this.byName.get(name);
+  }
+
+  /** How many text symbols are named exactly `name` (0 when absent). */
+  count(name: string): number {
+    return this.counts.get(name) ?? 0;
   }
 
   /** Address of a module's data symbol (a parameter); undefined when absent or hidden (no CAP_SYSLOG). */

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { crossAddonFile, elfArch, hostArch, prebuiltAddonFile } from './arch';
 import type { Trampoline } from './object';
 
 /** Shapes of the N-API addon's exports (src/loader/native/*.cc). */
@@ -115,9 +116,6 @@ export interface NativeAddon {
 /** The package root: dist/src/loader -> root (a clone, or the installed package). */
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', '..');
 
-/** Where `npm pack` puts the addon built for linux-x64 with glibc (src/scripts/prebuild.sh). */
-export const PREBUILT = path.join('prebuilds', 'linux-x64-glibc', 'bpf_loader.node');
-
 function glibc(): boolean {
   const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
   return Boolean(header?.glibcVersionRuntime);
@@ -125,11 +123,13 @@ function glibc(): boolean {
 
 /**
  * Addon files to try, in order: a local build first (a clone, or the installed
- * package's fallback build from source), then the prebuilt one on linux-x64.
+ * package's fallback build from source), then, on linux-x64 and linux-arm64, the one
+ * cross-built in a clone (what the arm64 lab guest loads) and the prebuilt one.
  */
-export function addonCandidates(root = PACKAGE_ROOT): string[] {
+export function addonCandidates(root = PACKAGE_ROOT, arch: string = process.arch): string[] {
   const out = [path.join(root, 'build', 'Release', 'bpf_loader.node')];
-  if (process.platform === 'linux' && process.arch === 'x64') out.push(path.join(root, PREBUILT));
+  const a = process.platform === 'linux' ? hostArch(arch) : null;
+  if (a) out.push(path.join(root, crossAddonFile(a)), path.join(root, prebuiltAddonFile(a)));
   return out;
 }
 
@@ -138,8 +138,13 @@ export function loadAddon(candidates = addonCandidates()): { addon?: NativeAddon
   const problems: string[] = [];
   for (const file of candidates) {
     if (!fs.existsSync(file)) continue;
+    const built = elfArch(file);
+    if (built && built !== process.arch) {
+      problems.push(`${path.relative(PACKAGE_ROOT, file)}: built for ${built}, and this Node is ${process.arch}`);
+      continue;
+    }
     // Asked only here: a process report takes milliseconds, and a clone never gets this far.
-    if (file.endsWith(PREBUILT) && !glibc()) {
+    if (!file.endsWith(path.join('Release', 'bpf_loader.node')) && !glibc()) {
       problems.push(`${path.relative(PACKAGE_ROOT, file)}: built for glibc, and this Node runs on another C library`);
       continue;
     }

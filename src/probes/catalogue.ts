@@ -95,6 +95,7 @@ const MODULE_FIRST = (module: string): Opts[] => [{ module }, {}];
 const IOMMU_OPS: [iommu: string, sync: string, flush: string][] = [
   ['intel-iommu', 'intel_iommu_tlb_sync', 'intel_flush_iotlb_all'],
   ['amd-iommu', 'amd_iommu_iotlb_sync', 'amd_iommu_flush_iotlb_all'],
+  ['arm-smmu-v3', 'arm_smmu_iotlb_sync', 'arm_smmu_flush_iotlb_all'],
 ];
 
 type IommuOp = (typeof IOMMU_OPS)[number];

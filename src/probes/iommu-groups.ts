@@ -45,7 +45,9 @@ function readlinkBase(p: string): string {
 export function iommuDriverOf(instance: string): string | null {
   if (/^dmar\d+$/.test(instance)) return 'intel-iommu';
   if (/^ivhd\d+$/.test(instance)) return 'amd-iommu';
-  if (/smmu/.test(instance)) return 'arm-smmu-v3';
+  // arm-smmu-v3 names its sysfs entry smmu3.0x<base> (seen in the arm64 lab), arm-smmu (v1/v2) smmu.0x<base>.
+  if (/^(smmu3\.|arm-smmu-v3)/.test(instance)) return 'arm-smmu-v3';
+  if (/^smmu\./.test(instance)) return 'arm-smmu';
   if (/^virtio/.test(instance)) return 'virtio-iommu';
   return instance || null;
 }

@@ -166,6 +166,10 @@ export class LiveKernel implements KernelView {
     return this.symbolTable().lookup(name)?.module;
   }
 
+  symbolCount(name: string): number {
+    return this.symbolTable().count(name);
+  }
+
   moduleDataAddress(module: string, name: string): bigint | undefined {
     return this.symbolTable().moduleDataAddress(module, name);
   }

@@ -40,6 +40,8 @@ export interface KernelView {
   moduleLoaded(name: string): boolean;
   /** The IOMMU drivers translating here (/sys/class/iommu); undefined when not known. */
   iommuDrivers?(): ReadonlySet<string> | undefined;
+  /** How many text symbols in kallsyms are named exactly `name` (undefined: not known). */
+  symbolCount?(name: string): number | undefined;
   /** The module a kallsyms text symbol belongs to (undefined: the kernel image, or not known). */
   symbolModule?(name: string): string | undefined;
   /** Address of a module's data symbol from kallsyms (a parameter a probe reads), or undefined. */

@@ -64,7 +64,7 @@ function check(k: KernelView, c: Candidate): Checked {
   if (needsTrampoline) found = checkTrampolines(k, c, kinds, found.module);
   if (needsKprobe && !('reason' in found)) found = checkKprobe(k, c, found.module);
   if ('reason' in found) return found;
-  const why = checkTracepoints(k, c, kinds) ?? checkIommu(k, c);
+  const why = checkTracepoints(k, c, kinds) ?? checkIommu(k, c) ?? checkUnique(k, c, needsTrampoline || needsKprobe);
   if (why) return { reason: why };
   return found.module ? found : { target: found.target };
 }
@@ -141,6 +141,21 @@ function checkIommu(k: KernelView, c: Candidate): Reason | undefined {
   if (!iommus.size) return reason('other_iommu', `${c.target} is ${c.iommu}'s, and no IOMMU is registered here (/sys/class/iommu)`, 'no IOMMU is registered here (/sys/class/iommu)');
   const here = [...iommus].join(', ');
   return reason('other_iommu', `${c.target} is ${c.iommu}'s; the IOMMU here is ${here}`, `another IOMMU driver's operation (the IOMMU here is ${here})`);
+}
+
+/**
+ * An IOMMU driver's operations are static functions, and drivers built in together may
+ * name theirs alike: fentry and kprobes resolve a name to its first function, maybe the
+ * other driver's, and would then watch nothing. Refused rather than silently wrong.
+ */
+function checkUnique(k: KernelView, c: Candidate, byName: boolean): Reason | undefined {
+  const n = c.iommu && byName ? k.symbolCount?.(c.target) : undefined;
+  if (!n || n < 2) return undefined;
+  return reason(
+    'ambiguous',
+    `${n} functions here are named ${c.target} (another driver built in has one of that name): attached by name, the probe could land on the other`,
+    'more than one function has the name (another driver built in has one): attached by name, the probe could land on the other',
+  );
 }
 
 /**

@@ -12,6 +12,11 @@ export type ReasonCode =
   | 'module_not_loaded'
   /** The target is another IOMMU driver's operation than the one translating here. */
   | 'other_iommu'
+  /**
+   * More than one function has the target's name (arm-smmu and arm-smmu-v3 both have a
+   * static arm_smmu_iotlb_sync): attached by name, the probe could land on the other.
+   */
+  | 'ambiguous'
   /** The function or tracepoint is not on this kernel (absent, renamed, inlined). */
   | 'absent'
   /** The function takes fewer arguments than the program reads (another signature). */

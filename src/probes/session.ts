@@ -1,12 +1,13 @@
 import * as path from 'node:path';
 import { Constants, MapName, MAPS } from '../generated/bpf';
 import { BpfObject, Link, LoadError, PACKAGE_ROOT } from '../loader';
+import { bpfObjectFile } from '../loader/arch';
 import { KernelView } from './kernel-view';
 import { plan, PlannedProbe } from './planner';
 import { reason, Reason } from './reasons';
 import { AddressConstant, ProbeSpec } from './types';
 
-export const DEFAULT_OBJECT = path.join(PACKAGE_ROOT, 'build', 'bpf', 'iommutrace.bpf.o');
+export const DEFAULT_OBJECT = path.join(PACKAGE_ROOT, bpfObjectFile());
 
 export interface SessionOptions {
   objectPath?: string;

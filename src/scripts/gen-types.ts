@@ -6,9 +6,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { generate } from '../events/generate';
+import { bpfObjectFile } from '../loader/arch';
 
 const root = path.resolve(__dirname, '..', '..', '..');
-const object = 'build/bpf/iommutrace.bpf.o';
+// Event layouts are the same in every arch's object (a unit test compares them): the x64 one is the source.
+const object = bpfObjectFile('x64');
 const file = path.join(root, 'src', 'generated', 'bpf.ts');
 try {
   const text = generate(path.join(root, object), object);

@@ -7,10 +7,14 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool make g++ python3 tmux bpftrace prometheus systemd binutils chromium)
+# the arm64 addon and BPF object, cross-built (src/scripts/build-arm64.sh)
+pkgs+=(crossbuild-essential-arm64)
 if [ "${IOMMUTRACE_LAB:-1}" = 1 ]; then
   pkgs+=(qemu-system-x86 busybox-static kmod xz-utils cpio)
   # the iommufd-6.12 lab kernel, built from Debian's source
   pkgs+=(linux-source-6.12 bc flex bison dwarves libssl-dev)
+  # the arm64 lab: qemu-system-aarch64 with SMMUv3 (its kernels and root come from the arm64 index)
+  pkgs+=(qemu-system-arm)
 fi
 # The deployment test: the image built and run (podman and buildah, a base made from
 # Debian's packages by mmdebstrap, netavark and iptables for its published port, runc: crun refuses

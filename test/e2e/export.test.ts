@@ -287,7 +287,7 @@ async function mismatches(prom: PromServer, job: string, want: Map<string, numbe
 
 test('scrape and remote write into a real Prometheus: PromQL gives the capture report\'s values', async (t) => {
   if (!need(t, fs.existsSync(PROMETHEUS), `${PROMETHEUS} is missing (Debian package prometheus; src/scripts/setup.sh installs it)`)) return;
-  if (!need(t, fs.existsSync(BPF_OBJECT), 'build/bpf/iommutrace.bpf.o is missing (npm run build:bpf)')) return;
+  if (!need(t, fs.existsSync(BPF_OBJECT), `${path.relative(ROOT, BPF_OBJECT)} is missing (npm run build:bpf)`)) return;
   const { file, kind } = pickCapture();
   t.diagnostic(`using ${kind}`);
   const report = buildReport(file);
@@ -369,7 +369,7 @@ interface OtlpPoint {
 }
 
 test('OTLP/HTTP protobuf: a local receiver decodes the export and finds the report\'s values', async (t) => {
-  if (!need(t, fs.existsSync(BPF_OBJECT), 'build/bpf/iommutrace.bpf.o is missing (npm run build:bpf)')) return;
+  if (!need(t, fs.existsSync(BPF_OBJECT), `${path.relative(ROOT, BPF_OBJECT)} is missing (npm run build:bpf)`)) return;
   const { file, kind } = pickCapture();
   t.diagnostic(`using ${kind}`);
   const report = buildReport(file);
@@ -435,7 +435,7 @@ test('OTLP/HTTP protobuf: a local receiver decodes the export and finds the repo
 });
 
 test('remote write answering 500 and an OTLP receiver that hangs: the agent stays up, failures rise, the queue stays bounded', async (t) => {
-  if (!need(t, fs.existsSync(BPF_OBJECT), 'build/bpf/iommutrace.bpf.o is missing (npm run build:bpf)')) return;
+  if (!need(t, fs.existsSync(BPF_OBJECT), `${path.relative(ROOT, BPF_OBJECT)} is missing (npm run build:bpf)`)) return;
   const { file } = pickCapture();
   const times: number[] = [];
   const failing = http.createServer((req, res) => {

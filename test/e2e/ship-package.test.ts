@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
+import { type Arch, ARCHES, bpfObjectFile, elfMachine, prebuiltAddonFile } from '../../src/loader/arch';
 import { Pane } from '../tui/tmux';
 import { isRoot, need, ROOT } from '../helpers';
 import { hasStackTrace } from './cli';
@@ -75,12 +76,11 @@ function du(dir: string): number {
   return n;
 }
 
-test('npm pack holds the BPF object, the prebuilt addon, the sources for a fallback build and what the commands read', () => {
+test('npm pack holds the BPF objects, the prebuilt addons, the sources for a fallback build and what the commands read', () => {
   for (const f of [
     'package.json',
     'README.md',
-    'build/bpf/iommutrace.bpf.o',
-    'prebuilds/linux-x64-glibc/bpf_loader.node',
+    ...ARCHES.flatMap((a) => [bpfObjectFile(a), prebuiltAddonFile(a)]),
     'oclif.manifest.json',
     'dist/src/bin/iommutrace.js',
     'dist/src/bin/iommutop.js',
@@ -107,6 +107,17 @@ test('npm pack holds the BPF object, the prebuilt addon, the sources for a fallb
   assert.match(pkg.scripts.install, /install-addon\.js/);
 });
 
+test('each prebuilt addon is built for its architecture, each BPF object for BPF', () => {
+  const unpacked = path.join(tmp, 'arches');
+  fs.mkdirSync(unpacked, { recursive: true });
+  assert.equal(run(['tar', 'xzf', tgz, '-C', unpacked]).status, 0);
+  const machine: Record<Arch, number> = { x64: 62, arm64: 183 };
+  for (const a of ARCHES) {
+    assert.equal(elfMachine(path.join(unpacked, 'package', prebuiltAddonFile(a))), machine[a], prebuiltAddonFile(a));
+    assert.equal(elfMachine(path.join(unpacked, 'package', bpfObjectFile(a))), 247, bpfObjectFile(a));
+  }
+});
+
 let prefix = '';
 let installed = '';
 test('installs into an empty prefix with no compiler, make or python, and uses the prebuilt addon', { timeout: 600_000 }, (t) => {
@@ -119,7 +130,7 @@ test('installs into an empty prefix with no compiler, make or python, and uses t
   // npm versions that hold back install scripts (allowScripts) skip ours: the addon is found at run time anyway.
   if (/> iommutrace@[\d.]+ install/.test(r.stdout)) assert.match(r.stdout, /iommutrace: prebuilt addon loads \(libbpf 1\.\d+/);
   else t.diagnostic('npm did not run the install script; the prebuilt addon is found at run time');
-  const load = run([process.execPath, '-e', `require(${JSON.stringify(path.join(installed, 'prebuilds', 'linux-x64-glibc', 'bpf_loader.node'))})`], { env: { PATH: BARE } });
+  const load = run([process.execPath, '-e', `require(${JSON.stringify(path.join(installed, prebuiltAddonFile('x64')))})`], { env: { PATH: BARE } });
   assert.equal(load.status, 0, `the prebuilt addon loads: ${load.stderr}`);
   assert.ok(!fs.existsSync(path.join(installed, 'build', 'Release')), 'nothing was built from source');
   for (const bin of ['iommutrace', 'iommutop']) assert.ok(fs.existsSync(path.join(prefix, 'bin', bin)), `${bin} is linked`);
@@ -257,7 +268,7 @@ test('where the prebuilt addon does not load, install builds from source, and wi
   const unpacked = path.join(tmp, 'broken');
   fs.mkdirSync(unpacked);
   assert.equal(run(['tar', 'xzf', tgz, '-C', unpacked]).status, 0);
-  fs.writeFileSync(path.join(unpacked, 'package', 'prebuilds', 'linux-x64-glibc', 'bpf_loader.node'), 'not an ELF file\n');
+  fs.writeFileSync(path.join(unpacked, 'package', prebuiltAddonFile('x64')), 'not an ELF file\n');
   const broken = path.join(tmp, 'iommutrace-broken.tgz');
   assert.equal(run(['tar', 'czf', broken, '-C', unpacked, 'package']).status, 0);
 
@@ -273,7 +284,7 @@ test('where the prebuilt addon does not load, install builds from source, and wi
   assert.equal(r.status, 0, `install with a toolchain failed:\n${r.stdout}\n${r.stderr}`);
   const pkg = path.join(full, 'lib', 'node_modules', 'iommutrace');
   assert.ok(fs.existsSync(path.join(pkg, 'build', 'Release', 'bpf_loader.node')), 'built from source');
-  assert.ok(fs.existsSync(path.join(pkg, 'build', 'bpf', 'iommutrace.bpf.o')), 'the build kept the BPF object');
+  assert.ok(fs.existsSync(path.join(pkg, bpfObjectFile('x64'))), 'the build kept the BPF object');
   const doctor = run(['iommutrace', 'doctor', '--json'], { env: { HOME: tmp, PATH: `${path.join(full, 'bin')}:${BARE}` } });
   assert.equal(JSON.parse(doctor.stdout).format, 'iommutrace-doctor/1', doctor.stderr);
 });

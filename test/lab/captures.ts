@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runLab, type GroundTruth, type IommuVendor, type KernelName, type WorkloadName } from '../../src/lab';
+import type { LabArch } from '../../src/lab/arch';
 import { IN_CI, ROOT } from '../helpers';
 import { missingPrerequisite, prepareKernels, requirePrerequisites } from './prerequisites';
 
@@ -17,13 +18,16 @@ export const LAB_CAPTURES = path.join(ROOT, 'build', 'lab-captures');
 export interface Boot {
   kernel: KernelName;
   workloads: WorkloadName[];
-  /** The emulated IOMMU (default intel). */
+  /** The emulated IOMMU (default: the arch's first, intel on x86_64, smmuv3 on arm64). */
   vendor?: IommuVendor;
+  /** The guest arch (default x86_64). */
+  arch?: LabArch;
 }
 
-/** A boot's name: its kernel, its IOMMU when not Intel's, its workloads. */
+/** A boot's name: its arch when not x86_64, its kernel, its IOMMU when not Intel's, its workloads. */
 export function bootName(boot: Boot): string {
-  return [boot.kernel, ...(boot.vendor && boot.vendor !== 'intel' ? [boot.vendor] : []), ...boot.workloads].join('-');
+  const arch = boot.arch && boot.arch !== 'x86_64' ? [boot.arch] : [];
+  return [...arch, boot.kernel, ...(boot.vendor && boot.vendor !== 'intel' ? [boot.vendor] : []), ...boot.workloads].join('-');
 }
 
 /** Where a boot's capture is kept. */
@@ -40,6 +44,7 @@ export async function recordAround(boot: Boot): Promise<{ truth: GroundTruth; ca
     kernel: boot.kernel,
     workloads: boot.workloads,
     vendor: boot.vendor,
+    arch: boot.arch,
     schedule: 'around',
     readyPattern: 'recording to',
     readyTimeoutMs: 240_000,

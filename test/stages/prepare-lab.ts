@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import { KERNEL_NAMES, type KernelName } from '../../src/lab';
 import { prepareLab, type PrepareOutcome } from '../../src/lab/prepare';
 import { IN_CI } from '../helpers';
-import { missingPrerequisite } from '../lab/prerequisites';
+import { ARM64_TEST_KERNELS, missingPrerequisite } from '../lab/prerequisites';
 
 const started = Date.now();
 const stamp = (): string => `${String(Math.round((Date.now() - started) / 1000)).padStart(4)} s`;
@@ -36,9 +36,15 @@ async function main(): Promise<number> {
     else process.stdout.write(`# lab prepare: skipping ${k}: ${reason}\n`);
   }
   outcomes.push(...(await prepareLab(kernels, progress)));
+  // The arm64 boots of the lab stage: their kernels, the arm64 root, the cross-built workloads.
+  const arm64 = missingPrerequisite(undefined, 'arm64');
+  if (!arm64) outcomes.push(...(await prepareLab(ARM64_TEST_KERNELS, (m) => progress(`arm64 ${m}`), 'arm64')));
+  else if (IN_CI) outcomes.push(...ARM64_TEST_KERNELS.map((k) => ({ kernel: k, arch: 'arm64' as const, ok: false, seconds: 0, error: `lab prerequisite missing: ${arm64}` })));
+  else process.stdout.write(`# lab prepare: skipping arm64: ${arm64}\n`);
   if (statusFile) fs.writeFileSync(statusFile, JSON.stringify(outcomes, null, 2) + '\n');
   for (const o of outcomes) {
-    process.stdout.write(o.ok ? `# lab prepare: ${o.kernel} ready (${o.release}) in ${o.seconds} s\n` : `# lab prepare: ${o.kernel} FAILED: ${o.error}\n`);
+    const name = o.arch ? `${o.arch} ${o.kernel}` : o.kernel;
+    process.stdout.write(o.ok ? `# lab prepare: ${name} ready (${o.release}) in ${o.seconds} s\n` : `# lab prepare: ${name} FAILED: ${o.error}\n`);
   }
   return outcomes.every((o) => o.ok) ? 0 : 1;
 }

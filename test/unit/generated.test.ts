@@ -12,15 +12,25 @@ import { generate } from '../../src/events/generate';
 import { Decoder } from '../../src/events/decode';
 import { EventSchema } from '../../src/events/schema';
 import { EVENT_FIELDS, EVENT_KINDS, PROBES } from '../../src/generated/bpf';
-import { BPF_OBJECT, ROOT } from '../helpers';
+import { ARCHES, bpfObjectFile } from '../../src/loader/arch';
+import { BPF_OBJECT, need, ROOT } from '../helpers';
 
 const GENERATED = path.join(ROOT, 'src', 'generated', 'bpf.ts');
 
 test('src/generated/bpf.ts is what the object generates (else: npm run build:types)', () => {
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gen-')), 'bpf.ts');
-  fs.writeFileSync(file, generate(BPF_OBJECT, 'build/bpf/iommutrace.bpf.o'));
+  fs.writeFileSync(file, generate(path.join(ROOT, bpfObjectFile('x64')), bpfObjectFile('x64')));
   assert.equal(fs.readFileSync(GENERATED, 'utf8'), fs.readFileSync(file, 'utf8'), 'src/generated/bpf.ts is stale: run npm run build:types');
 });
+
+// One typed layer for every architecture: events, maps, programs and constants must not differ.
+for (const arch of ARCHES.filter((a) => a !== 'x64')) {
+  test(`the ${arch} object generates the same typed layer as the x64 one`, (t) => {
+    const object = path.join(ROOT, bpfObjectFile(arch));
+    if (!need(t, fs.existsSync(object), `${bpfObjectFile(arch)} is missing (npm run build:bpf needs crossbuild-essential-arm64: src/scripts/setup.sh)`)) return;
+    assert.equal(generate(object, bpfObjectFile('x64')), fs.readFileSync(GENERATED, 'utf8'));
+  });
+}
 
 test("the generated fields are the decoder's, kind by kind", () => {
   const decoder = new Decoder(EventSchema.fromFile(BPF_OBJECT));

@@ -39,6 +39,8 @@ test('the devices behind an IOMMU: group, driver, IOMMU driver from the instance
     { device: '0000:00:04.0', group: 4, driver: 'vfio-pci', iommu_driver: 'amd-iommu', path: null },
   ]);
   assert.equal(iommuDriverOf('arm-smmu-v3.0.auto'), 'arm-smmu-v3');
+  assert.equal(iommuDriverOf('smmu3.0x0000000009050000'), 'arm-smmu-v3');
+  assert.equal(iommuDriverOf('smmu.0x000000002b400000'), 'arm-smmu');
   assert.deepEqual(hostDevices(path.join(tmp, 'nothing')), []);
   // What a capture header keeps comes back the same.
   const recorded = recordedDevices(devices.map((d) => ({ ...d, iommuDriver: d.iommu_driver ?? '', path: d.path ?? '' })));

@@ -141,6 +141,23 @@ test('a notrace function refuses the kprobe, and the reason carries the errno', 
   assert.match(p.reason!, /kprobe refused at helper: .*EINVAL/);
 });
 
+test("an IOMMU driver's operation whose name another built-in driver shares is refused, not attached to the wrong one", () => {
+  // Debian's arm64 kernels build in arm-smmu (v2) and arm-smmu-v3, each with a static arm_smmu_iotlb_sync.
+  const m = planFor({
+    ...DEBIAN_6_12,
+    functions: { ...DEBIAN_6_12.functions, arm_smmu_iotlb_sync: { args: 2 }, arm_smmu_flush_iotlb_all: { args: 1 } },
+    iommus: ['arm-smmu-v3'],
+    sharedNames: ['arm_smmu_iotlb_sync', 'arm_smmu_flush_iotlb_all'],
+  });
+  for (const name of ['iommu.iotlb_sync', 'iommu.flush_all']) {
+    const p = get(m, name);
+    assert.equal(p.status, 'unavailable', name);
+    const arm = p.tried.filter((t) => t.target.startsWith('arm_smmu_'));
+    assert.ok(arm.length > 0 && arm.every((t) => t.code === 'ambiguous'), JSON.stringify(p.tried));
+    assert.match(arm[0].reason, /2 functions here are named arm_smmu_/);
+  }
+});
+
 test('IOTLB probes take the operations of the IOMMU driver that translates here, and say so when none does', () => {
   for (const [iommu, sync, flush] of [
     ['intel-iommu', 'intel_iommu_tlb_sync', 'intel_flush_iotlb_all'],
@@ -155,6 +172,12 @@ test('IOTLB probes take the operations of the IOMMU driver that translates here,
   assert.equal(none.status, 'unavailable');
   assert.equal(none.reasonCode, 'other_iommu');
   assert.match(none.reason!, /no IOMMU is registered here/);
+  const arm = planFor({
+    ...DEBIAN_6_12,
+    functions: { ...DEBIAN_6_12.functions, arm_smmu_iotlb_sync: { args: 2 }, arm_smmu_flush_iotlb_all: { args: 1 } },
+    iommus: ['arm-smmu-v3'],
+  });
+  assert.deepEqual([get(arm, 'iommu.iotlb_sync').target, get(arm, 'iommu.flush_all').target], ['arm_smmu_iotlb_sync', 'arm_smmu_flush_iotlb_all']);
   const amd = get(planFor({ ...DEBIAN_6_1, iommus: ['amd-iommu'] }), 'iommu.flush_all');
   assert.ok(amd.tried.some((t) => /intel_flush_iotlb_all is intel-iommu's; the IOMMU here is amd-iommu/.test(t.reason)), JSON.stringify(amd.tried));
 });
