@@ -11,6 +11,17 @@ export function parseExposition(text: string): Map<string, number> {
   return out;
 }
 
+/** One sample of a metric in Prometheus text, by its labels (all given must match); undefined when absent. */
+export function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_:]+)(\{(.*)\})? (\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have = Object.fromEntries([...(m[3] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[4]);
+  }
+  return undefined;
+}
+
 /** The probes a scrape says are attached (`iommutrace_probe_attached{probe="..."} 1`), sorted. */
 export function attachedProbes(samples: Map<string, number>): string[] {
   return [...samples]

@@ -91,10 +91,10 @@ export class Aggregator {
   private readonly one: Calls = noCalls('iommu.map', 0, 0, '', 0n, -1);
   /** Latency and pinned pages per device (the dashboard, the metrics). */
   readonly perDevice: PerDevice;
-  private gupFrom: Set<string>;
-  private pinFrom: Set<string>;
+  private gupFrom = new Set<string>();
+  private pinFrom = new Set<string>();
   /** Whether a VFIO or iommufd unpin may hold GUP unpins (they are then counted there). */
-  private pathUnpins: boolean;
+  private pathUnpins = false;
 
   constructor(private opts: AggregatorOptions) {
     this.devices = new DeviceTable(attachSource(opts.attached), opts.hostDevices);
@@ -103,9 +103,7 @@ export class Aggregator {
     this.perDevice = new PerDevice(this.devices, opts.attached);
     this.processes = new ProcessTable(opts.maxProcesses);
     this.mapFailures = new MapFailureTable(opts.maxProcesses);
-    this.gupFrom = sources('gup', opts.attached);
-    this.pinFrom = sourcesOf(['pin.vfio', 'pin.iommufd', 'unpin.vfio', 'unpin.iommufd', 'unpin.gup'], opts.attached);
-    this.pathUnpins = [...sourcesOf(['unpin.vfio', 'unpin.iommufd'], opts.attached)].some((p) => opts.attached.has(p));
+    this.probesAttached(opts.attached);
   }
 
   /**

@@ -13,7 +13,7 @@ import { ProbeSpec } from '../probes/types';
 import { ProcessFacts, ProcessFactsCache } from '../process/facts';
 import { MAPS } from '../generated/bpf';
 import { KernelAggregates, type KernelMapUse } from './kernel-aggregates';
-import { ModuleWatch, readModuleLines } from './module-watch';
+import { type ModuleLine, ModuleWatch, readModuleLines } from './module-watch';
 import { CallsSink, EventSource, ProbeChange, ProbeStatus } from './source';
 
 export interface LiveOptions extends SessionOptions {
@@ -195,9 +195,9 @@ export class LiveSource implements EventSource {
    * holds are planned and attached. The other probes keep running. Resolves with what
    * changed; a look while another is loading probes waits for it instead.
    */
-  checkModules(now = readModuleLines()): Promise<ProbeChange[]> {
+  checkModules(now?: Map<string, ModuleLine>): Promise<ProbeChange[]> {
     if (this.following) return this.following;
-    const { gone, loaded } = this.watch!.look(now);
+    const { gone, loaded } = this.watch!.look(now ?? readModuleLines());
     const changes = this.detachGone(gone);
     if (!loaded.length) {
       this.tell(changes);

@@ -26,6 +26,7 @@ import * as path from 'node:path';
 import { before, test } from 'node:test';
 import type { AgentDump } from '../../src/export/agent';
 import { LAB_DEVICE, prepareKernel, prepareWorkloadBinaries, runLab, vfioModules, type KernelName, type QemuTruth, type VfioTruth } from '../../src/lab';
+import { sample } from '../exposition';
 import { ROOT } from '../helpers';
 import { labTestOptions, prepareKernels, requirePrerequisites } from './prerequisites';
 
@@ -98,17 +99,6 @@ function guestScript(out: string, bin: string, modules: { path: string; params: 
     'exit 0',
     '',
   ].join('\n');
-}
-
-/** One sample of a metric in Prometheus text, by its labels (all given must match); undefined when absent. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    const m = /^([a-z_:]+)(\{(.*)\})? (\S+)/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = Object.fromEntries([...(m[3] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[4]);
-  }
-  return undefined;
 }
 
 before(() => prepareKernels(KERNELS));
