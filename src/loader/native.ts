@@ -110,6 +110,8 @@ export interface NativeAddon {
     token: Buffer | null,
   ): { keys: Buffer; values: Buffer; count: number; token: Buffer; done: boolean };
   numPossibleCpus: number;
+  /** Bytes the C allocator has out (glibc's mallinfo2), undefined elsewhere. */
+  mallocInUse(): number | undefined;
   libbpfVersion: string;
 }
 

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BpfObject } from '../../src/loader';
+import { BpfObject, native } from '../../src/loader';
 import { BPF_OBJECT, isRoot, need, openFds, tracefs } from '../helpers';
 
 const ROUNDS = 200;
@@ -15,32 +15,30 @@ async function cycle(dir: string): Promise<void> {
   obj.close();
 }
 
-/** Blocks of cycles the resident memory is read after (see below). */
-const BLOCKS = 8;
-
 test(`open, load, attach and close ${ROUNDS} times: fds and memory stay flat`, async (t) => {
   if (!need(t, isRoot(), 'needs root to load BPF programs')) return;
+  const inUse = () => native().mallocInUse();
+  if (!need(t, inUse() !== undefined, 'needs glibc 2.33+ to read what the C allocator has out')) return;
   const dir = tracefs();
   // Warm up caches (vmlinux BTF, code paths) before taking the baseline.
   for (let i = 0; i < 10; i++) await cycle(dir);
   global.gc?.();
   const fds = openFds();
-  // Resident memory after each block. The allocator keeps and returns freed memory in
-  // steps of tens of MiB (libbpf parses the 5.5 MB vmlinux BTF at every load: 24 MiB
-  // above the start after 50 cycles, 4 MiB after 250, in one run), so one reading says
-  // little; a leak raises the floor. Half the cycles apart, the lowest reading of the
-  // second half above the first's by 8 MiB is 80 KiB a cycle, the bound this kept before.
-  // Outside V8's heap: what the addon and libbpf hold (Node 24's heap alone moved the
-  // resident floor by 10 MiB between blocks, with nothing leaking).
-  const rss: number[] = [];
-  for (let b = 0; b < BLOCKS; b++) {
-    for (let i = 0; i < ROUNDS / BLOCKS; i++) await cycle(dir);
+  // What libbpf and the addon hold is read from the C allocator (bytes out, every arena),
+  // not from the resident size: glibc keeps freed memory and gives it back in steps of
+  // tens of MiB (libbpf parses the 5.5 MB vmlinux BTF at every load), which moved the
+  // resident floor by 10 MiB between blocks with nothing leaking. One object or BTF kept
+  // per cycle is MiBs a cycle; the bound, 2 MiB over the last half, is 20 KiB a cycle.
+  const before: number[] = [];
+  const half = async () => {
+    for (let i = 0; i < ROUNDS / 2; i++) await cycle(dir);
     global.gc?.();
-    const m = process.memoryUsage();
-    rss.push((m.rss - m.heapTotal) / 2 ** 20);
-  }
+    before.push(inUse()! / 2 ** 20);
+  };
+  await half();
+  await half();
   assert.equal(openFds(), fds, 'file descriptors leaked');
-  const floor = (xs: number[]) => Math.min(...xs);
-  const grownMb = floor(rss.slice(BLOCKS / 2)) - floor(rss.slice(0, BLOCKS / 2));
-  assert.ok(grownMb < 8, `the resident floor rose by ${grownMb.toFixed(1)} MiB over ${ROUNDS / 2} cycles (MiB after each block: ${rss.map((x) => x.toFixed(0)).join(' ')})`);
+  const grownMb = before[1] - before[0];
+  t.diagnostic(`C allocator MiB out after ${ROUNDS / 2} and ${ROUNDS} cycles: ${before.map((x) => x.toFixed(2)).join(', ')}`);
+  assert.ok(grownMb < 2, `the C allocator holds ${grownMb.toFixed(2)} MiB more after ${ROUNDS / 2} more cycles (MiB: ${before.map((x) => x.toFixed(2)).join(' -> ')})`);
 });

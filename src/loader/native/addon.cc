@@ -6,6 +6,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "common.h"
 #include "registry.h"
@@ -73,6 +76,18 @@ Napi::Error MakeError(Napi::Env env, const std::string& what, int err, const std
 // environment goes away, and its destructor tears everything down in order.
 void RegisterCleanup(Napi::Env env) { env.SetInstanceData(new Registry()); }
 
+// Bytes the C allocator has handed out and not had back, over all its arenas: what the
+// addon and libbpf hold, without the freed memory glibc keeps resident (tens of MiB that
+// come and go in steps). Undefined where the C library cannot say.
+Napi::Value MallocInUse(const Napi::CallbackInfo& info) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
+  struct mallinfo2 m = mallinfo2();
+  return Napi::Number::New(info.Env(), static_cast<double>(m.uordblks + m.hblkhd));
+#else
+  return info.Env().Undefined();
+#endif
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InstallLibbpfPrint();
   RegisterCleanup(env);
@@ -81,6 +96,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFeatures(env, exports);
   InitBtf(env, exports);
   InitMaps(env, exports);
+  exports.Set("mallocInUse", Napi::Function::New(env, MallocInUse));
   exports.Set("numPossibleCpus", Napi::Number::New(env, libbpf_num_possible_cpus()));
   exports.Set("libbpfVersion", Napi::String::New(env, std::to_string(libbpf_major_version()) + "." +
                                                           std::to_string(libbpf_minor_version())));
