@@ -22,8 +22,15 @@ struct {
 	__type(value, __u64);
 } it_counters SEC(".maps") __weak;
 
+/*
+ * The two per-CPU tables hold a value per possible CPU for every key: allocated as keys
+ * come (BPF_F_NO_PREALLOC) rather than all at load, and user space lowers max_entries
+ * on hosts with many CPUs (src/probes/kernel-memory.ts), so a 256-CPU host pins a few
+ * MB, not 130. A key's first call pays the allocation; its others only the lookup.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 2048);
 	__type(key, struct it_hist_key);
 	__type(value, struct it_hist_val);
@@ -35,6 +42,7 @@ struct {
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 4096);
 	__type(key, struct it_agg_key);
 	__type(value, struct it_agg_val);

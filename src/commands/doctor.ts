@@ -6,6 +6,9 @@ import { BTF_ENV, KernelFacts, LiveKernel } from '../probes/kernel-live';
 import { plan, PlannedProbe } from '../probes/planner';
 import { privilegeProblem } from '../probes/privileges';
 import { ReasonCode } from '../probes/reasons';
+import { mapMemory, type MapMemory } from '../probes/kernel-memory';
+import { DEFAULT_OBJECT } from '../probes/session';
+import { BpfObject, native } from '../loader';
 import { attachAllVariants, VariantResult } from '../probes/variants';
 import { escapeControls, outputWidth, table, wrap } from '../report/table';
 import { byCause, CauseGroup } from '../probes/causes';
@@ -28,6 +31,8 @@ export interface DoctorReport {
   summary: { available: number; unavailable: number };
   /** Every device behind an IOMMU: its group, driver, IOMMU driver, the group's default domain type, and how it is held. */
   devices: (HostDevice & { domain_type: string | null })[];
+  /** The BPF maps' kernel memory when every key is in use: on this host, and on hosts with 64 and 256 possible CPUs. */
+  kernel_memory: { possible_cpus: number; full_bytes: number; maps: MapMemory[]; full_bytes_at: Record<string, number> };
   /** With --attach: every candidate loaded and attached for real. */
   variants?: VariantResult[];
 }
@@ -74,6 +79,7 @@ Exits 0 when at least one probe can attach.`;
         })),
         summary: { available, unavailable: planned.length - available },
         devices: withGroupTypes(hostDevices()),
+        kernel_memory: kernelMemory(),
       };
       if (flags.attach) report.variants = await attachAllVariants(kernel, CATALOGUE.filter((s) => !s.optIn));
     } finally {
@@ -81,6 +87,19 @@ Exits 0 when at least one probe can attach.`;
     }
     this.log(flags.json ? JSON.stringify(report, null, 2) : render(report, causes, outputWidth()));
     if (report.summary.available === 0) process.exitCode = 1;
+  }
+}
+
+/** The object's maps sized for this host, and what they would take on bigger ones (nothing is loaded). */
+function kernelMemory(): DoctorReport['kernel_memory'] {
+  const obj = BpfObject.open(DEFAULT_OBJECT);
+  try {
+    const shapes = obj.mapInfo();
+    const full = (cpus: number) => mapMemory(shapes, cpus).reduce((n, m) => n + m.fullBytes, 0);
+    const cpus = native().numPossibleCpus;
+    return { possible_cpus: cpus, full_bytes: full(cpus), maps: mapMemory(shapes, cpus), full_bytes_at: Object.fromEntries([64, 256].map((c) => [String(c), full(c)])) };
+  } finally {
+    obj.close();
   }
 }
 
@@ -138,6 +157,7 @@ function kernelLines(r: DoctorReport, width: number): string[] {
     ...fact('tracefs', tracefs ?? ''),
     ...fact('privileges', k.capabilities.join(' ') || 'none'),
     ...fact('modules', k.modules.join(' ') || '(no vfio/iommu modules loaded)'),
+    ...fact('BPF maps', mapsLine(r.kernel_memory)),
     ...fact('devices', r.devices.length ? `${r.devices.length} behind an IOMMU` : 'none behind an IOMMU (no IOMMU, or it is off)'),
   );
   if (r.devices.length) {
@@ -145,6 +165,14 @@ function kernelLines(r: DoctorReport, width: number): string[] {
     lines.push('', table(['DEVICE', 'GROUP', 'DRIVER', 'PATH', 'IOMMU', 'DOMAIN'], rows, 2, width));
   }
   return lines;
+}
+
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+/** One line: the maps' kernel memory at most here, and on the bigger hosts. */
+function mapsLine(m: DoctorReport['kernel_memory']): string {
+  const at = Object.entries(m.full_bytes_at).map(([cpus, b]) => `${mb(b)} with ${cpus}`).join(', ');
+  return `at most ${mb(m.full_bytes)} of kernel memory with every table full (${m.possible_cpus} possible CPUs; ${at})`;
 }
 
 export function render(r: DoctorReport, causes: CauseGroup[], width: number): string {

@@ -8,7 +8,7 @@ import { AggKey, AggVal, COUNTERS, CounterName, HistKey, MapName, STRUCTS } from
  */
 
 /** What the readers need of a map (a BpfMap; a stand-in in tests). */
-export type MapView = Pick<BpfMap, 'name' | 'lookup' | 'entries' | 'perCpuValues' | 'perCpu' | 'delete' | 'take'>;
+export type MapView = Pick<BpfMap, 'name' | 'maxEntries' | 'lookup' | 'entries' | 'perCpuValues' | 'perCpu' | 'delete' | 'take'>;
 
 /** Where the readers find the object's maps (a BpfObject). */
 export interface MapSource {

@@ -3,6 +3,8 @@ import { Aggregator } from '../aggregate/engine';
 import { isSummed } from '../aggregate/truth';
 import { callsOf, noCalls } from '../aggregate/calls';
 import type { RawEvent } from '../events/types';
+import { native } from '../loader/native';
+import type { MapMemoryUse } from '../probes/kernel-memory';
 import type { KernelMapUse } from '../source/kernel-aggregates';
 import { Pipeline } from '../source/pipeline';
 import { EventSource } from '../source/source';
@@ -46,7 +48,7 @@ export interface SumCheck {
 }
 
 /** What `export --dump` writes: the state, and live in aggregated mode how full the kernel's tables were. */
-export type AgentDump = ExportDump & { every_event?: ExportDump; kernel_maps?: KernelMapUse[]; sum_check?: SumCheck };
+export type AgentDump = ExportDump & { every_event?: ExportDump; kernel_maps?: KernelMapUse[]; kernel_memory?: { possible_cpus: number; maps: MapMemoryUse[] }; sum_check?: SumCheck };
 
 /**
  * The export agent: one source feeds one aggregator; the scrape endpoint and the
@@ -114,6 +116,7 @@ export class ExportAgent {
       lost: src.lost(),
       sumOverflow: src.sumOverflow?.(),
       kernelMaps: src.kernelMaps?.(),
+      kernelMemory: src.kernelMemory?.(),
       source: { kind: src.kind, host: src.host, kernel: src.kernelRelease },
       bpf: this.opts.bpfStats?.(),
       vmLabel: this.opts.vmLabel,
@@ -132,6 +135,8 @@ export class ExportAgent {
     // Aggregated mode: the kernel's tables as the last read left them (the domains still holding latency keys).
     const maps = src.kernelMaps?.();
     if (maps?.length) out.kernel_maps = maps;
+    const memory = src.kernelMemory?.();
+    if (memory?.length) out.kernel_memory = { possible_cpus: native().numPossibleCpus, maps: memory };
     return out;
   }
 

@@ -5,6 +5,7 @@ import { MapFailureRow } from '../aggregate/map-failures';
 import { SizeClassCounts, SizeClasses } from '../aggregate/map-sizes';
 import { ProcessRow } from '../aggregate/processes';
 import type { KernelMapUse } from '../source/kernel-aggregates';
+import type { MapMemoryUse } from '../probes/kernel-memory';
 import { ProbeChange, ProbeStatus } from '../source/source';
 import { LE_SECONDS, toExp2 } from './histogram';
 
@@ -55,6 +56,7 @@ export interface ModelInput {
   sumOverflow?: number;
   /** Aggregated mode: how full the kernel's tables were at the last read. */
   kernelMaps?: KernelMapUse[];
+  kernelMemory?: MapMemoryUse[];
   source: { kind: string; host: string; kernel: string };
   /** Per-program run count and time; only when kernel.bpf_stats_enabled is on (live). */
   bpf?: BpfProgStat[];
@@ -197,6 +199,20 @@ function selfFamilies(input: ModelInput): Family[] {
       (input.kernelMaps ?? []).map((m) => ({ labels: { map: m.map }, value: m.entries })),
     ),
     gauge('iommutrace_kernel_map_max_entries', 'Capacity of each in-kernel table, in keys.', '{key}', (input.kernelMaps ?? []).map((m) => ({ labels: { map: m.map }, value: m.maxEntries }))),
+    ...kernelMemoryFamilies(input.kernelMemory ?? []),
+  ];
+}
+
+/** Every BPF map's memory: the kernel's own count, and the size it reaches when full (per-CPU tables sized for this host). */
+function kernelMemoryFamilies(maps: readonly MapMemoryUse[]): Family[] {
+  return [
+    gauge(
+      'iommutrace_kernel_memory_bytes',
+      'Kernel memory of each BPF map, as the kernel counts it (fdinfo memlock: allocated bytes on 6.4 and later, the full size before).',
+      'By',
+      maps.filter((m) => m.kernelBytes !== undefined).map((m) => ({ labels: { map: m.map }, value: m.kernelBytes! })),
+    ),
+    gauge('iommutrace_kernel_memory_full_bytes', 'Kernel memory of each BPF map when every key is in use, on this host.', 'By', maps.map((m) => ({ labels: { map: m.map }, value: m.fullBytes }))),
   ];
 }
 

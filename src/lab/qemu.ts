@@ -37,6 +37,8 @@ export interface BootSpec {
   arch?: LabArch;
   /** What the 9p tag `host` shares read-only: the host root (default), or arm64's own root. */
   rootDir?: string;
+  /** Appended to the kernel's command line. */
+  kernelArgs?: string[];
   /** More read-only 9p shares (`bind0`, `bind1`, ...), mounted at their host path in the guest. */
   binds?: string[];
 }
@@ -59,6 +61,7 @@ function qemuArgs(b: BootSpec): string[] {
     ...(b.iommu ? IOMMU_SETUP[b.vendor].args : []),
     // Kernel messages would scribble over a TUI on the same serial line.
     ...(b.interactive ? ['quiet', 'loglevel=1'] : []),
+    ...(b.kernelArgs ?? []),
   ];
   const machine = arm64 ? ARM64_MACHINE(b.iommu) : ['-machine', 'q35,accel=tcg', '-cpu', 'max'];
   const device = b.iommu ? IOMMU_SETUP[b.vendor].device : null;

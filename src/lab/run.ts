@@ -48,6 +48,8 @@ export interface RunLabOptions {
   timeoutMs?: number;
   memoryMiB?: number;
   cpus?: number;
+  /** More kernel arguments, e.g. `possible_cpus=256` (x86 before 6.9; Debian 6.12 ignores it, and QEMU's maxcpus too). */
+  kernelArgs?: string[];
   /** Extra environment for the command and workloads in the guest. */
   env?: Record<string, string>;
   onProgress?: Progress;
@@ -217,7 +219,7 @@ export async function runLab(opts: RunLabOptions): Promise<LabResult> {
     boot(
       {
         bzImage: kernel.bzImage, initramfs, outDir, iommu: plan.iommu, vendor, interactive, memoryMiB: opts.memoryMiB ?? 2048, cpus: opts.cpus ?? 2,
-        arch, rootDir: root?.dir, binds,
+        arch, rootDir: root?.dir, binds, kernelArgs: opts.kernelArgs,
       },
       { logFile, timeoutMs: opts.timeoutMs ?? (interactive ? undefined : BATCH_TIMEOUT_MS), onLine: opts.onConsole },
     );

@@ -16,3 +16,4 @@ export type { KernelSymbol } from './kallsyms';
 export * as features from './features';
 export { closeAll } from './lifecycle';
 export { native, PACKAGE_ROOT } from './native';
+export type { NativeMapInfo } from './native';

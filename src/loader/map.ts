@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { native, NativeMapInfo } from './native';
 
 /** BPF_MAP_TYPE_* values used by the loader. */
@@ -26,6 +27,7 @@ export class BpfMap {
   readonly keySize: number;
   readonly valueSize: number;
   readonly maxEntries: number;
+  readonly flags: number;
   readonly fd: number;
   readonly perCpu: boolean;
   /** Bytes one lookup returns: per-CPU maps hold a value per possible CPU, 8-aligned. */
@@ -37,9 +39,19 @@ export class BpfMap {
     this.keySize = info.keySize;
     this.valueSize = info.valueSize;
     this.maxEntries = info.maxEntries;
+    this.flags = info.flags;
     this.fd = info.fd;
     this.perCpu = PER_CPU.has(info.type);
     this.rawValueSize = this.perCpu ? ((this.valueSize + 7) & ~7) * native().numPossibleCpus : this.valueSize;
+  }
+
+  /**
+   * The kernel's own count of the map's bytes (fdinfo's memlock): what is allocated on
+   * 6.4 and later, the size when full before; undefined when fdinfo does not say.
+   */
+  memlock(): number | undefined {
+    const m = /^memlock:\s*(\d+)/m.exec(fs.readFileSync(`/proc/self/fdinfo/${this.fd}`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
   }
 
   lookup(key: Buffer): Buffer | undefined {

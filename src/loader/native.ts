@@ -19,6 +19,8 @@ export interface NativeMapInfo {
   keySize: number;
   valueSize: number;
   maxEntries: number;
+  /** BPF_F_* map flags (BPF_F_NO_PREALLOC: keys allocated as they come). */
+  flags: number;
   fd: number;
 }
 

@@ -1,7 +1,7 @@
 import { Btf } from './btf';
 import * as lifecycle from './lifecycle';
 import { BpfMap } from './map';
-import { native, NativeLink, NativeObject, NativeProgramInfo } from './native';
+import { native, NativeLink, NativeMapInfo, NativeObject, NativeProgramInfo } from './native';
 
 /** How a BPF program attaches: the one list (the CLI reports these names). */
 export const ATTACH_KINDS = ['fentry', 'fexit', 'kprobe', 'kretprobe', 'tracepoint', 'tp_btf', 'raw_tp'] as const;
@@ -160,6 +160,11 @@ export class BpfObject {
       this.mapCache.set(name, m);
     }
     return m;
+  }
+
+  /** Every map's type, sizes, capacity and flags (before the load too: then fd is -1). */
+  mapInfo(): NativeMapInfo[] {
+    return this.raw.maps();
   }
 
   mapNames(): string[] {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { Calls, noCalls } from '../aggregate/calls';
 import { AggEntry, HistEntry, MapSource, readAggregates, readFreedDomains, readHistograms, readServedDomains, takeAggregate, takeHistogram } from '../events/maps';
-import { MAPS, PROBES, ProbeName } from '../generated/bpf';
+import { PROBES, ProbeName } from '../generated/bpf';
 
 const NAMES = new Map<number, ProbeName>(Object.entries(PROBES).map(([name, id]) => [id, name as ProbeName]));
 
@@ -153,7 +153,7 @@ export class KernelAggregates {
         buckets: [],
       });
     }
-    this.use[0] = { map: 'it_agg', entries: keys, maxEntries: MAPS.it_agg.maxEntries };
+    this.use[0] = { map: 'it_agg', entries: keys, maxEntries: this.maps.map('it_agg').maxEntries };
     return out;
   }
 
@@ -183,7 +183,7 @@ export class KernelAggregates {
       c.buckets!.push([h.bucket, h.count - was]);
     }
     const domains = [...new Set(kept.values())].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((d) => `0x${d.toString(16)}`);
-    this.use[1] = { map: 'it_hist', entries: kept.size, maxEntries: MAPS.it_hist.maxEntries, domains };
+    this.use[1] = { map: 'it_hist', entries: kept.size, maxEntries: this.maps.map('it_hist').maxEntries, domains };
     return [...latency.values()];
   }
 }

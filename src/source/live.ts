@@ -7,6 +7,7 @@ import { RawEvent } from '../events/types';
 import { forEachRecord, Kallsyms, RingBuffer } from '../loader';
 import { CATALOGUE } from '../probes/catalogue';
 import { LiveKernel } from '../probes/kernel-live';
+import { loadedMapMemory, type MapMemoryUse } from '../probes/kernel-memory';
 import { PlannedProbe } from '../probes/planner';
 import { DEFAULT_OBJECT, ProbeSession, SessionOptions } from '../probes/session';
 import { ProbeSpec } from '../probes/types';
@@ -280,11 +281,15 @@ export class LiveSource implements EventSource {
   }
 
   /** The counters as they were when the session closed (its maps are gone then). */
-  private final?: { lost: number; sumOverflow: number };
+  private final?: { lost: number; sumOverflow: number; memory: MapMemoryUse[] };
   private stopped = false;
 
   sumOverflow(): number {
     return this.final?.sumOverflow ?? (this.aggregates ? readCounter(this.session.object, 'agg_overflow') : 0);
+  }
+
+  kernelMemory(): MapMemoryUse[] {
+    return this.final?.memory ?? loadedMapMemory(this.session.object);
   }
 
   kernelMaps(): KernelMapUse[] {
@@ -365,7 +370,7 @@ export class LiveSource implements EventSource {
       if (!this.paused) this.deliverSums();
       this.ring.close();
     }
-    this.final = { lost: this.lost(), sumOverflow: this.sumOverflow() };
+    this.final = { lost: this.lost(), sumOverflow: this.sumOverflow(), memory: this.kernelMemory() };
     this.session.close();
     this.kernel.close();
     return this.final.lost;

@@ -1,6 +1,7 @@
 import type { Calls } from '../aggregate/calls';
 import { RawEvent } from '../events/types';
 import type { HostDevice } from '../probes/iommu-groups';
+import type { MapMemoryUse } from '../probes/kernel-memory';
 import type { ProcessFacts } from '../process/facts';
 import type { KernelMapUse } from './kernel-aggregates';
 
@@ -63,6 +64,8 @@ export interface EventSource {
   sumOverflow?(): number;
   /** Aggregated mode: how full the kernel's sum and histogram tables were at the last read. */
   kernelMaps?(): KernelMapUse[];
+  /** Live: each BPF map's capacity, its size when full and the kernel's count of its bytes. */
+  kernelMemory?(): MapMemoryUse[];
   /** Events delivered so far. */
   readonly events: number;
   symbolize(address: bigint): string;

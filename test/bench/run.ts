@@ -10,7 +10,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Aggregator } from '../../src/aggregate/engine';
-import { BpfObject } from '../../src/loader';
+import { BpfObject, native } from '../../src/loader';
+import { fullBytes, loadedMapMemory, mapMemory, scaledEntries, type MapShape } from '../../src/probes/kernel-memory';
 import { table } from '../../src/report/table';
 import { readCaptureFile } from '../../src/capture/reader';
 import { BPF_OBJECT, CLI, ROOT, tracefs } from '../helpers';
@@ -211,6 +212,40 @@ async function spawnUntilExit(cmd: string, args: string[], env = process.env): P
   return Number(process.hrtime.bigint() - start) / 1e6;
 }
 
+/**
+ * kernel_memory_bytes: every map of the object, full, sized for 2, 64 and 256 possible
+ * CPUs as the session sizes them, against the same maps as built (preallocated, not
+ * scaled); and on this kernel, what it counts now for a loaded object.
+ */
+async function kernelMemory(): Promise<void> {
+  const obj = BpfObject.open(BPF_OBJECT, { tracefs: tracefs() });
+  try {
+    const shapes = obj.mapInfo();
+    const full = (maps: MapShape[], cpus: number) => maps.reduce((n, m) => n + fullBytes(m, cpus), 0);
+    for (const cpus of [2, 64, 256]) {
+      const sized = mapMemory(shapes, cpus).reduce((n, m) => n + m.fullBytes, 0);
+      record({
+        name: `kernel_memory_bytes.${cpus}_cpus`, value: sized / 1e6, unit: 'MB when full',
+        reference: { name: 'the same maps as built: every per-CPU table preallocated at its built-in capacity', value: full(shapes, cpus) / 1e6 },
+        goal: '<= 16 MB at 256 CPUs',
+        note: `it_agg ${mapMemory(shapes, cpus).find((m) => m.map === 'it_agg')!.maxEntries} keys, it_hist ${mapMemory(shapes, cpus).find((m) => m.map === 'it_hist')!.maxEntries}, allocated as they come (src/probes/kernel-memory.ts)`,
+      });
+    }
+    obj.disableAll();
+    obj.setAutoload('selftest_getppid', true);
+    for (const [map, n] of scaledEntries(shapes, native().numPossibleCpus)) obj.setMaxEntries(map, n);
+    await obj.load();
+    const now = loadedMapMemory(obj);
+    record({
+      name: 'kernel_memory_bytes.loaded', value: now.reduce((n, m) => n + (m.kernelBytes ?? 0), 0) / 1e6, unit: 'MB (the kernel\'s count, no key in use)',
+      reference: { name: `the same maps full on this host (${native().numPossibleCpus} CPUs)`, value: now.reduce((n, m) => n + m.fullBytes, 0) / 1e6 },
+      goal: 'reported', note: now.map((m) => `${m.map} ${m.kernelBytes}`).join(', '),
+    });
+  } finally {
+    obj.close();
+  }
+}
+
 function captureSize(): void {
   const dma = [...decoder.schema.types.values()].find((t) => t.kind === 'dma')!;
   const file = path.join(tmp, 'synthetic.iotrace');
@@ -243,6 +278,7 @@ async function main(): Promise<void> {
   await startup();
   await agent();
   captureSize();
+  await kernelMemory();
   record(await topCpuPercent());
   for (const f of await memoryBench(tmp)) record(f);
   if (!skip.has('lab')) await labPerCall();

@@ -6,7 +6,7 @@ import { MapSource, MapView } from '../../src/events/maps';
 import { RawEvent } from '../../src/events/types';
 import { exportDump } from '../../src/export/dump';
 import type { Calls } from '../../src/aggregate/calls';
-import { PROBES, ProbeName, STRUCTS } from '../../src/generated/bpf';
+import { MapName, MAPS, PROBES, ProbeName, STRUCTS } from '../../src/generated/bpf';
 import { KernelAggregates } from '../../src/source/kernel-aggregates';
 
 /*
@@ -27,6 +27,9 @@ type Call = { probe: ProbeName; ts: number; pid: number; tid: number; comm: stri
 /** A per-CPU hash in memory, handed over as the kernel does (values CPU after CPU, 8-aligned). */
 class PerCpuHash implements MapView {
   readonly perCpu = true;
+  get maxEntries(): number {
+    return MAPS[this.name as MapName].maxEntries;
+  }
   readonly values = new Map<string, Buffer[]>();
   constructor(
     readonly name: string,
@@ -57,6 +60,9 @@ class PerCpuHash implements MapView {
 /** A plain hash in memory (it_domain_group: a domain to {group_id, type}). */
 class Hash implements MapView {
   readonly perCpu = false;
+  get maxEntries(): number {
+    return MAPS[this.name as MapName].maxEntries;
+  }
   readonly values = new Map<string, Buffer>();
   constructor(readonly name: string) {}
   lookup = (key: Buffer) => this.values.get(key.toString('hex'));

@@ -9,6 +9,7 @@ function perCpuMap(name: MapName, valueSize: number, values: Map<string, Buffer[
   const raw = (cpus: Buffer[]) => Buffer.concat(cpus.map((c) => Buffer.concat([c, Buffer.alloc(stride - c.length)])));
   return {
     name,
+    maxEntries: 4096,
     perCpu: true,
     lookup: (key: Buffer) => (values.has(key.toString('hex')) ? raw(values.get(key.toString('hex'))!) : undefined),
     entries: () => [...values].map(([k, v]) => ({ key: Buffer.from(k, 'hex'), value: raw(v) })),
@@ -61,6 +62,7 @@ test('it_domain_group reads as the group each domain serves, the domain exact', 
   info.writeUInt32LE(1, STRUCTS.it_domain_info.fields.type.offset);
   const map: MapView = {
     name: 'it_domain_group',
+    maxEntries: 4096,
     perCpu: false,
     lookup: () => info,
     entries: () => [{ key: domain, value: info }],

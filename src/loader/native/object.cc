@@ -277,6 +277,7 @@ class Object : public Napi::ObjectWrap<Object>, public Closeable {
       o.Set("keySize", bpf_map__key_size(m));
       o.Set("valueSize", bpf_map__value_size(m));
       o.Set("maxEntries", bpf_map__max_entries(m));
+      o.Set("flags", bpf_map__map_flags(m));
       o.Set("fd", bpf_map__fd(m));
       out.Set(i++, o);
     }
