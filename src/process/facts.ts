@@ -51,7 +51,11 @@ const TRIES = 3;
 
 /**
  * Facts of each process read once, when a live source first sees its pid (the
- * process lives then). Bounded: past `limit` pids, new ones are counted, not read.
+ * process lives then). Bounded: when `limit` pids are held, those whose process has
+ * exited and whose facts no table has asked for (get(): a process row, a failure, a
+ * fault names them) make room, at most once a second; past that, new pids are counted,
+ * not read. Without it a burst of short-lived processes filled the table for good, and
+ * a long-running agent named no VM started after it.
  */
 export class ProcessFactsCache {
   readonly facts = new Map<number, ProcessFacts>();
@@ -61,6 +65,9 @@ export class ProcessFactsCache {
   private fresh: ProcessFacts[] = [];
   /** Pids whose event thread /proc did not show yet, and how many times. */
   private readonly misses = new Map<number, number>();
+  /** Pids whose facts a table asked for: kept after their process exits. */
+  private readonly wanted = new Set<number>();
+  private lastSweepMs = -Infinity;
 
   constructor(
     private readonly procRoot = '/proc',
@@ -75,7 +82,7 @@ export class ProcessFactsCache {
   see(pid: number, tid: number, comm: string): void {
     // pid 0: the idle task (interrupts), nothing in /proc to read.
     if (pid <= 0 || this.facts.has(pid)) return;
-    if (this.facts.size >= this.limit) {
+    if (this.facts.size >= this.limit && !this.sweep()) {
       this.overflow++;
       return;
     }
@@ -95,7 +102,19 @@ export class ProcessFactsCache {
   }
 
   get(pid: number): ProcessFacts | undefined {
-    return this.facts.get(pid);
+    const f = this.facts.get(pid);
+    if (f) this.wanted.add(pid);
+    return f;
+  }
+
+  /** Forgets the exited processes no table asked about; true when that made room. */
+  private sweep(now = Date.now()): boolean {
+    if (now - this.lastSweepMs < 1000) return false;
+    this.lastSweepMs = now;
+    const gone = (pid: number) => !fs.existsSync(path.join(this.procRoot, String(pid)));
+    for (const pid of this.facts.keys()) if (!this.wanted.has(pid) && gone(pid)) this.facts.delete(pid);
+    for (const pid of this.misses.keys()) if (gone(pid)) this.misses.delete(pid);
+    return this.facts.size < this.limit;
   }
 
   /** The facts read since the last call. */

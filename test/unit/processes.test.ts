@@ -93,6 +93,30 @@ test('the live lookup: /proc/PID read once per pid, a vanished process has no fa
   assert.deepEqual(cache.take(), [], 'each fact handed to the writer once');
 });
 
+test('a full lookup table forgets exited processes no table asked about, so later VMs are still named', () => {
+  const root = fakeProc({
+    10: { argv: ['qemu-system-x86_64', '-name', 'guest=vm-a'], comm: 'qemu-system-x86' },
+    11: { argv: ['sh'] },
+    12: { argv: ['qemu-system-x86_64', '-name', 'guest=vm-b'], comm: 'qemu-system-x86' },
+    13: { argv: ['qemu-system-x86_64', '-name', 'guest=vm-c'], comm: 'qemu-system-x86' },
+  });
+  const cache = new ProcessFactsCache(root, 2);
+  cache.see(10, 10, 'qemu-system-x86');
+  cache.see(11, 11, 'sh');
+  assert.equal(cache.get(10)?.vm, 'vm-a', 'a process row names vm-a');
+  // Both exit: 10 stays (its row still shows it), 11 makes room for the next VM.
+  fs.rmSync(path.join(root, '10'), { recursive: true });
+  fs.rmSync(path.join(root, '11'), { recursive: true });
+  cache.see(12, 12, 'qemu-system-x86');
+  assert.equal(cache.get(12)?.vm, 'vm-b');
+  assert.equal(cache.get(10)?.vm, 'vm-a');
+  assert.equal(cache.overflow, 0);
+  // Full of live or wanted pids: the next one is counted, and the table is not searched again at once.
+  cache.see(13, 13, 'qemu-system-x86');
+  assert.equal(cache.get(13), undefined);
+  assert.equal(cache.overflow, 1);
+});
+
 test('the live lookup names nobody when /proc shows another thread than the event\'s (another pid namespace, a reused pid)', () => {
   const root = fakeProc({ 20: { argv: ['qemu-system-x86_64', '-name', 'guest=other-vm'], comm: 'qemu-system-x86' } });
   const cache = new ProcessFactsCache(root);
