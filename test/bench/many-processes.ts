@@ -22,6 +22,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { STRUCTS } from '../../src/generated/bpf';
 import { sample } from '../exposition';
 import { startCli, stopProcess } from './agent-cpu';
 import { BENCH_BUILD, buildHelpers } from './measure';
@@ -87,20 +88,41 @@ async function countCalls(): Promise<{ stop(): Promise<{ producer: number; other
     const check = (): void => void (/Attaching/.test(out) && resolve());
     p.stdout!.on('data', check);
     p.once('exit', (code) => reject(new Error(`bpftrace exited ${code}: ${out}`)));
+    setTimeout(() => reject(new Error('bpftrace did not attach in 60 s')), 60_000).unref();
   });
   return {
     async stop() {
-      await stopProcess(p);
+      await stopWithin(p);
       const last = (k: string): number => Number(new RegExp(`^@${k}: (\\d+)$`, 'm').exec(out)?.[1] ?? 0);
       return { producer: last('p'), other: last('o') };
     },
   };
 }
 
-/** The tgids of it_agg's keys whose process is gone: keys that would never leave. */
+/**
+ * The tgids of it_agg's keys that are the producer's (comm) and whose process is gone:
+ * keys that would never leave. Others' keys may still wait for the agent's next read.
+ */
 function staleKeys(id: number): number[] {
-  const dump = JSON.parse(execFileSync('bpftool', ['map', 'dump', 'id', String(id), '-j'], { encoding: 'utf8' })) as { formatted?: { key: { tgid: number } } }[];
-  return dump.map((e) => e.formatted?.key.tgid ?? 0).filter((t) => t > 0 && !fs.existsSync(`/proc/${t}`));
+  const dump = JSON.parse(execFileSync('bpftool', ['map', 'dump', 'id', String(id), '-j'], { encoding: 'utf8' })) as { key: string[]; values: { value: string[] }[] }[];
+  const bytes = (hex: string[]): Buffer => Buffer.from(hex.map((x) => parseInt(x, 16)));
+  const tgid = STRUCTS.it_agg_key.fields.tgid.offset;
+  const comm = STRUCTS.it_agg_val.fields.comm;
+  const mine = (v: Buffer): boolean => v.subarray(comm.offset, comm.offset + comm.size).toString('latin1').replace(/\0.*$/s, '') === 'getppid_procs';
+  return dump
+    .filter((e) => e.values.some((v) => mine(bytes(v.value))))
+    .map((e) => bytes(e.key).readUInt32LE(tgid))
+    .filter((t) => !fs.existsSync(`/proc/${t}`));
+}
+
+/** SIGINT, then SIGKILL if it has not exited 30 s later: a stuck child must not hang the bench. */
+async function stopWithin(p: ChildProcess): Promise<void> {
+  const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
+  try {
+    await stopProcess(p);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** CLOCK_MONOTONIC in ms, as map_entries.c prints it. */
@@ -211,7 +233,7 @@ async function exportRound(processes: number, warm = false): Promise<Round> {
     };
   } finally {
     keys.p.kill();
-    await stopProcess(exp.p);
+    await stopWithin(exp.p);
   }
 }
 
@@ -225,14 +247,19 @@ async function recordRound(processes: number): Promise<Round> {
     const r = await cpuOverRound(rec.p.pid!, processes);
     return { ...r, foreign: (await calls.stop()).other };
   } finally {
-    await stopProcess(rec.p);
+    await stopWithin(rec.p);
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
 
-/** A round whose counts match the producer exactly: calls (and those of other processes bpftrace saw), nothing lost, no stale keys. */
+/**
+ * A round whose counts match the producer: bpftrace saw its calls, nothing lost, none
+ * of its keys stale, and the agent counted them all, with at most the other processes'
+ * calls bpftrace saw over a span a little wider than the agent's (exact when none).
+ */
 export function exact(r: Round): boolean {
-  return r.counted === r.truth.calls + r.foreign! && r.producerSeen === r.truth.calls && r.lost === 0 && r.stale!.length === 0;
+  const extra = r.counted! - r.truth.calls;
+  return extra >= 0 && extra <= r.foreign! && r.producerSeen === r.truth.calls && r.lost === 0 && r.stale!.length === 0;
 }
 
 /** Rounds that other processes' getppid() calls did not swamp (another bench running on the host): each tried up to 3 times. */
@@ -240,7 +267,11 @@ async function undisturbed(rounds: number, processes: number, round: () => Promi
   const out: Round[] = [];
   for (let i = 0; i < rounds; i++) {
     let r = await round();
-    for (let t = 1; t < 3 && r.foreign! > processes / 10; t++) r = await round();
+    for (let t = 1; t < 3 && r.foreign! > processes / 10; t++) {
+      process.stderr.write(`many-processes: ${r.foreign} getppid() calls from other processes in the round; again\n`);
+      r = await round();
+    }
+    process.stderr.write(`many-processes: round ${i + 1}: ${r.cpuPercent.toFixed(2)} %\n`);
     out.push(r);
   }
   return out;
@@ -254,7 +285,9 @@ export async function manyProcesses(opts: { rounds?: number; processes?: number 
   const recorded = await undisturbed(rounds, processes, () => recordRound(processes));
   const warm = await exportRound(processes, true);
   const cpu = spread(exported.map((r) => r.cpuPercent));
-  const ref = spread(recorded.map((r) => r.cpuPercent));
+  // Every call of another process is an event into JS too: the rounds without many.
+  const calm = recorded.filter((r) => r.foreign! <= processes / 10);
+  const ref = spread((calm.length ? calm : recorded).map((r) => r.cpuPercent));
   const overflow = spread(exported.map((r) => r.overflow!));
   const drains = exported.map((r) => r.entries!.drainMs);
   const exactRounds = exported.filter(exact).length;
@@ -264,7 +297,7 @@ export async function manyProcesses(opts: { rounds?: number; processes?: number 
   const peakLive = spread(exported.map((r) => r.truth.peakLive)).median;
   const note =
     `${processes} processes over ${SPREAD_S} s, ${LINGER_MS} ms each (about ${peakLive} live at once); ` +
-    `exact in ${exactRounds} of ${exported.length} rounds; ${per}. ` +
+    `counted right in ${exactRounds} of ${exported.length} rounds; ${per}. record: ${recorded.map((r) => `${r.cpuPercent.toFixed(2)} %${r.foreign ? ` (+${r.foreign} calls of other processes)` : ''}`).join(', ')}. ` +
     `An agent whose process-facts table (4,096 pids) a first burst filled, so that it reads no /proc files for these: ${warm.cpuPercent.toFixed(2)} % (${exact(warm) ? 'exact' : 'NOT exact'})`;
   return {
     exported,
@@ -275,7 +308,10 @@ export async function manyProcesses(opts: { rounds?: number; processes?: number 
         name: 'agent.cpu_percent.10k_processes',
         value: cpu.median,
         unit: '% of a core',
-        reference: { name: 'iommutrace record of the same producer (every call into JS)', value: ref.median },
+        reference: {
+          name: `iommutrace record of the same producer (every call into JS; ${calm.length ? `${calm.length} of ${recorded.length} rounds, the others swamped` : 'every round swamped'} by other processes' calls)`,
+          value: ref.median,
+        },
         goal: '< 2 %, every call counted (summed or through the ring), lost 0, it_agg back to its start',
         note,
         spread: { runs: exported.length, min: cpu.min, max: cpu.max },
@@ -300,7 +336,7 @@ if (require.main === module) {
     ({ figures, exported, recorded, warm }) => {
       console.log(`warm export round: ${JSON.stringify(warm)}`);
       for (const r of exported) console.log(`export round: ${JSON.stringify(r)}`);
-      for (const r of recorded) console.log(`record round: cpu ${r.cpuPercent.toFixed(2)} %, ${JSON.stringify(r.truth)}`);
+      for (const r of recorded) console.log(`record round: cpu ${r.cpuPercent.toFixed(2)} %, other processes' calls ${r.foreign}, ${JSON.stringify(r.truth)}`);
       for (const f of figures) {
         const s = f.spread ? ` [${f.spread.runs} runs: ${f.spread.min.toFixed(2)}-${f.spread.max.toFixed(2)}]` : '';
         console.log(`${f.name}: ${f.value.toFixed(2)} ${f.unit}${s} (reference ${f.reference.name} ${f.reference.value.toFixed(2)})\n  ${f.note}`);
