@@ -80,12 +80,13 @@ export interface Round {
  */
 async function countCalls(): Promise<{ stop(): Promise<{ producer: number; other: number }> }> {
   const sel = (op: string, m: string): string => `tracepoint:syscalls:sys_enter_getppid /comm ${op} "getppid_procs"/ { @${m} = count(); }`;
-  // Two maps, not one keyed by a ternary: bpftrace made a key per call of that.
-  const p = spawn('bpftrace', ['-e', `${sel('==', 'p')} ${sel('!=', 'o')}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Two maps, not one keyed by a ternary: bpftrace made a key per call of that. BEGIN
+  // runs once every probe is attached ("Attaching" is printed before).
+  const p = spawn('bpftrace', ['-e', `BEGIN { printf("ready\\n"); } ${sel('==', 'p')} ${sel('!=', 'o')}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   p.stdout!.on('data', (d) => (out += d));
   await new Promise<void>((resolve, reject) => {
-    const check = (): void => void (/Attaching/.test(out) && resolve());
+    const check = (): void => void (/^ready$/m.test(out) && resolve());
     p.stdout!.on('data', check);
     p.once('exit', (code) => reject(new Error(`bpftrace exited ${code}: ${out}`)));
     setTimeout(() => reject(new Error('bpftrace did not attach in 60 s')), 60_000).unref();
