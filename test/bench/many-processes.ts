@@ -16,6 +16,13 @@
  * bpftrace counts them over the round, the producer's and the others', so the
  * agent's count is checked against both. Left over keys must be of live processes.
  *
+ * Where the agent's CPU goes (--cpu-prof, 2026-12-07): about half in reading
+ * /proc/PID/{task/TID/comm,cmdline,cgroup} once per new process (ProcessFactsCache,
+ * until its 4,096 pids are taken: the warm round has no such reads); the rest in
+ * the 1 s reads of it_agg (4,096 keys' per-CPU values folded in JS), an existsSync
+ * per tracked tgid per read, a take per exited key, and the overflowed calls
+ * through the ring.
+ *
  *   node dist/test/bench/many-processes.js [ROUNDS] [PROCESSES]
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
