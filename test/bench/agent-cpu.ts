@@ -40,7 +40,7 @@ export function exportMode(): string {
 }
 
 /** Spawns `node CLI args` and resolves with it once a line of its stderr matches `ready`. */
-async function startCli(args: string[], ready: RegExp): Promise<{ p: ChildProcess; line: string }> {
+export async function startCli(args: string[], ready: RegExp): Promise<{ p: ChildProcess; line: string }> {
   const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   const line = await new Promise<string>((resolve, reject) => {
@@ -54,7 +54,7 @@ async function startCli(args: string[], ready: RegExp): Promise<{ p: ChildProces
   return { p, line };
 }
 
-async function stopProcess(p: ChildProcess, signal: NodeJS.Signals = 'SIGINT'): Promise<void> {
+export async function stopProcess(p: ChildProcess, signal: NodeJS.Signals = 'SIGINT'): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;
   const exited = new Promise((r) => p.once('exit', r));
   p.kill(signal);

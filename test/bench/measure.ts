@@ -11,7 +11,7 @@ export const BENCH_BUILD = path.join(ROOT, 'build', 'bench');
 export function buildHelpers(): void {
   fs.mkdirSync(BENCH_BUILD, { recursive: true });
   const libbpf = execFileSync('pkg-config', ['--cflags', '--libs', 'libbpf'], { encoding: 'utf8' }).trim().split(/\s+/);
-  for (const name of ['consumer', 'getppid_loop', 'getppid_rate']) {
+  for (const name of ['consumer', 'getppid_loop', 'getppid_rate', 'getppid_procs', 'map_entries']) {
     execFileSync('gcc', ['-O2', '-o', path.join(BENCH_BUILD, name), path.join(ROOT, 'test', 'bench', `${name}.c`), ...libbpf, '-lpthread']);
   }
 }
