@@ -19,6 +19,7 @@ import { capturePath, E2E_BOOT } from '../lab/captures';
 import { agentCpu, exportMode } from './agent-cpu';
 import { labOverhead } from './lab-overhead';
 import { buildHelpers, cDelivery, jsDelivery } from './measure';
+import { manyProcesses } from './many-processes';
 import { memoryBench } from './memory-bench';
 import { probeOverhead } from './probe-overhead';
 import { spread } from './prog-stats';
@@ -277,6 +278,7 @@ async function main(): Promise<void> {
   await overhead();
   await startup();
   await agent();
+  for (const f of (await manyProcesses()).figures) record(f);
   captureSize();
   await kernelMemory();
   record(await topCpuPercent());

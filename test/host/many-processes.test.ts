@@ -5,7 +5,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { readAggregates } from '../../src/events/maps';
-import { MAPS } from '../../src/generated/bpf';
 import { LiveSource } from '../../src/source/live';
 import { isRoot, need, ROOT } from '../helpers';
 
@@ -30,7 +29,8 @@ test('aggregated mode, more live processes than it_agg has keys: every call coun
   let summed = 0;
   let ring = 0;
   src.start((e) => void (e.kind === 'selftest' && mine(e.comm) && ring++), undefined, { addCalls: (c) => void (mine(c.comm) && (summed += c.calls)) });
-  const processes = MAPS.it_agg.maxEntries + 1000;
+  const capacity = src.session.object.map('it_agg').maxEntries;
+  const processes = capacity + 1000;
   try {
     // Synchronous: no read runs meanwhile, so all of them hold keys at once (each lives 3 s).
     const out = execFileSync(bin, [String(processes), '1', '3000'], { encoding: 'utf8' });
@@ -41,7 +41,7 @@ test('aggregated mode, more live processes than it_agg has keys: every call coun
     src.flush();
     src.flush();
     assert.equal(summed + ring, truth, `${summed} summed + ${ring} through the ring`);
-    if (peak > MAPS.it_agg.maxEntries) assert.ok(ring > 0 && src.sumOverflow() >= ring, `overflow ${src.sumOverflow()}, ring ${ring}`);
+    if (peak > capacity) assert.ok(ring > 0 && src.sumOverflow() >= ring, `overflow ${src.sumOverflow()}, ring ${ring}`);
     assert.equal(src.lost(), 0);
     // Others' keys may still wait for a read that finds their process gone: the producer's only.
     const stale = readAggregates(src.session.object).filter((e) => mine(e.comm));
