@@ -32,6 +32,23 @@ class U32 {
   }
 }
 
+/** The hex number in bytes [from, to) of `b` (at most 8 digits); 0 when empty. */
+function hex(b: Buffer, from: number, to: number): number {
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const c = b[i];
+    v = v * 16 + (c <= 57 ? c - 48 : (c | 0x20) - 87);
+  }
+  return v >>> 0;
+}
+
+/** Whether bytes [from, to) of `b` spell `name`. */
+function sameName(b: Buffer, from: number, to: number, name: string): boolean {
+  if (to - from !== name.length) return false;
+  for (let i = from; i < to; i++) if (b[i] !== name.charCodeAt(i - from)) return false;
+  return true;
+}
+
 /** FNV-1a over a string's first `len` characters. */
 function hashOf(s: string, len = s.length): number {
   let h = 0x811c9dc5;
@@ -86,7 +103,7 @@ export class Kallsyms {
    * `only`: keep the symbols of these modules alone (a module loaded later, planned
    * without the whole kernel's table).
    */
-  constructor(text: string | Buffer, modules = '', only?: ReadonlySet<string>) {
+  constructor(text: string | Buffer | ((into: Buffer) => number), modules = '', only?: ReadonlySet<string>) {
     for (const line of modules.split('\n')) {
       // "vfio_pci 16384 0 - Live 0xffffffffc0a3c000"
       const f = line.split(' ');
@@ -95,8 +112,12 @@ export class Kallsyms {
         if (base !== 0n) this.moduleRanges.set(f[0], [base, base + BigInt(f[1])]);
       }
     }
-    const buf = typeof text === 'string' ? Buffer.from(text, 'latin1') : text;
-    const blob = Buffer.allocUnsafe(buf.length);
+    // Read a piece at a time: the whole file as one buffer (and Node's chunks of it
+    // before that) was 10 MB of garbage that glibc then kept resident.
+    const read = typeof text === 'function' ? text : undefined;
+    let buf: Buffer = read ? Buffer.allocUnsafe(256 << 10) : typeof text === 'string' ? Buffer.from(text, 'latin1') : (text as Buffer);
+    let have = read ? 0 : buf.length;
+    let blob = Buffer.allocUnsafe(1 << 20);
     let blobLen = 0;
     const nameAt = new U32();
     const lo = new U32();
@@ -105,50 +126,67 @@ export class Kallsyms {
     const moduleIndex = new Map<string, number>();
     let lastModule = '';
     let lastModuleIndex = 0;
-    for (let pos = 0; pos < buf.length; ) {
-      // "ffffffffc0a01000 t vfio_pin_pages_remote\t[vfio_iommu_type1]"
-      let nl = buf.indexOf(NL, pos);
-      if (nl < 0) nl = buf.length;
-      const line = pos;
-      pos = nl + 1;
-      const sp1 = buf.indexOf(SPACE, line);
-      if (sp1 < 0 || sp1 + 2 >= nl || buf[sp1 + 2] !== SPACE) continue;
-      const type = buf[sp1 + 1];
-      const start = sp1 + 3;
-      let tab = start;
-      while (tab < nl && buf[tab] !== TAB) tab++;
-      if (tab === nl) tab = -1;
-      const end = tab < 0 ? nl : tab;
-      // "[module]" after the tab.
-      let module = '';
-      if (tab >= 0) {
-        module = buf.toString('latin1', tab + 2, nl - 1);
-        if (only && !only.has(module)) continue;
-      } else if (only) continue;
-      const text = type === 0x74 || type === 0x54 || type === 0x57 || type === 0x77; // t T W w
-      // Text symbols for stacks and probes; of the data, only modules' (few), for their parameters.
-      if (!text) {
-        if (tab >= 0 && (type === 0x64 || type === 0x44 || type === 0x62 || type === 0x42)) {
-          this.moduleData.set(`${module}:${buf.toString('latin1', start, end)}`, BigInt('0x' + buf.toString('latin1', line, sp1)));
-        }
-        continue;
+    for (let eof = !read; ; ) {
+      if (read) {
+        if (have === buf.length) buf = Buffer.concat([buf, Buffer.allocUnsafe(buf.length)]);
+        const got = read(buf.subarray(have));
+        if (got === 0) eof = true;
+        have += got;
       }
-      // 16 hex digits: two 32-bit halves, no BigInt per symbol.
-      const digits = sp1 - line;
-      hi.push(digits > 8 ? parseInt(buf.toString('latin1', line, sp1 - 8), 16) >>> 0 : 0);
-      lo.push(parseInt(buf.toString('latin1', Math.max(line, sp1 - 8), sp1), 16) >>> 0);
-      if (module !== lastModule) {
-        lastModule = module;
-        lastModuleIndex = moduleIndex.get(module) ?? 0;
-        if (module && !lastModuleIndex) {
-          this.moduleNames.push(module);
-          lastModuleIndex = this.moduleNames.length;
-          moduleIndex.set(module, lastModuleIndex);
+      const view = buf.subarray(0, have);
+      let pos = 0;
+      while (pos < have) {
+        // "ffffffffc0a01000 t vfio_pin_pages_remote\t[vfio_iommu_type1]"
+        let nl = view.indexOf(NL, pos);
+        if (nl < 0) {
+          if (!eof) break;
+          nl = have;
         }
+        const line = pos;
+        pos = nl + 1;
+        const sp1 = view.indexOf(SPACE, line);
+        if (sp1 < 0 || sp1 + 2 >= nl || view[sp1 + 2] !== SPACE) continue;
+        const type = view[sp1 + 1];
+        const start = sp1 + 3;
+        let tab = start;
+        while (tab < nl && view[tab] !== TAB) tab++;
+        if (tab === nl) tab = -1;
+        const end = tab < 0 ? nl : tab;
+        // "[module]" after the tab.
+        let module = '';
+        if (tab >= 0) {
+          // Lines of one module come together: its name is made once.
+          module = sameName(view, tab + 2, nl - 1, lastModule) ? lastModule : view.toString('latin1', tab + 2, nl - 1);
+          if (only && !only.has(module)) continue;
+        } else if (only) continue;
+        const isText = type === 0x74 || type === 0x54 || type === 0x57 || type === 0x77; // t T W w
+        // Text symbols for stacks and probes; of the data, only modules' (few), for their parameters.
+        if (!isText) {
+          if (tab >= 0 && (type === 0x64 || type === 0x44 || type === 0x62 || type === 0x42)) {
+            this.moduleData.set(`${module}:${view.toString('latin1', start, end)}`, BigInt('0x' + view.toString('latin1', line, sp1)));
+          }
+          continue;
+        }
+        // 16 hex digits: two 32-bit halves, no string or BigInt per symbol.
+        hi.push(hex(view, line, sp1 - 8));
+        lo.push(hex(view, Math.max(line, sp1 - 8), sp1));
+        if (module !== lastModule) {
+          lastModule = module;
+          lastModuleIndex = moduleIndex.get(module) ?? 0;
+          if (module && !lastModuleIndex) {
+            this.moduleNames.push(module);
+            lastModuleIndex = this.moduleNames.length;
+            moduleIndex.set(module, lastModuleIndex);
+          }
+        }
+        mods.push(lastModuleIndex);
+        nameAt.push(blobLen);
+        if (blobLen + end - start > blob.length) blob = Buffer.concat([blob.subarray(0, blobLen)], Math.max(blob.length * 2, blobLen + end - start));
+        blobLen += view.copy(blob, blobLen, start, end);
       }
-      mods.push(lastModuleIndex);
-      nameAt.push(blobLen);
-      blobLen += buf.copy(blob, blobLen, start, end);
+      if (eof) break;
+      buf.copy(buf, 0, pos, have);
+      have -= pos;
     }
     nameAt.push(blobLen);
     const n = lo.n;
@@ -200,7 +238,12 @@ export class Kallsyms {
     } catch {
       // Without it, only the offset bound applies.
     }
-    return new Kallsyms(fs.readFileSync(file), mods, only);
+    const fd = fs.openSync(file, 'r');
+    try {
+      return new Kallsyms((into) => fs.readSync(fd, into, 0, into.length, null), mods, only);
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   get size(): number {
