@@ -92,7 +92,8 @@ export interface NativeAddon {
     onBatch: (bufferOrError: Buffer | Error, count?: number) => void,
     options?: { maxRecords?: number },
   ) => NativeRingConsumer;
-  Btf: new (path: string, basePath?: string) => NativeBtf;
+  /** A base path, or an open vmlinux to share (split module BTF). */
+  Btf: new (path: string, base?: string | NativeBtf) => NativeBtf;
   probeTrampoline(symbol: string, module: string, kind: Trampoline): ProbeResult;
   probeKprobe(symbol: string): ProbeResult;
   probeMapType(type: number): boolean;
