@@ -95,6 +95,8 @@ export interface NativeAddon {
   /** A base path, or an open vmlinux to share (split module BTF). */
   Btf: new (path: string, base?: string | NativeBtf) => NativeBtf;
   probeTrampoline(symbol: string, module: string, kind: Trampoline): ProbeResult;
+  /** Frees the kernel BTF probeTrampoline keeps between questions (read again when asked). */
+  releaseBtf(): void;
   probeKprobe(symbol: string): ProbeResult;
   probeMapType(type: number): boolean;
   probeProgType(type: number): boolean;

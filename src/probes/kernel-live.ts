@@ -263,6 +263,7 @@ export class LiveKernel implements KernelView {
   forgetSymbols(): void {
     this.kallsyms = undefined;
     this.funcs.clear();
+    features.releaseTrampolineBtf();
   }
 
   close(): void {
@@ -272,5 +273,6 @@ export class LiveKernel implements KernelView {
     this.moduleBtf.clear();
     this.funcs.clear();
     this.kallsyms = undefined;
+    features.releaseTrampolineBtf();
   }
 }
