@@ -215,11 +215,16 @@ export class Kallsyms {
       const len = this.nameAt[i + 1] - off;
       let h = 0x811c9dc5;
       let base = 0;
+      let dot = false;
       for (let c = 0; c < len; c++) {
         const ch = this.names.charCodeAt(off + c);
-        if (ch === DOT && base === 0 && c > 0) {
-          base = h >>> 0;
-          dotted.push(i);
+        // The first dot only, and not a leading one: `foo` of `foo.isra.0`.
+        if (ch === DOT && !dot) {
+          dot = true;
+          if (c > 0) {
+            base = h >>> 0;
+            dotted.push(i);
+          }
         }
         h = Math.imul(h ^ ch, 0x01000193);
       }
