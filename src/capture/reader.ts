@@ -87,18 +87,28 @@ interface ByteSource {
   size: number;
   /** Up to len bytes at pos (fewer at the end). */
   read(pos: number, len: number): Buffer;
+  /** The same, valid only until the next peek: walking a whole file allocates nothing per frame. */
+  peek(pos: number, len: number): Buffer;
 }
 
 function bufferSource(buf: Buffer): ByteSource {
-  return { size: buf.length, read: (pos, len) => buf.subarray(pos, pos + len) };
+  const read = (pos: number, len: number) => buf.subarray(pos, pos + len);
+  return { size: buf.length, read, peek: read };
 }
 
 function fileSource(fd: number): ByteSource {
+  // A buffer per frame made the opening walk over a 240 MB capture leave as much
+  // garbage, and the replaying export's resident size grew by 50 MB before its first event.
+  let scratch = Buffer.allocUnsafe(64 << 10);
   return {
     size: fs.fstatSync(fd).size,
     read(pos, len) {
       const out = Buffer.allocUnsafe(len);
       return out.subarray(0, fs.readSync(fd, out, 0, len, pos));
+    },
+    peek(pos, len) {
+      if (len > scratch.length) scratch = Buffer.allocUnsafe(Math.max(len, scratch.length * 2));
+      return scratch.subarray(0, fs.readSync(fd, scratch, 0, len, pos));
     },
   };
 }
@@ -160,7 +170,7 @@ function walk(src: ByteSource, out: Partial<CaptureContents> & { strings: string
   let off = PREAMBLE_SIZE;
   while (off < src.size) {
     const at = off;
-    const len = readVarint(src.read(off, 5), 0);
+    const len = readVarint(src.peek(off, 5), 0);
     // A claim past any sane size is damage, wherever it points; only a frame that
     // could be whole but runs past the end means the file was cut.
     if (len && len.value > MAX_FRAME) {
@@ -172,8 +182,9 @@ function walk(src: ByteSource, out: Partial<CaptureContents> & { strings: string
       out.cutAt = at;
       break;
     }
-    const framed = src.read(off + len.next, len.value + 4);
-    const payload = framed.subarray(0, len.value);
+    const framed = src.peek(off + len.next, len.value + 4);
+    // Copied when kept past this frame: the decoded frame may point into it.
+    let payload = framed.subarray(0, len.value);
     off += len.next + len.value + 4;
     if (crc32(payload) !== framed.readUInt32LE(len.value)) {
       out.damage = `frame at byte ${at} is damaged (checksum mismatch)`;
@@ -183,6 +194,7 @@ function walk(src: ByteSource, out: Partial<CaptureContents> & { strings: string
       if (!onBatch({ at, payload: at + len.next, length: len.value })) break;
       continue;
     }
+    payload = Buffer.from(payload);
     const frame = decodeFrame(payload, at);
     if (typeof frame === 'string') {
       out.damage = frame;

@@ -47,9 +47,12 @@ export class Btf {
     return new Btf(new (native().Btf)(path));
   }
 
-  /** A module's BTF from /sys/kernel/btf/NAME (the module must be loaded). */
-  static module(name: string, vmlinuxPath = Btf.VMLINUX): Btf {
-    return new Btf(new (native().Btf)(`/sys/kernel/btf/${name}`, vmlinuxPath));
+  /**
+   * A module's BTF from /sys/kernel/btf/NAME (the module must be loaded), split on
+   * `base`: an open vmlinux is shared (each path parses the kernel's 6 MB again).
+   */
+  static module(name: string, base: string | Btf = Btf.VMLINUX): Btf {
+    return new Btf(new (native().Btf)(`/sys/kernel/btf/${name}`, typeof base === 'string' ? base : base.raw));
   }
 
   /** The .BTF section of an ELF object such as build/bpf/iommutrace.bpf.o. */

@@ -11,6 +11,11 @@ export function canTrampoline(symbol: string, kind: Trampoline, module = ''): Pr
   return native().probeTrampoline(symbol, module, kind);
 }
 
+/** Lets go of the kernel BTF canTrampoline keeps between questions (6 MB), once planning is done. */
+export function releaseTrampolineBtf(): void {
+  native().releaseBtf();
+}
+
 /** Can a kprobe be placed at `symbol`? (Needs the perf kprobe PMU, i.e. CONFIG_KPROBES.) */
 export function canKprobe(symbol: string): ProbeResult {
   return native().probeKprobe(symbol);

@@ -94,8 +94,11 @@ export interface NativeAddon {
     onBatch: (bufferOrError: Buffer | Error, count?: number) => void,
     options?: { maxRecords?: number },
   ) => NativeRingConsumer;
-  Btf: new (path: string, basePath?: string) => NativeBtf;
+  /** A base path, or an open vmlinux to share (split module BTF). */
+  Btf: new (path: string, base?: string | NativeBtf) => NativeBtf;
   probeTrampoline(symbol: string, module: string, kind: Trampoline): ProbeResult;
+  /** Frees the kernel BTF probeTrampoline keeps between questions (read again when asked). */
+  releaseBtf(): void;
   probeKprobe(symbol: string): ProbeResult;
   probeMapType(type: number): boolean;
   probeProgType(type: number): boolean;

@@ -98,8 +98,13 @@ export class LiveKernel implements KernelView {
   /** Set: a view of these modules alone (loaded after the start), their functions and symbols, nothing of the kernel image. */
   private readonly only?: ReadonlySet<string>;
 
-  constructor(options: { mountTracefs?: boolean; modules?: readonly string[] } = {}) {
+  /** The kernel's BTF another view opened, for module BTF to stand on. */
+  private readonly sharedBase?: Btf;
+
+  /** `base`: an open vmlinux BTF (the session's) that module BTF is split on instead of parsing the kernel's again. */
+  constructor(options: { mountTracefs?: boolean; modules?: readonly string[]; base?: Btf } = {}) {
     this.only = options.modules && new Set(options.modules);
+    this.sharedBase = options.base;
     this.tracefsState = ensureTracefs(options.mountTracefs ?? true);
     this.modules = new Set(readModuleLines().keys());
     const core = findCoreBtf(this.release);
@@ -118,11 +123,17 @@ export class LiveKernel implements KernelView {
     return this.vmlinux;
   }
 
+  /** The open vmlinux BTF, when planning opened it (module views share it). */
+  vmlinuxBtf(): Btf | undefined {
+    return this.vmlinux;
+  }
+
   private modBtf(name: string): Btf | null {
     if (!this.moduleBtf.has(name)) {
       let b: Btf | null = null;
       try {
-        b = Btf.module(name);
+        // Every module on one vmlinux: a base each was 6 MB a module, kept until stop.
+        b = Btf.module(name, this.sharedBase ?? (this.vmlinux ??= Btf.vmlinux()));
       } catch {
         b = null;
       }
@@ -252,6 +263,7 @@ export class LiveKernel implements KernelView {
   forgetSymbols(): void {
     this.kallsyms = undefined;
     this.funcs.clear();
+    features.releaseTrampolineBtf();
   }
 
   close(): void {
@@ -261,5 +273,6 @@ export class LiveKernel implements KernelView {
     this.moduleBtf.clear();
     this.funcs.clear();
     this.kallsyms = undefined;
+    features.releaseTrampolineBtf();
   }
 }

@@ -230,7 +230,7 @@ export class LiveSource implements EventSource {
   private async attachLoaded(modules: string[]): Promise<ProbeChange[]> {
     if (this.stopped) return [];
     // Just those modules: the kernel image's BTF and symbols were planned against at the start.
-    const kernel = new LiveKernel({ mountTracefs: false, modules });
+    const kernel = new LiveKernel({ mountTracefs: false, modules, base: this.kernel.vmlinuxBtf() });
     try {
       const attached = await this.session.follow(kernel, modules);
       const atNs = this.now();

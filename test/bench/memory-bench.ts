@@ -33,8 +33,8 @@ export async function memoryBench(tmp: string): Promise<MemoryFigure[]> {
     const exp = await runs(() => exportMemory(leaks, EVENTS, hook));
     const top = await runs(() => topMemory(leaks, EVENTS, hook));
     return [
-      ...memoryFigures('record', rec, { growthMb: 50 }, 'once attached'),
-      ...memoryFigures('export', exp, { growthMb: 50, peakMb: 150 }, 'after the first 1 M events'),
+      ...memoryFigures('record', rec, { growthMb: 50, peakMb: 100 }, 'once attached'),
+      ...memoryFigures('export', exp, { growthMb: 50, peakMb: 100 }, 'after the first 1 M events'),
       ...memoryFigures('top', top, { growthMb: 50 }, 'at the first screen'),
     ];
   } finally {

@@ -4,16 +4,18 @@
  * the probes are attached; the growth is the live heap at the end minus then,
  * both after a full collection.
  *
- *   node dist/test/bench/record-memory.js FILE [EVENTS]
+ *   node dist/test/bench/record-memory.js FILE [EVENTS] [RECORD_FLAGS...]
+ *
+ * (RECORD_FLAGS, e.g. --ring-size 4, to see what a setting moves; the benchmark gives none.)
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { CLI } from '../helpers';
 import { liveHeap, MB, measuredNode, MemoryRun, residentMb } from './memory';
 
-export async function recordMemory(file: string, n: number, hookFile: string): Promise<MemoryRun> {
+export async function recordMemory(file: string, n: number, hookFile: string, flags: string[] = []): Promise<MemoryRun> {
   const node = measuredNode(hookFile);
-  const child = spawn(process.execPath, [...node.args, CLI, 'record', '--probes', 'selftest.getppid', '-o', file, '--force'], { stdio: ['ignore', 'pipe', 'pipe'], env: node.env });
+  const child = spawn(process.execPath, [...node.args, CLI, 'record', '--probes', 'selftest.getppid', '-o', file, '--force', ...flags], { stdio: ['ignore', 'pipe', 'pipe'], env: node.env });
   let err = '';
   let out = '';
   child.stderr.on('data', (d) => (err += d));
@@ -60,8 +62,8 @@ export async function recordMemory(file: string, n: number, hookFile: string): P
 }
 
 if (require.main === module) {
-  const [file, count] = process.argv.slice(2);
-  recordMemory(file, Number(count ?? 10_000_000), `${file}.heap`).then((r) => console.log(JSON.stringify(r)), (e) => {
+  const [file, count, ...flags] = process.argv.slice(2);
+  recordMemory(file, Number(count ?? 10_000_000), `${file}.heap`, flags).then((r) => console.log(JSON.stringify(r)), (e) => {
     console.error(`record-memory: ${(e as Error).message}`);
     process.exitCode = 1;
   });

@@ -51,3 +51,25 @@ test('kallsyms without privileges (all addresses zero) does not pretend to symbo
   assert.ok(k.has('iommu_group_get'));
   assert.equal(k.symbolize(0xffffffff8123451cn), '0xffffffff8123451c');
 });
+
+test('kallsyms read a few bytes at a time (lines cut between reads) is the same table', () => {
+  const bytes = Buffer.from(TEXT + '\n', 'latin1');
+  let at = 0;
+  // 7 bytes a read: every line is cut somewhere.
+  const k = new Kallsyms((into) => {
+    const n = bytes.copy(into, 0, at, Math.min(bytes.length, at + Math.min(7, into.length)));
+    at += n;
+    return n;
+  }, 'vfio_iommu_type1 12288 0 - Live 0xffffffffc0a00000\n');
+  assert.equal(k.size, 5);
+  assert.deepEqual(k.variants('lockless_pages_from_mm'), ['lockless_pages_from_mm.isra.0']);
+  assert.equal(k.symbolize(0xffffffffc0a0102en), 'vfio_pin_pages_remote+0x2e [vfio_iommu_type1]');
+  assert.equal(k.moduleDataAddress('vfio_iommu_type1', 'dma_entry_limit'), 0xffffffffc0a05040n);
+});
+
+test('kallsyms of one module alone keeps that module\'s symbols', () => {
+  const k = new Kallsyms(TEXT, '', new Set(['vfio_iommu_type1']));
+  assert.ok(!k.has('iommu_group_get'));
+  assert.equal(k.lookup('vfio_unpin_pages_remote')?.address, 0xffffffffc0a02000n);
+  assert.equal(k.count('vfio_pin_pages_remote'), 1);
+});

@@ -89,6 +89,12 @@ Napi::Value MallocInUse(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+#ifdef __GLIBC__
+  // A fixed threshold: blocks of 512 KiB and more (BTF, kallsyms' tables, big Buffers)
+  // are mapped apart and go back to the kernel when freed. By default glibc raises it
+  // after each such free, and later ones stay resident in its heap for good.
+  mallopt(M_MMAP_THRESHOLD, 512 * 1024);
+#endif
   InstallLibbpfPrint();
   RegisterCleanup(env);
   InitObject(env, exports);

@@ -3,6 +3,7 @@
 #include <bpf/btf.h>
 
 #include <cerrno>
+#include <memory>
 #include <string>
 
 #include "common.h"
@@ -53,23 +54,36 @@ class Btf : public Napi::ObjectWrap<Btf> {
     exports.Set("Btf", f);
   }
 
-  // new Btf(path, basePath?): raw BTF (/sys/kernel/btf/*) or an ELF object's .BTF;
-  // with basePath, a split BTF (a module's) on top of that base.
+  // new Btf(path, base?): raw BTF (/sys/kernel/btf/*) or an ELF object's .BTF; with a
+  // base, a split BTF (a module's) on top of it. The base is a path (parsed for this one
+  // alone) or an open Btf, shared: vmlinux parsed once for all modules, not 6 MB each.
   explicit Btf(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Btf>(info) {
     Napi::Env env = info.Env();
     std::string path = info[0].ToString();
     LogCapture cap;
-    if (info[1].IsString()) {
+    if (info[1].IsObject()) {
+      Napi::Object o = info[1].As<Napi::Object>();
+      if (!o.InstanceOf(info.NewTarget().As<Napi::Function>())) {
+        Napi::TypeError::New(env, "the base must be a Btf").ThrowAsJavaScriptException();
+        return;
+      }
+      // A reference of our own: the base stays allocated while this one stands on it,
+      // closed or collected first or not.
+      base_ = Napi::ObjectWrap<Btf>::Unwrap(o)->self_;
+      if (!base_) {
+        Napi::Error::New(env, "the base BTF is closed").ThrowAsJavaScriptException();
+        return;
+      }
+    } else if (info[1].IsString()) {
       std::string base_path = info[1].As<Napi::String>();
-      base_ = btf__parse(base_path.c_str(), nullptr);
+      base_ = Own(btf__parse(base_path.c_str(), nullptr));
       if (!base_) {
         MakeError(env, "cannot read BTF " + base_path, errno, cap.text()).ThrowAsJavaScriptException();
         return;
       }
-      btf_ = btf__parse_split(path.c_str(), base_);
-    } else {
-      btf_ = btf__parse(path.c_str(), nullptr);
     }
+    self_ = Own(base_ ? btf__parse_split(path.c_str(), base_.get()) : btf__parse(path.c_str(), nullptr));
+    btf_ = self_.get();
     if (!btf_) MakeError(env, "cannot read BTF " + path, errno, cap.text()).ThrowAsJavaScriptException();
   }
 
@@ -77,12 +91,16 @@ class Btf : public Napi::ObjectWrap<Btf> {
 
  private:
   btf* btf_ = nullptr;
-  btf* base_ = nullptr;
+  std::shared_ptr<btf> self_;
+  std::shared_ptr<btf> base_;
+
+  static std::shared_ptr<btf> Own(btf* b) { return b ? std::shared_ptr<btf>(b, btf__free) : nullptr; }
 
   void Free() {
-    btf__free(btf_);
-    btf__free(base_);
-    btf_ = base_ = nullptr;
+    // The split one first: it points into its base.
+    btf_ = nullptr;
+    self_.reset();
+    base_.reset();
   }
 
   bool Open(Napi::Env env) {

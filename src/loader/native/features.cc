@@ -5,6 +5,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/perf_event.h>
+#include <malloc.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -24,9 +25,13 @@ struct Found {
   int obj_fd = 0;  // 0: vmlinux; else the module BTF object's fd (caller closes)
 };
 
+// Loaded at the first question and kept for the next ones, until releaseBtf(): 6 MB a
+// long-running agent no longer needs once its probes are planned.
+btf* vmlinux_btf = nullptr;
+
 btf* Vmlinux() {
-  static btf* vmlinux = btf__load_vmlinux_btf();
-  return vmlinux;
+  if (!vmlinux_btf) vmlinux_btf = btf__load_vmlinux_btf();
+  return vmlinux_btf;
 }
 
 // Looks a function up in vmlinux BTF, or in the BTF of `module` (any module when
@@ -150,6 +155,18 @@ Napi::Value ProbeProgType(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), libbpf_probe_bpf_prog_type(static_cast<bpf_prog_type>(t), nullptr) == 1);
 }
 
+Napi::Value ReleaseBtf(const Napi::CallbackInfo& info) {
+  if (vmlinux_btf) {
+    btf__free(vmlinux_btf);
+    vmlinux_btf = nullptr;
+#ifdef __GLIBC__
+    // Else glibc keeps the freed pages resident for the agent's whole life.
+    malloc_trim(0);
+#endif
+  }
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void InitFeatures(Napi::Env env, Napi::Object exports) {
@@ -157,6 +174,7 @@ void InitFeatures(Napi::Env env, Napi::Object exports) {
   exports.Set("probeKprobe", Napi::Function::New(env, ProbeKprobe));
   exports.Set("probeMapType", Napi::Function::New(env, ProbeMapType));
   exports.Set("probeProgType", Napi::Function::New(env, ProbeProgType));
+  exports.Set("releaseBtf", Napi::Function::New(env, ReleaseBtf));
 }
 
 }  // namespace bpfl
