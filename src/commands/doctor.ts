@@ -32,7 +32,7 @@ export interface DoctorReport {
   /** Every device behind an IOMMU: its group, driver, IOMMU driver, the group's default domain type, and how it is held. */
   devices: (HostDevice & { domain_type: string | null })[];
   /** The BPF maps' kernel memory when every key is in use: on this host, and on hosts with 64 and 256 possible CPUs. */
-  kernel_memory: { possible_cpus: number; full_bytes: number; maps: MapMemory[]; full_bytes_at: Record<string, number> };
+  kernel_memory: { possible_cpus: number; full_bytes: number; maps: MapMemory[]; full_bytes_at: Record<string, number> } | { error: string };
   /** With --attach: every candidate loaded and attached for real. */
   variants?: VariantResult[];
 }
@@ -92,7 +92,12 @@ Exits 0 when at least one probe can attach.`;
 
 /** The object's maps sized for this host, and what they would take on bigger ones (nothing is loaded). */
 function kernelMemory(): DoctorReport['kernel_memory'] {
-  const obj = BpfObject.open(DEFAULT_OBJECT);
+  let obj: BpfObject;
+  try {
+    obj = BpfObject.open(DEFAULT_OBJECT);
+  } catch (err) {
+    return { error: (err as Error).message.split('\n')[0] };
+  }
   try {
     const shapes = obj.mapInfo();
     const full = (cpus: number) => mapMemory(shapes, cpus).reduce((n, m) => n + m.fullBytes, 0);
@@ -171,6 +176,7 @@ const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
 /** One line: the maps' kernel memory at most here, and on the bigger hosts. */
 function mapsLine(m: DoctorReport['kernel_memory']): string {
+  if ('error' in m) return `unknown: ${m.error}`;
   const at = Object.entries(m.full_bytes_at).map(([cpus, b]) => `${mb(b)} with ${cpus}`).join(', ');
   return `at most ${mb(m.full_bytes)} of kernel memory with every table full (${m.possible_cpus} possible CPUs; ${at})`;
 }

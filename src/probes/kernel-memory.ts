@@ -1,7 +1,7 @@
 /**
  * What the object's maps cost the kernel, and how big the per-CPU tables may grow on
  * this host. it_agg and it_hist keep a value per possible CPU for every key: at the
- * sizes built into the object, full, that is 512 KiB a CPU (130 MB on a 256-CPU host).
+ * sizes built into the object, full, that is 512 KiB a CPU (134 MB on a 256-CPU host).
  * They allocate keys as they come (BPF_F_NO_PREALLOC, bpf/include/maps.h), and here
  * their capacity shrinks as CPUs grow, so that even full they stay within
  * PER_CPU_BUDGET; a call whose key finds it_agg full goes through the ring (counted,
@@ -54,6 +54,7 @@ export function scaledEntries(maps: readonly MapShape[], cpus: number): Map<stri
   for (const m of maps) {
     const share = SCALED[m.name as MapName];
     if (!share) continue;
+    // One key's bytes: a one-key table's, less its one bucket head.
     const perKey = fullBytes({ ...m, maxEntries: 1 }, cpus) - 16;
     out.set(m.name, Math.max(MIN_ENTRIES, Math.min(m.maxEntries, Math.floor((PER_CPU_BUDGET * share) / perKey))));
   }
@@ -80,7 +81,6 @@ export function mapMemory(maps: readonly MapShape[], cpus: number): MapMemory[] 
       return { map: m.name, maxEntries, fullBytes: fullBytes({ ...m, maxEntries }, cpus), onDemand: (m.flags & BPF_F_NO_PREALLOC) !== 0 };
     });
 }
-
 
 export interface MapMemoryUse extends MapMemory {
   /** The kernel's own count (fdinfo's memlock): allocated bytes on 6.4 and later, the full size before. */
