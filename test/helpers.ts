@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TestContext } from 'node:test';
@@ -20,6 +21,16 @@ export function need(t: TestContext, ok: boolean, why: string): boolean {
   return false;
 }
 
+/** Whether `cmd args` runs and exits 0 here (a tool the test needs is installed). */
+export function commandWorks(cmd: string, args: string[]): boolean {
+  try {
+    execFileSync(cmd, args, { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
@@ -28,7 +39,7 @@ export function isRoot(): boolean {
 export function tracefs(): string {
   const dir = '/sys/kernel/tracing';
   if (!fs.existsSync(path.join(dir, 'events'))) {
-    require('node:child_process').execFileSync('mount', ['-t', 'tracefs', 'none', dir]);
+    execFileSync('mount', ['-t', 'tracefs', 'none', dir]);
   }
   return dir;
 }

@@ -100,9 +100,10 @@ function kernelMemory(): DoctorReport['kernel_memory'] {
   }
   try {
     const shapes = obj.mapInfo();
-    const full = (cpus: number) => mapMemory(shapes, cpus).reduce((n, m) => n + m.fullBytes, 0);
+    const total = (maps: MapMemory[]) => maps.reduce((n, m) => n + m.fullBytes, 0);
     const cpus = native().numPossibleCpus;
-    return { possible_cpus: cpus, full_bytes: full(cpus), maps: mapMemory(shapes, cpus), full_bytes_at: Object.fromEntries([64, 256].map((c) => [String(c), full(c)])) };
+    const maps = mapMemory(shapes, cpus);
+    return { possible_cpus: cpus, full_bytes: total(maps), maps, full_bytes_at: Object.fromEntries([64, 256].map((c) => [String(c), total(mapMemory(shapes, c))])) };
   } finally {
     obj.close();
   }

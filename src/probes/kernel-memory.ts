@@ -61,6 +61,11 @@ export function scaledEntries(maps: readonly MapShape[], cpus: number): Map<stri
   return out;
 }
 
+/** Sizes an opened (not yet loaded) object's CPU-scaled tables for this host. */
+export function sizeForHost(obj: BpfObject): void {
+  for (const [map, entries] of scaledEntries(obj.mapInfo(), native().numPossibleCpus)) obj.setMaxEntries(map, entries);
+}
+
 export interface MapMemory {
   map: string;
   /** Keys the table may hold (after scaling). */

@@ -1,8 +1,8 @@
 import * as path from 'node:path';
 import { Constants, MapName, MAPS } from '../generated/bpf';
-import { BpfObject, Link, LoadError, native, PACKAGE_ROOT } from '../loader';
+import { BpfObject, Link, LoadError, PACKAGE_ROOT } from '../loader';
 import { bpfObjectFile } from '../loader/arch';
-import { scaledEntries } from './kernel-memory';
+import { sizeForHost } from './kernel-memory';
 import { KernelView } from './kernel-view';
 import { plan, PlannedProbe } from './planner';
 import { reason, Reason } from './reasons';
@@ -229,7 +229,7 @@ function configure(obj: BpfObject, probes: PlannedProbe[], options: SessionOptio
     it_cfg_wake_bytes: options.wakeBytes ?? 0,
   } satisfies Constants);
   if (options.ringBytes) obj.setMaxEntries('it_events' satisfies MapName, options.ringBytes);
-  for (const [map, entries] of scaledEntries(obj.mapInfo(), native().numPossibleCpus)) obj.setMaxEntries(map, entries);
+  sizeForHost(obj);
 }
 
 /** Marks the probes whose programs the verifier refused; false when none could be blamed. */

@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Aggregator } from '../../src/aggregate/engine';
 import { BpfObject, native } from '../../src/loader';
-import { fullBytes, loadedMapMemory, mapMemory, scaledEntries, type MapShape } from '../../src/probes/kernel-memory';
+import { fullBytes, loadedMapMemory, mapMemory, sizeForHost, type MapShape } from '../../src/probes/kernel-memory';
 import { table } from '../../src/report/table';
 import { readCaptureFile } from '../../src/capture/reader';
 import { BPF_OBJECT, CLI, ROOT, tracefs } from '../helpers';
@@ -224,17 +224,19 @@ async function kernelMemory(): Promise<void> {
     const shapes = obj.mapInfo();
     const full = (maps: MapShape[], cpus: number) => maps.reduce((n, m) => n + fullBytes(m, cpus), 0);
     for (const cpus of [2, 64, 256]) {
-      const sized = mapMemory(shapes, cpus).reduce((n, m) => n + m.fullBytes, 0);
+      const maps = mapMemory(shapes, cpus);
+      const keys = (name: string) => maps.find((m) => m.map === name)!.maxEntries;
+      const sized = maps.reduce((n, m) => n + m.fullBytes, 0);
       record({
         name: `kernel_memory_bytes.${cpus}_cpus`, value: sized / 1e6, unit: 'MB when full',
         reference: { name: 'the same maps as built: every per-CPU table preallocated at its built-in capacity', value: full(shapes, cpus) / 1e6 },
         goal: '<= 16 MB at 256 CPUs',
-        note: `it_agg ${mapMemory(shapes, cpus).find((m) => m.map === 'it_agg')!.maxEntries} keys, it_hist ${mapMemory(shapes, cpus).find((m) => m.map === 'it_hist')!.maxEntries}, allocated as they come (src/probes/kernel-memory.ts)`,
+        note: `it_agg ${keys('it_agg')} keys, it_hist ${keys('it_hist')}, allocated as they come (src/probes/kernel-memory.ts)`,
       });
     }
     obj.disableAll();
     obj.setAutoload('selftest_getppid', true);
-    for (const [map, n] of scaledEntries(shapes, native().numPossibleCpus)) obj.setMaxEntries(map, n);
+    sizeForHost(obj);
     await obj.load();
     const now = loadedMapMemory(obj);
     record({

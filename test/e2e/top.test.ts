@@ -15,7 +15,7 @@ import { failureReason } from '../../src/aggregate/map-failures';
 import { buildReport } from '../../src/report/build';
 import { formatBytes } from '../../src/util/duration';
 import { Pane } from '../tui/tmux';
-import { BPF_OBJECT, CLI, isRoot, need, ROOT, tracefs } from '../helpers';
+import { BPF_OBJECT, CLI, commandWorks, isRoot, need, ROOT, tracefs } from '../helpers';
 import { labCapture } from '../lab/captures';
 import { cli, hasStackTrace } from './cli';
 
@@ -426,14 +426,7 @@ function eventsPerSec(screen: string): number {
   return m ? Number(m[1]) * 1000 ** ' kMGT'.indexOf(m[2] || ' ') : NaN;
 }
 
-const hasBpftool = (): boolean => {
-  try {
-    execFileSync('bpftool', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
+const hasBpftool = (): boolean => commandWorks('bpftool', ['version']);
 
 /**
  * Live, on this machine's kernel: every probe of the catalogue is asked for, plus

@@ -1,8 +1,8 @@
 import * as assert from 'node:assert/strict';
 import * as os from 'node:os';
 import { test } from 'node:test';
-import { BpfObject, native } from '../../src/loader';
-import { loadedMapMemory, scaledEntries } from '../../src/probes/kernel-memory';
+import { BpfObject } from '../../src/loader';
+import { loadedMapMemory, sizeForHost } from '../../src/probes/kernel-memory';
 import { BPF_OBJECT, isRoot, need, tracefs } from '../helpers';
 
 test('the maps as this kernel counts them: preallocated ones at their full size, the per-CPU tables empty until keys come', async (t) => {
@@ -11,7 +11,7 @@ test('the maps as this kernel counts them: preallocated ones at their full size,
   try {
     obj.disableAll();
     obj.setAutoload('selftest_getppid', true);
-    for (const [map, n] of scaledEntries(obj.mapInfo(), native().numPossibleCpus)) obj.setMaxEntries(map, n);
+    sizeForHost(obj);
     await obj.load();
     const maps = loadedMapMemory(obj);
     t.diagnostic(maps.map((m) => `${m.map} ${m.kernelBytes} of ${m.fullBytes}`).join(', '));

@@ -6,20 +6,11 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { readAggregates } from '../../src/events/maps';
 import { LiveSource } from '../../src/source/live';
-import { isRoot, need, ROOT } from '../helpers';
-
-function hasGcc(): boolean {
-  try {
-    execFileSync('gcc', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { commandWorks, isRoot, need, ROOT } from '../helpers';
 
 test('aggregated mode, more live processes than it_agg has keys: every call counted once, summed or through the ring, and the exited processes\' keys deleted', async (t) => {
   if (!need(t, isRoot(), 'needs root to load BPF programs')) return;
-  if (!need(t, hasGcc(), 'needs gcc for the producer (test/bench/getppid_procs.c)')) return;
+  if (!need(t, commandWorks('gcc', ['--version']), 'needs gcc for the producer (test/bench/getppid_procs.c)')) return;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iommutrace-procs-'));
   const bin = path.join(dir, 'getppid_procs');
   execFileSync('gcc', ['-O2', '-o', bin, path.join(ROOT, 'test', 'bench', 'getppid_procs.c')]);

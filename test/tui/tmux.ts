@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseAnsi, Run, toPlain } from './ansi';
+import { commandWorks } from '../helpers';
 
 let sessions = 0;
 
@@ -18,12 +19,7 @@ export class Pane {
   ) {}
 
   static available(): boolean {
-    try {
-      execFileSync('tmux', ['-V'], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
+    return commandWorks('tmux', ['-V']);
   }
 
   /** A shell with a known prompt ("$ ") in a cols x rows terminal. */
