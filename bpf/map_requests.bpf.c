@@ -59,6 +59,7 @@ static __always_inline void map_request_exit(__u16 probe, struct it_inflight *in
 	struct it_agg_add a = { .amount = in->args[2], .lat = lat, .calls = 1, .now = in->ts_ns + lat };
 	int summed;
 
+	it_note_requester();
 	/* Successes are summed in aggregated mode; a refusal always comes whole, with its figures. */
 	summed = !it_want_record(err < 0) && it_agg_call(probe, -1, 0, it_tgid(), &a);
 	if (it_summed_only(summed))

@@ -170,6 +170,19 @@ static __always_inline __u32 it_tgid(void)
 	return bpf_get_current_pid_tgid() >> 32;
 }
 
+/* Notes the calling process in it_requesters, once until user space has read it. */
+static __always_inline void it_note_requester(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct it_requester r = { .tid = (__u32)id };
+
+	if (bpf_map_lookup_elem(&it_requesters, &tgid))
+		return;
+	bpf_get_current_comm(r.comm, sizeof(r.comm));
+	bpf_map_update_elem(&it_requesters, &tgid, &r, BPF_NOEXIST);
+}
+
 /*
  * Reserves a record of `size` bytes and fills its header; NULL (and the loss
  * counted) when the ring is full. Callers submit with it_submit().

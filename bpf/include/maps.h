@@ -96,6 +96,25 @@ struct {
 } it_freed SEC(".maps") __weak;
 
 /*
+ * Processes that asked for user-space DMA maps (VFIO MAP_DMA, iommufd IOAS_MAP),
+ * by tgid, with the asking thread as the event would name it. User space reads
+ * these apart from the ring and looks the process up in /proc at once: a VMM
+ * whose events wait behind a backlog may be gone, its VM's name with it, by the
+ * time they are decoded. Deleted once read; LRU, so where nobody reads the oldest go.
+ */
+struct it_requester {
+	__u32 tid;
+	char comm[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct it_requester);
+} it_requesters SEC(".maps") __weak;
+
+/*
  * Never read or written: its value type pulls every event layout and enum into the
  * object's BTF, where src/events/layout.ts reads them back.
  */

@@ -31,6 +31,13 @@ function summed<F extends string>(m: MapView, raw: Buffer, fields: Record<F, Lay
   return out;
 }
 
+/** A NUL-padded char array (a comm), as the kernel wrote it. */
+function cString(b: Buffer, f: Layout): string {
+  const s = b.subarray(f.offset, f.offset + f.size);
+  const end = s.indexOf(0);
+  return s.toString('latin1', 0, end < 0 ? s.length : end);
+}
+
 function u32(i: number): Buffer {
   const key = Buffer.alloc(4);
   key.writeUInt32LE(i);
@@ -125,9 +132,7 @@ function aggEntry(m: MapView, key: Buffer, value: Buffer): AggEntry {
       if (e.first_ns === 0n || first < e.first_ns) {
         e.first_ns = first;
         e.tid = read(cpu, v.tid);
-        const comm = cpu.subarray(v.comm.offset, v.comm.offset + v.comm.size);
-        const end = comm.indexOf(0);
-        e.comm = comm.toString('latin1', 0, end < 0 ? comm.length : end);
+        e.comm = cString(cpu, v.comm);
       }
       const last = cpu.readBigUInt64LE(v.last_ns.offset);
       if (last > e.last_ns) e.last_ns = last;
@@ -146,4 +151,21 @@ export function readServedDomains(src: MapSource): Map<bigint, number> {
 /** it_freed: the domains freed since their keys were last retired, with the key to delete each entry by. */
 export function readFreedDomains(src: MapSource): Map<bigint, Buffer> {
   return new Map(src.map('it_freed').entries().map(({ key }) => [key.readBigUInt64LE(0), key]));
+}
+
+/** A process that asked for a DMA map, as it_requesters holds it (the thread and its name at the request). */
+export interface Requester {
+  tgid: number;
+  tid: number;
+  comm: string;
+}
+
+/** it_requesters: the processes noted since the last read; each entry read is deleted. */
+export function takeRequesters(src: MapSource): Requester[] {
+  const m = src.map('it_requesters');
+  const f = STRUCTS.it_requester.fields;
+  return m.entries().map(({ key, value }) => {
+    m.delete(key);
+    return { tgid: key.readUInt32LE(0), tid: read(value, f.tid), comm: cString(value, f.comm) };
+  });
 }

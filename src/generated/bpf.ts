@@ -234,6 +234,7 @@ export const MAPS = {
   it_inflight: { type: 1, maxEntries: 8192, key: '__u64', value: 'it_inflight' },
   it_domain_group: { type: 1, maxEntries: 4096, key: '__u64', value: 'it_domain_info' },
   it_freed: { type: 9, maxEntries: 1024, key: '__u64', value: 'it_time_t' },
+  it_requesters: { type: 9, maxEntries: 1024, key: '__u32', value: 'it_requester' },
   it_layouts: { type: 2, maxEntries: 1, key: '__u32', value: 'it_layouts' },
 } as const;
 export type MapName = keyof typeof MAPS;
@@ -268,6 +269,9 @@ export const STRUCTS = {
   ts_ns: { offset: 0, size: 8, signed: false }, args: { offset: 8, size: 8, signed: false, count: 4 },
   fast_pages: { offset: 40, size: 4, signed: false }, fast_seen: { offset: 44, size: 4, signed: false },
   } },
+  it_requester: { size: 20, fields: {
+  tid: { offset: 0, size: 4, signed: false }, comm: { offset: 4, size: 16, signed: false },
+  } },
 } as const;
 
 /** struct it_agg_key. */
@@ -299,6 +303,11 @@ export interface HistVal {
 /** struct it_inflight. */
 export interface Inflight {
   ts_ns: number; args: number[]; fast_pages: number; fast_seen: number;
+}
+
+/** struct it_requester. */
+export interface Requester {
+  tid: number; comm: string;
 }
 
 /** Load-time constants (const volatile in .rodata): offset and size. */

@@ -37,17 +37,26 @@ export function readProcessFacts(pid: number, procRoot = '/proc'): ProcessFacts 
 }
 
 /**
- * Whether /proc here shows the thread an event came from: its comm as the event
- * saw it. A source in another pid namespace (a container without the host's) or a
- * pid reused since would otherwise name the wrong process.
+ * What /proc here shows of the thread an event came from: `same` when it has the
+ * comm the event saw. A source in another pid namespace (a container without the
+ * host's) or a pid reused since would otherwise name the wrong process. `exited`:
+ * the thread is gone but its process lives (a short-lived worker thread); `gone`:
+ * no such process.
  */
-function sameThread(pid: number, tid: number, comm: string, procRoot: string): boolean {
-  const seen = readOrNull(path.join(procRoot, String(pid), 'task', String(tid), 'comm'));
-  return seen !== null && seen.replace(/\n$/, '') === comm;
+function threadState(pid: number, tid: number, comm: string, procRoot: string): 'same' | 'other' | 'exited' | 'gone' {
+  const dir = path.join(procRoot, String(pid));
+  const seen = readOrNull(path.join(dir, 'task', String(tid), 'comm'));
+  if (seen !== null) return seen.replace(/\n$/, '') === comm ? 'same' : 'other';
+  return fs.existsSync(dir) ? 'exited' : 'gone';
 }
 
-/** Events of a pid whose thread /proc does not show before its facts are given up as unknown. */
+/**
+ * Events of a pid whose thread /proc shows under another name before its facts
+ * are given up as unknown; events from threads that exited while the process
+ * lives count 1/EXITED_PER_TRY of a try, since its other threads can still tell.
+ */
 const TRIES = 3;
+const EXITED_PER_TRY = 16;
 
 /**
  * Facts of each process read once, when a live source first sees its pid (the
@@ -63,7 +72,7 @@ export class ProcessFactsCache {
   overflow = 0;
   /** Facts read since the last take(): for the capture writer. */
   private fresh: ProcessFacts[] = [];
-  /** Pids whose event thread /proc did not show yet, and how many times. */
+  /** Pids whose event thread /proc did not show yet, and how many tries that cost (see TRIES). */
   private readonly misses = new Map<number, number>();
   /** Pids whose facts a table asked for: kept after their process exits. */
   private readonly wanted = new Set<number>();
@@ -77,7 +86,7 @@ export class ProcessFactsCache {
   /**
    * Reads the pid's facts the first time one of its threads is seen, when /proc
    * shows that thread (tid and comm as the event has them); else tries again with
-   * its next events, then keeps it as unknown.
+   * its next events, then keeps it as unknown (at once when the process is gone).
    */
   see(pid: number, tid: number, comm: string): void {
     // pid 0: the idle task (interrupts), nothing in /proc to read.
@@ -87,9 +96,11 @@ export class ProcessFactsCache {
       return;
     }
     let f: ProcessFacts;
-    if (sameThread(pid, tid, comm, this.procRoot)) f = readProcessFacts(pid, this.procRoot);
+    const state = threadState(pid, tid, comm, this.procRoot);
+    if (state === 'same') f = readProcessFacts(pid, this.procRoot);
     else {
-      const n = (this.misses.get(pid) ?? 0) + 1;
+      const cost = state === 'gone' ? TRIES : state === 'exited' ? 1 / EXITED_PER_TRY : 1;
+      const n = (this.misses.get(pid) ?? 0) + cost;
       if (n < TRIES) {
         this.misses.set(pid, n);
         return;

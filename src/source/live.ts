@@ -1,7 +1,7 @@
 import { hostDevices, readGroupTypes, type HostDevice } from '../probes/iommu-groups';
 import * as os from 'node:os';
 import { Decoder, timeBase } from '../events/decode';
-import { readCounter } from '../events/maps';
+import { readCounter, takeRequesters } from '../events/maps';
 import { EventSchema } from '../events/schema';
 import { RawEvent } from '../events/types';
 import { forEachRecord, Kallsyms, RingBuffer } from '../loader';
@@ -38,6 +38,13 @@ export const RING_DRAIN_MS = 250;
  * (about 20 µs of CPU on a host with 100 modules: 0.004 % of a core at this pace).
  */
 export const MODULE_POLL_MS = 500;
+
+/**
+ * How often the processes that asked for DMA maps (it_requesters) are looked up,
+ * apart from the ring: at this pace from the module look's timer, and from the
+ * ring's batches, which a long drain would otherwise hold back.
+ */
+const REQUESTERS_POLL_MS = MODULE_POLL_MS;
 
 /**
  * Event kinds whose processes are looked up in /proc: those that map or pin (the
@@ -99,6 +106,9 @@ export class LiveSource implements EventSource {
   private aggTimer?: NodeJS.Timeout;
   private drainTimer?: NodeJS.Timeout;
   private paused = false;
+  /** Whether the object has it_requesters (an older build may not), and when it was last read. */
+  private requesters = false;
+  private requestersAtMs = -Infinity;
 
   private constructor(
     readonly kernel: LiveKernel,
@@ -142,7 +152,9 @@ export class LiveSource implements EventSource {
     const check = options.recordAll === false && options.checkAggregation === true;
     const flagAt = decoder.typeOffset + 1;
     const flag = decoder.schema.summedFlag >> 8;
+    src.requesters = session.object.mapNames().includes('it_requesters');
     src.ring = new RingBuffer(session.object.map('it_events'), (batch) => {
+      src.seeRequesters();
       forEachRecord(batch, (off, len) => {
         // Check mode: a summed call's record is marked; it goes only to the sink's everyEvent.
         const summed = check && (batch.buffer[off + flagAt] & flag) !== 0;
@@ -180,9 +192,23 @@ export class LiveSource implements EventSource {
       this.drainTimer.unref();
     }
     if (!this.moduleTimer) {
-      this.moduleTimer = setInterval(() => void this.checkModules(), MODULE_POLL_MS);
+      this.moduleTimer = setInterval(() => {
+        this.seeRequesters();
+        void this.checkModules();
+      }, MODULE_POLL_MS);
       this.moduleTimer.unref();
     }
+  }
+
+  /**
+   * Looks up in /proc the processes that asked for DMA maps since the last look,
+   * at most every REQUESTERS_POLL_MS unless `now` says otherwise: their events may
+   * wait behind a backlog in the ring (or a pause) while they exit.
+   */
+  private seeRequesters(now = Date.now()): void {
+    if (!this.requesters || now - this.requestersAtMs < REQUESTERS_POLL_MS || this.ring.closed) return;
+    this.requestersAtMs = now;
+    for (const r of takeRequesters(this.session.object)) this.processes.see(r.tgid, r.tid, r.comm);
   }
 
   onProbeChange(listener: (changes: ProbeChange[]) => void): void {
@@ -365,6 +391,7 @@ export class LiveSource implements EventSource {
     if (!this.following) this.tell(this.detachGone(this.watch!.look(readModuleLines()).gone));
     this.session.detachAll();
     if (!this.ring.closed) {
+      this.seeRequesters(Infinity);
       this.ring.drain();
       // After the links are gone the sums are final: the last read makes them whole.
       if (!this.paused) this.deliverSums();

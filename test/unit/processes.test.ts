@@ -119,8 +119,10 @@ test('a full lookup table forgets exited processes no table asked about, so late
 
 test('the live lookup names nobody when /proc shows another thread than the event\'s (another pid namespace, a reused pid)', () => {
   const root = fakeProc({ 20: { argv: ['qemu-system-x86_64', '-name', 'guest=other-vm'], comm: 'qemu-system-x86' } });
+  // This /proc's thread 21 is "worker", the event's "CPU 0/KVM": not the event's process.
+  fs.mkdirSync(path.join(root, '20', 'task', '21'));
+  fs.writeFileSync(path.join(root, '20', 'task', '21', 'comm'), 'worker\n');
   const cache = new ProcessFactsCache(root);
-  // The event's thread is "CPU 0/KVM" with tid 21: not this /proc's process.
   cache.see(20, 21, 'CPU 0/KVM');
   cache.see(20, 21, 'CPU 0/KVM');
   assert.equal(cache.get(20), undefined, 'tried again with the next event');
@@ -133,6 +135,20 @@ test('the live lookup names nobody when /proc shows another thread than the even
   const again = new ProcessFactsCache(root);
   again.see(20, 22, 'CPU 1/KVM');
   assert.equal(again.get(20)?.vm, 'other-vm');
+});
+
+test('the live lookup waits out threads that exited while their process lives, and gives a vanished process up at once', () => {
+  const root = fakeProc({ 30: { argv: ['qemu-system-x86_64', '-name', 'guest=vm-w'], comm: 'qemu-system-x86' } });
+  const cache = new ProcessFactsCache(root);
+  // Many events of a worker thread (tid 31) gone before they were read: the process lives, so no verdict yet.
+  for (let i = 0; i < 40; i++) cache.see(30, 31, 'qemu-system-x86');
+  assert.equal(cache.get(30), undefined, 'not given up for threads that exited');
+  // Its main thread's next event names the VM.
+  cache.see(30, 30, 'qemu-system-x86');
+  assert.equal(cache.get(30)?.vm, 'vm-w');
+  // A process gone altogether: unknown at its first event, no /proc read again for it.
+  cache.see(40, 40, 'qemu-system-x86');
+  assert.deepEqual(cache.get(40), { pid: 40, vm: null, cgroup: null });
 });
 
 const hdr = (ts: number, pid: number, comm: string, probe: string) => ({ ts_ns: ts, pid, tid: pid, ret: 0, comm, probe });
