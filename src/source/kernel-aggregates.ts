@@ -67,6 +67,8 @@ export class KernelAggregates {
   private readonly buckets = new Map<string, number>();
   /** The processes of the entries at the last read. */
   private tgids = new Set<number>();
+  /** Those whose sums grew at the last read: alive then, looked at again only once they idle. */
+  private busy = new Set<number>();
   /** `domain:group` of the learned domains that no longer served the group at the last read. */
   private unserved = new Set<string>();
   /** How full it_agg and it_hist were after the last read. */
@@ -86,7 +88,9 @@ export class KernelAggregates {
   /** What the kernel summed since the last call: its sums, then its latency buckets per probe and domain. */
   read(): Calls[] {
     const alive = this.alive;
-    const gone = new Set(alive ? [...this.tgids].filter((t) => !alive(t)) : []);
+    // A process whose sums grew at the last read is looked at from the next read on
+    // (a /proc look per tracked process a read was much of the agent's CPU with many processes).
+    const gone = new Set(alive ? [...this.tgids].filter((t) => !this.busy.has(t) && !alive(t)) : []);
     // Before the sums: a domain freed by now has made its last call.
     const freed = this.freedDomains();
     const served = readServedDomains(this.maps);
@@ -118,6 +122,7 @@ export class KernelAggregates {
   /** it_agg's new sums; the keys read for the last time (process exited, domain retired) are deleted. */
   private readSums(gone: Set<number>, retired: (domain: bigint, gid: number, tgid: number) => boolean): Calls[] {
     this.tgids = new Set();
+    this.busy = new Set();
     const out: Calls[] = [];
     let keys = 0;
     for (const read of readAggregates(this.maps)) {
@@ -137,7 +142,10 @@ export class KernelAggregates {
         if (e.tgid) this.tgids.add(e.tgid);
       }
       if (was && was.calls === e.calls) continue;
-      if (!last) this.seen.set(k, { calls: e.calls, amount: e.amount, asked: e.asked, fast: e.fast, partial: e.partial, lat_sum: e.lat_sum });
+      if (!last) {
+        this.seen.set(k, { calls: e.calls, amount: e.amount, asked: e.asked, fast: e.fast, partial: e.partial, lat_sum: e.lat_sum });
+        if (e.tgid) this.busy.add(e.tgid);
+      }
       out.push({
         probe, pid: e.tgid, tid: e.tid, comm: e.comm, domain: e.domain, group_id: e.group_id, size_class: e.size_class,
         calls: e.calls - (was?.calls ?? 0),

@@ -37,6 +37,28 @@ kprobe:pin_user_pages_remote { @r[tid] = nsecs; }
 kretprobe:pin_user_pages_remote /@r[tid]/ { @gup[pid] = hist(nsecs - @r[tid]); delete(@r[tid]); }
 `;
 
+/** The traced functions as bpftrace's entry and exit probes name them (fentry/fexit, and the kprobe pair on the 7-argument pin). */
+const PAIRS: [string, string][] = [
+  ...['iommu_map', '__iommu_unmap', 'vfio_iommu_type1:vfio_pin_pages_remote', 'vfio_iommu_type1:vfio_unpin_pages_remote'].map((f): [string, string] => [`kfunc:${f}`, `kretfunc:${f}`]),
+  ['kprobe:pin_user_pages_remote', 'kretprobe:pin_user_pages_remote'],
+];
+
+/** One bpftrace program with the same entry and exit actions on every pair. */
+const onEveryPair = (enter: string, exit: string): string => PAIRS.map(([a, b]) => `${a} { ${enter} } ${b} { ${exit} }`).join('\n');
+
+/**
+ * The floor and the steps up to a latency histogram, each on every pair: programs
+ * that do nothing (what any observer pays: the trampoline or the kprobe trap);
+ * reading the clock at entry and exit; and keeping the entry's time per thread
+ * in a hash until the exit, the least a latency needs. What ours adds past the
+ * last is its own: the domain's group, the sums and the histogram.
+ */
+const STEPS: Tool[] = [
+  { name: 'empty', argv: ['bpftrace', '-e', onEveryPair('', '')], ready: /Attaching \d+ probes/ },
+  { name: 'clock', argv: ['bpftrace', '-e', onEveryPair('$t = nsecs;', '$t = nsecs;')], ready: /Attaching \d+ probes/ },
+  { name: 'entry time', argv: ['bpftrace', '-e', onEveryPair('@s[tid] = nsecs;', '$d = nsecs - @s[tid]; delete(@s[tid]);')], ready: /Attaching \d+ probes/ },
+];
+
 /** fdinfo's prog_type numbers (enum bpf_prog_type). */
 const PROG_TYPE_KPROBE = '2';
 const PROG_TYPE_TRACING = '26';
@@ -75,6 +97,17 @@ export interface GuestRun {
   workloadMs: number;
   /** Ours only: events in the capture of this run (one per traced call, the start-up's included), a cross-check of the call count. */
   events?: number;
+}
+
+/**
+ * One timed run of the floor phase: the VFIO workload mapping and unmapping one
+ * page a round (the same calls every round), with one tool attached or none.
+ */
+export interface FloorRun {
+  tool: string;
+  round: number;
+  /** The workload's map/unmap loop, ns per round (its truth's loop_ns / rounds). */
+  nsPerRound: number;
 }
 
 function arg(name: string, fallback?: string): string {
@@ -238,7 +271,67 @@ async function main(): Promise<void> {
     }
   }
   for (const t of tools) if (t.capture) fs.rmSync(t.capture, { force: true });
-  console.log(JSON.stringify({ kernel: fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), probes: LAB_PROBES, runs }));
+  const floor = await floorPhase(bin, tools, Number(arg('floor-rounds', '5')), Number(arg('floor-loop', '2000')));
+  console.log(JSON.stringify({ kernel: fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), probes: LAB_PROBES, runs, ...floor }));
+}
+
+/**
+ * The floor phase: each tool alone, and none, and the empty programs, around a
+ * loop of one-page maps (so every round makes the same traced calls), in rotating
+ * order; the time per round with a tool minus the time with none is what the
+ * tool costs the caller, trampolines and kprobe traps included, which the
+ * kernel's run statistics leave out. Those statistics are off while timing (they
+ * read the clock around every program); one counted run first says how many
+ * traced calls a round makes.
+ */
+async function floorPhase(bin: string, tools: Tool[], rounds: number, loop: number): Promise<{ floor: FloorRun[]; callsPerRound: Record<string, number> }> {
+  const truthFile = '/dev/shm/floor.json';
+  const timed = (): number => {
+    const w = spawnSync(path.join(bin, 'vfio'), ['--device', LAB_DEVICE, '--rounds', String(loop), '--size-kib', '4', '--out', truthFile], { encoding: 'utf8', timeout: WORKLOAD_MS });
+    if (w.status !== 0) throw new Error(`the vfio workload failed: ${w.error?.message ?? ''} ${(w.stderr || w.stdout).trim().slice(-300)}`);
+    return (JSON.parse(fs.readFileSync(truthFile, 'utf8')) as { loop_ns: number }).loop_ns / loop;
+  };
+  const set: (Tool | undefined)[] = [
+    undefined,
+    ...STEPS,
+    tools.find((t) => t.name === 'iommutrace export'),
+    tools.find((t) => t.name === 'bpftrace'),
+  ];
+  const nameOf = (t: Tool | undefined) => t?.name ?? 'none';
+  // How many traced calls (program pairs) a round makes, counted once with the statistics on.
+  const callsPerRound: Record<string, number> = {};
+  for (const tool of set.slice(1)) {
+    const p = await start(tool!);
+    try {
+      const before = progRuns(p.pid!);
+      timed();
+      const d = progRunsSince(before, progRuns(p.pid!));
+      callsPerRound[tool!.name] = d.runCount / 2 / loop;
+    } finally {
+      await stop(p, tool!.name);
+    }
+  }
+  const was = fs.readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim();
+  fs.writeFileSync('/proc/sys/kernel/bpf_stats_enabled', '0');
+  const out: FloorRun[] = [];
+  try {
+    for (let round = 1; round <= rounds; round++) {
+      for (let i = 0; i < set.length; i++) {
+        const tool = set[(i + round) % set.length];
+        const p = tool ? await start(tool) : undefined;
+        try {
+          timed(); // once unmeasured: TCG translates the trampolines' code on first use
+          out.push({ tool: nameOf(tool), round, nsPerRound: timed() });
+        } finally {
+          if (p) await stop(p, tool!.name);
+        }
+        process.stderr.write(`floor round ${round}: ${JSON.stringify(out.at(-1))}\n`);
+      }
+    }
+  } finally {
+    fs.writeFileSync('/proc/sys/kernel/bpf_stats_enabled', was);
+  }
+  return { floor: out, callsPerRound };
 }
 
 if (require.main === module) {

@@ -8,8 +8,9 @@
  * and it_agg's keys, counted from outside by map_entries.c, back where they were.
  *
  * CPU is the agent's over the round: from the producer's start until 4 s after its
- * last child is reaped (the agent deletes an exited process's keys at its second
- * 1 s read at most). The reference is `iommutrace record` of the same producer over
+ * last child is reaped (the agent deletes an exited process's keys at its third
+ * 1 s read at most: a process whose sums grew at a read is looked up from the
+ * read after next). The reference is `iommutrace record` of the same producer over
  * the same span: every call through the ring into JavaScript.
  *
  * The selftest probe counts every process's getppid() (a bash starting makes one):

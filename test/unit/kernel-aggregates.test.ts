@@ -239,7 +239,8 @@ test('aggregated mode: an exited process\'s entries are deleted once their last 
   const aggMap = new PerCpuHash('it_agg', STRUCTS.it_agg_val.size);
   const histMap = new PerCpuHash('it_hist', STRUCTS.it_hist_val.size);
   const running = new Set([300, 301]);
-  const reader = new KernelAggregates(mapsOf(aggMap, histMap), BASE, (t) => running.has(t));
+  let asked: number[] = [];
+  const reader = new KernelAggregates(mapsOf(aggMap, histMap), BASE, (t) => (asked.push(t), running.has(t)));
   const calls = () => { let sum = 0; for (const d of sumsOf(reader.read())) if (d.pid === 301) sum += d.calls; return sum; };
   const map = (pid: number, ts: number, cpu: number) =>
     kernelCall(aggMap, histMap, { probe: 'iommu.map', ts, pid, tid: pid, comm: 'vm', lat: 100, domain: DOMAIN, gid: 3, amount: 4096, asked: 4096 }, cpu, pid);
@@ -248,11 +249,19 @@ test('aggregated mode: an exited process\'s entries are deleted once their last 
   for (let i = 0; i < 5; i++) map(301, 1_000 + i, i % CPUS);
   map(300, 2_000, 0);
   assert.equal(calls(), 5);
-  // 301 maps twice more and exits between two reads: the next read hands out those two and deletes its entry ...
+  // 301 maps twice more: the next read hands out those two ...
   map(301, 3_000, 1);
   map(301, 3_001, 0);
+  assert.equal(calls(), 2, 'the calls are read');
+  // ... its sums grew at that read, so the next does not ask /proc about it; it idles ...
+  asked = [];
+  assert.equal(calls(), 0);
+  assert.deepEqual(asked, [300], 'only the process that idled is looked up');
+  // ... maps once more and exits: the next read asks, finds it gone, and takes its last sums and the entry.
+  map(301, 3_002, 1);
   running.delete(301);
-  assert.equal(calls(), 2, 'the calls made before exiting are read');
+  assert.equal(keysOf(301), 1);
+  assert.equal(calls(), 1, 'the call made before exiting is read');
   assert.equal(keysOf(301), 0, 'the exited process\'s entry is gone from the map');
   assert.equal(keysOf(300), 1, 'a running process keeps its entry');
   // ... and nothing is counted again.
