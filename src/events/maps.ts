@@ -1,5 +1,5 @@
 import { BpfMap } from '../loader';
-import { AggKey, AggVal, COUNTERS, CounterName, HistKey, MapName, STRUCTS } from '../generated/bpf';
+import { AggKey, AggVal, COUNTERS, CounterName, HistKey, MapName, Requester, STRUCTS } from '../generated/bpf';
 
 /*
  * Typed readers of the kernel-side maps, laid out by the generated layer
@@ -153,15 +153,8 @@ export function readFreedDomains(src: MapSource): Map<bigint, Buffer> {
   return new Map(src.map('it_freed').entries().map(({ key }) => [key.readBigUInt64LE(0), key]));
 }
 
-/** A process that asked for a DMA map, as it_requesters holds it (the thread and its name at the request). */
-export interface Requester {
-  tgid: number;
-  tid: number;
-  comm: string;
-}
-
-/** it_requesters: the processes noted since the last read; each entry read is deleted. */
-export function takeRequesters(src: MapSource): Requester[] {
+/** it_requesters: the processes (tgid) noted since the last read, with the asking thread; each entry read is deleted. */
+export function takeRequesters(src: MapSource): (Requester & { tgid: number })[] {
   const m = src.map('it_requesters');
   const f = STRUCTS.it_requester.fields;
   return m.entries().map(({ key, value }) => {

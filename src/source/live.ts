@@ -193,7 +193,7 @@ export class LiveSource implements EventSource {
     }
     if (!this.moduleTimer) {
       this.moduleTimer = setInterval(() => {
-        this.seeRequesters();
+        this.seeRequesters(true);
         void this.checkModules();
       }, MODULE_POLL_MS);
       this.moduleTimer.unref();
@@ -201,13 +201,14 @@ export class LiveSource implements EventSource {
   }
 
   /**
-   * Looks up in /proc the processes that asked for DMA maps since the last look,
-   * at most every REQUESTERS_POLL_MS unless `now` says otherwise: their events may
-   * wait behind a backlog in the ring (or a pause) while they exit.
+   * Looks up in /proc the processes that asked for DMA maps since the last look
+   * (from a batch, at most every REQUESTERS_POLL_MS): their events may wait behind
+   * a backlog in the ring (or a pause) while they exit.
    */
-  private seeRequesters(now = Date.now()): void {
-    if (!this.requesters || now - this.requestersAtMs < REQUESTERS_POLL_MS || this.ring.closed) return;
-    this.requestersAtMs = now;
+  private seeRequesters(now = false): void {
+    const t = Date.now();
+    if (!this.requesters || this.ring.closed || (!now && t - this.requestersAtMs < REQUESTERS_POLL_MS)) return;
+    this.requestersAtMs = t;
     for (const r of takeRequesters(this.session.object)) this.processes.see(r.tgid, r.tid, r.comm);
   }
 
@@ -391,7 +392,7 @@ export class LiveSource implements EventSource {
     if (!this.following) this.tell(this.detachGone(this.watch!.look(readModuleLines()).gone));
     this.session.detachAll();
     if (!this.ring.closed) {
-      this.seeRequesters(Infinity);
+      this.seeRequesters(true);
       this.ring.drain();
       // After the links are gone the sums are final: the last read makes them whole.
       if (!this.paused) this.deliverSums();

@@ -271,7 +271,7 @@ async function main(): Promise<void> {
     }
   }
   for (const t of tools) if (t.capture) fs.rmSync(t.capture, { force: true });
-  const floor = await floorPhase(bin, tools, Number(arg('floor-rounds', '5')), Number(arg('floor-loop', '2000')));
+  const floor = await floorPhase(bin, tools, Number(arg('floor-rounds', '7')), Number(arg('floor-loop', '2000')));
   console.log(JSON.stringify({ kernel: fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), probes: LAB_PROBES, runs, ...floor }));
 }
 

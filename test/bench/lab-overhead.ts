@@ -47,28 +47,36 @@ export interface LabOverhead {
 export interface Floor {
   /** Time per round with nothing attached: median, lowest, highest over the rounds. */
   none: ReturnType<typeof spread>;
-  /** Per tool (empty, iommutrace export, bpftrace): ns added per round over the same round's bare run, median and spread. */
-  added: Record<string, ReturnType<typeof spread>>;
+  /**
+   * Per tool (the steps, iommutrace export, bpftrace): ns added per round. `value`, the
+   * figure: the tool's fastest round minus the fastest bare round (the host only ever
+   * adds time, and on a shared machine it did so in two rounds of five); the median,
+   * lowest and highest of each round's own difference beside it.
+   */
+  added: Record<string, ReturnType<typeof spread> & { value: number }>;
   /** Traced calls (program pairs) per round, counted with the run statistics on. */
   callsPerRound: Record<string, number>;
-  /** Ours (export) over the empty programs, by the medians of what each adds. */
+  /** Ours (export) over the empty programs, by what each adds. */
   ratio: number;
   /** Ours over bpftrace, the same way. */
   bpftraceRatio: number;
   runs: FloorRun[];
 }
 
-/** What each tool adds per round over the bare run of its own round (the machine's pace drifts between rounds). */
+/** What each tool adds per round over the bare run (see Floor.added). */
 export function floorOf(runs: FloorRun[], callsPerRound: Record<string, number>): Floor {
-  const rounds = [...new Set(runs.map((r) => r.round))];
   const bare = new Map(runs.filter((r) => r.tool === 'none').map((r) => [r.round, r.nsPerRound]));
+  const fastest = (t: string) => Math.min(...runs.filter((r) => r.tool === t).map((r) => r.nsPerRound));
   const tools = [...new Set(runs.map((r) => r.tool))].filter((t) => t !== 'none');
   const added = Object.fromEntries(
-    tools.map((t) => [t, spread(runs.filter((r) => r.tool === t && bare.has(r.round)).map((r) => r.nsPerRound - bare.get(r.round)!))]),
+    tools.map((t) => [
+      t,
+      { value: fastest(t) - fastest('none'), ...spread(runs.filter((r) => r.tool === t && bare.has(r.round)).map((r) => r.nsPerRound - bare.get(r.round)!)) },
+    ]),
   );
-  const of = (t: string) => added[t]?.median ?? NaN;
+  const of = (t: string) => added[t]?.value ?? NaN;
   return {
-    none: spread(rounds.map((r) => bare.get(r)!).filter((x) => x !== undefined)),
+    none: spread([...bare.values()]),
     added,
     callsPerRound,
     ratio: of('iommutrace export') / of('empty'),
