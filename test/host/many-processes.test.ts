@@ -28,7 +28,9 @@ test('aggregated mode, more live processes than it_agg has keys: every call coun
     const m = /calls=(\d+) failed=0 peak_live=(\d+)/.exec(out);
     assert.ok(m, out);
     const [truth, peak] = [Number(m[1]), Number(m[2])];
-    // All exited: the first read takes note of their keys, the second finds them gone.
+    // All exited: the first read takes note of their keys (their sums grew: busy, so not
+    // looked up at the next), the second sees them idle, the third finds them gone.
+    src.flush();
     src.flush();
     src.flush();
     assert.equal(summed + ring, truth, `${summed} summed + ${ring} through the ring`);
