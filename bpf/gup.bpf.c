@@ -67,9 +67,7 @@ static __always_inline void gup_exit(__u16 probe, __s64 ret)
 /* The gup.fast call in flight on this thread, if any. */
 static __always_inline struct it_inflight *gup_fast_in_flight(void)
 {
-	__u64 key = it_inflight_key(IT_PROBE_GUP_FAST);
-
-	return bpf_map_lookup_elem(&it_inflight, &key);
+	return it_inflight_find(IT_PROBE_GUP_FAST);
 }
 
 /* gup_fast_fallback / internal_get_user_pages_fast(start, nr_pages, gup_flags, pages): int */
@@ -143,9 +141,7 @@ IT_PAIRED(gup_pin_remote, long, gup_enter(IT_PROBE_GUP_PIN_REMOTE, start, nr_pag
  */
 static __always_inline int gup_unpin_nested(void)
 {
-	__u64 key = it_inflight_key(IT_PROBE_VFIO_UNPIN);
-
-	return bpf_map_lookup_elem(&it_inflight, &key) != NULL;
+	return it_inflight_find(IT_PROBE_VFIO_UNPIN) != NULL;
 }
 
 /* Unpins: no return value, the pages released are the pages asked for. */

@@ -250,19 +250,53 @@ static __always_inline __u16 it_type(__u16 type, int summed)
 	return summed ? type | IT_EV_FLAG_SUMMED : type;
 }
 
-static __always_inline __u64 it_inflight_key(__u16 probe)
+/* This thread's in-flight slots; created at its first entry. */
+static __always_inline struct it_task_inflight *it_task_inflight(__u64 flags)
 {
-	return ((__u64)probe << 32) | (__u32)bpf_get_current_pid_tgid();
+	return bpf_task_storage_get(&it_inflight, bpf_get_current_task_btf(), 0, flags);
 }
 
-/* Entry half of a paired probe: the time and the arguments the exit needs. */
+/* The call of `probe` in flight on this thread, or NULL. */
+static __always_inline struct it_inflight *it_inflight_find(__u16 probe)
+{
+	struct it_task_inflight *t = it_task_inflight(0);
+
+	if (!t)
+		return NULL;
+	for (int i = 0; i < IT_INFLIGHT_SLOTS; i++)
+		if (t->probe[i] == probe)
+			return &t->slot[i];
+	return NULL;
+}
+
+/*
+ * Entry half of a paired probe: the time and the arguments the exit needs, in
+ * the probe's slot (one whose exit was never seen is reused) or a free one.
+ */
 static __always_inline void it_enter(__u16 probe, __u64 a0, __u64 a1, __u64 a2, __u64 a3)
 {
-	__u64 key = it_inflight_key(probe);
-	struct it_inflight v = { .ts_ns = bpf_ktime_get_ns(), .args = { a0, a1, a2, a3 } };
+	struct it_task_inflight *t = it_task_inflight(BPF_LOCAL_STORAGE_GET_F_CREATE);
+	int i, at = -1;
 
-	if (bpf_map_update_elem(&it_inflight, &key, &v, BPF_ANY))
+	if (!t) {
 		it_count(IT_CNT_INFLIGHT_OVERFLOW);
+		return;
+	}
+	for (i = 0; i < IT_INFLIGHT_SLOTS; i++) {
+		if (t->probe[i] == probe) {
+			at = i;
+			break;
+		}
+		if (at < 0 && t->probe[i] == IT_PROBE_NONE)
+			at = i;
+	}
+	if (at < 0) {
+		it_count(IT_CNT_INFLIGHT_OVERFLOW);
+		return;
+	}
+	at &= IT_INFLIGHT_SLOTS - 1;
+	t->slot[at] = (struct it_inflight){ .ts_ns = bpf_ktime_get_ns(), .args = { a0, a1, a2, a3 } };
+	t->probe[at] = probe;
 }
 
 /*
@@ -272,17 +306,20 @@ static __always_inline void it_enter(__u16 probe, __u64 a0, __u64 a1, __u64 a2, 
  */
 static __always_inline __u64 it_exit(__u16 probe, struct it_inflight *in)
 {
-	__u64 key = it_inflight_key(probe);
-	struct it_inflight *v = bpf_map_lookup_elem(&it_inflight, &key);
+	struct it_task_inflight *t = it_task_inflight(0);
 	__u64 now = bpf_ktime_get_ns();
 
-	if (!v) {
-		it_count(IT_CNT_EXIT_UNMATCHED);
-		return 0;
+	if (t) {
+		for (int i = 0; i < IT_INFLIGHT_SLOTS; i++) {
+			if (t->probe[i] != probe)
+				continue;
+			*in = t->slot[i];
+			t->probe[i] = IT_PROBE_NONE;
+			return now > in->ts_ns ? now - in->ts_ns : 1;
+		}
 	}
-	*in = *v;
-	bpf_map_delete_elem(&it_inflight, &key);
-	return now > in->ts_ns ? now - in->ts_ns : 1;
+	it_count(IT_CNT_EXIT_UNMATCHED);
+	return 0;
 }
 
 /* The traced function's return value in an fexit program (any argument count). */

@@ -321,7 +321,7 @@ struct it_agg_val {
 enum it_counter {
 	IT_CNT_RINGBUF_LOST = 0,	/* bpf_ringbuf_reserve failed: events lost */
 	IT_CNT_HIST_OVERFLOW = 1,	/* the histogram map was full */
-	IT_CNT_INFLIGHT_OVERFLOW = 2,	/* the entry-timestamp map was full */
+	IT_CNT_INFLIGHT_OVERFLOW = 2,	/* no in-flight slot for an entry (the thread has 4 calls in flight, or no storage) */
 	IT_CNT_DOMAIN_OVERFLOW = 3,	/* the domain-to-group map was full */
 	IT_CNT_EXIT_UNMATCHED = 4,	/* an exit program found no entry state: the call is not counted */
 	IT_CNT_AGG_OVERFLOW = 5,	/* it_agg was full: the call went to the ring instead (not lost) */

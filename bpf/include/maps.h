@@ -49,8 +49,12 @@ struct {
 } it_agg SEC(".maps") __weak;
 
 /*
- * Entry state of paired probes (entry program -> exit program), one per thread
- * and probe: key it_inflight_key(). Full: IT_CNT_INFLIGHT_OVERFLOW.
+ * Entry state of paired probes (entry program -> exit program), kept with the
+ * thread (task-local storage): no hashing and no bucket lock per call, which a
+ * hash keyed by thread and probe cost (the largest step of the per-call cost in
+ * the lab bench). A few slots, one per probe in flight on the thread: calls nest
+ * (VFIO's pin calls GUP; an interrupt's DMA map lands inside either). All taken,
+ * or no storage: IT_CNT_INFLIGHT_OVERFLOW. Freed with the thread.
  */
 struct it_inflight {
 	__u64 ts_ns;
@@ -59,11 +63,18 @@ struct it_inflight {
 	__u32 fast_seen;
 };
 
+#define IT_INFLIGHT_SLOTS 4
+
+struct it_task_inflight {
+	__u16 probe[IT_INFLIGHT_SLOTS];	/* each slot's probe; IT_PROBE_NONE when free */
+	struct it_inflight slot[IT_INFLIGHT_SLOTS];
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u64);
-	__type(value, struct it_inflight);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct it_task_inflight);
 } it_inflight SEC(".maps") __weak;
 
 /*

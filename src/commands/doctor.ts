@@ -179,7 +179,8 @@ const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 function mapsLine(m: DoctorReport['kernel_memory']): string {
   if ('error' in m) return `unknown: ${m.error}`;
   const at = Object.entries(m.full_bytes_at).map(([cpus, b]) => `${mb(b)} with ${cpus}`).join(', ');
-  return `at most ${mb(m.full_bytes)} of kernel memory with every table full (${m.possible_cpus} possible CPUs; ${at})`;
+  const threads = m.maps.filter((x) => x.perThreadBytes !== undefined).map((x) => `${x.map} ${x.perThreadBytes} bytes`).join(', ');
+  return `at most ${mb(m.full_bytes)} of kernel memory with every table full (${m.possible_cpus} possible CPUs; ${at})${threads ? `, and a thread in a traced call holds ${threads} until it exits` : ''}`;
 }
 
 export function render(r: DoctorReport, causes: CauseGroup[], width: number): string {

@@ -231,7 +231,7 @@ export const MAPS = {
   it_counters: { type: 6, maxEntries: 6, key: '__u32', value: '__u64' },
   it_hist: { type: 5, maxEntries: 2048, key: 'it_hist_key', value: 'it_hist_val' },
   it_agg: { type: 5, maxEntries: 4096, key: 'it_agg_key', value: 'it_agg_val' },
-  it_inflight: { type: 1, maxEntries: 8192, key: '__u64', value: 'it_inflight' },
+  it_inflight: { type: 29, maxEntries: 0, key: 'int', value: 'it_task_inflight' },
   it_domain_group: { type: 1, maxEntries: 4096, key: '__u64', value: 'it_domain_info' },
   it_freed: { type: 9, maxEntries: 1024, key: '__u64', value: 'it_time_t' },
   it_requesters: { type: 9, maxEntries: 1024, key: '__u32', value: 'it_requester' },
@@ -265,12 +265,11 @@ export const STRUCTS = {
   it_hist_val: { size: 64, fields: {
   count: { offset: 0, size: 8, signed: false, count: 8 },
   } },
-  it_inflight: { size: 48, fields: {
-  ts_ns: { offset: 0, size: 8, signed: false }, args: { offset: 8, size: 8, signed: false, count: 4 },
-  fast_pages: { offset: 40, size: 4, signed: false }, fast_seen: { offset: 44, size: 4, signed: false },
-  } },
   it_requester: { size: 20, fields: {
   tid: { offset: 0, size: 4, signed: false }, comm: { offset: 4, size: 16, signed: false },
+  } },
+  it_task_inflight: { size: 200, fields: {
+  probe: { offset: 0, size: 2, signed: false, count: 4 }, slot: { offset: 8, size: 48, signed: false, count: 4 },
   } },
 } as const;
 
@@ -300,14 +299,14 @@ export interface HistVal {
   count: number[];
 }
 
-/** struct it_inflight. */
-export interface Inflight {
-  ts_ns: number; args: number[]; fast_pages: number; fast_seen: number;
-}
-
 /** struct it_requester. */
 export interface Requester {
   tid: number; comm: string;
+}
+
+/** struct it_task_inflight. */
+export interface TaskInflight {
+  probe: number[]; slot: number[];
 }
 
 /** Load-time constants (const volatile in .rodata): offset and size. */

@@ -24,6 +24,7 @@ const HASH = new Set([1, 5, 9, 10]);
 const PER_CPU = new Set([5, 6, 10]);
 const ARRAY = new Set([2, 6]);
 const RINGBUF = 27;
+const TASK_STORAGE = 29;
 const BPF_F_NO_PREALLOC = 1;
 
 const r8 = (n: number) => (n + 7) & ~7;
@@ -40,6 +41,8 @@ export function fullBytes(m: MapShape, cpus: number): number {
   const perCpu = PER_CPU.has(m.type);
   // The data pages, two position pages, and a page pointer for each, the data mapped twice.
   if (m.type === RINGBUF) return m.maxEntries + 2 * 4096 + (2 + (2 * m.maxEntries) / 4096) * 8;
+  // Held by the threads, not the map: see MapMemory.perThreadBytes.
+  if (m.type === TASK_STORAGE) return 0;
   if (HASH.has(m.type)) {
     const value = perCpu ? 8 + r8(m.valueSize) * cpus : r8(m.valueSize);
     return pow2(m.maxEntries) * 16 + m.maxEntries * (48 + r8(m.keySize) + value);
@@ -74,6 +77,11 @@ export interface MapMemory {
   fullBytes: number;
   /** Allocated as keys come (BPF_F_NO_PREALLOC) rather than at load. */
   onDemand: boolean;
+  /**
+   * Task-local storage: the value a thread holds from its first traced call until it
+   * exits (the kernel adds its element header), counted with neither the map nor fullBytes.
+   */
+  perThreadBytes?: number;
 }
 
 /** Every map's capacity and full size on a host with `cpus` possible CPUs, its CPU-scaled tables scaled. */
@@ -83,7 +91,8 @@ export function mapMemory(maps: readonly MapShape[], cpus: number): MapMemory[] 
     .filter((m) => m.name in MAPS)
     .map((m) => {
       const maxEntries = scaled.get(m.name) ?? m.maxEntries;
-      return { map: m.name, maxEntries, fullBytes: fullBytes({ ...m, maxEntries }, cpus), onDemand: (m.flags & BPF_F_NO_PREALLOC) !== 0 };
+      const perThread = m.type === TASK_STORAGE ? { perThreadBytes: r8(m.valueSize) } : {};
+      return { map: m.name, maxEntries, fullBytes: fullBytes({ ...m, maxEntries }, cpus), onDemand: (m.flags & BPF_F_NO_PREALLOC) !== 0, ...perThread };
     });
 }
 
