@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readCaptureFile } from '../../src/capture/reader';
 import { LAB_DEVICE } from '../../src/lab/workloads';
-import { enableBpfStats, progRuns, progRunsSince, type ProgRun } from './prog-stats';
+import { enableBpfStats, progRuns, progRunsSince, restoreBpfStats, setBpfStats, type ProgRun } from './prog-stats';
 
 /** The functions both tools trace on Debian 6.1, by our probe names (entry and exit programs each). */
 export const LAB_PROBES = ['iommu.map', 'iommu.unmap', 'vfio.pin', 'vfio.unpin', 'gup.pin_remote'];
@@ -311,8 +311,7 @@ async function floorPhase(bin: string, tools: Tool[], rounds: number, loop: numb
       await stop(p, tool!.name);
     }
   }
-  const was = fs.readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim();
-  fs.writeFileSync('/proc/sys/kernel/bpf_stats_enabled', '0');
+  const was = setBpfStats(false);
   const out: FloorRun[] = [];
   try {
     for (let round = 1; round <= rounds; round++) {
@@ -329,7 +328,7 @@ async function floorPhase(bin: string, tools: Tool[], rounds: number, loop: numb
       }
     }
   } finally {
-    fs.writeFileSync('/proc/sys/kernel/bpf_stats_enabled', was);
+    restoreBpfStats(was);
   }
   return { floor: out, callsPerRound };
 }

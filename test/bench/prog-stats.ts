@@ -56,12 +56,16 @@ export function progRunsSince(before: ProgRun, after: ProgRun): ProgRun {
   return { programs: after.programs, runCount: after.runCount - before.runCount, runTimeNs: after.runTimeNs - before.runTimeNs, byType, byProgram };
 }
 
-/** Turns the kernel's per-program run statistics on; returns the previous setting to restore. */
-export function enableBpfStats(): string {
+/** Turns the kernel's per-program run statistics on or off; returns the previous setting to restore. */
+export function setBpfStats(on: boolean): string {
   const file = '/proc/sys/kernel/bpf_stats_enabled';
   const was = fs.readFileSync(file, 'utf8').trim();
-  fs.writeFileSync(file, '1');
+  fs.writeFileSync(file, on ? '1' : '0');
   return was;
+}
+
+export function enableBpfStats(): string {
+  return setBpfStats(true);
 }
 
 export function restoreBpfStats(was: string): void {
